@@ -1,0 +1,313 @@
+"""SQLAlchemy 2 typed models. Amounts are integer minor units beside a currency column.
+
+Relationships load explicitly (`lazy="raise"`): a repository says what it needs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+Money = BigInteger  # minor units
+
+
+# --- access -------------------------------------------------------------------------------
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class IdempotencyRecord(Base):
+    """The stored answer to a POST made with an Idempotency-Key, per API key."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("api_key_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    api_key_id: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(String(500))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int]
+    response_body: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- orders -------------------------------------------------------------------------------
+
+
+class Order(Base):
+    """An order as captured (kind 'original') or a change order against it (kind 'change')."""
+
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_summary_id: Mapped[str] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    change_kind: Mapped[str | None] = mapped_column(String(16))
+    original_order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id"))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    channel: Mapped[str] = mapped_column(String(100))
+    external_reference: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    ordered_at: Mapped[datetime]
+    total_product: Mapped[int] = mapped_column(Money)
+    total_delivery: Mapped[int] = mapped_column(Money)
+    total_adjustments: Mapped[int] = mapped_column(Money)
+    total_tax: Mapped[int] = mapped_column(Money)
+    grand_total: Mapped[int] = mapped_column(Money)
+    order_adjustments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    items: Mapped[list[OrderItem]] = relationship(lazy="raise", order_by="OrderItem.position")
+
+
+class OrderItem(Base):
+    __tablename__ = "order_items"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    order_item_summary_id: Mapped[str] = mapped_column(
+        ForeignKey("order_item_summaries.id"), index=True
+    )
+    position: Mapped[int]
+    type: Mapped[str] = mapped_column(String(20))
+    sku: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str | None] = mapped_column(String(300))
+    quantity: Mapped[int]
+    unit_price: Mapped[int] = mapped_column(Money)
+    total_price: Mapped[int] = mapped_column(Money)
+    adjustments: Mapped[int] = mapped_column(Money)
+    tax: Mapped[int] = mapped_column(Money)
+    adjustment_details: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class OrderSummary(Base):
+    __tablename__ = "order_summaries"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_reference"),
+        Index("ix_order_summaries_customer_email", "customer_email"),
+        Index("ix_order_summaries_status", "status"),
+        Index("ix_order_summaries_ordered_at", "ordered_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    original_order_id: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(100))
+    external_reference: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    lifecycle: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32))
+    ordered_at: Mapped[datetime]
+    customer_name: Mapped[str] = mapped_column(String(300))
+    customer_email: Mapped[str | None] = mapped_column(String(320))
+    total_product: Mapped[int] = mapped_column(Money)
+    total_delivery: Mapped[int] = mapped_column(Money)
+    total_adjustments: Mapped[int] = mapped_column(Money)
+    total_tax: Mapped[int] = mapped_column(Money)
+    grand_total: Mapped[int] = mapped_column(Money)
+    routing_attempts: Mapped[int] = mapped_column(default=0)
+    active_process_exception_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    delivery_groups: Mapped[list[OrderDeliveryGroupSummary]] = relationship(
+        lazy="raise", order_by="OrderDeliveryGroupSummary.position"
+    )
+    items: Mapped[list[OrderItemSummary]] = relationship(
+        lazy="raise", order_by="OrderItemSummary.position"
+    )
+    payment_summaries: Mapped[list[OrderPaymentSummary]] = relationship(
+        lazy="raise", order_by="OrderPaymentSummary.position"
+    )
+
+
+class OrderDeliveryGroupSummary(Base):
+    __tablename__ = "order_delivery_group_summaries"
+    __table_args__ = (UniqueConstraint("order_summary_id", "ref"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_summary_id: Mapped[str] = mapped_column(ForeignKey("order_summaries.id"))
+    position: Mapped[int]
+    ref: Mapped[str] = mapped_column(String(100))
+    method: Mapped[str] = mapped_column(String(16))
+    service: Mapped[str | None] = mapped_column(String(100))
+    pickup_location: Mapped[str | None] = mapped_column(String(100))
+    recipient_name: Mapped[str | None] = mapped_column(String(300))
+    recipient_email: Mapped[str | None] = mapped_column(String(320))
+    recipient_phone: Mapped[str | None] = mapped_column(String(50))
+    address_line1: Mapped[str | None] = mapped_column(String(300))
+    address_line2: Mapped[str | None] = mapped_column(String(300))
+    city: Mapped[str | None] = mapped_column(String(200))
+    region: Mapped[str | None] = mapped_column(String(200))
+    postal_code: Mapped[str | None] = mapped_column(String(40))
+    country: Mapped[str | None] = mapped_column(String(2))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    delivery_charge: Mapped[int] = mapped_column(Money, default=0)
+    delivery_charge_tax: Mapped[int] = mapped_column(Money, default=0)
+
+
+class OrderItemSummary(Base):
+    __tablename__ = "order_item_summaries"
+    __table_args__ = (UniqueConstraint("order_summary_id", "key"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_summary_id: Mapped[str] = mapped_column(ForeignKey("order_summaries.id"))
+    delivery_group_summary_id: Mapped[str] = mapped_column(
+        ForeignKey("order_delivery_group_summaries.id")
+    )
+    position: Mapped[int]
+    key: Mapped[str] = mapped_column(String(60))
+    type: Mapped[str] = mapped_column(String(20))
+    sku: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(32))
+    unit_price: Mapped[int] = mapped_column(Money)
+    quantity_ordered: Mapped[int]
+    quantity_canceled: Mapped[int] = mapped_column(default=0)
+    quantity_returned: Mapped[int] = mapped_column(default=0)
+    quantity_return_initiated: Mapped[int] = mapped_column(default=0)
+    quantity_allocated: Mapped[int] = mapped_column(default=0)
+    quantity_fulfilled: Mapped[int] = mapped_column(default=0)
+    quantity_reshipped: Mapped[int] = mapped_column(default=0)
+    total_price: Mapped[int] = mapped_column(Money)
+    adjustments: Mapped[int] = mapped_column(Money)
+    tax: Mapped[int] = mapped_column(Money)
+
+
+class OrderPaymentSummary(Base):
+    """One per payment method; amounts in minor units of the order's currency."""
+
+    __tablename__ = "order_payment_summaries"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_summary_id: Mapped[str] = mapped_column(ForeignKey("order_summaries.id"), index=True)
+    position: Mapped[int]
+    gateway: Mapped[str] = mapped_column(String(50))
+    # The gateway's reusable payment token. Needed to capture later; never logged or shown.
+    token: Mapped[str] = mapped_column(String(255))
+    display: Mapped[str] = mapped_column(String(50))
+    authorized: Mapped[int] = mapped_column(Money, default=0)
+    captured: Mapped[int] = mapped_column(Money, default=0)
+    refunded: Mapped[int] = mapped_column(Money, default=0)
+    reversed: Mapped[int] = mapped_column(Money, default=0)
+    pending_capture: Mapped[int] = mapped_column(Money, default=0)
+    pending_refund: Mapped[int] = mapped_column(Money, default=0)
+
+    authorizations: Mapped[list[PaymentAuthorization]] = relationship(lazy="raise")
+
+
+class PaymentAuthorization(Base):
+    __tablename__ = "payment_authorizations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_payment_summary_id: Mapped[str] = mapped_column(
+        ForeignKey("order_payment_summaries.id"), index=True
+    )
+    amount: Mapped[int] = mapped_column(Money)
+    gateway_reference: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- events (outbox) ----------------------------------------------------------------------
+
+
+class Event(Base):
+    """A domain event, written in the same transaction as the change it records."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    aggregate_type: Mapped[str] = mapped_column(String(50))
+    aggregate_id: Mapped[str] = mapped_column(String(40))
+    order_summary_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    payload: Mapped[dict[str, Any]]
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EventDelivery(Base):
+    """One event for one consumer: claimed by a worker, done once, retried with backoff."""
+
+    __tablename__ = "event_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "consumer"),
+        Index("ix_event_deliveries_pending", "status", "available_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    consumer: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    available_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None]

@@ -1,0 +1,109 @@
+"""Shared fixtures: a migrated database on SQLite always, and on PostgreSQL when
+OPENOMS_TEST_POSTGRES_URL is set (unreachable then is a loud failure, not a skip)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from openoms.adapters.db.migrate import upgrade
+from openoms.adapters.db.models import Base
+from openoms.adapters.db.session import Database
+from openoms.config import normalise_database_url
+
+POSTGRES_URL = os.environ.get("OPENOMS_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+_passed: Counter[str] = Counter()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if POSTGRES_URL:
+        url = normalise_database_url(POSTGRES_URL)
+        engine = create_engine(url)
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("select 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure to connect is fatal here
+            raise pytest.UsageError(
+                f"OPENOMS_TEST_POSTGRES_URL is set to {url} but PostgreSQL is unreachable: {exc}"
+            ) from exc
+        finally:
+            engine.dispose()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if POSTGRES_URL:
+        return
+    skip = pytest.mark.skip(reason="OPENOMS_TEST_POSTGRES_URL is not set")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed:
+        for backend in ("sqlite", "postgres"):
+            if f"[{backend}" in report.nodeid or f"-{backend}]" in report.nodeid:
+                _passed[backend] += 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if hasattr(terminalreporter.config, "workerinput"):
+        return
+    terminalreporter.write_line(
+        f"database tests passed: sqlite={_passed['sqlite']} postgres={_passed['postgres']}"
+    )
+
+
+# --- databases --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "openoms.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    assert POSTGRES_URL, "postgres tests need OPENOMS_TEST_POSTGRES_URL"
+    admin_url = make_url(normalise_database_url(POSTGRES_URL))
+    name = f"openoms_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate_postgres(database: Database) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with database.engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated, empty database on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "openoms.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        database = Database(f"sqlite:///{path}")
+    else:
+        database = Database(request.getfixturevalue("postgres_url"))
+        _truncate_postgres(database)
+    yield database
+    database.dispose()
