@@ -31,7 +31,7 @@ def pytest_configure(config: pytest.Config) -> None:
         try:
             with engine.connect() as connection:
                 connection.execute(text("select 1"))
-        except Exception as exc:  # noqa: BLE001 - any failure to connect is fatal here
+        except Exception as exc:
             raise pytest.UsageError(
                 f"OPENOMS_TEST_POSTGRES_URL is set to {url} but PostgreSQL is unreachable: {exc}"
             ) from exc

@@ -12,14 +12,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from openoms.domain.errors import DomainError
+from openoms.schemas import field_path
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("openoms.api")
 
 
-def problem(
-    status: int, code: str, title: str, detail: str, **extra: Any
-) -> JSONResponse:
+def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {
         "type": f"https://openoms.dev/problems/{code.replace('_', '-')}",
         "title": title,
@@ -38,14 +37,6 @@ def domain_problem(exc: DomainError) -> JSONResponse:
     return problem(exc.status, exc.code, exc.title, exc.detail, **extra)
 
 
-def _field_path(loc: tuple[Any, ...]) -> str:
-    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or ".".join(str(p) for p in loc)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
@@ -54,7 +45,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"field": _field_path(tuple(e.get("loc", ()))), "message": e.get("msg", "")}
+            {"field": field_path(tuple(e.get("loc", ()))), "message": e.get("msg", "")}
             for e in exc.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])

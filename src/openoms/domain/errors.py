@@ -111,3 +111,24 @@ class Forbidden(DomainError):
     code = "forbidden"
     status = 403
     title = "API key lacks the scope for this action"
+
+
+class IdempotencyKeyInvalid(DomainError):
+    code = "idempotency_key_invalid"
+    status = 400
+    title = "Idempotency key is not valid"
+
+
+class IdempotencyKeyMissing(IdempotencyKeyInvalid):
+    code = "idempotency_key_missing"
+    title = "Idempotency key is required"
+
+
+class ApiKeyInvalid(ValidationFailed):
+    code = "api_key_invalid"
+    title = "API key is not valid"
+
+
+class ApiKeyNotFound(NotFound):
+    code = "api_key_not_found"
+    title = "API key not found"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
 
 from openoms.domain.errors import AmountInvalid, CurrencyMismatch, CurrencyUnknown
 
@@ -52,7 +52,7 @@ class Money:
 
     @classmethod
     def parse(cls, text: str | Decimal | int, currency: str, *, field: str = "amount") -> Money:
-        """Parse a decimal string such as "12.34"; more decimals than the currency has is an error."""
+        """Parse a decimal string such as "12.34"; more decimals than the currency allows fail."""
         exponent = currency_exponent(currency)
         try:
             value = Decimal(text) if not isinstance(text, Decimal) else text
@@ -60,7 +60,15 @@ class Money:
             raise AmountInvalid(f"{field}: '{text}' is not a decimal amount", field=field) from None
         if not value.is_finite():
             raise AmountInvalid(f"{field}: '{text}' is not a finite amount", field=field)
-        scaled = value.scaleb(exponent)
+        # Exact: a context as precise as the number itself, so scaling never rounds (the
+        # default 28 digits would silently round long amounts and hide extra decimals).
+        exact = Context(
+            prec=max(len(value.as_tuple().digits), 1), traps=[Inexact, Overflow, InvalidOperation]
+        )
+        try:
+            scaled = value.scaleb(exponent, exact)
+        except ArithmeticError:
+            raise AmountInvalid(f"{field}: '{text}' is out of range", field=field) from None
         if scaled != scaled.to_integral_value():
             raise AmountInvalid(
                 f"{field}: '{text}' has more than {exponent} decimal places for {currency}",

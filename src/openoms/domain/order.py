@@ -16,6 +16,7 @@ from enum import StrEnum
 from openoms.domain.errors import (
     AdjustmentInvalid,
     AmountInvalid,
+    CurrencyUnknown,
     DeliveryGroupInvalid,
     PaymentsInsufficient,
     QuantityInvalid,
@@ -196,6 +197,7 @@ def price_order(draft: OrderDraft) -> PricedOrder:
     _validate_header(draft)
     groups = _validate_groups(draft)
     products = [_price_line(i, line, draft.currency, groups) for i, line in enumerate(draft.lines)]
+    _check_groups_used(draft)
     products = _apply_order_adjustments(products, draft.adjustments, draft.currency)
     charges = [
         PricedItem(
@@ -219,7 +221,10 @@ def price_order(draft: OrderDraft) -> PricedOrder:
 
 
 def _validate_header(draft: OrderDraft) -> None:
-    currency_exponent(draft.currency)
+    try:
+        currency_exponent(draft.currency)
+    except CurrencyUnknown as exc:
+        raise CurrencyUnknown(exc.detail, field="currency") from None
     if not draft.channel.strip():
         raise ValidationFailed("channel must not be empty", field="channel")
     if not draft.external_reference.strip():
@@ -229,7 +234,9 @@ def _validate_header(draft: OrderDraft) -> None:
     if not draft.lines:
         raise ValidationFailed("an order needs at least one item", field="items")
     if not draft.delivery_groups:
-        raise DeliveryGroupInvalid("an order needs at least one delivery group", field="delivery_groups")
+        raise DeliveryGroupInvalid(
+            "an order needs at least one delivery group", field="delivery_groups"
+        )
 
 
 def _validate_groups(draft: OrderDraft) -> dict[str, DeliveryGroup]:
@@ -237,25 +244,35 @@ def _validate_groups(draft: OrderDraft) -> dict[str, DeliveryGroup]:
     for i, group in enumerate(draft.delivery_groups):
         where = f"delivery_groups[{i}]"
         if group.ref in groups:
-            raise DeliveryGroupInvalid(f"{where}.ref '{group.ref}' is used twice", field=f"{where}.ref")
+            raise DeliveryGroupInvalid(
+                f"{where}.ref '{group.ref}' is used twice", field=f"{where}.ref"
+            )
         if group.method is DeliveryMethod.PICKUP and not group.pickup_location:
             raise DeliveryGroupInvalid(
                 f"{where}: a pickup group needs a pickup_location", field=f"{where}.pickup_location"
             )
-        if group.method is DeliveryMethod.SHIP and (group.recipient is None or group.recipient.address is None):
+        if group.method is DeliveryMethod.SHIP and (
+            group.recipient is None or group.recipient.address is None
+        ):
             raise DeliveryGroupInvalid(
-                f"{where}: a ship group needs a recipient with an address", field=f"{where}.recipient"
+                f"{where}: a ship group needs a recipient with an address",
+                field=f"{where}.recipient",
             )
         if group.charge < 0 or group.charge_tax < 0:
-            raise AmountInvalid(f"{where}.delivery_charge must not be negative", field=f"{where}.delivery_charge")
-        groups[group.ref] = group
-    used = {line.delivery_group for line in draft.lines}
-    for ref in groups:
-        if ref not in used:
-            raise DeliveryGroupInvalid(
-                f"delivery group '{ref}' has no items", field="delivery_groups"
+            raise AmountInvalid(
+                f"{where}.delivery_charge must not be negative", field=f"{where}.delivery_charge"
             )
+        groups[group.ref] = group
     return groups
+
+
+def _check_groups_used(draft: OrderDraft) -> None:
+    used = {line.delivery_group for line in draft.lines}
+    for i, group in enumerate(draft.delivery_groups):
+        if group.ref not in used:
+            raise DeliveryGroupInvalid(
+                f"delivery group '{group.ref}' has no items", field=f"delivery_groups[{i}]"
+            )
 
 
 def _price_line(
@@ -282,7 +299,7 @@ def _price_line(
         if adj.amount > 0 or adj.tax > 0:
             raise AdjustmentInvalid(
                 f"{where}.adjustments[{j}] must be a discount (zero or negative)",
-                field=f"{where}.adjustments[{j}].amount",
+                field=f"{where}.adjustments[{j}].{'amount' if adj.amount > 0 else 'tax'}",
             )
     adjustments = sum(a.amount for a in line.adjustments)
     adjustment_tax = sum(a.tax for a in line.adjustments)
@@ -293,7 +310,9 @@ def _price_line(
             field=f"{where}.adjustments",
         )
     if line.tax + adjustment_tax < 0:
-        raise AdjustmentInvalid(f"{where}: adjustment tax exceeds the line tax", field=f"{where}.adjustments")
+        raise AdjustmentInvalid(
+            f"{where}: adjustment tax exceeds the line tax", field=f"{where}.adjustments"
+        )
     item = PricedItem(
         key=f"line:{index}",
         type=ItemType.PRODUCT,
@@ -324,7 +343,7 @@ def _apply_order_adjustments(
         if adj.amount > 0 or adj.tax > 0:
             raise AdjustmentInvalid(
                 f"adjustments[{j}] must be a discount (zero or negative)",
-                field=f"adjustments[{j}].amount",
+                field=f"adjustments[{j}].{'amount' if adj.amount > 0 else 'tax'}",
             )
         weights = [i.total_price + i.adjustments for i in items]
         if -adj.amount > sum(weights):
@@ -375,7 +394,9 @@ def _check_payments(priced: PricedOrder) -> None:
     currency = priced.draft.currency
     for i, payment in enumerate(payments):
         if payment.amount <= 0:
-            raise AmountInvalid(f"payments[{i}].amount must be positive", field=f"payments[{i}].amount")
+            raise AmountInvalid(
+                f"payments[{i}].amount must be positive", field=f"payments[{i}].amount"
+            )
     covered = sum(p.amount for p in payments)
     owed = priced.totals.grand_total
     if covered < owed:
@@ -394,9 +415,13 @@ def delivery_charge_shares(priced: PricedOrder, group_ref: str) -> dict[str, int
     Used wherever part of a group is invoiced or refunded on its own, so the parts of a
     delivery charge always add back up to it exactly.
     """
-    lines = [i for i in priced.items if i.type is ItemType.PRODUCT and i.delivery_group == group_ref]
+    lines = [
+        i for i in priced.items if i.type is ItemType.PRODUCT and i.delivery_group == group_ref
+    ]
     charge = sum(
-        i.total for i in priced.items if i.type is ItemType.DELIVERY_CHARGE and i.delivery_group == group_ref
+        i.total
+        for i in priced.items
+        if i.type is ItemType.DELIVERY_CHARGE and i.delivery_group == group_ref
     )
     shares = distribute(charge, [max(i.total_price + i.adjustments, 0) for i in lines])
     return {i.key: s for i, s in zip(lines, shares, strict=True)}

@@ -128,9 +128,7 @@ def summary_totals(states: Iterable[ItemState]) -> Totals:
 
 def change_totals(change: ChangeOrder, types: Mapping[str, ItemType]) -> Totals:
     """Totals of one change order alone (types: item key -> item type)."""
-    product = sum(
-        ln.total_price for ln in change.lines if types[ln.item_key] is ItemType.PRODUCT
-    )
+    product = sum(ln.total_price for ln in change.lines if types[ln.item_key] is ItemType.PRODUCT)
     delivery = sum(
         ln.total_price for ln in change.lines if types[ln.item_key] is ItemType.DELIVERY_CHARGE
     )

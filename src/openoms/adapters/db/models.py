@@ -70,13 +70,16 @@ Money = BigInteger  # minor units
 
 
 class ApiKey(Base):
+    """An API key. Only the sha256 of the whole presented key is stored (`key_hash`, unique,
+    the lookup on every request); `prefix` is a short, non-secret label for display."""
+
     __tablename__ = "api_keys"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    prefix: Mapped[str] = mapped_column(String(16), unique=True)
-    secret_hash: Mapped[str] = mapped_column(String(64))
-    scopes: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(200))  # space-separated Scope values, sorted
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
 
@@ -95,7 +98,7 @@ class IdempotencyRecord(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int]
     response_body: Mapped[dict[str, Any]]
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)  # for purging
 
 
 # --- orders -------------------------------------------------------------------------------
@@ -227,7 +230,6 @@ class OrderItemSummary(Base):
     type: Mapped[str] = mapped_column(String(20))
     sku: Mapped[str] = mapped_column(String(100))
     name: Mapped[str | None] = mapped_column(String(300))
-    status: Mapped[str] = mapped_column(String(32))
     unit_price: Mapped[int] = mapped_column(Money)
     quantity_ordered: Mapped[int]
     quantity_canceled: Mapped[int] = mapped_column(default=0)

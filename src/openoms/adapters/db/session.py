@@ -73,11 +73,9 @@ class Database:
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A read-only unit of work (never takes SQLite's write lock)."""
+        # Closing the session ends the transaction without expiring what was loaded.
         with self._readonly_sessions() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()

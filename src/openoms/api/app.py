@@ -1,0 +1,43 @@
+"""The FastAPI application: routers, error handlers, and the objects they share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from openoms import __version__
+from openoms.adapters.db.session import Database
+from openoms.adapters.outbox import Outbox
+from openoms.api.auth import install_auth
+from openoms.api.errors import install_error_handlers
+from openoms.api.orders.router import router as orders_router
+
+DESCRIPTION = """
+openoms runs the whole life of a commerce order: capture, reservation, routing,
+fulfillment, shipment, payment capture, cancellations, returns and refunds.
+
+Authenticate with `Authorization: Bearer <api key>`; scopes are storefront, warehouse,
+agent and admin. Amounts are decimal strings in the order's currency. Errors are
+`application/problem+json` with a stable `code`. Send an `Idempotency-Key` header on
+every POST so a retry replays the first answer instead of acting twice.
+"""
+
+
+def create_app(db: Database, outbox: Outbox) -> FastAPI:
+    app = FastAPI(title="openoms", version=__version__, description=DESCRIPTION)
+    app.state.db = db
+    app.state.outbox = outbox
+    install_error_handlers(app)
+    install_auth(app)
+    app.include_router(orders_router)
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, Any]:
+        """Liveness and database reachability. Needs no API key."""
+        with db.reading() as session:
+            session.execute(text("select 1"))
+        return {"status": "ok", "version": __version__, "database": db.dialect}
+
+    return app

@@ -1,0 +1,237 @@
+"""`Idempotency-Key` for POST endpoints, scoped per API key.
+
+The first request with a key runs; its answer is stored in the same transaction as the
+business change; a retry with the same key and the same request replays that answer (with
+the header `Idempotent-Replayed: true`) and changes nothing; the same key with a different
+request (method, path with query, canonical JSON body or raw bytes) is a 409
+`idempotency_key_reused`. Only successful answers are stored: an operation that raises rolls
+back with nothing recorded, so a retry runs again. Records are kept until purged
+(`purge_idempotency_records`, e.g. older than `RETENTION`).
+
+An endpoint (a plain `def`: the database is synchronous) uses it in a few lines; `respond`
+sets the status and, on a replay, the `Idempotent-Replayed: true` header:
+
+    @router.post("/reservations", status_code=201, response_model=Reservation)
+    def create_reservation(
+        payload: ReservationCreate, request: Request, response: Response,
+        principal: Annotated[Principal, Depends(require_scope(Scope.STOREFRONT))],
+        db: Annotated[Database, Depends(get_db)], idempotency_key: IdempotencyKey = None,
+    ) -> dict[str, Any]:
+        def operation(session: Session) -> tuple[int, dict[str, Any]]:
+            return 201, reserve(session, ...)
+
+        result = run_idempotent(
+            db, principal, idempotency_key, request, payload.model_dump(mode="json"),
+            operation, required=True,
+        )
+        return respond(response, result)
+
+The request body is passed in (the parsed payload, or the raw bytes for non-JSON bodies)
+because a sync endpoint cannot read it from the `Request`.
+
+Concurrent duplicates: the key is claimed (inserted) before the operation runs, in the same
+transaction. A second request with the key waits on that row (PostgreSQL: the unique index;
+SQLite: the write lock), then either replays the winner's committed answer or, when its
+insert fails on the unique constraint, retries once as a lookup and replays it. The
+operation never runs twice for one key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any, NamedTuple, cast
+
+from fastapi import Header, Request, Response
+from sqlalchemy import CursorResult, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from openoms.adapters.db.models import IdempotencyRecord
+from openoms.adapters.db.session import Database
+from openoms.domain.errors import IdempotencyKeyInvalid, IdempotencyKeyMissing, IdempotencyKeyReused
+from openoms.services.keys import Principal
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+RETENTION = timedelta(hours=24)
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=IDEMPOTENCY_HEADER,
+        description="Makes the POST safe to retry: the same key replays the first answer.",
+    ),
+]
+"""The header parameter for endpoints (documents it in OpenAPI; validated by run_idempotent)."""
+
+Operation = Callable[[Session], tuple[int, dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status: int
+    body: dict[str, Any]
+
+
+class IdempotentResult(NamedTuple):
+    status: int
+    body: dict[str, Any]
+    replayed: bool
+
+
+def request_hash(method: str, path: str, body: Any, query: str = "") -> str:
+    """sha256 over method, path (with query) and the body: bytes as they are, anything else
+    as canonical JSON (sorted keys, no whitespace)."""
+    if isinstance(body, bytes):
+        canonical = body
+    else:
+        canonical = json.dumps(
+            body, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+    target = f"{path}?{query}" if query else path
+    digest = hashlib.sha256(f"{method.upper()}\n{target}\n".encode())
+    digest.update(canonical)
+    return digest.hexdigest()
+
+
+def check_key(key: str | None, *, required: bool = False) -> str | None:
+    """The key if usable; None when absent and optional; else IdempotencyKeyInvalid (400)."""
+    if key is None:
+        if required:
+            raise IdempotencyKeyMissing(f"This endpoint needs an {IDEMPOTENCY_HEADER} header.")
+        return None
+    if not key.strip():
+        raise IdempotencyKeyInvalid(f"The {IDEMPOTENCY_HEADER} header is empty.")
+    if len(key) > MAX_KEY_LENGTH:
+        raise IdempotencyKeyInvalid(
+            f"The {IDEMPOTENCY_HEADER} header is {len(key)} characters long; "
+            f"the limit is {MAX_KEY_LENGTH}."
+        )
+    return key
+
+
+def lookup(
+    session: Session, principal: Principal, key: str, method: str, path: str, request_hash: str
+) -> StoredResponse | None:
+    """The stored answer for this key of this API key, or None; a different request with the
+    same key raises `IdempotencyKeyReused`."""
+    record = session.scalars(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.api_key_id == principal.api_key_id, IdempotencyRecord.key == key
+        )
+    ).one_or_none()
+    if record is None:
+        return None
+    if record.request_hash != request_hash:
+        raise IdempotencyKeyReused(
+            f"{IDEMPOTENCY_HEADER} {key!r} was already used for a different request "
+            f"({record.method} {record.path}).",
+        )
+    return StoredResponse(record.status_code, record.response_body)
+
+
+def store(
+    session: Session,
+    principal: Principal,
+    key: str,
+    method: str,
+    path: str,
+    request_hash: str,
+    status: int,
+    body: dict[str, Any],
+) -> IdempotencyRecord:
+    """Record the answer (flushes; a concurrent holder of the key makes this raise
+    IntegrityError). `run_idempotent` claims the key before the operation instead."""
+    record = IdempotencyRecord(
+        api_key_id=principal.api_key_id,
+        key=key,
+        method=method,
+        path=path[:500],
+        request_hash=request_hash,
+        status_code=status,
+        response_body=body,
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def run_idempotent(
+    db: Database,
+    principal: Principal,
+    key: str | None,
+    request: Request,
+    body: Any,
+    operation: Operation,
+    *,
+    required: bool = False,
+) -> IdempotentResult:
+    """Run `operation(session) -> (status, JSON-ready body)` in one transaction, at most once
+    per idempotency key of this API key; a repeat replays the stored answer. `body` is the
+    request's parsed payload (or raw bytes); without a key (allowed unless `required`) the
+    operation just runs."""
+    key = check_key(key, required=required)
+    if key is None:
+        with db.transaction() as session:
+            status, answer = operation(session)
+            return IdempotentResult(status, _json_ready(answer), replayed=False)
+    method, path = request.method, request.url.path
+    fingerprint = request_hash(method, path, body, request.url.query)
+    args = (db, principal, key, method, path, fingerprint, operation)
+    try:
+        return _run_once(*args)
+    except IntegrityError:
+        # A concurrent request claimed the key and committed: this lookup replays its answer.
+        # (A violation raised by the operation itself gets one clean re-run, which is right for
+        # races on business keys, such as a captured order's external reference, too.)
+        return _run_once(*args)
+
+
+def _run_once(
+    db: Database,
+    principal: Principal,
+    key: str,
+    method: str,
+    path: str,
+    fingerprint: str,
+    operation: Operation,
+) -> IdempotentResult:
+    with db.transaction() as session:
+        stored = lookup(session, principal, key, method, path, fingerprint)
+        if stored is not None:
+            return IdempotentResult(stored.status, stored.body, replayed=True)
+        # Claim first, so a concurrent duplicate blocks here instead of running too.
+        record = store(session, principal, key, method, path, fingerprint, 0, {})
+        status, answer = operation(session)
+        record.status_code, record.response_body = status, _json_ready(answer)
+        return IdempotentResult(status, record.response_body, replayed=False)
+
+
+def respond(response: Response, result: IdempotentResult) -> dict[str, Any]:
+    """Set the answer's status and, on a replay, `Idempotent-Replayed: true` on the
+    endpoint's injected `Response`; returns the body for the endpoint to return."""
+    response.status_code = result.status
+    if result.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return result.body
+
+
+def purge_idempotency_records(session: Session, older_than: datetime) -> int:
+    """Delete records created before `older_than` (e.g. `now - RETENTION`); returns how many."""
+    result = session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < older_than)
+    )
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _json_ready(body: dict[str, Any]) -> dict[str, Any]:
+    # Round-trip so the first answer is exactly what a replay will return.
+    ready = json.loads(json.dumps(body))
+    if not isinstance(ready, dict):
+        raise TypeError("an idempotent operation must return a JSON object body")
+    return ready

@@ -1,0 +1,137 @@
+"""Orders and order summaries: capture, read, search."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from openoms.adapters.db.repositories.orders import SummaryFilter, list_summaries
+from openoms.adapters.db.session import Database
+from openoms.api.auth import require_scope
+from openoms.api.deps import get_db
+from openoms.api.errors import PROBLEM_JSON
+from openoms.api.idempotency import IdempotencyKey, respond, run_idempotent
+from openoms.domain.errors import ValidationFailed
+from openoms.schemas.order_views import OrderSummaryOut, OrderSummaryPage
+from openoms.schemas.orders import OrderCreate
+from openoms.services.capture import capture_order
+from openoms.services.keys import Principal, Scope
+from openoms.services.views import order_summary_view, summary_brief
+
+router = APIRouter(prefix="/api/v1", tags=["orders"])
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {PROBLEM_JSON: {}}}
+    for status, text in {
+        400: "A business rule is broken (stable `code`).",
+        401: "No valid API key.",
+        403: "The API key lacks the scope.",
+        409: "Conflicts with the current state.",
+        422: "The payload does not match the schema.",
+    }.items()
+}
+
+Capturer = Annotated[Principal, Depends(require_scope(Scope.STOREFRONT, Scope.AGENT))]
+Reader = Annotated[Principal, Depends(require_scope(Scope.STOREFRONT, Scope.AGENT))]
+
+
+@router.post(
+    "/orders",
+    status_code=201,
+    response_model=OrderSummaryOut,
+    responses={200: {"description": "Already captured: the existing summary."}, **PROBLEMS},
+)
+def capture(
+    payload: OrderCreate,
+    request: Request,
+    response: Response,
+    principal: Capturer,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Capture an order: validate, store the Order and its OrderSummary, emit
+    `order_summary.created`. The same (channel, external_reference) again answers 200 with
+    the existing summary; nothing is ever captured twice."""
+    draft = payload.to_draft()
+    outbox = request.app.state.outbox
+
+    def operation(session: Session) -> tuple[int, dict[str, Any]]:
+        result = capture_order(session, outbox, draft)
+        session.flush()
+        return (201 if result.created else 200), order_summary_view(
+            session, result.order_summary_id
+        )
+
+    result = run_idempotent(
+        get_db(request),
+        principal,
+        idempotency_key,
+        request,
+        payload.model_dump(mode="json"),
+        operation,
+    )
+    return respond(response, result)
+
+
+@router.get("/order-summaries/{summary_id}", response_model=OrderSummaryOut, responses=PROBLEMS)
+def get_order_summary(
+    summary_id: str, _: Reader, db: Annotated[Database, Depends(get_db)]
+) -> dict[str, Any]:
+    """The order summary: totals, delivery groups, items with every quantity, payments,
+    fulfillment, invoices, credit memos, returns, exceptions and the event timeline."""
+    with db.reading() as session:
+        return order_summary_view(session, summary_id)
+
+
+@router.get("/order-summaries", response_model=OrderSummaryPage, responses=PROBLEMS)
+def search_order_summaries(
+    _: Reader,
+    db: Annotated[Database, Depends(get_db)],
+    status: str | None = None,
+    channel: str | None = None,
+    customer_email: str | None = None,
+    external_reference: str | None = None,
+    ordered_from: Annotated[datetime | None, Query(description="Inclusive.")] = None,
+    ordered_to: Annotated[datetime | None, Query(description="Exclusive.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+) -> dict[str, Any]:
+    """Order summaries newest first, filtered, one page at a time."""
+    for name, value in (("ordered_from", ordered_from), ("ordered_to", ordered_to)):
+        if value is not None and value.tzinfo is None:
+            raise ValidationFailed(f"{name} needs a time zone (e.g. 'Z')", field=name)
+    where = SummaryFilter(
+        status=status,
+        channel=channel,
+        customer_email=customer_email.lower() if customer_email else None,
+        external_reference=external_reference,
+        ordered_from=ordered_from,
+        ordered_to=ordered_to,
+    )
+    with db.reading() as session:
+        rows = list_summaries(session, where, after_id=_decode(cursor), limit=limit + 1)
+    page = rows[:limit]
+    more = len(rows) > limit
+    return {
+        "items": [summary_brief(s) for s in page],
+        "next_cursor": _encode(page[-1].id) if more and page else None,
+    }
+
+
+def _encode(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("cursor is not one this API issued", field="cursor") from None
+    if not value.startswith("os_"):
+        raise ValidationFailed("cursor is not one this API issued", field="cursor")
+    return value

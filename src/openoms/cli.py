@@ -1,0 +1,256 @@
+"""The `openoms` command line. Each command calls services; none holds business rules."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from openoms.adapters.db.migrate import upgrade
+from openoms.adapters.db.session import Database
+from openoms.adapters.outbox import Outbox
+from openoms.config import Settings
+from openoms.domain.errors import DomainError
+from openoms.services.keys import (
+    Scope,
+    create_api_key,
+    ensure_initial_admin_key,
+    list_api_keys,
+    revoke_api_key,
+)
+from openoms.services.order_import import ImportReport, import_orders
+from openoms.worker.consumers import default_registry
+
+app = typer.Typer(
+    help="openoms: an open-source order management system. Runs on SQLite by default; "
+    "set OPENOMS_DATABASE_URL=postgresql://… for PostgreSQL.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys and their scopes.", no_args_is_help=True)
+import_app = typer.Typer(help="Bulk imports from files.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(import_app, name="import")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _open_database(*, migrate: bool = True) -> tuple[Settings, Database]:
+    settings = Settings.from_env()
+    if migrate:
+        upgrade(settings.database_url)
+    return settings, Database(settings.database_url)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at debug level.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the latest version (safe to run again)."""
+    settings = Settings.from_env()
+    upgrade(settings.database_url)
+    console.print(f"schema up to date on {Database(settings.database_url).dialect}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Run the outbox worker in-process.")
+    ] = True,
+) -> None:
+    """Serve the REST API (and /docs) with the outbox worker, migrating the schema first.
+
+    On first start, OPENOMS_ADMIN_KEY becomes the admin key; without it one is generated
+    and printed once."""
+    import uvicorn
+
+    from openoms.api.app import create_app
+    from openoms.worker.runner import Worker
+
+    settings, db = _open_database()
+    with db.transaction() as session:
+        generated = ensure_initial_admin_key(session, settings.admin_key)
+    if generated:
+        console.print(
+            Panel(
+                f"[bold]{generated}[/bold]\n\nThis admin API key is shown once. Keep it; "
+                "create others with `openoms keys create`.",
+                title="initial admin key",
+            )
+        )
+    registry = default_registry()
+    stop = None
+    if worker:
+        _thread, stop = Worker(
+            db, registry, poll_seconds=settings.worker_poll_seconds
+        ).start_in_thread()
+    try:
+        uvicorn.run(create_app(db, Outbox(registry)), host=host, port=port, log_level="info")
+    finally:
+        if stop is not None:
+            stop.set()
+        db.dispose()
+
+
+@app.command("worker")
+def run_worker() -> None:
+    """Run an outbox worker until interrupted. Any number may run over one PostgreSQL."""
+    import threading
+
+    from openoms.worker.runner import Worker
+
+    settings, db = _open_database()
+    stop = threading.Event()
+    console.print(f"worker running on {db.dialect}; Ctrl-C to stop")
+    try:
+        Worker(db, default_registry(), poll_seconds=settings.worker_poll_seconds).run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        db.dispose()
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[
+        list[Scope], typer.Option("--scope", "-s", help="storefront, warehouse, agent or admin.")
+    ],
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "API key",
+) -> None:
+    """Create an API key; its secret is printed once and stored only as a hash."""
+    _, db = _open_database()
+    try:
+        with db.transaction() as session:
+            api_key, plaintext = create_api_key(session, name=name, scopes=scope)
+    except DomainError as exc:
+        raise _fail(exc.detail) from None
+    console.print(f"{api_key.id}  scopes: {api_key.scopes}")
+    console.print(plaintext, soft_wrap=True, highlight=False)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (never their secrets)."""
+    _, db = _open_database()
+    with db.reading() as session:
+        keys = list_api_keys(session)
+    table = Table("id", "name", "prefix", "scopes", "created", "revoked")
+    for k in keys:
+        table.add_row(
+            k.id,
+            k.name,
+            k.prefix,
+            k.scopes,
+            k.created_at.isoformat(timespec="seconds"),
+            k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "",
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (key_…).")]) -> None:
+    """Revoke an API key."""
+    _, db = _open_database()
+    try:
+        with db.transaction() as session:
+            revoke_api_key(session, key_id)
+    except DomainError as exc:
+        raise _fail(exc.detail) from None
+    console.print(f"revoked {key_id}")
+
+
+@import_app.command("orders")
+def import_orders_command(
+    file: Annotated[Path, typer.Argument(help="JSON lines: one order payload (§12) per line.")],
+) -> None:
+    """Capture every order in FILE. Each line is all or nothing; a summary lists accepted,
+    duplicate and rejected lines with the reason for each rejection. Exits 1 if any line
+    was rejected."""
+    if not file.is_file():
+        raise _fail(f"{file}: no such file")
+    text = file.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    _, db = _open_database()
+    outbox = Outbox(default_registry())
+    with _progress() as progress:
+        task = progress.add_task(f"importing {file.name}", total=len(lines))
+        report = import_orders(
+            db, outbox, lines, on_line=lambda n: progress.update(task, completed=n)
+        )
+    _print_import_report(report)
+    if report.rejected:
+        raise typer.Exit(code=1)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    )
+
+
+def _print_import_report(report: ImportReport) -> None:
+    console.print(
+        f"{report.lines} lines: [green]{report.accepted} accepted[/green], "
+        f"{report.duplicates} duplicate, [red]{len(report.rejected)} rejected[/red]"
+    )
+    for rejection in report.rejected:
+        console.print(f"  {rejection}", highlight=False)
+
+
+@app.command()
+def seed(
+    orders: Annotated[int, typer.Option(help="How many demo orders.")] = 12,
+) -> None:
+    """Seed the demo network (safe to run again: nothing is captured twice)."""
+    from openoms.demo import demo_orders
+
+    _, db = _open_database()
+    lines = [json.dumps(o) for o in demo_orders(orders)]
+    report = import_orders(db, Outbox(default_registry()), lines)
+    console.print(
+        f"demo network: {report.accepted} orders captured, {report.duplicates} already there"
+    )
+    if report.rejected:
+        raise _fail("; ".join(str(r) for r in report.rejected))
+
+
+@app.command()
+def demo() -> None:
+    """A scripted run: capture realistic orders, retry one, refuse a bad one, show results."""
+    from openoms.demo import run_demo
+
+    _, db = _open_database()
+    run_demo(db, Outbox(default_registry()), console)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,214 @@
+"""Order capture payload (DESIGN.md §12). Structure is checked here (422); business rules
+(positive quantities, known currency, amounts that add up) in the domain (400)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from openoms.domain.money import Money
+from openoms.domain.order import (
+    Address,
+    Adjustment,
+    Customer,
+    DeliveryGroup,
+    DeliveryMethod,
+    Lifecycle,
+    OrderDraft,
+    OrderLine,
+    PaymentMethod,
+    Recipient,
+)
+
+Amount = Annotated[
+    str,
+    Field(
+        pattern=r"^-?\d{1,15}(\.\d{1,6})?$",
+        description='Decimal string in the order\'s currency, e.g. "12.34".',
+        examples=["12.34"],
+    ),
+]
+Ref = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AddressIn(_Strict):
+    line1: str = Field(min_length=1, max_length=300)
+    line2: str | None = Field(default=None, max_length=300)
+    city: str = Field(min_length=1, max_length=200)
+    region: str | None = Field(default=None, max_length=200)
+    postal_code: str | None = Field(default=None, max_length=40)
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code.")
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class RecipientIn(_Strict):
+    name: str = Field(min_length=1, max_length=300)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=50)
+    address: AddressIn | None = None
+
+
+class ChargeIn(_Strict):
+    amount: Amount = "0"
+    tax: Amount = "0"
+
+
+class DeliveryGroupIn(_Strict):
+    """Where and how a set of items is delivered; each group is routed on its own."""
+
+    ref: Ref = Field(description="The group's name within the order; items point at it.")
+    method: Literal["ship", "pickup"] = "ship"
+    service: str | None = Field(default=None, max_length=100, examples=["standard"])
+    recipient: RecipientIn | None = None
+    pickup_location: str | None = Field(
+        default=None, max_length=100, description="Location ref; required for pickup groups."
+    )
+    delivery_charge: ChargeIn | None = None
+
+
+class AdjustmentIn(_Strict):
+    amount: Amount = Field(description="Negative: a discount. Total for the line or order.")
+    reason: str = Field(default="", max_length=200)
+    tax: Amount = Field(default="0", description="Tax effect of the adjustment (zero or negative).")
+
+
+class ItemIn(_Strict):
+    sku: str = Field(min_length=1, max_length=100)
+    name: str | None = Field(default=None, max_length=300)
+    quantity: int = Field(description="Units ordered; a positive whole number.")
+    unit_price: Amount = Field(description="Price of one unit before adjustments and tax.")
+    tax: Amount = Field(default="0", description="Tax for the whole line.")
+    delivery_group: Ref
+    adjustments: list[AdjustmentIn] = Field(default_factory=list, max_length=50)
+    total: Amount | None = Field(
+        default=None,
+        description="Optional check: quantity × unit_price + adjustments + tax must equal it.",
+    )
+
+
+class CustomerIn(_Strict):
+    name: str = Field(min_length=1, max_length=300)
+    email: str | None = Field(default=None, max_length=320)
+
+
+class PaymentIn(_Strict):
+    gateway: str = Field(min_length=1, max_length=50, examples=["sandbox"])
+    token: str = Field(min_length=1, max_length=255, description="Gateway payment token.")
+    amount: Amount = Field(description="Amount authorized on this payment method.")
+    authorization_reference: str | None = Field(default=None, max_length=200)
+
+
+class OrderCreate(_Strict):
+    """An order placed on a channel. (channel, external_reference) identifies it: capturing
+    the same pair again returns the existing order summary."""
+
+    channel: Ref
+    external_reference: str = Field(min_length=1, max_length=200)
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
+    lifecycle: Literal["MANAGED", "UNMANAGED"] = "MANAGED"
+    ordered_at: datetime
+    customer: CustomerIn
+    delivery_groups: list[DeliveryGroupIn] = Field(min_length=1, max_length=50)
+    items: list[ItemIn] = Field(min_length=1, max_length=1000)
+    adjustments: list[AdjustmentIn] = Field(default_factory=list, max_length=50)
+    payments: list[PaymentIn] = Field(default_factory=list, max_length=10)
+    grand_total: Amount | None = Field(
+        default=None, description="Optional check against the computed grand total."
+    )
+
+    def to_draft(self) -> OrderDraft:
+        """The domain draft; amounts parsed exactly in the order's currency."""
+        c = self.currency
+
+        def money(text: str, field: str) -> int:
+            return Money.parse(text, c, field=field).minor
+
+        def adjustments(items: list[AdjustmentIn], where: str) -> tuple[Adjustment, ...]:
+            return tuple(
+                Adjustment(
+                    amount=money(a.amount, f"{where}[{j}].amount"),
+                    reason=a.reason,
+                    tax=money(a.tax, f"{where}[{j}].tax"),
+                )
+                for j, a in enumerate(items)
+            )
+
+        groups = []
+        for i, g in enumerate(self.delivery_groups):
+            charge = g.delivery_charge or ChargeIn()
+            groups.append(
+                DeliveryGroup(
+                    ref=g.ref,
+                    method=DeliveryMethod(g.method),
+                    service=g.service,
+                    pickup_location=g.pickup_location,
+                    recipient=_recipient(g.recipient),
+                    charge=money(charge.amount, f"delivery_groups[{i}].delivery_charge.amount"),
+                    charge_tax=money(charge.tax, f"delivery_groups[{i}].delivery_charge.tax"),
+                )
+            )
+        lines = tuple(
+            OrderLine(
+                sku=it.sku,
+                name=it.name,
+                quantity=it.quantity,
+                unit_price=money(it.unit_price, f"items[{i}].unit_price"),
+                tax=money(it.tax, f"items[{i}].tax"),
+                delivery_group=it.delivery_group,
+                adjustments=adjustments(it.adjustments, f"items[{i}].adjustments"),
+                declared_total=None if it.total is None else money(it.total, f"items[{i}].total"),
+            )
+            for i, it in enumerate(self.items)
+        )
+        return OrderDraft(
+            channel=self.channel,
+            external_reference=self.external_reference,
+            currency=c,
+            lifecycle=Lifecycle(self.lifecycle),
+            ordered_at=self.ordered_at,
+            customer=Customer(
+                name=self.customer.name,
+                email=self.customer.email.lower() if self.customer.email else None,
+            ),
+            delivery_groups=tuple(groups),
+            lines=lines,
+            adjustments=adjustments(self.adjustments, "adjustments"),
+            payments=tuple(
+                PaymentMethod(
+                    gateway=p.gateway,
+                    token=p.token,
+                    amount=money(p.amount, f"payments[{i}].amount"),
+                    authorization_reference=p.authorization_reference,
+                )
+                for i, p in enumerate(self.payments)
+            ),
+            declared_grand_total=(
+                None if self.grand_total is None else money(self.grand_total, "grand_total")
+            ),
+        )
+
+
+def _recipient(r: RecipientIn | None) -> Recipient | None:
+    if r is None:
+        return None
+    address = None
+    if r.address is not None:
+        a = r.address
+        address = Address(
+            line1=a.line1,
+            line2=a.line2,
+            city=a.city,
+            region=a.region,
+            postal_code=a.postal_code,
+            country=a.country,
+            lat=a.lat,
+            lon=a.lon,
+        )
+    return Recipient(name=r.name, email=r.email, phone=r.phone, address=address)

@@ -1,0 +1,251 @@
+"""Capture: turn a validated order into an Order, its OrderSummary and an event, at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from openoms.adapters.db import models as m
+from openoms.adapters.db.ids import new_id
+from openoms.adapters.outbox import Outbox
+from openoms.domain.events import DomainEvent
+from openoms.domain.money import format_minor
+from openoms.domain.order import OrderDraft, PricedOrder, price_order
+from openoms.domain.quantities import ItemQuantities
+from openoms.domain.summary import derive_status
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureResult:
+    order_summary_id: str
+    created: bool
+
+
+def capture_order(session: Session, outbox: Outbox, draft: OrderDraft) -> CaptureResult:
+    """Capture an order, or return the summary already captured for its channel reference.
+
+    Validation happens before anything is written, so a rejected order stores nothing. The
+    summary row is inserted first with ON CONFLICT DO NOTHING, so two racing captures of the
+    same (channel, external_reference) end with one summary and no error.
+    """
+    existing = find_summary_id(session, draft.channel, draft.external_reference)
+    if existing is not None:
+        return CaptureResult(existing, created=False)
+    priced = price_order(draft)
+    summary_id = new_id("os")
+    if not _claim_reference(session, summary_id, priced):
+        winner = find_summary_id(session, draft.channel, draft.external_reference)
+        assert winner is not None  # the conflicting row is committed: that is why we lost
+        return CaptureResult(winner, created=False)
+    _insert_order(session, summary_id, priced)
+    outbox.record(session, [_created_event(summary_id, priced)])
+    return CaptureResult(summary_id, created=True)
+
+
+def find_summary_id(session: Session, channel: str, external_reference: str) -> str | None:
+    return session.scalar(
+        select(m.OrderSummary.id).where(
+            m.OrderSummary.channel == channel,
+            m.OrderSummary.external_reference == external_reference,
+        )
+    )
+
+
+def _claim_reference(session: Session, summary_id: str, priced: PricedOrder) -> bool:
+    draft = priced.draft
+    totals = priced.totals
+    items = [(i.type, ItemQuantities(ordered=i.quantity)) for i in priced.items]
+    row: dict[str, Any] = {
+        "id": summary_id,
+        "original_order_id": _order_id(summary_id),
+        "channel": draft.channel,
+        "external_reference": draft.external_reference,
+        "currency": draft.currency,
+        "lifecycle": draft.lifecycle.value,
+        "status": derive_status(items).value,
+        "ordered_at": draft.ordered_at,
+        "customer_name": draft.customer.name,
+        "customer_email": draft.customer.email,
+        "total_product": totals.product,
+        "total_delivery": totals.delivery,
+        "total_adjustments": totals.adjustments,
+        "total_tax": totals.tax,
+        "grand_total": totals.grand_total,
+    }
+    conflict = ["channel", "external_reference"]
+    statement = (
+        postgresql.insert(m.OrderSummary)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=conflict)
+        if session.get_bind().dialect.name == "postgresql"
+        else sqlite.insert(m.OrderSummary)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=conflict)
+    ).returning(m.OrderSummary.id)
+    return session.execute(statement).scalar() is not None
+
+
+def _order_id(summary_id: str) -> str:
+    # The original order shares the summary's ULID, so either id finds the other.
+    return "ord_" + summary_id.removeprefix("os_")
+
+
+def _insert_order(session: Session, summary_id: str, priced: PricedOrder) -> None:
+    draft = priced.draft
+    order_id = _order_id(summary_id)
+    totals = priced.totals
+    groups = []
+    group_ids: dict[str, str] = {}
+    for position, g in enumerate(draft.delivery_groups):
+        group_ids[g.ref] = new_id("odg")
+        address = g.recipient.address if g.recipient else None
+        groups.append(
+            {
+                "id": group_ids[g.ref],
+                "order_summary_id": summary_id,
+                "position": position,
+                "ref": g.ref,
+                "method": g.method.value,
+                "service": g.service,
+                "pickup_location": g.pickup_location,
+                "recipient_name": g.recipient.name if g.recipient else None,
+                "recipient_email": g.recipient.email if g.recipient else None,
+                "recipient_phone": g.recipient.phone if g.recipient else None,
+                "address_line1": address.line1 if address else None,
+                "address_line2": address.line2 if address else None,
+                "city": address.city if address else None,
+                "region": address.region if address else None,
+                "postal_code": address.postal_code if address else None,
+                "country": address.country if address else None,
+                "lat": address.lat if address else None,
+                "lon": address.lon if address else None,
+                "delivery_charge": g.charge,
+                "delivery_charge_tax": g.charge_tax,
+            }
+        )
+    summaries = []
+    order_items = []
+    for position, item in enumerate(priced.items):
+        item_summary_id = new_id("ois")
+        common = {
+            "type": item.type.value,
+            "sku": item.sku,
+            "name": item.name,
+            "unit_price": item.unit_price,
+            "total_price": item.total_price,
+            "adjustments": item.adjustments,
+            "tax": item.tax,
+        }
+        summaries.append(
+            {
+                **common,
+                "id": item_summary_id,
+                "order_summary_id": summary_id,
+                "delivery_group_summary_id": group_ids[item.delivery_group],
+                "position": position,
+                "key": item.key,
+                "quantity_ordered": item.quantity,
+            }
+        )
+        order_items.append(
+            {
+                **common,
+                "id": new_id("oi"),
+                "order_id": order_id,
+                "order_item_summary_id": item_summary_id,
+                "position": position,
+                "quantity": item.quantity,
+                "adjustment_details": [
+                    {"amount": a.amount, "tax": a.tax, "reason": a.reason}
+                    for a in item.adjustment_details
+                ],
+            }
+        )
+    session.execute(
+        insert(m.Order),
+        [
+            {
+                "id": order_id,
+                "order_summary_id": summary_id,
+                "kind": "original",
+                "channel": draft.channel,
+                "external_reference": draft.external_reference,
+                "currency": draft.currency,
+                "ordered_at": draft.ordered_at,
+                "total_product": totals.product,
+                "total_delivery": totals.delivery,
+                "total_adjustments": totals.adjustments,
+                "total_tax": totals.tax,
+                "grand_total": totals.grand_total,
+                "order_adjustments": [
+                    {"amount": a.amount, "tax": a.tax, "reason": a.reason}
+                    for a in draft.adjustments
+                ],
+            }
+        ],
+    )
+    session.execute(insert(m.OrderDeliveryGroupSummary), groups)
+    session.execute(insert(m.OrderItemSummary), summaries)
+    session.execute(insert(m.OrderItem), order_items)
+    _insert_payments(session, summary_id, draft)
+
+
+def _insert_payments(session: Session, summary_id: str, draft: OrderDraft) -> None:
+    """Record payment authorizations as the channel reports them (gateways come later)."""
+    if not draft.payments:
+        return
+    payment_summaries = []
+    authorizations = []
+    for position, payment in enumerate(draft.payments):
+        ops_id = new_id("ops")
+        payment_summaries.append(
+            {
+                "id": ops_id,
+                "order_summary_id": summary_id,
+                "position": position,
+                "gateway": payment.gateway,
+                "token": payment.token,
+                "display": mask_token(payment.token),
+                "authorized": payment.amount,
+            }
+        )
+        authorizations.append(
+            {
+                "id": new_id("pa"),
+                "order_payment_summary_id": ops_id,
+                "amount": payment.amount,
+                "gateway_reference": payment.authorization_reference,
+                "status": "AUTHORIZED",
+            }
+        )
+    session.execute(insert(m.OrderPaymentSummary), payment_summaries)
+    session.execute(insert(m.PaymentAuthorization), authorizations)
+
+
+def mask_token(token: str) -> str:
+    """What may be shown of a payment token: its kind and last four characters."""
+    kind = token.split("_", 1)[0] if "_" in token else "token"
+    return f"{kind}_…{token[-4:]}" if len(token) > 8 else f"{kind}_…"
+
+
+def _created_event(summary_id: str, priced: PricedOrder) -> DomainEvent:
+    draft = priced.draft
+    return DomainEvent(
+        name="order_summary.created",
+        aggregate_type="order_summary",
+        aggregate_id=summary_id,
+        order_summary_id=summary_id,
+        payload={
+            "order_summary_id": summary_id,
+            "channel": draft.channel,
+            "external_reference": draft.external_reference,
+            "lifecycle": draft.lifecycle.value,
+            "currency": draft.currency,
+            "grand_total": format_minor(priced.totals.grand_total, draft.currency),
+            "delivery_groups": [g.ref for g in draft.delivery_groups],
+        },
+    )

@@ -1,0 +1,92 @@
+"""Bulk order import from JSON lines: each line is one capture in its own transaction.
+
+A rejected line stores nothing and is reported with its line number, field and reason;
+a line whose (channel, external_reference) is already captured counts as a duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from openoms.adapters.db.session import Database
+from openoms.adapters.outbox import Outbox
+from openoms.domain.errors import DomainError
+from openoms.schemas import field_path
+from openoms.schemas.orders import OrderCreate
+from openoms.services.capture import capture_order
+
+
+@dataclass(frozen=True, slots=True)
+class LineRejection:
+    line: int
+    field: str | None
+    code: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", field {self.field}" if self.field else "")
+        return f"{where}: {self.reason} ({self.code})"
+
+
+@dataclass(slots=True)
+class ImportReport:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[LineRejection] = field(default_factory=list)
+
+    @property
+    def lines(self) -> int:
+        return self.accepted + self.duplicates + len(self.rejected)
+
+
+def import_orders(
+    db: Database,
+    outbox: Outbox,
+    lines: Iterable[str],
+    *,
+    on_line: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Capture every non-blank line; `on_line(number)` is called after each (progress)."""
+    report = ImportReport()
+    for number, text in enumerate(lines, start=1):
+        if text.strip():
+            _import_line(db, outbox, number, text, report)
+        if on_line is not None:
+            on_line(number)
+    return report
+
+
+def _import_line(
+    db: Database, outbox: Outbox, number: int, text: str, report: ImportReport
+) -> None:
+    try:
+        payload = OrderCreate.model_validate(json.loads(text))
+        draft = payload.to_draft()
+        with db.transaction() as session:
+            result = capture_order(session, outbox, draft)
+    except json.JSONDecodeError as exc:
+        report.rejected.append(
+            LineRejection(
+                number, None, "json_invalid", f"not valid JSON: {exc.msg} at column {exc.colno}"
+            )
+        )
+        return
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = field_path(first["loc"]) or None
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        report.rejected.append(
+            LineRejection(number, location, "payload_invalid", f"{first['msg']}{more}")
+        )
+        return
+    except DomainError as exc:
+        report.rejected.append(LineRejection(number, exc.field, exc.code, exc.detail))
+        return
+    if result.created:
+        report.accepted += 1
+    else:
+        report.duplicates += 1

@@ -1,0 +1,37 @@
+"""An app over the `db` fixture, with one API key per scope."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+
+from openoms.adapters.db.session import Database
+from openoms.adapters.outbox import Outbox
+from openoms.api.app import create_app
+from openoms.services.keys import Scope, create_api_key
+from openoms.worker.consumers import default_registry
+
+
+@dataclass
+class Api:
+    client: TestClient
+    db: Database
+    keys: dict[str, str]
+
+    def headers(self, scope: str = "storefront", **extra: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.keys[scope]}", **extra}
+
+
+@pytest.fixture
+def api(db: Database) -> Iterator[Api]:
+    keys = {}
+    with db.transaction() as session:
+        for scope in Scope:
+            _, plaintext = create_api_key(session, name=f"test {scope}", scopes=[scope])
+            keys[str(scope)] = plaintext
+    app = create_app(db, Outbox(default_registry()))
+    with TestClient(app) as client:
+        yield Api(client=client, db=db, keys=keys)
