@@ -150,7 +150,7 @@ def _group(index: int, **changes: Any) -> list[dict[str, Any]]:
 
 
 BAD_ORDERS = [
-    ("unknown currency", order_payload(currency="XYZ"), 400, "currency_unknown", None),
+    ("unknown currency", order_payload(currency="XYZ"), 400, "currency_unknown", "currency"),
     (
         "negative quantity",
         order_payload(items=_item(0, quantity=-1)),

@@ -275,6 +275,31 @@ def test_a_failing_handler_rolls_back_only_its_own_effects(db: Database, effects
     assert (good.status, good.attempts, good.last_error, good.processed_at) == ("done", 0, None, T0)
 
 
+def test_a_database_error_is_recorded_without_its_sql_or_parameters(
+    db: Database, effects: Table
+) -> None:
+    def violates_not_null(session: Session, event: Event) -> None:
+        session.execute(
+            insert(EFFECTS).values(consumer="secret-card-4242", event_id="e", note=None)
+        )
+
+    registry = ConsumerRegistry([Consumer("c", ("*",), violates_not_null)])
+    _record(db, registry, _events(1))
+
+    assert process_batch(db, registry, now=T0) == 1
+
+    assert (
+        _only_delivery(db).last_error
+        == {
+            "sqlite": "IntegrityError: IntegrityError: NOT NULL constraint failed: "
+            "outbox_test_effects.note",
+            "postgresql": 'IntegrityError: NotNullViolation: null value in column "note" of '
+            'relation "outbox_test_effects" violates not-null constraint',
+        }[db.dialect]
+    )
+    assert _effects(db) == []
+
+
 def test_handler_failing_twice_then_succeeding_ends_done(db: Database, effects: Table) -> None:
     calls = Counter[str]()
 
@@ -440,7 +465,7 @@ def test_run_forever_survives_lost_connections_without_busy_looping(db: Database
     assert [d[2] for d in _deliveries(db)] == ["done"] * 3
     assert flaky.failures_left == 0
     # 3 failed passes pause 0.1 + 0.2 + 0.4 s, then ~10 idle polls in 0.5 s.
-    assert 5 <= flaky.transactions <= 20
+    assert 4 <= flaky.transactions <= 20
 
 
 # --- concurrency --------------------------------------------------------------------------
@@ -493,7 +518,7 @@ def test_four_threads_handle_every_delivery_exactly_once(db: Database, effects: 
             invocations[(consumer, event_id)] += 1
 
     ids = _record(db, _concurrency_registry("", count), _events(EVENTS))
-    start = threading.Barrier(4)
+    start = threading.Barrier(4, timeout=30)
     results: list[int] = []
 
     def run(note: str) -> None:
@@ -512,13 +537,13 @@ def test_four_threads_handle_every_delivery_exactly_once(db: Database, effects: 
     assert sum(by_worker.values()) == EVENTS * len(CONSUMERS)
 
 
-@pytest.mark.parametrize("processes", [2])
 def test_processes_and_threads_handle_every_delivery_exactly_once(
-    db: Database, effects: Table, processes: int
+    db: Database, effects: Table
 ) -> None:
+    processes = 2
     ids = _record(db, _concurrency_registry(""), _events(EVENTS))
     ctx = multiprocessing.get_context("spawn")
-    start = ctx.Barrier(processes + 2)
+    start = ctx.Barrier(processes + 2, timeout=30)
     results = ctx.Queue()
     children = [
         ctx.Process(target=_drain_in_process, args=(db.url, f"p{n}", start, results))

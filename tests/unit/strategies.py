@@ -16,7 +16,7 @@ def item_quantities(draw: st.DrawFn, *, ordered: int | None = None) -> ItemQuant
     fulfilled = draw(st.integers(min_value=0, max_value=allocated))
     return_initiated = draw(st.integers(min_value=0, max_value=fulfilled))
     returned = draw(st.integers(min_value=0, max_value=return_initiated))
-    reshipped = draw(st.integers(min_value=0, max_value=fulfilled - return_initiated))
+    reshipped = draw(st.integers(min_value=0, max_value=fulfilled))
     return ItemQuantities(
         ordered=n,
         canceled=canceled,

@@ -312,7 +312,7 @@ FAILURES: list[tuple[str, dict[str, Any], type[DomainError], str, str | None]] =
         },
         DeliveryGroupInvalid,
         "delivery_group_invalid",
-        "delivery_groups",
+        "delivery_groups[2]",
     ),
     (
         "negative delivery charge",

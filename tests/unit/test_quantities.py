@@ -179,8 +179,12 @@ def test_status_precedence(counters: dict[str, int], status: ItemStatus, why: st
             "returned (2) exceeds return initiated (1)",
         ),
         (
-            {"ordered": 3, "allocated": 3, "fulfilled": 2, "return_initiated": 2, "reshipped": 1},
-            "reshipped (1) + return initiated (2) exceed fulfilled (2)",
+            {"ordered": 3, "allocated": 3, "fulfilled": 2, "return_initiated": 3, "returned": 0},
+            "return initiated (3) exceeds fulfilled (2)",
+        ),
+        (
+            {"ordered": 3, "allocated": 3, "fulfilled": 2, "reshipped": 3},
+            "reshipped (3) exceeds fulfilled (2)",
         ),
     ],
 )
@@ -316,14 +320,15 @@ def test_operation_refuses_non_positive_quantities(name: str, quantity: int) -> 
     assert dataclasses.asdict(q) == before
 
 
-def test_initiate_return_counts_reshipped_units_as_unavailable() -> None:
-    # 3 shipped, 1 reshipped: only 2 can be returned although available_to_return says 3
-    # (see the report: the DESIGN formula and the operation's limit disagree).
+def test_every_unit_held_can_be_returned_after_a_reship() -> None:
+    # 3 shipped, 1 lost and reshipped: the customer holds 3 and may return all of them;
+    # nothing is then left to reship (floored at 0, not -1).
     q = ItemQuantities(ordered=3, allocated=3, fulfilled=3, reshipped=1)
     assert q.available_to_return == 3
-    assert q.initiate_return(2).return_initiated == 2
+    returned = q.initiate_return(3)
+    assert (returned.return_initiated, returned.available_to_reship) == (3, 0)
     with pytest.raises(QuantityInvariantViolated):
-        q.initiate_return(3)
+        returned.initiate_return(1)
 
 
 def test_allocated_units_are_canceled_by_deallocating_first() -> None:
@@ -347,10 +352,10 @@ def _limit(q: ItemQuantities, name: str) -> int | None:
         "deallocate": q.allocated - q.fulfilled,
         "cancel": q.ordered - q.canceled - q.allocated,
         "fulfill": q.allocated - q.fulfilled,
-        "initiate_return": q.fulfilled - q.reshipped - q.return_initiated,
+        "initiate_return": q.fulfilled - q.return_initiated,
         "cancel_return": q.return_initiated - q.returned,
         "receive_return": q.return_initiated - q.returned,
-        "reship": q.fulfilled - q.reshipped - q.return_initiated,
+        "reship": max(q.fulfilled - q.reshipped - q.return_initiated, 0),
     }[name]
 
 
@@ -423,7 +428,8 @@ class ItemLifecycle(RuleBasedStateMachine):
         assert q.canceled + q.allocated <= q.ordered
         assert q.fulfilled <= q.allocated
         assert q.returned <= q.return_initiated
-        assert q.reshipped + q.return_initiated <= q.fulfilled
+        assert q.reshipped <= q.fulfilled
+        assert q.return_initiated <= q.fulfilled
 
     @invariant()
     def derived_fields_follow_their_formulas(self) -> None:
@@ -433,7 +439,7 @@ class ItemLifecycle(RuleBasedStateMachine):
         assert q.available_to_fulfill == q.ordered - (q.canceled + q.allocated)
         assert q.available_to_cancel == q.available_to_fulfill
         assert q.available_to_return == q.fulfilled - q.return_initiated
-        assert q.available_to_reship == q.fulfilled - (q.reshipped + q.return_initiated)
+        assert q.available_to_reship == max(q.fulfilled - (q.reshipped + q.return_initiated), 0)
         assert q.quantity >= 0
         assert q.available_to_fulfill >= 0
         assert q.available_to_return >= 0

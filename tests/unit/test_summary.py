@@ -171,13 +171,17 @@ def test_two_lines_on_one_item_apply_in_turn() -> None:
         ChangeKind.CANCEL,
         "two steps",
         (
-            ChangeLine("line:0", quantity=-1, total_price=-2000),
-            ChangeLine("line:0", quantity=-2, total_price=-4000),
+            ChangeLine("line:0", quantity=-1, total_price=-2000, adjustments=345, tax=-400),
+            ChangeLine("line:0", quantity=-2, total_price=-4000, adjustments=690, tax=-800),
         ),
     )
     after = apply_change(states, change)
     assert after["line:0"].quantities == ItemQuantities(ordered=3, canceled=3)
-    assert after["line:0"].total_price == 0
+    assert (after["line:0"].total_price, after["line:0"].adjustments, after["line:0"].tax) == (
+        0,
+        0,
+        0,
+    )
 
 
 INVALID: list[tuple[str, ChangeOrder, type[DomainError], str]] = [
@@ -241,9 +245,9 @@ INVALID: list[tuple[str, ChangeOrder, type[DomainError], str]] = [
             ChangeKind.CANCEL,
             "x",
             (
-                ChangeLine("line:1", quantity=-1, total_price=-800),
-                ChangeLine("line:0", quantity=-1, total_price=-2000),
-                ChangeLine("line:0", quantity=-3, total_price=-6000),
+                ChangeLine("line:1", quantity=-1, total_price=-800, adjustments=65),
+                ChangeLine("line:0", quantity=-1, total_price=-2000, adjustments=345),
+                ChangeLine("line:0", quantity=-3, total_price=-6000, adjustments=1035),
             ),
         ),
         QuantityInvariantViolated,
@@ -321,12 +325,11 @@ class SummaryLifecycle(RuleBasedStateMachine):
                 st.one_of(self._plausible_quantity(kind, key), st.integers(-3, 3)),
                 label="quantity",
             )
-            amounts = st.integers(min_value=-3000, max_value=3000)
-            lines.append(
-                ChangeLine(
-                    key, quantity, data.draw(amounts), data.draw(amounts), data.draw(amounts)
-                )
-            )
+            drawn = [
+                data.draw(st.one_of(st.integers(lo, hi), st.integers(-3000, 3000)))
+                for lo, hi in _PLAUSIBLE_RANGES[kind]
+            ]
+            lines.append(ChangeLine(key, quantity, *drawn))
         self._apply(kind, lines)
 
     def _plausible_quantity(self, kind: ChangeKind, key: str) -> st.SearchStrategy[int]:
@@ -371,9 +374,18 @@ class SummaryLifecycle(RuleBasedStateMachine):
     def _applies(self, change: ChangeOrder) -> bool:
         """Whether every line fits, judged from the counters without the code under test."""
         counters = {k: dataclasses.asdict(s.quantities) for k, s in self.states.items()}
+        amounts = {k: [s.total_price, s.adjustments, s.tax] for k, s in self.states.items()}
         for line in change.lines:
             c = counters.get(line.item_key)
             if c is None:
+                return False
+            if not _signs_fit(change.kind, line):
+                return False
+            money = amounts[line.item_key]
+            money[0] += line.total_price
+            money[1] += line.adjustments
+            money[2] += line.tax
+            if money[0] + money[1] < 0 or money[2] < 0:
                 return False
             q = line.quantity
             if change.kind is ChangeKind.ADJUST:
@@ -402,6 +414,24 @@ class SummaryLifecycle(RuleBasedStateMachine):
         assert totals == expected
         assert totals.grand_total == sum(s.total for s in self.states.values())
         assert totals.grand_total == 7659 + sum(c.total for c in self.changes)
+
+
+# (total_price, adjustments, tax) ranges that fit each kind's signs, drawn most of the time.
+_PLAUSIBLE_RANGES = {
+    ChangeKind.CANCEL: ((-2000, 0), (0, 300), (-400, 0)),
+    ChangeKind.RETURN: ((-2000, 0), (0, 300), (-400, 0)),
+    ChangeKind.ADJUST: ((0, 0), (-300, 0), (-60, 0)),
+    ChangeKind.ADD: ((0, 2000), (-300, 0), (0, 400)),
+}
+
+
+def _signs_fit(kind: ChangeKind, line: ChangeLine) -> bool:
+    """Credits come off (cancel, return), discounts lower, additions add (DESIGN.md §3)."""
+    if kind is ChangeKind.ADJUST:
+        return line.total_price == 0 and line.adjustments <= 0 and line.tax <= 0
+    if kind is ChangeKind.ADD:
+        return line.total_price >= 0 and line.adjustments <= 0 and line.tax >= 0
+    return line.total_price <= 0 and line.adjustments >= 0 and line.tax <= 0
 
 
 SummaryLifecycle.TestCase.settings = settings(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Context, Decimal, Inexact, InvalidOperation, Overflow
+from decimal import Decimal
 
 from openoms.domain.errors import AmountInvalid, CurrencyMismatch, CurrencyUnknown
 
@@ -35,46 +36,52 @@ def currency_exponent(currency: str) -> int:
     try:
         return CURRENCY_EXPONENTS[currency]
     except KeyError:
-        raise CurrencyUnknown(f"'{currency}' is not an ISO 4217 currency code") from None
+        raise CurrencyUnknown(
+            f"'{currency}' is not an ISO 4217 currency code", field="currency"
+        ) from None
 
 
-@dataclass(frozen=True, slots=True, order=True)
+_AMOUNT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+@dataclass(frozen=True, slots=True)
 class Money:
     """An exact amount: `minor` units of `currency` (pence, cents, yen)."""
 
     minor: int
     currency: str
 
+    def __post_init__(self) -> None:
+        currency_exponent(self.currency)
+
     @classmethod
     def zero(cls, currency: str) -> Money:
-        currency_exponent(currency)
         return cls(0, currency)
 
     @classmethod
     def parse(cls, text: str | Decimal | int, currency: str, *, field: str = "amount") -> Money:
-        """Parse a decimal string such as "12.34"; more decimals than the currency allows fail."""
+        """Parse a plain decimal such as "12.34" exactly (digits only: no exponent, sign "+",
+        separators or spaces); more decimals than the currency allows fail."""
         exponent = currency_exponent(currency)
-        try:
-            value = Decimal(text) if not isinstance(text, Decimal) else text
-        except (InvalidOperation, ValueError):
-            raise AmountInvalid(f"{field}: '{text}' is not a decimal amount", field=field) from None
-        if not value.is_finite():
-            raise AmountInvalid(f"{field}: '{text}' is not a finite amount", field=field)
-        # Exact: a context as precise as the number itself, so scaling never rounds (the
-        # default 28 digits would silently round long amounts and hide extra decimals).
-        exact = Context(
-            prec=max(len(value.as_tuple().digits), 1), traps=[Inexact, Overflow, InvalidOperation]
-        )
-        try:
-            scaled = value.scaleb(exponent, exact)
-        except ArithmeticError:
-            raise AmountInvalid(f"{field}: '{text}' is out of range", field=field) from None
-        if scaled != scaled.to_integral_value():
+        if isinstance(text, Decimal):
+            if not text.is_finite():
+                raise AmountInvalid(f"{field}: '{text}' is not a finite amount", field=field)
+            text = format(text, "f")
+        elif isinstance(text, int) and not isinstance(text, bool):
+            text = str(text)
+        if not isinstance(text, str) or not _AMOUNT.fullmatch(text):
+            raise AmountInvalid(
+                f"{field}: '{text}' is not a decimal amount like '12.34'", field=field
+            )
+        whole, _, fraction = text.lstrip("-").partition(".")
+        fraction = fraction.rstrip("0")
+        if len(fraction) > exponent:
             raise AmountInvalid(
                 f"{field}: '{text}' has more than {exponent} decimal places for {currency}",
                 field=field,
             )
-        return cls(int(scaled), currency)
+        minor = int(whole) * 10**exponent + int(fraction.ljust(exponent, "0") or "0")
+        return cls(-minor if text.startswith("-") else minor, currency)
 
     def to_decimal(self) -> Decimal:
         return Decimal(self.minor).scaleb(-currency_exponent(self.currency))

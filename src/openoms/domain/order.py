@@ -16,7 +16,6 @@ from enum import StrEnum
 from openoms.domain.errors import (
     AdjustmentInvalid,
     AmountInvalid,
-    CurrencyUnknown,
     DeliveryGroupInvalid,
     PaymentsInsufficient,
     QuantityInvalid,
@@ -221,10 +220,7 @@ def price_order(draft: OrderDraft) -> PricedOrder:
 
 
 def _validate_header(draft: OrderDraft) -> None:
-    try:
-        currency_exponent(draft.currency)
-    except CurrencyUnknown as exc:
-        raise CurrencyUnknown(exc.detail, field="currency") from None
+    currency_exponent(draft.currency)
     if not draft.channel.strip():
         raise ValidationFailed("channel must not be empty", field="channel")
     if not draft.external_reference.strip():

@@ -52,10 +52,13 @@ class ItemQuantities:
             raise QuantityInvariantViolated(
                 f"returned ({self.returned}) exceeds return initiated ({self.return_initiated})"
             )
-        if self.reshipped + self.return_initiated > self.fulfilled:
+        if self.return_initiated > self.fulfilled:
             raise QuantityInvariantViolated(
-                f"reshipped ({self.reshipped}) + return initiated ({self.return_initiated}) "
-                f"exceed fulfilled ({self.fulfilled})"
+                f"return initiated ({self.return_initiated}) exceeds fulfilled ({self.fulfilled})"
+            )
+        if self.reshipped > self.fulfilled:
+            raise QuantityInvariantViolated(
+                f"reshipped ({self.reshipped}) exceeds fulfilled ({self.fulfilled})"
             )
 
     # Derived quantities, named as in the API.
@@ -81,7 +84,9 @@ class ItemQuantities:
 
     @property
     def available_to_reship(self) -> int:
-        return self.fulfilled - (self.reshipped + self.return_initiated)
+        # Floored: a customer may return every unit they hold, replacements included, after
+        # which nothing is left to reship (the unfloored figure would go negative).
+        return max(self.fulfilled - (self.reshipped + self.return_initiated), 0)
 
     @property
     def status(self) -> ItemStatus:
@@ -124,7 +129,7 @@ class ItemQuantities:
         return replace(self, fulfilled=self.fulfilled + quantity)
 
     def initiate_return(self, quantity: int) -> ItemQuantities:
-        _within(quantity, self.available_to_reship, "return", "shipped and not yet returned")
+        _within(quantity, self.available_to_return, "return", "shipped and not yet returned")
         return replace(self, return_initiated=self.return_initiated + quantity)
 
     def cancel_return(self, quantity: int) -> ItemQuantities:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from openoms.domain.errors import QuantityInvalid, ValidationFailed
+from openoms.domain.errors import AdjustmentInvalid, QuantityInvalid, ValidationFailed
 from openoms.domain.order import ItemType, PricedItem, Totals, totals_of
 from openoms.domain.quantities import ItemQuantities
 
@@ -100,14 +100,35 @@ def apply_change(states: Mapping[str, ItemState], change: ChangeOrder) -> dict[s
         state = result.get(line.item_key)
         if state is None:
             raise ValidationFailed(f"change order names unknown item '{line.item_key}'")
-        result[line.item_key] = replace(
+        _check_signs(change.kind, line)
+        changed = replace(
             state,
             quantities=_apply_quantity(state.quantities, change.kind, line.quantity),
             total_price=state.total_price + line.total_price,
             adjustments=state.adjustments + line.adjustments,
             tax=state.tax + line.tax,
         )
+        if changed.total_price + changed.adjustments < 0 or changed.tax < 0:
+            raise AdjustmentInvalid(
+                f"change to '{line.item_key}' would leave it with a negative net price or tax"
+            )
+        result[line.item_key] = changed
     return result
+
+
+def _check_signs(kind: ChangeKind, line: ChangeLine) -> None:
+    """A cancel or return gives money back, a discount lowers the price, an addition adds."""
+    if kind is ChangeKind.ADJUST:
+        ok = line.total_price == 0 and line.adjustments <= 0 and line.tax <= 0
+    elif kind is ChangeKind.ADD:
+        ok = line.total_price >= 0 and line.adjustments <= 0 and line.tax >= 0
+    else:  # cancel, return: list price and tax come off, the line's discounts with them
+        ok = line.total_price <= 0 and line.adjustments >= 0 and line.tax <= 0
+    if not ok:
+        raise AdjustmentInvalid(
+            f"a {kind.value} change cannot move '{line.item_key}' that way: total_price "
+            f"{line.total_price:+d}, adjustments {line.adjustments:+d}, tax {line.tax:+d}"
+        )
 
 
 def _apply_quantity(q: ItemQuantities, kind: ChangeKind, delta: int) -> ItemQuantities:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.models import Event, EventDelivery, utcnow
@@ -36,8 +37,15 @@ def retry_delay(attempts: int, jitter: float) -> timedelta:
 
 
 def describe_error(exc: BaseException) -> str:
-    """The exception's type and message only: never the event payload or a traceback."""
-    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+    """The exception's type and message, for `last_error`: never a traceback, and for
+    database errors never the SQL or its parameters, which carry payload and customer data
+    (the driver's first line names the constraint; PostgreSQL's DETAIL lines are dropped)."""
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        first_line = next(iter(str(exc.orig).splitlines()), "")
+        message = f"{type(exc).__name__}: {type(exc.orig).__name__}: {first_line}"
+    else:
+        message = f"{type(exc).__name__}: {exc}"
+    return message[:MAX_ERROR_CHARS]
 
 
 def process_batch(
@@ -111,6 +119,7 @@ def _deliver(
             ", dead-lettered" if delivery.status == DeliveryStatus.DEAD else "",
             delivery.last_error,
         )
+        log.debug("consumer %s traceback", consumer.name, exc_info=True)
     else:
         delivery.status = DeliveryStatus.DONE
         delivery.processed_at = now
