@@ -27,6 +27,7 @@ from openoms.services.keys import (
 )
 from openoms.services.order_import import ImportReport, import_orders
 from openoms.worker.consumers import default_registry
+from openoms.worker.jobs import standard_worker
 
 app = typer.Typer(
     help="openoms: an open-source order management system. Runs on SQLite by default; "
@@ -90,7 +91,6 @@ def serve(
     import uvicorn
 
     from openoms.api.app import create_app
-    from openoms.worker.runner import Worker
 
     settings, db = _open_database()
     with db.transaction() as session:
@@ -106,9 +106,8 @@ def serve(
     registry = default_registry()
     stop = None
     if worker:
-        _thread, stop = Worker(
-            db, registry, poll_seconds=settings.worker_poll_seconds
-        ).start_in_thread()
+        in_process = standard_worker(db, registry, poll_seconds=settings.worker_poll_seconds)
+        _thread, stop = in_process.start_in_thread()
     try:
         uvicorn.run(create_app(db, Outbox(registry)), host=host, port=port, log_level="info")
     finally:
@@ -122,13 +121,12 @@ def run_worker() -> None:
     """Run an outbox worker until interrupted. Any number may run over one PostgreSQL."""
     import threading
 
-    from openoms.worker.runner import Worker
-
     settings, db = _open_database()
     stop = threading.Event()
     console.print(f"worker running on {db.dialect}; Ctrl-C to stop")
     try:
-        Worker(db, default_registry(), poll_seconds=settings.worker_poll_seconds).run_forever(stop)
+        worker = standard_worker(db, default_registry(), poll_seconds=settings.worker_poll_seconds)
+        worker.run_forever(stop)
     except KeyboardInterrupt:
         stop.set()
     finally:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from openoms.adapters.db.ids import new_id
 from openoms.adapters.db.models import IdempotencyRecord
+from openoms.adapters.db.repositories.idempotency import purge_idempotency_records
 from openoms.adapters.db.session import Database
 from openoms.api.auth import PrincipalCache, install_auth, require_scope
 from openoms.api.deps import get_db
@@ -25,7 +26,6 @@ from openoms.api.errors import PROBLEM_JSON, install_error_handlers
 from openoms.api.idempotency import (
     REPLAYED_HEADER,
     IdempotencyKey,
-    purge_idempotency_records,
     respond,
     run_idempotent,
 )

@@ -6,7 +6,7 @@ the header `Idempotent-Replayed: true`) and changes nothing; the same key with a
 request (method, path with query, canonical JSON body or raw bytes) is a 409
 `idempotency_key_reused`. Only successful answers are stored: an operation that raises rolls
 back with nothing recorded, so a retry runs again. Records are kept until purged
-(`purge_idempotency_records`, e.g. older than `RETENTION`).
+by the worker after `RETENTION` (adapters/db/repositories/idempotency.py).
 
 An endpoint (a plain `def`: the database is synchronous) uses it in a few lines; `respond`
 sets the status and, on a replay, the `Idempotent-Replayed: true` header:
@@ -42,11 +42,10 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Annotated, Any, NamedTuple, cast
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import Header, Request, Response
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,7 +57,6 @@ from openoms.services.keys import Principal
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
-RETENTION = timedelta(hours=24)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -219,14 +217,6 @@ def respond(response: Response, result: IdempotentResult) -> dict[str, Any]:
     if result.replayed:
         response.headers[REPLAYED_HEADER] = "true"
     return result.body
-
-
-def purge_idempotency_records(session: Session, older_than: datetime) -> int:
-    """Delete records created before `older_than` (e.g. `now - RETENTION`); returns how many."""
-    result = session.execute(
-        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < older_than)
-    )
-    return cast(CursorResult[Any], result).rowcount
 
 
 def _json_ready(body: dict[str, Any]) -> dict[str, Any]:

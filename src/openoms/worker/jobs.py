@@ -1,0 +1,27 @@
+"""The standard worker: outbox consumers plus the periodic housekeeping jobs."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from openoms.adapters.db.repositories.idempotency import RETENTION, purge_idempotency_records
+from openoms.adapters.db.session import Database
+from openoms.adapters.outbox import ConsumerRegistry
+from openoms.worker.runner import Worker
+
+log = logging.getLogger(__name__)
+
+
+def purge_idempotency(db: Database, now: datetime) -> None:
+    with db.transaction() as session:
+        purged = purge_idempotency_records(session, now - RETENTION)
+    if purged:
+        log.info("purged %d idempotency records older than %s", purged, RETENTION)
+
+
+def standard_worker(db: Database, registry: ConsumerRegistry, *, poll_seconds: float) -> Worker:
+    """What `openoms serve` runs in-process and `openoms worker` runs on its own."""
+    worker = Worker(db, registry, poll_seconds=poll_seconds)
+    worker.add_periodic("purge-idempotency-records", 3600, purge_idempotency)
+    return worker
