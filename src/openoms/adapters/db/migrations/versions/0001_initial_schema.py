@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 12:09:11.273034
+Create Date: 2026-11-26 12:16:20.487097
 """
 
 from alembic import op
@@ -174,7 +174,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("event_deliveries", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_event_deliveries_pending", ["status", "available_at"], unique=False
+            "ix_event_deliveries_pending",
+            ["id", "available_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
         )
 
     op.create_table(
@@ -355,7 +359,11 @@ def downgrade() -> None:
     op.drop_table("order_payment_summaries")
     op.drop_table("order_delivery_group_summaries")
     with op.batch_alter_table("event_deliveries", schema=None) as batch_op:
-        batch_op.drop_index("ix_event_deliveries_pending")
+        batch_op.drop_index(
+            "ix_event_deliveries_pending",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
 
     op.drop_table("event_deliveries")
     with op.batch_alter_table("orders", schema=None) as batch_op:

@@ -1,4 +1,4 @@
-"""The `openoms` command line. Each command calls services; none holds business rules."""
+"""Core commands: serve, worker, db, keys, orders import, seed, demo."""
 
 from __future__ import annotations
 
@@ -8,14 +8,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from openoms.adapters.db.migrate import upgrade
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
+from openoms.cli.common import (
+    app,
+    console,
+    db_app,
+    fail,
+    import_app,
+    keys_app,
+    open_database,
+    progress_bar,
+)
 from openoms.config import Settings
 from openoms.domain.errors import DomainError
 from openoms.services.keys import (
@@ -28,34 +36,6 @@ from openoms.services.keys import (
 from openoms.services.order_import import ImportReport, import_orders
 from openoms.worker.consumers import default_registry
 from openoms.worker.jobs import standard_worker
-
-app = typer.Typer(
-    help="openoms: an open-source order management system. Runs on SQLite by default; "
-    "set OPENOMS_DATABASE_URL=postgresql://… for PostgreSQL.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys and their scopes.", no_args_is_help=True)
-import_app = typer.Typer(help="Bulk imports from files.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(keys_app, name="keys")
-app.add_typer(import_app, name="import")
-
-console = Console()
-err = Console(stderr=True)
-
-
-def _open_database(*, migrate: bool = True) -> tuple[Settings, Database]:
-    settings = Settings.from_env()
-    if migrate:
-        upgrade(settings.database_url)
-    return settings, Database(settings.database_url)
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=1)
 
 
 @app.callback()
@@ -92,7 +72,7 @@ def serve(
 
     from openoms.api.app import create_app
 
-    settings, db = _open_database()
+    settings, db = open_database()
     with db.transaction() as session:
         generated = ensure_initial_admin_key(session, settings.admin_key)
     if generated:
@@ -121,7 +101,7 @@ def run_worker() -> None:
     """Run an outbox worker until interrupted. Any number may run over one PostgreSQL."""
     import threading
 
-    settings, db = _open_database()
+    settings, db = open_database()
     stop = threading.Event()
     console.print(f"worker running on {db.dialect}; Ctrl-C to stop")
     try:
@@ -141,12 +121,12 @@ def keys_create(
     name: Annotated[str, typer.Option(help="What the key is for.")] = "API key",
 ) -> None:
     """Create an API key; its secret is printed once and stored only as a hash."""
-    _, db = _open_database()
+    _, db = open_database()
     try:
         with db.transaction() as session:
             api_key, plaintext = create_api_key(session, name=name, scopes=scope)
     except DomainError as exc:
-        raise _fail(exc.detail) from None
+        raise fail(exc.detail) from None
     console.print(f"{api_key.id}  scopes: {api_key.scopes}")
     console.print(plaintext, soft_wrap=True, highlight=False)
 
@@ -154,7 +134,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list() -> None:
     """List API keys (never their secrets)."""
-    _, db = _open_database()
+    _, db = open_database()
     with db.reading() as session:
         keys = list_api_keys(session)
     table = Table("id", "name", "prefix", "scopes", "created", "revoked")
@@ -173,12 +153,12 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (key_…).")]) -> None:
     """Revoke an API key."""
-    _, db = _open_database()
+    _, db = open_database()
     try:
         with db.transaction() as session:
             revoke_api_key(session, key_id)
     except DomainError as exc:
-        raise _fail(exc.detail) from None
+        raise fail(exc.detail) from None
     console.print(f"revoked {key_id}")
 
 
@@ -190,12 +170,12 @@ def import_orders_command(
     duplicate and rejected lines with the reason for each rejection. Exits 1 if any line
     was rejected."""
     if not file.is_file():
-        raise _fail(f"{file}: no such file")
+        raise fail(f"{file}: no such file")
     text = file.read_text(encoding="utf-8")
     lines = text.splitlines()
-    _, db = _open_database()
+    _, db = open_database()
     outbox = Outbox(default_registry())
-    with _progress() as progress:
+    with progress_bar() as progress:
         task = progress.add_task(f"importing {file.name}", total=len(lines))
         report = import_orders(
             db, outbox, lines, on_line=lambda n: progress.update(task, completed=n)
@@ -203,16 +183,6 @@ def import_orders_command(
     _print_import_report(report)
     if report.rejected:
         raise typer.Exit(code=1)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-    )
 
 
 def _print_import_report(report: ImportReport) -> None:
@@ -231,14 +201,14 @@ def seed(
     """Seed the demo network (safe to run again: nothing is captured twice)."""
     from openoms.demo import demo_orders
 
-    _, db = _open_database()
+    _, db = open_database()
     lines = [json.dumps(o) for o in demo_orders(orders)]
     report = import_orders(db, Outbox(default_registry()), lines)
     console.print(
         f"demo network: {report.accepted} orders captured, {report.duplicates} already there"
     )
     if report.rejected:
-        raise _fail("; ".join(str(r) for r in report.rejected))
+        raise fail("; ".join(str(r) for r in report.rejected))
 
 
 @app.command()
@@ -246,9 +216,5 @@ def demo() -> None:
     """A scripted run: capture realistic orders, retry one, refuse a bad one, show results."""
     from openoms.demo import run_demo
 
-    _, db = _open_database()
+    _, db = open_database()
     run_demo(db, Outbox(default_registry()), console)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    app()

@@ -1,0 +1,534 @@
+"""Capture throughput and latency: the service layer and the HTTP API, SQLite and PostgreSQL.
+
+    .venv/bin/python bench/capture.py [--backend sqlite|postgres|both] [--orders N] [--clients C]
+
+Every run starts from a freshly migrated database (a temporary SQLite file, or the scratch
+PostgreSQL database `openoms_bench`, dropped again at the end). One order is one capture in
+one transaction, as in production: the payload is validated and priced inside the timed
+region (`OrderCreate.model_validate(payload).to_draft()`, then `capture_order`); only the
+payload dicts are built beforehand. Each thread or process first captures a few warm-up
+orders, untimed, so connections and statement caches exist before the clock starts.
+
+Service-layer runs: one thread; C threads sharing one engine; C processes (the GIL lets
+one process use about one core). API runs: `openoms serve --no-worker` (one uvicorn
+process) and, on PostgreSQL, uvicorn with two worker processes over the app factory
+below, each driven over real HTTP by C client threads with keep-alive connections. The
+clients run on the same two cores as the server and the database.
+
+DESIGN.md §11 target: capture alone, service layer, PostgreSQL: >= 1,000 orders/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import os
+import platform
+import secrets
+import shlex
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+from openoms.adapters.db.migrate import upgrade
+from openoms.adapters.db.session import Database
+from openoms.adapters.outbox import Outbox
+from openoms.config import normalise_database_url
+from openoms.demo import demo_orders
+from openoms.schemas.orders import OrderCreate
+from openoms.services.capture import capture_order
+from openoms.worker.consumers import default_registry
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+SCRATCH_DATABASE = "openoms_bench"
+TARGET_PER_SECOND = 1_000  # DESIGN.md §11: capture alone, service layer, PostgreSQL
+WARM_UP = 25  # orders per thread or process, captured before the clock starts
+SERVER_START_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    backend: str
+    path: str
+    concurrency: str
+    orders: int
+    seconds: float
+    latencies: list[float]  # seconds, one per order
+    failures: int = 0
+
+    @property
+    def per_second(self) -> float:
+        return self.orders / self.seconds
+
+    def percentile(self, p: float) -> float:
+        """Nearest-rank percentile of the latencies, in milliseconds."""
+        ordered = sorted(self.latencies)
+        rank = max(1, round(p / 100 * len(ordered)))
+        return ordered[rank - 1] * 1000
+
+
+# --- databases ----------------------------------------------------------------------------
+
+
+class Backend:
+    """Hands out a fresh, migrated database per run and cleans up after itself."""
+
+    name: str
+
+    def fresh(self) -> str:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Drop what `fresh` created."""
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+
+class SqliteBackend(Backend):
+    name = "sqlite"
+
+    def __init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="openoms-bench-")
+        self._runs = 0
+
+    def fresh(self) -> str:
+        self._runs += 1
+        url = f"sqlite:///{self._dir.name}/capture-{self._runs}.db"
+        upgrade(url)
+        return url
+
+    def close(self) -> None:
+        self._dir.cleanup()
+
+    def version(self) -> str:
+        return f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)"
+
+
+class PostgresBackend(Backend):
+    name = "postgres"
+
+    def __init__(self, server_url: str) -> None:
+        # Connect to the server's maintenance database to create and drop the scratch one.
+        self._admin = create_engine(
+            normalise_database_url(server_url), isolation_level="AUTOCOMMIT", poolclass=NullPool
+        )
+        self._url = make_url(normalise_database_url(server_url)).set(database=SCRATCH_DATABASE)
+
+    def fresh(self) -> str:
+        self._drop()
+        with self._admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{SCRATCH_DATABASE}"'))
+        url = self._url.render_as_string(hide_password=False)
+        upgrade(url)
+        return url
+
+    def _drop(self) -> None:
+        with self._admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{SCRATCH_DATABASE}" WITH (FORCE)'))
+
+    def close(self) -> None:
+        self._drop()
+        self._admin.dispose()
+
+    def version(self) -> str:
+        with self._admin.connect() as connection:
+            server = connection.execute(text("SHOW server_version")).scalar()
+            commit = connection.execute(text("SHOW synchronous_commit")).scalar()
+        return f"PostgreSQL {server} (synchronous_commit={commit}), psycopg {version('psycopg')}"
+
+
+def open_backends(choice: str, postgres_url: str) -> list[Backend]:
+    backends: list[Backend] = []
+    if choice in ("sqlite", "both"):
+        backends.append(SqliteBackend())
+    if choice in ("postgres", "both"):
+        try:
+            backend = PostgresBackend(postgres_url)
+            backend.version()
+        except OperationalError as exc:
+            if choice == "postgres":
+                raise
+            print(f"PostgreSQL at {postgres_url} unreachable, skipped: {exc}", file=sys.stderr)
+        else:
+            backends.append(backend)
+    return backends
+
+
+# --- service layer ------------------------------------------------------------------------
+
+
+def capture_batch(
+    db: Database,
+    payloads: list[dict[str, Any]],
+    warm_up: list[dict[str, Any]],
+    ready: Callable[[], object],
+) -> tuple[float, float, list[float]]:
+    """Capture `payloads`, one transaction each, after `warm_up`; `ready()` blocks until every
+    runner is ready. Returns (start, end, latencies), in seconds on the monotonic clock,
+    which every process of the machine shares."""
+    outbox = Outbox(default_registry())
+    for payload in warm_up:
+        _capture_one(db, outbox, payload)
+    ready()
+    latencies = []
+    start = time.monotonic()
+    for payload in payloads:
+        began = time.monotonic()
+        _capture_one(db, outbox, payload)
+        latencies.append(time.monotonic() - began)
+    return start, time.monotonic(), latencies
+
+
+def _capture_one(db: Database, outbox: Outbox, payload: dict[str, Any]) -> None:
+    draft = OrderCreate.model_validate(payload).to_draft()
+    with db.transaction() as session:
+        result = capture_order(session, outbox, draft)
+    if not result.created:
+        raise RuntimeError(f"{payload['external_reference']} was not created")
+
+
+def _process_main(url: str, payloads: Any, warm_up: Any, barrier: Any, results: Any) -> None:
+    db = Database(url)
+    try:
+        results.put(capture_batch(db, payloads, warm_up, barrier.wait))
+    except BaseException as exc:
+        results.put(exc)
+        barrier.abort()
+        raise
+    finally:
+        db.dispose()
+
+
+def run_service(backend: Backend, orders: int, runners: int, *, processes: bool) -> Figures:
+    """`orders` captures split over `runners` threads (one shared engine) or processes."""
+    url = backend.fresh()
+    tag = f"S{runners}{'P' if processes else 'T'}"
+    chunks = _split(demo_orders(orders, prefix=f"{tag}-RUN"), runners)
+    warm_ups = [demo_orders(WARM_UP, seed=100 + n, prefix=f"{tag}-WARM{n}") for n in range(runners)]
+    if processes:
+        spans = _in_processes(url, chunks, warm_ups)
+    else:
+        spans = _in_threads(url, chunks, warm_ups)
+    return Figures(
+        backend=backend.name,
+        path="service",
+        concurrency=_count(runners, "process" if processes else "thread"),
+        orders=orders,
+        seconds=max(end for _, end, _ in spans) - min(start for start, _, _ in spans),
+        latencies=[latency for _, _, latencies in spans for latency in latencies],
+    )
+
+
+def _in_threads(
+    url: str, chunks: list[list[dict[str, Any]]], warm_ups: list[list[dict[str, Any]]]
+) -> list[tuple[float, float, list[float]]]:
+    db = Database(url)
+    barrier = threading.Barrier(len(chunks))
+    spans: list[Any] = [None] * len(chunks)
+
+    def runner(n: int) -> None:
+        try:
+            spans[n] = capture_batch(db, chunks[n], warm_ups[n], barrier.wait)
+        except BaseException:
+            barrier.abort()
+            raise
+
+    threads = [threading.Thread(target=runner, args=(n,)) for n in range(len(chunks))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    db.dispose()
+    if any(span is None for span in spans):
+        raise RuntimeError("a capture thread failed (its traceback is above)")
+    return spans
+
+
+def _in_processes(
+    url: str, chunks: list[list[dict[str, Any]]], warm_ups: list[list[dict[str, Any]]]
+) -> list[tuple[float, float, list[float]]]:
+    # spawn, not fork: a child must not inherit the parent's engines or threads.
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(len(chunks))
+    results = context.Queue()
+    children = [
+        context.Process(target=_process_main, args=(url, chunk, warm_up, barrier, results))
+        for chunk, warm_up in zip(chunks, warm_ups, strict=True)
+    ]
+    for child in children:
+        child.start()
+    spans = [results.get() for _ in children]
+    for child in children:
+        child.join()
+    for span in spans:
+        if isinstance(span, BaseException):
+            raise RuntimeError("a capture process failed") from span
+    return spans
+
+
+def _split(items: list[Any], parts: int) -> list[list[Any]]:
+    return [items[n::parts] for n in range(parts)]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith('s') else 's'}"
+
+
+# --- HTTP API -----------------------------------------------------------------------------
+
+
+def api_app() -> Any:
+    """The app as `openoms serve --no-worker` builds it, as a factory for
+    `uvicorn --factory --workers N` (which `openoms serve` cannot do: it passes uvicorn an
+    app object, and several workers need an import string)."""
+    from openoms.api.app import create_app
+    from openoms.config import Settings
+
+    settings = Settings.from_env()
+    return create_app(Database(settings.database_url), Outbox(default_registry()))
+
+
+def run_api(backend: Backend, orders: int, clients: int, *, workers: int) -> Figures:
+    """`orders` POST /api/v1/orders from `clients` threads against a fresh server."""
+    url = backend.fresh()
+    key = f"oms_benchkey_{secrets.token_urlsafe(32)}"
+    tag = f"A{workers}W"
+    chunks = _split(demo_orders(orders, prefix=f"{tag}-RUN"), clients)
+    warm_ups = [demo_orders(WARM_UP, seed=200 + n, prefix=f"{tag}-WARM{n}") for n in range(clients)]
+    with _server(url, key, workers) as base_url:
+        spans = _drive(base_url, key, chunks, warm_ups)
+    server = "openoms serve" if workers == 1 else f"uvicorn --workers {workers}"
+    return Figures(
+        backend=backend.name,
+        path=f"API ({server})",
+        concurrency=_count(clients, "client"),
+        orders=orders,
+        seconds=max(end for _, end, _, _ in spans) - min(start for start, _, _, _ in spans),
+        latencies=[latency for _, _, latencies, _ in spans for latency in latencies],
+        failures=sum(failures for _, _, _, failures in spans),
+    )
+
+
+@contextlib.contextmanager
+def _server(url: str, key: str, workers: int) -> Iterator[str]:
+    """Serve the API on a free loopback port until the block ends; yields its base URL."""
+    port = _free_port()
+    env = {**os.environ, "OPENOMS_DATABASE_URL": url, "OPENOMS_ADMIN_KEY": key}
+    host = ["--host", "127.0.0.1", "--port", str(port)]
+    if workers == 1 and not os.environ.get("DBG_FACTORY"):
+        command = [str(Path(sys.executable).with_name("openoms")), "serve", "--no-worker", *host]
+    else:
+        _install_admin_key(url, key)  # what `openoms serve` does on first start
+        bench_dir = str(Path(__file__).resolve().parent)
+        command = [sys.executable, "-m", "uvicorn", "--factory", "capture:api_app"]
+        command += ["--app-dir", bench_dir, "--workers", str(workers), *host]
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            base_url = f"http://127.0.0.1:{port}"
+            _wait_until_healthy(base_url, server, log)
+            yield base_url
+        finally:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _install_admin_key(url: str, key: str) -> None:
+    from openoms.services.keys import ensure_initial_admin_key
+
+    db = Database(url)
+    with db.transaction() as session:
+        ensure_initial_admin_key(session, key)
+    db.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_until_healthy(base_url: str, server: subprocess.Popen[bytes], log: Any) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            break
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    log.seek(0)
+    raise RuntimeError(f"the server did not become healthy:\n{log.read().decode()[-3000:]}")
+
+
+def _drive(
+    base_url: str,
+    key: str,
+    chunks: list[list[dict[str, Any]]],
+    warm_ups: list[list[dict[str, Any]]],
+) -> list[tuple[float, float, list[float], int]]:
+    barrier = threading.Barrier(len(chunks))
+    spans: list[Any] = [None] * len(chunks)
+
+    def client(n: int) -> None:
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.Client(base_url=base_url, headers=headers, timeout=60) as http:
+            try:
+                for payload in warm_ups[n]:
+                    _post(http, payload)
+                barrier.wait()
+                latencies, failures = [], 0
+                start = time.monotonic()
+                for payload in chunks[n]:
+                    began = time.monotonic()
+                    failures += not _post(http, payload)
+                    latencies.append(time.monotonic() - began)
+                spans[n] = (start, time.monotonic(), latencies, failures)
+            except BaseException:
+                barrier.abort()
+                raise
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(len(chunks))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if any(span is None for span in spans):
+        raise RuntimeError("a client thread failed (its traceback is above)")
+    return spans
+
+
+def _post(http: httpx.Client, payload: dict[str, Any]) -> bool:
+    """One capture as a storefront sends it (with an Idempotency-Key); True on 201."""
+    headers = {"Idempotency-Key": f"capture-{payload['external_reference']}"}
+    response = http.post("/api/v1/orders", json=payload, headers=headers)
+    if response.status_code != 201:
+        print(f"{response.status_code}: {response.text[:300]}", file=sys.stderr)
+        return False
+    return True
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def machine() -> list[str]:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
+    return [
+        f"date:     {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"command:  {shlex.join([Path(sys.executable).name, *sys.argv])}",
+        f"machine:  {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}",
+        f"load:     {load} (1, 5, 15 min, before the runs)",
+        f"python:   {platform.python_version()}, SQLAlchemy {version('sqlalchemy')}, "
+        f"pydantic {version('pydantic')}, uvicorn {version('uvicorn')}, httpx {version('httpx')}",
+    ]
+
+
+def table(rows: list[Figures]) -> list[str]:
+    lines = [
+        "| backend | path | concurrency | orders | orders/s | p50 ms | p99 ms | failed |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.backend} | {row.path} | {row.concurrency} | {row.orders} "
+            f"| {row.per_second:,.0f} | {row.percentile(50):.2f} | {row.percentile(99):.2f} "
+            f"| {row.failures} |"
+        )
+    return lines
+
+
+def verdict(rows: list[Figures]) -> str:
+    service = [r for r in rows if r.backend == "postgres" and r.path == "service"]
+    if not service:
+        return "target: not measured (no PostgreSQL run)"
+    best = max(service, key=lambda r: r.per_second)
+    met = "met" if best.per_second >= TARGET_PER_SECOND else "MISSED"
+    return (
+        f"target (DESIGN.md §11): capture alone >= {TARGET_PER_SECOND:,} orders/s, service "
+        f"layer, PostgreSQL: best {best.per_second:,.0f} orders/s ({best.concurrency}): {met}"
+    )
+
+
+# --- main ---------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--orders", type=int, default=2000, help="orders per run")
+    parser.add_argument(
+        "--clients", type=int, default=4, help="threads, processes and HTTP clients per run"
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=os.environ.get("OPENOMS_BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+        help=f"a server to create the scratch database {SCRATCH_DATABASE!r} on "
+        "(default: $OPENOMS_BENCH_POSTGRES_URL or %(default)s)",
+    )
+    parser.add_argument("--skip-api", action="store_true", help="service layer only")
+    return parser.parse_args(argv)
+
+
+def plan(backend: Backend, args: argparse.Namespace) -> list[Callable[[], Figures]]:
+    n, c = args.orders, args.clients
+    runs: list[Callable[[], Figures]] = [
+        lambda: run_service(backend, n, 1, processes=False),
+        lambda: run_service(backend, n, c, processes=False),
+        lambda: run_service(backend, n, 2, processes=True),
+        lambda: run_service(backend, n, c, processes=True),
+    ]
+    if not args.skip_api:
+        runs.append(lambda: run_api(backend, n, c, workers=1))
+        if backend.name == "postgres":  # SQLite has one writer: more processes only queue
+            runs.append(lambda: run_api(backend, n, c, workers=2))
+    return runs
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    header = machine()
+    backends = open_backends(args.backend, args.postgres_url)
+    rows: list[Figures] = []
+    try:
+        for backend in backends:
+            header.append(f"{backend.name + ':':9s} {backend.version()}")
+            for run in plan(backend, args):
+                rows.append(run())
+                print(table(rows[-1:])[-1], file=sys.stderr, flush=True)
+    finally:
+        for backend in backends:
+            backend.close()
+    print("\n".join([*header, "", *table(rows), "", verdict(rows)]))
+
+
+if __name__ == "__main__":
+    main()
