@@ -12,7 +12,10 @@ from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.api.auth import install_auth
 from openoms.api.errors import install_error_handlers
+from openoms.api.inventory.router import router as inventory_router
+from openoms.api.locations.router import router as locations_router
 from openoms.api.orders.router import router as orders_router
+from openoms.api.reservations.router import router as reservations_router
 
 DESCRIPTION = """
 openoms runs the whole life of a commerce order: capture, reservation, routing,
@@ -32,6 +35,9 @@ def create_app(db: Database, outbox: Outbox) -> FastAPI:
     install_error_handlers(app)
     install_auth(app)
     app.include_router(orders_router)
+    app.include_router(locations_router)
+    app.include_router(inventory_router)
+    app.include_router(reservations_router)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, Any]:

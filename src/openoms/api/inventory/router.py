@@ -1,0 +1,7 @@
+"""Inventory records, availability and imports."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1", tags=["inventory"])

@@ -1,0 +1,7 @@
+"""Locations, location groups and channels."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1", tags=["locations"])

@@ -1,0 +1,7 @@
+"""Reservations: hold stock, transfer, fulfill, release."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/v1", tags=["reservations"])

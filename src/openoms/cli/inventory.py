@@ -1,0 +1,3 @@
+"""`openoms import inventory …` and inventory commands."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""`openoms locations …` commands."""
+
+from __future__ import annotations
