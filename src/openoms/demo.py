@@ -213,8 +213,8 @@ def run_demo(db: Database, outbox: Outbox, console: Console) -> None:
     from openoms.worker.consumers import default_registry
     from openoms.worker.runner import Worker
 
-    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    payloads = demo_orders(4, seed=int(stamp[-6:]), prefix=f"RUN{stamp}")
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+    payloads = demo_orders(4, seed=int(stamp[-8:]), prefix=f"RUN{stamp}")
     console.rule("1. capture four orders from three storefronts")
     ids = []
     for payload in payloads:

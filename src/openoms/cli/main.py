@@ -191,7 +191,7 @@ def _print_import_report(report: ImportReport) -> None:
         f"{report.duplicates} duplicate, [red]{len(report.rejected)} rejected[/red]"
     )
     for rejection in report.rejected:
-        console.print(f"  {rejection}", highlight=False)
+        console.print(f"  {rejection}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -1,0 +1,402 @@
+"""The real server (`openoms serve`) as a subprocess, exercised over HTTP with httpx."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from openoms import __version__
+from openoms.adapters.db import models as m
+from openoms.adapters.db.session import Database
+from tests.conftest import BACKENDS
+from tests.payloads import order_payload
+
+pytestmark = pytest.mark.e2e
+
+OPENOMS = Path(sys.executable).parent / "openoms"
+ADMIN_KEY = "e2e-admin-key-" + uuid.uuid4().hex
+STARTUP_SECONDS = 20.0
+STOP_SECONDS = 10.0
+PROBLEM_JSON = "application/problem+json"
+GENERATED_KEY = re.compile(r"oms_[a-z0-9]{8}_[A-Za-z0-9_-]{43}")
+
+
+# --- running the server -------------------------------------------------------------------
+
+
+def cli_env(database_url: str, *, admin_key: str | None = None) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("OPENOMS_") and k not in {"FORCE_COLOR", "TTY_COMPATIBLE"}
+    }
+    env.update(OPENOMS_DATABASE_URL=database_url, NO_COLOR="1", PYTHONUNBUFFERED="1")
+    if admin_key is not None:
+        env["OPENOMS_ADMIN_KEY"] = admin_key
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    database_url: str
+    stdout_path: Path
+    stderr_path: Path
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(encoding="utf-8", errors="replace")
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.base_url, headers=headers, timeout=10)
+
+    def stop(self) -> bool:
+        """Terminate (SIGTERM), then kill after a timeout; True when it stopped by itself."""
+        if self.process.poll() is not None:
+            return True
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=STOP_SECONDS)
+            return False
+        return True
+
+
+def wait_until_healthy(server: Server) -> bool:
+    """True once /health answers; False when the port was taken (another process won the
+    race for it); fails the test with the server's stderr on any other exit or a timeout."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            if "address already in use" in server.stderr():
+                return False
+            pytest.fail(
+                f"openoms serve exited with {server.process.returncode}:\n{server.stderr()}"
+            )
+        try:
+            if httpx.get(f"{server.base_url}/health", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"openoms serve not healthy after {STARTUP_SECONDS:.0f} s:\n{server.stderr()}")
+
+
+def start_server(
+    database_url: str, workdir: Path, *, admin_key: str | None, worker: bool
+) -> Server:
+    port = free_port()
+    stdout_path, stderr_path = workdir / f"serve-{port}.out", workdir / f"serve-{port}.err"
+    args = [str(OPENOMS), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        process = subprocess.Popen(
+            [*args, "--worker" if worker else "--no-worker"],
+            env=cli_env(database_url, admin_key=admin_key),
+            cwd=workdir,
+            stdout=out,
+            stderr=err,
+        )
+    return Server(process, f"http://127.0.0.1:{port}", database_url, stdout_path, stderr_path)
+
+
+@contextmanager
+def running_server(
+    database_url: str, workdir: Path, *, admin_key: str | None, worker: bool = False
+) -> Iterator[Server]:
+    """`openoms serve` on a free port until the block ends (stopped even on failure)."""
+    for _attempt in range(3):
+        server = start_server(database_url, workdir, admin_key=admin_key, worker=worker)
+        try:
+            if wait_until_healthy(server):
+                yield server
+                return
+        finally:
+            server.stop()
+    pytest.fail("openoms serve found no free port in 3 attempts")
+
+
+def create_key_with_cli(server: Server, scope: str, workdir: Path) -> str:
+    result = subprocess.run(
+        [str(OPENOMS), "keys", "create", "--scope", scope, "--name", f"e2e {scope}"],
+        env=cli_env(server.database_url),
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()[-1]
+
+
+@contextmanager
+def fresh_database(backend: str, workdir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of an empty database: no schema, no keys (the server migrates it)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / 'openoms.db'}"
+        return
+    url = make_url(request.getfixturevalue("postgres_url"))
+    name = f"openoms_e2e_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One server per backend for the module, with its worker, OPENOMS_ADMIN_KEY installed
+    and a storefront key made with `openoms keys create`."""
+    workdir = tmp_path_factory.mktemp(f"serve-{request.param}")
+    with (
+        fresh_database(request.param, workdir, request) as url,
+        running_server(url, workdir, admin_key=ADMIN_KEY, worker=True) as server,
+    ):
+        server.keys["admin"] = ADMIN_KEY
+        server.keys["storefront"] = create_key_with_cli(server, "storefront", workdir)
+        yield server
+
+
+def reference() -> str:
+    return f"E2E-{uuid.uuid4().hex[:10].upper()}"
+
+
+def all_summary_ids(client: httpx.Client) -> list[str]:
+    response = client.get("/api/v1/order-summaries", params={"limit": 200})
+    assert response.status_code == 200, response.text
+    page = response.json()
+    assert page["next_cursor"] is None
+    return [item["id"] for item in page["items"]]
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"] == f"https://openoms.dev/problems/{code.replace('_', '-')}"
+    assert body["title"]
+    assert body["detail"]
+    return body
+
+
+# --- the module's server ------------------------------------------------------------------
+
+
+def test_health_needs_no_key(live: Server) -> None:
+    response = httpx.get(f"{live.base_url}/health", timeout=10)
+
+    assert response.status_code == 200
+    dialect = make_url(live.database_url).get_backend_name()
+    assert response.json() == {"status": "ok", "version": __version__, "database": dialect}
+
+
+def test_every_api_endpoint_answers_401_problem_json_without_a_valid_key(live: Server) -> None:
+    with live.client() as anonymous:
+        paths = anonymous.get("/openapi.json").json()["paths"]
+        operations = [
+            (method.upper(), path)
+            for path, item in paths.items()
+            if path.startswith("/api/v1/")
+            for method in item
+            if method in {"get", "post", "put", "patch", "delete"}
+        ]
+        assert {
+            ("POST", "/api/v1/orders"),
+            ("GET", "/api/v1/order-summaries"),
+            ("GET", "/api/v1/order-summaries/{summary_id}"),
+        } <= set(operations)
+        for method, path in operations:
+            url = re.sub(r"\{[^}]+\}", "x_unknown", path)
+            for headers in ({}, {"Authorization": "Bearer not-a-real-key"}):
+                response = anonymous.request(method, url, json={}, headers=headers)
+
+                body = assert_problem(response, 401, "unauthenticated")
+                assert response.headers["www-authenticate"] == "Bearer", (method, path)
+                assert body["detail"] == (
+                    "Send an API key as 'Authorization: Bearer <key>'."
+                    if not headers
+                    else "The API key is malformed, unknown or revoked."
+                )
+
+
+def test_capture_over_http_with_a_cli_made_storefront_key(live: Server) -> None:
+    payload = order_payload(external_reference=reference())
+    with live.client(live.keys["storefront"]) as client:
+        created = client.post("/api/v1/orders", json=payload, headers={"Idempotency-Key": "k1"})
+        replayed = client.post("/api/v1/orders", json=payload, headers={"Idempotency-Key": "k1"})
+        again = client.post("/api/v1/orders", json=payload, headers={"Idempotency-Key": "k2"})
+        body = created.json()
+        fetched = client.get(f"/api/v1/order-summaries/{body['id']}")
+        listed = client.get(
+            "/api/v1/order-summaries", params={"external_reference": payload["external_reference"]}
+        )
+
+    assert created.status_code == 201, created.text
+    assert created.headers["content-type"] == "application/json"
+    assert re.fullmatch(r"os_[0-9A-Z]{26}", body["id"])
+    assert body["status"] == "CREATED"
+    assert (body["channel"], body["external_reference"], body["currency"]) == (
+        "web-uk",
+        payload["external_reference"],
+        "GBP",
+    )
+    assert body["lifecycle"] == "MANAGED"
+    assert body["totals"] == {
+        "product": "68.00",
+        "delivery": "4.99",
+        "adjustments": "-11.00",
+        "tax": "14.60",
+        "grand_total": "76.59",
+    }
+    assert [(i["type"], i["sku"], i["quantity_ordered"], i["status"]) for i in body["items"]] == [
+        ("product", "TEE-M", 3, "ORDERED"),
+        ("product", "MUG", 1, "ORDERED"),
+        ("delivery_charge", "DELIVERY", 1, "ORDERED"),
+    ]
+    assert [e["name"] for e in body["events"]] == ["order_summary.created"]
+    assert replayed.status_code == 201
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.json() == body
+    assert again.status_code == 200, again.text
+    assert "idempotent-replayed" not in again.headers
+    assert again.json() == body
+    assert fetched.status_code == 200
+    assert fetched.json() == body
+    assert listed.status_code == 200
+    assert [item["id"] for item in listed.json()["items"]] == [body["id"]]
+
+
+def test_openapi_and_docs_are_served(live: Server) -> None:
+    with live.client() as anonymous:
+        openapi = anonymous.get("/openapi.json")
+        docs = anonymous.get("/docs")
+
+    assert openapi.status_code == 200
+    paths = openapi.json()["paths"]
+    assert set(paths["/api/v1/orders"]) == {"post"}
+    assert set(paths["/api/v1/order-summaries"]) == {"get"}
+    assert set(paths["/api/v1/order-summaries/{summary_id}"]) == {"get"}
+    assert docs.status_code == 200
+    assert docs.headers["content-type"].startswith("text/html")
+    assert "swagger-ui" in docs.text
+    assert "/openapi.json" in docs.text
+
+
+def test_bad_payloads_answer_problem_json_and_store_nothing(live: Server) -> None:
+    missing_currency = order_payload(external_reference=reference())
+    del missing_currency["currency"]
+    negative = order_payload(external_reference=reference())
+    negative["items"][0]["quantity"] = -1
+    wrong_total = order_payload(
+        external_reference=reference(),
+        payments=[{"gateway": "sandbox", "token": "tok_visa", "amount": "1.00"}],
+    )
+    with live.client(live.keys["storefront"]) as client:
+        before = all_summary_ids(client)
+
+        schema = client.post("/api/v1/orders", json=missing_currency)
+        rule = client.post("/api/v1/orders", json=negative, headers={"Idempotency-Key": "neg"})
+        money = client.post("/api/v1/orders", json=wrong_total)
+        not_json = client.post(
+            "/api/v1/orders", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
+        missing = client.get("/api/v1/order-summaries/os_00000000000000000000000000")
+
+        after = all_summary_ids(client)
+        # A failed request records nothing under its Idempotency-Key: the fixed retry runs.
+        negative["items"][0]["quantity"] = 3
+        retried = client.post("/api/v1/orders", json=negative, headers={"Idempotency-Key": "neg"})
+
+    schema_body = assert_problem(schema, 422, "payload_invalid")
+    assert {"field": "currency", "message": "Field required"} in schema_body["errors"]
+    rule_body = assert_problem(rule, 400, "quantity_invalid")
+    assert rule_body["field"] == "items[0].quantity"
+    assert rule_body["detail"] == "items[0].quantity must be a positive whole number, got -1"
+    assert_problem(money, 400, "payments_insufficient")
+    assert_problem(not_json, 422, "payload_invalid")
+    assert_problem(missing, 404, "order_summary_not_found")
+    assert after == before
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["external_reference"] == negative["external_reference"]
+
+
+# --- first start ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_first_start_prints_a_generated_admin_key_once(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    with fresh_database(backend, tmp_path, request) as url:
+        with running_server(url, tmp_path, admin_key=None) as first:
+            printed = GENERATED_KEY.findall(first.stdout())
+            assert len(printed) == 1, first.stdout()
+            admin_key = printed[0]
+            with first.client(admin_key) as admin, first.client("oms_wrong") as wrong:
+                empty = admin.get("/api/v1/order-summaries")
+                created = admin.post("/api/v1/orders", json=order_payload())
+                refused = wrong.get("/api/v1/order-summaries")
+            assert first.stop()
+
+        with running_server(url, tmp_path, admin_key=None) as second:
+            with second.client(admin_key) as admin:
+                listed = admin.get("/api/v1/order-summaries")
+            assert second.stop()
+            second_stdout = second.stdout()
+
+        db = Database(url)
+        try:
+            with db.reading() as session:
+                keys = session.scalar(select(func.count()).select_from(m.ApiKey))
+        finally:
+            db.dispose()
+
+    assert "initial admin key" in first.stdout()
+    assert empty.status_code == 200
+    assert empty.json() == {"items": [], "next_cursor": None}  # nothing seeded
+    assert created.status_code == 201, created.text
+    assert_problem(refused, 401, "unauthenticated")
+    assert GENERATED_KEY.findall(second_stdout) == []
+    assert "initial admin key" not in second_stdout
+    assert listed.status_code == 200
+    assert [item["id"] for item in listed.json()["items"]] == [created.json()["id"]]
+    assert keys == 1
