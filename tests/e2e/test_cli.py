@@ -377,7 +377,7 @@ def test_demo_captures_retries_refuses_and_shows_a_table(
 
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    captured = re.findall(r"^captured (web-\w\w) (RUN\d{14}-\d{5}) → (os_\w{26})$", out, re.M)
+    captured = re.findall(r"^captured (web-\w\w) (RUN\d{20}-\d{5}) → (os_\w{26})$", out, re.M)
     assert len(captured) == 4
     first_id = captured[0][2]
     assert f"created again? False — same summary {first_id}\n" in out

@@ -292,7 +292,7 @@ class Event(Base):
     event_id: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(100), index=True)
     aggregate_type: Mapped[str] = mapped_column(String(50))
-    aggregate_id: Mapped[str] = mapped_column(String(40))
+    aggregate_id: Mapped[str] = mapped_column(String(100))
     order_summary_id: Mapped[str | None] = mapped_column(String(40), index=True)
     payload: Mapped[dict[str, Any]]
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)

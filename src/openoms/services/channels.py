@@ -1,0 +1,210 @@
+"""Channel policy (DESIGN.md §12): where a channel's orders reserve and route, and what a
+shortage, a capture and a small return do. A channel nobody configured gets DEFAULT_POLICY:
+every active location, reject shortages, fewest splits (at most 2), capture on shipment."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+from sqlalchemy import Table, select
+from sqlalchemy.orm import Session
+
+from openoms.adapters.db.models import Channel, Location, LocationGroup
+from openoms.adapters.outbox import Outbox
+from openoms.domain.errors import ValidationFailed
+from openoms.domain.events import DomainEvent
+from openoms.domain.money import Money, format_minor
+from openoms.services.locations import (
+    LocationGroupUnknown,
+    check_ref,
+    dialect_insert,
+    group_locations,
+)
+
+
+
+class ShortagePolicy(StrEnum):
+    REJECT = "reject"  # an order that cannot be reserved in full is refused
+    BACKORDER = "backorder"  # it is taken and waits for stock
+
+
+class RoutingStrategy(StrEnum):
+    FEWEST_SPLITS = "fewest_splits"
+    RANK_BY_DISTANCE = "rank_by_distance"
+    SCORE = "score"
+    OPTIMAL = "optimal"
+
+
+class CapturePolicy(StrEnum):
+    ON_SHIPMENT = "on_shipment"
+    ON_ORDER = "on_order"
+
+
+class ThresholdInvalid(ValidationFailed):
+    code = "returnless_threshold_invalid"
+    title = "Returnless threshold is not valid"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelData:
+    """Everything a channel PUT sets (a PUT replaces: what is left out gets the default)."""
+
+    location_group: str | None = None
+    shortage_policy: ShortagePolicy = ShortagePolicy.REJECT
+    routing_strategy: RoutingStrategy = RoutingStrategy.FEWEST_SPLITS
+    max_splits: int = 2
+    capture_policy: CapturePolicy = CapturePolicy.ON_SHIPMENT
+    returnless_threshold: tuple[Money, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPolicy:
+    """How orders from one channel are handled. `location_group_id` None: every active
+    location. `returnless_threshold`: currency → minor units under which an item is refunded
+    without being sent back (a currency not listed: always sent back)."""
+
+    channel: str
+    location_group_id: str | None = None
+    location_group: str | None = None
+    shortage_policy: ShortagePolicy = ShortagePolicy.REJECT
+    routing_strategy: RoutingStrategy = RoutingStrategy.FEWEST_SPLITS
+    max_splits: int = 2
+    capture_policy: CapturePolicy = CapturePolicy.ON_SHIPMENT
+    returnless_threshold: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    configured: bool = False
+
+
+def upsert_channel(
+    session: Session, outbox: Outbox, ref: str, data: ChannelData
+) -> tuple[Channel, bool]:
+    """Create or replace the channel's policy. An unknown `location_group` is
+    LocationGroupUnknown (400, field `location_group`). Returns (channel, created) and
+    records `channel.upserted` when anything changed."""
+    check_ref(ref)
+    _check(data)
+    group_id = None
+    if data.location_group is not None:
+        group_id = session.scalar(
+            select(LocationGroup.id).where(LocationGroup.ref == data.location_group)
+        )
+        if group_id is None:
+            raise LocationGroupUnknown(
+                f"no location group {data.location_group!r}", field="location_group"
+            )
+    channel = _lock(session, ref)
+    created = False
+    if channel is None:
+        # ON CONFLICT: two racing PUTs of a new channel end with one row and no error.
+        table = Channel.__table__
+        assert isinstance(table, Table)
+        claim = dialect_insert(session, table).values(ref=ref).on_conflict_do_nothing()
+        created = session.execute(claim.returning(table.c.ref)).scalar() is not None
+        channel = _lock(session, ref)
+        assert channel is not None
+    values = {
+        "location_group_id": group_id,
+        "shortage_policy": data.shortage_policy.value,
+        "routing_strategy": data.routing_strategy.value,
+        "max_splits": data.max_splits,
+        "capture_policy": data.capture_policy.value,
+        "returnless_threshold": {m.currency: m.minor for m in data.returnless_threshold},
+    }
+    changed = [name for name, value in values.items() if getattr(channel, name) != value]
+    for name in changed:
+        setattr(channel, name, values[name])
+    session.flush()
+    if created or changed:
+        outbox.record(session, [_channel_event(channel, data, created)])
+    return channel, created
+
+
+def _lock(session: Session, ref: str) -> Channel | None:
+    return session.scalar(select(Channel).where(Channel.ref == ref).with_for_update(key_share=True))
+
+
+def get_channel(session: Session, ref: str) -> Channel | None:
+    """The channel's stored configuration, or None when it has none (see channel_policy)."""
+    return session.scalar(select(Channel).where(Channel.ref == ref))
+
+
+def list_channels(session: Session) -> list[Channel]:
+    """Every configured channel by ref."""
+    return list(session.scalars(select(Channel).order_by(Channel.ref)))
+
+
+def channel_policy(session: Session, channel_ref: str) -> ChannelPolicy:
+    """The policy for orders from `channel_ref`: its configuration, or the default."""
+    channel = get_channel(session, channel_ref)
+    if channel is None:
+        return ChannelPolicy(channel=channel_ref)
+    return policy_of(session, channel)
+
+
+def policy_of(session: Session, channel: Channel) -> ChannelPolicy:
+    """A stored channel's policy, with its group's ref."""
+    group_ref = None
+    if channel.location_group_id is not None:
+        group_ref = session.scalar(
+            select(LocationGroup.ref).where(LocationGroup.id == channel.location_group_id)
+        )
+    return ChannelPolicy(
+        channel=channel.ref,
+        location_group_id=channel.location_group_id,
+        location_group=group_ref,
+        shortage_policy=ShortagePolicy(channel.shortage_policy),
+        routing_strategy=RoutingStrategy(channel.routing_strategy),
+        max_splits=channel.max_splits,
+        capture_policy=CapturePolicy(channel.capture_policy),
+        returnless_threshold=MappingProxyType(
+            {currency: int(minor) for currency, minor in channel.returnless_threshold.items()}
+        ),
+        configured=True,
+    )
+
+
+def locations_for_policy(session: Session, policy: ChannelPolicy) -> list[Location]:
+    """Where the policy's orders may reserve and route: the group's active members, or
+    every active location when the policy names no group. Ordered by ref."""
+    if policy.location_group_id is not None:
+        return group_locations(session, policy.location_group_id)
+    return list(
+        session.scalars(select(Location).where(Location.active.is_(True)).order_by(Location.ref))
+    )
+
+
+def threshold_strings(threshold: Mapping[str, int]) -> dict[str, str]:
+    """currency → minor units, as the API's decimal strings."""
+    return {currency: format_minor(minor, currency) for currency, minor in threshold.items()}
+
+
+def _check(data: ChannelData) -> None:
+    if data.max_splits < 0:
+        raise ValidationFailed("max_splits cannot be negative", field="max_splits")
+    currencies = [m.currency for m in data.returnless_threshold]
+    for money in data.returnless_threshold:
+        where = f"returnless_threshold.{money.currency}"
+        if money.minor < 0:
+            raise ThresholdInvalid("a threshold cannot be negative", field=where)
+        if currencies.count(money.currency) > 1:
+            raise ThresholdInvalid(f"{money.currency} is listed twice", field=where)
+
+
+def _channel_event(channel: Channel, data: ChannelData, created: bool) -> DomainEvent:
+    return DomainEvent(
+        name="channel.upserted",
+        aggregate_type="channel",
+        aggregate_id=channel.ref,
+        payload={
+            "ref": channel.ref,
+            "created": created,
+            "location_group": data.location_group,
+            "shortage_policy": channel.shortage_policy,
+            "routing_strategy": channel.routing_strategy,
+            "max_splits": channel.max_splits,
+            "capture_policy": channel.capture_policy,
+            "returnless_threshold": dict(channel.returnless_threshold),
+        },
+    )
