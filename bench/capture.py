@@ -9,8 +9,8 @@ region (`OrderCreate.model_validate(payload).to_draft()`, then `capture_order`);
 payload dicts are built beforehand. Each thread or process first captures a few warm-up
 orders, untimed, so connections and statement caches exist before the clock starts.
 
-Service-layer runs: one thread; C threads sharing one engine; C processes (the GIL lets
-one process use about one core). API runs: `openoms serve --no-worker` (one uvicorn
+Service-layer runs: one thread; C threads sharing one engine; 2 and C processes (the GIL
+lets one process use about one core). API runs: `openoms serve --no-worker` (one uvicorn
 process) and, on PostgreSQL, uvicorn with two worker processes over the app factory
 below, each driven over real HTTP by C client threads with keep-alive connections. The
 clients run on the same two cores as the server and the database.
@@ -72,6 +72,8 @@ class Figures:
     seconds: float
     latencies: list[float]  # seconds, one per order
     failures: int = 0
+    client_cpu: float | None = None  # CPU seconds of the capturing threads or processes
+    server_cpu: float | None = None  # CPU seconds of the PostgreSQL backends serving them
 
     @property
     def per_second(self) -> float:
@@ -100,6 +102,10 @@ class Backend:
 
     def version(self) -> str:
         raise NotImplementedError
+
+    def server_cpu(self) -> float | None:
+        """CPU seconds used so far by a database server, when there is one to observe."""
+        return None
 
 
 class SqliteBackend(Backend):
@@ -148,6 +154,20 @@ class PostgresBackend(Backend):
         self._drop()
         self._admin.dispose()
 
+    def server_cpu(self) -> float | None:
+        """CPU seconds of the live backends connected to the scratch database, read from
+        /proc: None unless the server runs on this machine and /proc shows its processes."""
+        ticks, seen = 0, False
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            with contextlib.suppress(OSError):
+                if f" {SCRATCH_DATABASE} ".encode() not in cmdline.read_bytes()[:200]:
+                    continue
+                # Fields after the command name: utime and stime are the 12th and 13th.
+                fields = (cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])
+                seen = True
+        return ticks / os.sysconf("SC_CLK_TCK") if seen else None
+
     def version(self) -> str:
         with self._admin.connect() as connection:
             server = connection.execute(text("SHOW server_version")).scalar()
@@ -175,26 +195,36 @@ def open_backends(choice: str, postgres_url: str) -> list[Backend]:
 # --- service layer ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Span:
+    """One runner's timed region: monotonic start and end (one clock for every process of
+    the machine), its thread's CPU seconds, and each capture's latency."""
+
+    start: float
+    end: float
+    cpu: float
+    latencies: list[float]
+
+
 def capture_batch(
     db: Database,
     payloads: list[dict[str, Any]],
     warm_up: list[dict[str, Any]],
     ready: Callable[[], object],
-) -> tuple[float, float, list[float]]:
-    """Capture `payloads`, one transaction each, after `warm_up`; `ready()` blocks until every
-    runner is ready. Returns (start, end, latencies), in seconds on the monotonic clock,
-    which every process of the machine shares."""
+) -> Span:
+    """Capture `payloads`, one transaction each, after `warm_up`; `ready()` blocks until
+    every runner is ready and the clock starts."""
     outbox = Outbox(default_registry())
     for payload in warm_up:
         _capture_one(db, outbox, payload)
     ready()
     latencies = []
-    start = time.monotonic()
+    cpu, start = time.thread_time(), time.monotonic()
     for payload in payloads:
         began = time.monotonic()
         _capture_one(db, outbox, payload)
         latencies.append(time.monotonic() - began)
-    return start, time.monotonic(), latencies
+    return Span(start, time.monotonic(), time.thread_time() - cpu, latencies)
 
 
 def _capture_one(db: Database, outbox: Outbox, payload: dict[str, Any]) -> None:
@@ -205,83 +235,104 @@ def _capture_one(db: Database, outbox: Outbox, payload: dict[str, Any]) -> None:
         raise RuntimeError(f"{payload['external_reference']} was not created")
 
 
-def _process_main(url: str, payloads: Any, warm_up: Any, barrier: Any, results: Any) -> None:
-    db = Database(url)
-    try:
-        results.put(capture_batch(db, payloads, warm_up, barrier.wait))
-    except BaseException as exc:
-        results.put(exc)
-        barrier.abort()
-        raise
-    finally:
-        db.dispose()
-
-
 def run_service(backend: Backend, orders: int, runners: int, *, processes: bool) -> Figures:
     """`orders` captures split over `runners` threads (one shared engine) or processes."""
     url = backend.fresh()
     tag = f"S{runners}{'P' if processes else 'T'}"
     chunks = _split(demo_orders(orders, prefix=f"{tag}-RUN"), runners)
     warm_ups = [demo_orders(WARM_UP, seed=100 + n, prefix=f"{tag}-WARM{n}") for n in range(runners)]
-    if processes:
-        spans = _in_processes(url, chunks, warm_ups)
-    else:
-        spans = _in_threads(url, chunks, warm_ups)
+    run = _in_processes if processes else _in_threads
+    spans, server_cpu = run(url, chunks, warm_ups, backend.server_cpu)
     return Figures(
         backend=backend.name,
         path="service",
         concurrency=_count(runners, "process" if processes else "thread"),
         orders=orders,
-        seconds=max(end for _, end, _ in spans) - min(start for start, _, _ in spans),
-        latencies=[latency for _, _, latencies in spans for latency in latencies],
+        seconds=max(s.end for s in spans) - min(s.start for s in spans),
+        latencies=[latency for span in spans for latency in span.latencies],
+        client_cpu=sum(s.cpu for s in spans),
+        server_cpu=server_cpu,
     )
 
 
+ServerCpu = Callable[[], "float | None"]
+
+
 def _in_threads(
-    url: str, chunks: list[list[dict[str, Any]]], warm_ups: list[list[dict[str, Any]]]
-) -> list[tuple[float, float, list[float]]]:
+    url: str, chunks: list[Any], warm_ups: list[Any], server_cpu: ServerCpu
+) -> tuple[list[Span], float | None]:
     db = Database(url)
-    barrier = threading.Barrier(len(chunks))
+    ready, go = threading.Barrier(len(chunks) + 1), threading.Event()
     spans: list[Any] = [None] * len(chunks)
 
     def runner(n: int) -> None:
         try:
-            spans[n] = capture_batch(db, chunks[n], warm_ups[n], barrier.wait)
+            spans[n] = capture_batch(db, chunks[n], warm_ups[n], lambda: (ready.wait(), go.wait()))
         except BaseException:
-            barrier.abort()
+            ready.abort()
             raise
 
     threads = [threading.Thread(target=runner, args=(n,)) for n in range(len(chunks))]
     for thread in threads:
         thread.start()
+    ready.wait()
+    before = server_cpu()
+    go.set()
     for thread in threads:
         thread.join()
+    after = server_cpu()  # before dispose: the backends' CPU leaves with their connections
     db.dispose()
     if any(span is None for span in spans):
         raise RuntimeError("a capture thread failed (its traceback is above)")
-    return spans
+    return spans, _difference(before, after)
+
+
+def _process_main(url: str, payloads: Any, warm_up: Any, sync: Any, results: Any) -> None:
+    ready, go, done = sync
+    db = Database(url)
+    try:
+        results.put(capture_batch(db, payloads, warm_up, lambda: (ready.wait(), go.wait())))
+        done.wait()
+    except BaseException as exc:
+        ready.abort()
+        results.put(exc)
+        raise
+    finally:
+        db.dispose()
 
 
 def _in_processes(
-    url: str, chunks: list[list[dict[str, Any]]], warm_ups: list[list[dict[str, Any]]]
-) -> list[tuple[float, float, list[float]]]:
+    url: str, chunks: list[Any], warm_ups: list[Any], server_cpu: ServerCpu
+) -> tuple[list[Span], float | None]:
     # spawn, not fork: a child must not inherit the parent's engines or threads.
     context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(len(chunks))
+    sync = (context.Barrier(len(chunks) + 1), context.Event(), context.Event())
+    ready, go, done = sync
     results = context.Queue()
     children = [
-        context.Process(target=_process_main, args=(url, chunk, warm_up, barrier, results))
+        context.Process(target=_process_main, args=(url, chunk, warm_up, sync, results))
         for chunk, warm_up in zip(chunks, warm_ups, strict=True)
     ]
     for child in children:
         child.start()
-    spans = [results.get() for _ in children]
-    for child in children:
-        child.join()
+    try:
+        ready.wait()
+        before = server_cpu()
+        go.set()
+        spans = [results.get() for _ in children]
+        after = server_cpu()
+    finally:
+        done.set()
+        for child in children:
+            child.join()
     for span in spans:
         if isinstance(span, BaseException):
             raise RuntimeError("a capture process failed") from span
-    return spans
+    return spans, _difference(before, after)
+
+
+def _difference(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
 
 
 def _split(items: list[Any], parts: int) -> list[list[Any]]:
@@ -304,6 +355,24 @@ def api_app() -> Any:
 
     settings = Settings.from_env()
     return create_app(Database(settings.database_url), Outbox(default_registry()))
+
+
+def serve_workers(port: int, workers: int) -> None:
+    """uvicorn with `workers` processes over `api_app` on 127.0.0.1:`port` (run by `_server`)."""
+    import uvicorn
+    from uvicorn.config import Config
+
+    bind_socket = Config.bind_socket
+
+    def bind_tcp_socket(config: Config) -> socket.socket:
+        # uvicorn 0.54 binds the shared socket with proto 0, so asyncio never sets TCP_NODELAY
+        # on accepted connections and each keep-alive response waits ~40 ms for a delayed ACK
+        # (Kludex/uvicorn#3149). Label it TCP, as a single-process server's socket is.
+        sock = bind_socket(config)
+        return socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+
+    Config.bind_socket = bind_tcp_socket  # type: ignore[method-assign]
+    uvicorn.run("capture:api_app", factory=True, host="127.0.0.1", port=port, workers=workers)
 
 
 def run_api(backend: Backend, orders: int, clients: int, *, workers: int) -> Figures:
@@ -332,14 +401,15 @@ def _server(url: str, key: str, workers: int) -> Iterator[str]:
     """Serve the API on a free loopback port until the block ends; yields its base URL."""
     port = _free_port()
     env = {**os.environ, "OPENOMS_DATABASE_URL": url, "OPENOMS_ADMIN_KEY": key}
-    host = ["--host", "127.0.0.1", "--port", str(port)]
-    if workers == 1 and not os.environ.get("DBG_FACTORY"):
-        command = [str(Path(sys.executable).with_name("openoms")), "serve", "--no-worker", *host]
+    if workers == 1:
+        command = [str(Path(sys.executable).with_name("openoms")), "serve", "--no-worker"]
+        command += ["--host", "127.0.0.1", "--port", str(port)]
     else:
         _install_admin_key(url, key)  # what `openoms serve` does on first start
         bench_dir = str(Path(__file__).resolve().parent)
-        command = [sys.executable, "-m", "uvicorn", "--factory", "capture:api_app"]
-        command += ["--app-dir", bench_dir, "--workers", str(workers), *host]
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [bench_dir, env.get("PYTHONPATH")]))
+        code = f"import capture; capture.serve_workers({port}, {workers})"
+        command = [sys.executable, "-c", code]
     with tempfile.TemporaryFile() as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -446,7 +516,7 @@ def machine() -> list[str]:
         f"date:     {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"command:  {shlex.join([Path(sys.executable).name, *sys.argv])}",
         f"machine:  {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}",
-        f"load:     {load} (1, 5, 15 min, before the runs)",
+        f"load:     {load} (1, 5, 15 min, before the runs; the machine may be shared)",
         f"python:   {platform.python_version()}, SQLAlchemy {version('sqlalchemy')}, "
         f"pydantic {version('pydantic')}, uvicorn {version('uvicorn')}, httpx {version('httpx')}",
     ]
@@ -454,28 +524,44 @@ def machine() -> list[str]:
 
 def table(rows: list[Figures]) -> list[str]:
     lines = [
-        "| backend | path | concurrency | orders | orders/s | p50 ms | p99 ms | failed |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| backend | path | concurrency | orders | orders/s | p50 ms | p99 ms "
+        "| client CPU ms/order | db CPU ms/order | failed |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
             f"| {row.backend} | {row.path} | {row.concurrency} | {row.orders} "
             f"| {row.per_second:,.0f} | {row.percentile(50):.2f} | {row.percentile(99):.2f} "
-            f"| {row.failures} |"
+            f"| {_per_order(row.client_cpu, row.orders)} "
+            f"| {_per_order(row.server_cpu, row.orders)} | {row.failures} |"
         )
     return lines
 
 
-def verdict(rows: list[Figures]) -> str:
+def _per_order(seconds: float | None, orders: int) -> str:
+    return "–" if seconds is None else f"{seconds / orders * 1000:.2f}"
+
+
+def verdict(rows: list[Figures]) -> list[str]:
     service = [r for r in rows if r.backend == "postgres" and r.path == "service"]
     if not service:
-        return "target: not measured (no PostgreSQL run)"
+        return ["target: not measured (no PostgreSQL run)"]
     best = max(service, key=lambda r: r.per_second)
     met = "met" if best.per_second >= TARGET_PER_SECOND else "MISSED"
-    return (
+    lines = [
         f"target (DESIGN.md §11): capture alone >= {TARGET_PER_SECOND:,} orders/s, service "
         f"layer, PostgreSQL: best {best.per_second:,.0f} orders/s ({best.concurrency}): {met}"
-    )
+    ]
+    measured = [r for r in service if r.client_cpu is not None and r.server_cpu is not None]
+    if measured:
+        # What the CPU cost alone allows, whatever else the machine was doing meanwhile.
+        cpu = min((r.client_cpu or 0) + (r.server_cpu or 0) for r in measured) / best.orders
+        cores = os.cpu_count() or 1
+        lines.append(
+            f"CPU per order (capturing process + PostgreSQL backend): {cpu * 1000:.2f} ms, "
+            f"so at most {cores / cpu:,.0f} orders/s on {cores} fully used cores"
+        )
+    return lines
 
 
 # --- main ---------------------------------------------------------------------------------
@@ -501,10 +587,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def plan(backend: Backend, args: argparse.Namespace) -> list[Callable[[], Figures]]:
     n, c = args.orders, args.clients
     runs: list[Callable[[], Figures]] = [
-        lambda: run_service(backend, n, 1, processes=False),
-        lambda: run_service(backend, n, c, processes=False),
-        lambda: run_service(backend, n, 2, processes=True),
-        lambda: run_service(backend, n, c, processes=True),
+        lambda threads=threads: run_service(backend, n, threads, processes=False)
+        for threads in sorted({1, c})
+    ]
+    runs += [
+        lambda processes=processes: run_service(backend, n, processes, processes=True)
+        for processes in sorted({2, c})  # one per core, then C
     ]
     if not args.skip_api:
         runs.append(lambda: run_api(backend, n, c, workers=1))
@@ -527,7 +615,9 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         for backend in backends:
             backend.close()
-    print("\n".join([*header, "", *table(rows), "", verdict(rows)]))
+    load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
+    header.insert(4, f"load:     {load} (1, 5, 15 min, after the runs)")
+    print("\n".join([*header, "", *table(rows), "", *verdict(rows)]))
 
 
 if __name__ == "__main__":

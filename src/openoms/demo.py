@@ -13,8 +13,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from openoms.domain.errors import DomainError
+from openoms.domain.inventory import LocationType
 from openoms.schemas.orders import OrderCreate
 from openoms.services.capture import capture_order
+from openoms.services.channels import ChannelData, upsert_channel
+from openoms.services.inventory_import import InventoryLine, apply_inventory_import
+from openoms.services.locations import Address, LocationData, upsert_location
 from openoms.services.views import order_summary_view
 
 if TYPE_CHECKING:
@@ -106,6 +110,148 @@ CUSTOMERS = (
 )
 
 _CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    ref: str
+    name: str
+    type: LocationType
+    city: str
+    country: str
+    lat: float
+    lon: float
+    group: str
+    stock: int  # units of every catalogue SKU
+
+    @property
+    def is_store(self) -> bool:
+        return self.type is LocationType.STORE
+
+
+SITES = (
+    Site(
+        "WH-UK",
+        "Milton Keynes DC",
+        LocationType.WAREHOUSE,
+        "Milton Keynes",
+        "GB",
+        52.04,
+        -0.76,
+        "online-uk",
+        400,
+    ),
+    Site(
+        "WH-UK-NORTH",
+        "Leeds 3PL",
+        LocationType.THREE_PL,
+        "Leeds",
+        "GB",
+        53.80,
+        -1.55,
+        "online-uk",
+        150,
+    ),
+    Site(
+        "STORE-LDN",
+        "London Shoreditch",
+        LocationType.STORE,
+        "London",
+        "GB",
+        51.52,
+        -0.08,
+        "online-uk",
+        12,
+    ),
+    Site(
+        "WH-DE",
+        "Leipzig DC",
+        LocationType.WAREHOUSE,
+        "Leipzig",
+        "DE",
+        51.34,
+        12.37,
+        "online-de",
+        300,
+    ),
+    Site(
+        "STORE-BER",
+        "Berlin Mitte",
+        LocationType.STORE,
+        "Berlin",
+        "DE",
+        52.53,
+        13.40,
+        "online-de",
+        10,
+    ),
+    Site(
+        "WH-US",
+        "Columbus DC",
+        LocationType.WAREHOUSE,
+        "Columbus",
+        "US",
+        39.96,
+        -83.00,
+        "online-us",
+        500,
+    ),
+    Site(
+        "STORE-NYC",
+        "New York SoHo",
+        LocationType.STORE,
+        "New York",
+        "US",
+        40.72,
+        -74.00,
+        "online-us",
+        15,
+    ),
+)
+
+
+def seed_demo_network(db: Database, outbox: Outbox) -> int:
+    """Locations, groups, channels and stock of the demo (idempotent: upserts and
+    record ids). Returns the number of inventory records applied this time."""
+    with db.transaction() as session:
+        for site in SITES:
+            upsert_location(
+                session,
+                outbox,
+                site.ref,
+                LocationData(
+                    name=site.name,
+                    type=site.type,
+                    address=Address(
+                        line1="1 Commerce Way",
+                        city=site.city,
+                        country=site.country,
+                        lat=site.lat,
+                        lon=site.lon,
+                    ),
+                    can_ship=True,
+                    can_pickup=site.is_store,
+                    daily_capacity=200 if site.is_store else 5000,
+                    groups=(site.group,),
+                ),
+            )
+        for market in MARKETS:
+            group = "online-" + market.channel.removeprefix("web-")
+            upsert_channel(session, outbox, market.channel, ChannelData(location_group=group))
+    records = [
+        InventoryLine(
+            line=n,
+            location=site.ref,
+            sku=product.sku,
+            on_hand=site.stock,
+            safety_stock=2 if site.is_store else 0,
+            record_id=f"demo-seed:{site.ref}:{product.sku}",
+        )
+        for n, (site, product) in enumerate(
+            ((site, product) for site in SITES for product in CATALOGUE), start=1
+        )
+    ]
+    return apply_inventory_import(db, outbox, records, mode="delta").applied
 
 
 def _money(value: Decimal) -> str:
@@ -213,6 +359,7 @@ def run_demo(db: Database, outbox: Outbox, console: Console) -> None:
     from openoms.worker.consumers import default_registry
     from openoms.worker.runner import Worker
 
+    seed_demo_network(db, outbox)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
     payloads = demo_orders(4, seed=int(stamp[-8:]), prefix=f"RUN{stamp}")
     console.rule("1. capture four orders from three storefronts")

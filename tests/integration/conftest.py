@@ -13,6 +13,7 @@ from openoms.adapters.outbox import Outbox
 from openoms.api.app import create_app
 from openoms.services.keys import Scope, create_api_key
 from openoms.worker.consumers import default_registry
+from tests.network import stock_network
 
 
 @dataclass
@@ -23,6 +24,13 @@ class Api:
 
     def headers(self, scope: str = "storefront", **extra: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[scope]}", **extra}
+
+
+@pytest.fixture
+def stocked(db: Database) -> Database:
+    """The `db` with the test network of tests/network.py: enough stock for the §12 order."""
+    stock_network(db)
+    return db
 
 
 @pytest.fixture

@@ -24,7 +24,14 @@ ORDER_TABLES = [
     m.Event,
     m.EventDelivery,
     m.IdempotencyRecord,
+    m.Reservation,
+    m.ReservationLine,
 ]
+
+
+@pytest.fixture(autouse=True)
+def _network(stocked: Database) -> None:
+    """Every test here captures against the stocked test network."""
 
 
 def row_counts(db: Database) -> dict[str, int]:
@@ -33,6 +40,20 @@ def row_counts(db: Database) -> dict[str, int]:
             t.__tablename__: session.scalar(select(func.count()).select_from(t)) or 0
             for t in ORDER_TABLES
         }
+
+
+def stock(db: Database) -> dict[tuple[str, str], tuple[int, int]]:
+    """(location ref, sku) → (on_hand, reserved)."""
+    with db.reading() as session:
+        rows = session.execute(
+            select(
+                m.Location.ref,
+                m.InventoryRecord.sku,
+                m.InventoryRecord.on_hand,
+                m.InventoryRecord.reserved,
+            ).join(m.Location, m.Location.id == m.InventoryRecord.location_id)
+        ).all()
+    return {(ref, sku): (on_hand, reserved) for ref, sku, on_hand, reserved in rows}
 
 
 def capture(api: Api, payload: dict[str, Any], **headers: str) -> Any:
@@ -92,7 +113,21 @@ def test_example_order_is_captured_exactly(api: Api) -> None:
     assert payment["available_to_capture"] == "76.59"
     assert payment["available_to_refund"] == "0.00"
     assert "tok_visa" not in response.text  # the token is never shown
-    assert [e["name"] for e in body["events"]] == ["order_summary.created"]
+    assert [e["name"] for e in body["events"]] == [
+        "reservation.created",
+        "reservation.created",
+        "order_summary.created",
+    ]
+    created = body["events"][-1]["payload"]
+    assert sorted(created["reservations"]) == ["home", "store"]
+    assert created["backordered"] == []
+    # the ship group holds at the deepest warehouse of "online", the pickup at the store
+    assert stock(api.db) == {
+        ("WH-LDN", "TEE-M"): (10, 3),
+        ("WH-MAN", "TEE-M"): (5, 0),
+        ("WH-LDN", "MUG"): (20, 0),
+        ("STORE-LDN", "MUG"): (10, 1),
+    }
     assert [g["ref"] for g in body["delivery_groups"]] == ["home", "store"]
     assert body["delivery_groups"][1]["pickup_location"] == "STORE-LDN"
 
@@ -102,6 +137,7 @@ def test_example_order_is_captured_exactly(api: Api) -> None:
 
 
 def test_same_channel_reference_twice_yields_one_summary(api: Api) -> None:
+    events_before = row_counts(api.db)["events"]
     first = capture(api, order_payload())
     second = capture(api, order_payload())
 
@@ -111,7 +147,9 @@ def test_same_channel_reference_twice_yields_one_summary(api: Api) -> None:
     counts = row_counts(api.db)
     assert counts["order_summaries"] == 1
     assert counts["orders"] == 1
-    assert counts["events"] == 1
+    assert counts["events"] - events_before == 3
+    assert counts["reservations"] == 2
+    assert stock(api.db)[("WH-LDN", "TEE-M")] == (10, 3)
 
 
 def test_idempotency_key_replays_the_first_answer(api: Api) -> None:
@@ -254,6 +292,7 @@ def test_bad_orders_are_refused_and_store_nothing(
     api: Api, payload: dict[str, Any], status: int, code: str, field: str | None
 ) -> None:
     before = row_counts(api.db)
+    stock_before = stock(api.db)
     response = capture(api, payload, **{"Idempotency-Key": "bad-1"})
 
     assert response.status_code == status
@@ -268,6 +307,7 @@ def test_bad_orders_are_refused_and_store_nothing(
     if status == 422:
         assert problem["errors"], "422 lists the fields"
     assert row_counts(api.db) == before
+    assert stock(api.db) == stock_before
 
 
 def test_order_on_account_needs_no_payment(api: Api) -> None:
@@ -346,6 +386,7 @@ def test_search_filters_and_pages(api: Api) -> None:
 
 
 def test_racing_captures_of_one_reference_create_one_summary(api: Api) -> None:
+    events_before = row_counts(api.db)["events"]
     results: list[tuple[int, str]] = []
     lock = threading.Lock()
     start = threading.Barrier(8)
@@ -365,4 +406,64 @@ def test_racing_captures_of_one_reference_create_one_summary(api: Api) -> None:
     assert sorted(s for s, _ in results) == [200] * 7 + [201]
     assert len({i for _, i in results}) == 1
     assert row_counts(api.db)["order_summaries"] == 1
-    assert row_counts(api.db)["events"] == 1
+    assert row_counts(api.db)["reservations"] == 2
+    assert row_counts(api.db)["events"] - events_before == 3
+    assert stock(api.db)[("WH-LDN", "TEE-M")] == (10, 3)
+
+
+def test_a_shortage_rejects_the_order_and_holds_nothing(api: Api) -> None:
+    items = _item(0, quantity=16)  # 15 TEE-M in the "online" group
+    before = row_counts(api.db)
+    stock_before = stock(api.db)
+
+    response = capture(api, order_payload(items=items, payments=[]))
+
+    assert response.status_code == 409
+    problem = response.json()
+    assert problem["code"] == "insufficient_stock"
+    assert problem["shortfall"] == [{"sku": "TEE-M", "requested": 16, "available": 15}]
+    assert row_counts(api.db) == before
+    assert stock(api.db) == stock_before
+
+
+def test_a_backordering_channel_accepts_the_order_and_holds_what_there_is(api: Api) -> None:
+    put = api.client.put(
+        "/api/v1/channels/web-uk",
+        json={"location_group": "online", "shortage_policy": "backorder"},
+        headers=api.headers("admin"),
+    )
+    assert put.status_code == 200, put.text
+
+    response = capture(api, order_payload(items=_item(0, quantity=17), payments=[]))
+
+    assert response.status_code == 201
+    created = response.json()["events"][-1]
+    assert created["name"] == "order_summary.created"
+    assert created["payload"]["backordered"] == [
+        {"delivery_group": "home", "sku": "TEE-M", "quantity": 2}
+    ]
+    assert stock(api.db)[("WH-LDN", "TEE-M")] == (10, 10)
+    assert stock(api.db)[("WH-MAN", "TEE-M")] == (5, 5)
+
+
+@pytest.mark.parametrize(
+    ("pickup", "detail"),
+    [("STORE-NOWHERE", "is not an active location"), ("WH-LDN", "does not offer pickup")],
+)
+def test_pickup_needs_an_active_pickup_location(api: Api, pickup: str, detail: str) -> None:
+    before = row_counts(api.db)
+    response = capture(api, order_payload(delivery_groups=_group(1, pickup_location=pickup)))
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "delivery_group_invalid"
+    assert response.json()["field"] == "delivery_groups[1].pickup_location"
+    assert detail in response.json()["detail"]
+    assert row_counts(api.db) == before
+
+
+def test_an_unmanaged_order_reserves_nothing(api: Api) -> None:
+    response = capture(api, order_payload(lifecycle="UNMANAGED"))
+
+    assert response.status_code == 201
+    assert [e["name"] for e in response.json()["events"]] == ["order_summary.created"]
+    assert row_counts(api.db)["reservations"] == 0

@@ -198,14 +198,18 @@ def _print_import_report(report: ImportReport) -> None:
 def seed(
     orders: Annotated[int, typer.Option(help="How many demo orders.")] = 12,
 ) -> None:
-    """Seed the demo network (safe to run again: nothing is captured twice)."""
-    from openoms.demo import demo_orders
+    """Seed the demo network — locations in three countries, groups, channels, stock — and
+    demo orders (safe to run again: nothing is created or captured twice)."""
+    from openoms.demo import SITES, demo_orders, seed_demo_network
 
     _, db = open_database()
+    outbox = Outbox(default_registry())
+    records = seed_demo_network(db, outbox)
     lines = [json.dumps(o) for o in demo_orders(orders)]
-    report = import_orders(db, Outbox(default_registry()), lines)
+    report = import_orders(db, outbox, lines)
     console.print(
-        f"demo network: {report.accepted} orders captured, {report.duplicates} already there"
+        f"demo network: {len(SITES)} locations, {records} stock records applied; "
+        f"{report.accepted} orders captured, {report.duplicates} already there"
     )
     if report.rejected:
         raise fail("; ".join(str(r) for r in report.rejected))

@@ -7,8 +7,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
-from openoms.domain.errors import Conflict, IllegalTransition
+from openoms.domain.errors import Conflict, DomainError, IllegalTransition, ValidationFailed
 
 DEFAULT_FUTURES_HORIZON = timedelta(days=30)
 
@@ -28,6 +29,14 @@ class Future:
     expected_date: date
 
 
+def incoming(
+    futures: Iterable[Future], today: date, horizon: timedelta = DEFAULT_FUTURES_HORIZON
+) -> int:
+    """Units expected by the end of the horizon (overdue ones still count: not yet here)."""
+    last_day = today + horizon
+    return sum(f.quantity for f in futures if f.expected_date <= last_day)
+
+
 @dataclass(frozen=True, slots=True)
 class Stock:
     on_hand: int = 0
@@ -40,8 +49,7 @@ class Stock:
         return self.on_hand - self.reserved - self.safety_stock
 
     def available_to_order(self, today: date, horizon: timedelta = DEFAULT_FUTURES_HORIZON) -> int:
-        incoming = sum(f.quantity for f in self.futures if f.expected_date <= today + horizon)
-        return self.available_to_fulfill + incoming
+        return self.available_to_fulfill + incoming(self.futures, today, horizon)
 
     def __add__(self, other: Stock) -> Stock:
         return Stock(
@@ -75,8 +83,7 @@ class InsufficientStock(Conflict):
 
     def __init__(self, shortfall: Sequence[Shortfall]) -> None:
         detail = "; ".join(
-            f"{s.sku}: {s.requested} requested, {max(s.available, 0)} available"
-            for s in shortfall
+            f"{s.sku}: {s.requested} requested, {max(s.available, 0)} available" for s in shortfall
         )
         super().__init__(
             f"not enough stock — {detail}",
@@ -154,3 +161,74 @@ def check_reservation_transition(current: ReservationStatus, target: Reservation
             current=current.value,
             target=target.value,
         )
+
+
+# --- availability (what get-availability answers) -----------------------------------------
+
+
+class Availability(NamedTuple):
+    """The five figures answered per location or group and SKU. A tuple, because one
+    availability request builds thousands of them."""
+
+    on_hand: int
+    reserved: int
+    safety_stock: int
+    available_to_fulfill: int
+    available_to_order: int
+
+
+def record_availability(
+    on_hand: int, reserved: int, safety_stock: int, expected: int = 0
+) -> Availability:
+    """One record's figures, exactly as §5 defines them (negative when oversold);
+    `expected`: its futures within the horizon (see `incoming`)."""
+    available_to_fulfill = on_hand - reserved - safety_stock
+    return Availability(
+        on_hand, reserved, safety_stock, available_to_fulfill, available_to_fulfill + expected
+    )
+
+
+def location_availability(
+    stock: Stock, today: date, horizon: timedelta = DEFAULT_FUTURES_HORIZON
+) -> Availability:
+    return record_availability(
+        stock.on_hand, stock.reserved, stock.safety_stock, incoming(stock.futures, today, horizon)
+    )
+
+
+NO_STOCK = Availability(0, 0, 0, 0, 0)
+
+
+def group_availability(members: Iterable[Availability]) -> Availability:
+    """A group's figures from its members': on_hand, reserved and safety_stock are sums;
+    the available figures sum each member's, counting a member that is short as zero, since
+    one location's deficit cannot be filled from another's stock (a reservation takes only
+    from locations with stock to spare, see `plan_holds`)."""
+    on_hand = reserved = safety = atf = ato = 0
+    for member in members:
+        on_hand += member.on_hand
+        reserved += member.reserved
+        safety += member.safety_stock
+        if member.available_to_fulfill > 0:
+            atf += member.available_to_fulfill
+        if member.available_to_order > 0:
+            ato += member.available_to_order
+    return Availability(on_hand, reserved, safety, atf, ato)
+
+
+class AvailabilityRequestTooLarge(ValidationFailed):
+    code = "availability_request_too_large"
+    title = "Availability request is too large"
+
+
+class InventoryImportInvalid(ValidationFailed):
+    """An import with bad lines: nothing is applied. `errors` lists {line, field, message}."""
+
+    code = "inventory_import_invalid"
+    title = "Inventory import has invalid lines"
+
+
+class ImportFormatUnsupported(DomainError):
+    code = "import_format_unsupported"
+    status = 415
+    title = "Import format is not supported"

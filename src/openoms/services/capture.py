@@ -20,9 +20,11 @@ from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import DomainError
 from openoms.domain.events import DomainEvent
 from openoms.domain.money import format_minor
-from openoms.domain.order import OrderDraft, PricedOrder, price_order
+from openoms.domain.order import Lifecycle, OrderDraft, PricedOrder, price_order
 from openoms.domain.quantities import ItemQuantities
 from openoms.domain.summary import derive_status
+from openoms.services.capture_stock import GroupReservation, reserve_order_stock
+from openoms.services.channels import channel_policy
 
 _TABLES = m.Base.metadata.tables
 _SUMMARIES = _TABLES["order_summaries"]
@@ -72,7 +74,11 @@ def capture_order(session: Session, outbox: Outbox, draft: OrderDraft) -> Captur
         assert existing is not None
         return CaptureResult(existing, created=False)
     _insert_order(session, summary_id, priced)
-    outbox.record(session, [_created_event(summary_id, priced)])
+    reservations: list[GroupReservation] = []
+    if draft.lifecycle is Lifecycle.MANAGED:
+        policy = channel_policy(session, draft.channel)
+        reservations = reserve_order_stock(session, outbox, summary_id, priced, policy)
+    outbox.record(session, [_created_event(summary_id, priced, reservations)])
     return CaptureResult(summary_id, created=True)
 
 
@@ -250,7 +256,9 @@ def mask_token(token: str) -> str:
     return f"{kind}_…{token[-4:]}" if len(token) > 8 else f"{kind}_…"
 
 
-def _created_event(summary_id: str, priced: PricedOrder) -> DomainEvent:
+def _created_event(
+    summary_id: str, priced: PricedOrder, reservations: list[GroupReservation]
+) -> DomainEvent:
     draft = priced.draft
     return DomainEvent(
         name="order_summary.created",
@@ -265,5 +273,15 @@ def _created_event(summary_id: str, priced: PricedOrder) -> DomainEvent:
             "currency": draft.currency,
             "grand_total": format_minor(priced.totals.grand_total, draft.currency),
             "delivery_groups": [g.ref for g in draft.delivery_groups],
+            "reservations": {r.delivery_group: r.reservation_id for r in reservations},
+            "backordered": [
+                {
+                    "delivery_group": r.delivery_group,
+                    "sku": s.sku,
+                    "quantity": s.requested - s.available,
+                }
+                for r in reservations
+                for s in r.backordered
+            ],
         },
     )

@@ -25,7 +25,6 @@ from openoms.services.locations import (
 )
 
 
-
 class ShortagePolicy(StrEnum):
     REJECT = "reject"  # an order that cannot be reserved in full is refused
     BACKORDER = "backorder"  # it is taken and waits for stock

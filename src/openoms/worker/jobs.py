@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import partial
 
 from openoms.adapters.db.repositories.idempotency import RETENTION, purge_idempotency_records
 from openoms.adapters.db.session import Database
-from openoms.adapters.outbox import ConsumerRegistry
+from openoms.adapters.outbox import ConsumerRegistry, Outbox
+from openoms.services.reservations import expire_due
 from openoms.worker.runner import Worker
 
 log = logging.getLogger(__name__)
@@ -20,8 +22,17 @@ def purge_idempotency(db: Database, now: datetime) -> None:
         log.info("purged %d idempotency records older than %s", purged, RETENTION)
 
 
+def expire_reservations(db: Database, now: datetime, *, outbox: Outbox) -> None:
+    expired = expire_due(db, outbox, now)
+    if expired:
+        log.info("expired %d reservations", expired)
+
+
 def standard_worker(db: Database, registry: ConsumerRegistry, *, poll_seconds: float) -> Worker:
     """What `openoms serve` runs in-process and `openoms worker` runs on its own."""
     worker = Worker(db, registry, poll_seconds=poll_seconds)
     worker.add_periodic("purge-idempotency-records", 3600, purge_idempotency)
+    worker.add_periodic(
+        "expire-reservations", 5, partial(expire_reservations, outbox=Outbox(registry))
+    )
     return worker

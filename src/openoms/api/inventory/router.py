@@ -2,6 +2,194 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import io
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from openoms.adapters.db.session import Database
+from openoms.adapters.outbox import Outbox
+from openoms.api.auth import require_scope
+from openoms.api.deps import get_db
+from openoms.api.errors import PROBLEM_JSON
+from openoms.domain.errors import ValidationFailed
+from openoms.domain.inventory import ImportFormatUnsupported
+from openoms.schemas.inventory import (
+    AvailabilityRequest,
+    AvailabilityResponse,
+    InventoryImportResult,
+    InventoryRecordPage,
+)
+from openoms.services.inventory import answer_availability, list_inventory_records
+from openoms.services.inventory_import import (
+    ImportFormat,
+    ImportMode,
+    apply_inventory_import,
+    invalid_import,
+    parse_inventory_lines,
+)
+from openoms.services.keys import Principal, Scope
 
 router = APIRouter(prefix="/api/v1", tags=["inventory"])
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {PROBLEM_JSON: {}}}
+    for status, text in {
+        400: "A business rule is broken (stable `code`).",
+        401: "No valid API key.",
+        403: "The API key lacks the scope.",
+        404: "A named location or location group does not exist.",
+        422: "The payload does not match the schema.",
+    }.items()
+}
+
+MEDIA_TYPES: dict[str, ImportFormat] = {
+    "application/x-ndjson": "jsonl",
+    "application/jsonl": "jsonl",
+    "application/json-lines": "jsonl",
+    "application/x-jsonlines": "jsonl",
+    "text/csv": "csv",
+}
+
+Importer = Annotated[Principal, Depends(require_scope(Scope.WAREHOUSE))]
+Asker = Annotated[Principal, Depends(require_scope(Scope.STOREFRONT, Scope.AGENT, Scope.WAREHOUSE))]
+Reader = Annotated[Principal, Depends(require_scope(Scope.WAREHOUSE, Scope.AGENT))]
+
+_IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-ndjson": {
+                "schema": {"type": "string"},
+                "example": '{"location": "WH-1", "sku": "TEE-M", "on_hand": 12, '
+                '"safety_stock": 2, "futures": [{"quantity": 10, "expected_date": '
+                '"2026-12-01"}], "record_id": "wms-889"}\n',
+            },
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "location,sku,on_hand,safety_stock,futures,record_id\n"
+                "WH-1,TEE-M,12,2,10@2026-12-01;5@2027-01-10,wms-889\n",
+            },
+        },
+    }
+}
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+@router.post(
+    "/inventory/import",
+    response_model=InventoryImportResult,
+    responses={415: {"description": "Body is neither JSON lines nor CSV."}, **PROBLEMS},
+    openapi_extra=_IMPORT_BODY,
+)
+async def import_inventory(
+    request: Request,
+    _: Importer,
+    mode: Annotated[
+        Literal["delta", "full"],
+        Query(
+            description="delta: set the listed records; full: also zero unlisted SKUs "
+            "of the listed locations."
+        ),
+    ] = "delta",
+) -> dict[str, Any]:
+    """Import stock levels: JSON lines (`application/x-ndjson` or `application/jsonl`) or CSV
+    (`text/csv`, same columns; futures as `qty@YYYY-MM-DD` separated by `;`).
+
+    Every line is validated first; any bad line (or unknown location) answers 400
+    `inventory_import_invalid` with `errors: [{line, field, message}]` and applies nothing.
+    Reservations are never changed. Lines with a `record_id` applied before are skipped, so
+    sending the same file again is safe. Emits `inventory.imported`."""
+    fmt = _format(request.headers.get("content-type", ""))
+    body = await request.body()
+    return await run_in_threadpool(
+        _import, get_db(request), request.app.state.outbox, body, fmt, mode
+    )
+
+
+def _format(content_type: str) -> ImportFormat:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    fmt = MEDIA_TYPES.get(media_type)
+    if fmt is None:
+        raise ImportFormatUnsupported(
+            f"Content-Type {media_type or '(none)'!r} is not an import format: send "
+            "application/x-ndjson (JSON lines) or text/csv",
+            supported=sorted(MEDIA_TYPES),
+        )
+    return fmt
+
+
+def _import(
+    db: Database, outbox: Outbox, body: bytes, fmt: ImportFormat, mode: ImportMode
+) -> dict[str, Any]:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed(f"the body is not UTF-8 text: {exc.reason}") from None
+    # Lines as a file reads them (a CSV field may hold a quoted line break).
+    records, errors = parse_inventory_lines(io.StringIO(text, newline=""), fmt)
+    if errors:
+        raise invalid_import(errors)
+    return apply_inventory_import(db, outbox, records, mode=mode).as_dict()
+
+
+@router.post(
+    "/inventory/actions/get-availability",
+    response_model=AvailabilityResponse,
+    responses=PROBLEMS,
+)
+def availability(
+    payload: AvailabilityRequest, _: Asker, db: Annotated[Database, Depends(get_db)]
+) -> Response:
+    """Per location and per location group, per SKU: `on_hand`, `reserved`, `safety_stock`,
+    `available_to_fulfill` (on_hand − reserved − safety_stock) and `available_to_order`
+    (plus futures expected within 30 days). A group sums its active locations. With no
+    locations and no groups: every active location. At most 100 SKUs and 100 locations and
+    groups together (else 400 `availability_request_too_large`)."""
+    with db.reading() as session:
+        answer = answer_availability(
+            session,
+            skus=payload.skus,
+            locations=payload.locations,
+            location_groups=payload.location_groups,
+            today=_today(),
+        )
+    # Up to 2,000 figures: written as JSON directly rather than validated again against
+    # the response model (which only documents the shape here).
+    return Response(answer.to_json(), media_type="application/json")
+
+
+@router.get("/inventory", response_model=InventoryRecordPage, responses=PROBLEMS)
+def list_records(
+    _: Reader,
+    db: Annotated[Database, Depends(get_db)],
+    location: Annotated[str | None, Query(description="Location ref.")] = None,
+    sku: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+) -> dict[str, Any]:
+    """Inventory records, oldest first, of one location and/or SKU, one page at a time."""
+    with db.reading() as session:
+        items, last_id = list_inventory_records(
+            session,
+            location=location,
+            sku=sku,
+            after_id=_decode(cursor),
+            limit=limit,
+            today=_today(),
+        )
+    return {"items": items, "next_cursor": None if last_id is None else str(last_id)}
+
+
+def _decode(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    if not cursor.isdigit() or len(cursor) > 19:
+        raise ValidationFailed("cursor is not one this API issued", field="cursor")
+    return int(cursor)

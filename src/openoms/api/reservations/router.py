@@ -1,7 +1,296 @@
-"""Reservations: hold stock, transfer, fulfill, release."""
+"""Reservations: hold stock, transfer, fulfill, release (DESIGN.md §12)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from openoms.adapters.db.models import Location, LocationGroup, Reservation, utcnow
+from openoms.adapters.db.session import Database
+from openoms.adapters.outbox import Outbox
+from openoms.api.auth import require_scope
+from openoms.api.deps import get_db
+from openoms.api.errors import PROBLEM_JSON
+from openoms.api.idempotency import (
+    IdempotencyKey,
+    Operation,
+    request_hash,
+    respond,
+    run_idempotent,
+)
+from openoms.schemas.reservations import (
+    Reservation as ReservationOut,
+)
+from openoms.schemas.reservations import (
+    ReservationCreate,
+    ReservationFulfill,
+    ReservationRelease,
+    ReservationTransfer,
+)
+from openoms.services import reservations as service
+from openoms.services.keys import Principal, Scope
+from openoms.services.locations import LocationGroupNotFound, LocationNotFound
 
 router = APIRouter(prefix="/api/v1", tags=["reservations"])
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {PROBLEM_JSON: {}}}
+    for status, text in {
+        400: "A business rule is broken, or the Idempotency-Key is missing (stable `code`).",
+        401: "No valid API key.",
+        403: "The API key lacks the scope.",
+        404: "Unknown reservation, location or location group.",
+        409: "Not enough stock (`insufficient_stock` with `shortfall`), more than held, "
+        "or a status that does not allow the action.",
+        422: "The payload does not match the schema.",
+    }.items()
+}
+
+Reserver = Annotated[Principal, Depends(require_scope(Scope.STOREFRONT, Scope.AGENT))]
+Reader = Annotated[
+    Principal, Depends(require_scope(Scope.STOREFRONT, Scope.WAREHOUSE, Scope.AGENT))
+]
+Fulfiller = Annotated[Principal, Depends(require_scope(Scope.WAREHOUSE, Scope.AGENT))]
+Manager = Annotated[Principal, Depends(require_scope(Scope.AGENT))]
+
+
+@router.post("/reservations", status_code=201, response_model=ReservationOut, responses=PROBLEMS)
+def create_reservation(
+    payload: ReservationCreate,
+    request: Request,
+    response: Response,
+    principal: Reserver,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Hold stock against a location group (spread over its active locations, deepest stock
+    first) or one location. All or nothing: a shortage answers 409 `insufficient_stock`
+    with `shortfall` per SKU and reserves nothing. Needs an `Idempotency-Key`."""
+    outbox: Outbox = request.app.state.outbox
+    body = payload.model_dump(mode="json")
+    fingerprint = request_hash(request.method, request.url.path, body, request.url.query)
+
+    def operation(session: Session) -> tuple[int, dict[str, Any]]:
+        assert idempotency_key is not None  # run_idempotent(required=True) checked it
+        group_id = _group_id(session, payload.location_group) if payload.location_group else None
+        location_id = _location_id(session, payload.location) if payload.location else None
+        expires_at = (
+            utcnow() + timedelta(seconds=payload.expires_in_seconds)
+            if payload.expires_in_seconds
+            else None
+        )
+        result = service.reserve(
+            session,
+            outbox,
+            owner=principal.api_key_id,
+            idempotency_key=idempotency_key,
+            request_hash=fingerprint,
+            items={item.sku: item.quantity for item in payload.items},
+            location_group_id=group_id,
+            location_id=location_id,
+            expires_at=expires_at,
+        )
+        return 201, reservation_view(session, result.reservation)
+
+    result = run_idempotent(
+        get_db(request), principal, idempotency_key, request, body, operation, required=True
+    )
+    return respond(response, result)
+
+
+@router.get("/reservations/{reservation_id}", response_model=ReservationOut, responses=PROBLEMS)
+def get_reservation(
+    reservation_id: str, _: Reader, db: Annotated[Database, Depends(get_db)]
+) -> dict[str, Any]:
+    """The reservation and, per SKU and location, the units held, fulfilled and released."""
+    with db.reading() as session:
+        return reservation_view(session, service.get_reservation(session, reservation_id))
+
+
+@router.post(
+    "/reservations/{reservation_id}/actions/transfer",
+    response_model=ReservationOut,
+    responses=PROBLEMS,
+)
+def transfer_reservation(
+    reservation_id: str,
+    payload: ReservationTransfer,
+    request: Request,
+    response: Response,
+    principal: Manager,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Move held units to `to_location` (all, or `items`). Only the units moved need stock
+    there; a shortage answers 409 `insufficient_stock` and nothing moves; more than held is
+    409 `transfer_exceeds_reserved`."""
+
+    def operation(session: Session) -> tuple[int, dict[str, Any]]:
+        reservation = service.transfer(
+            session,
+            request.app.state.outbox,
+            reservation_id,
+            to_location_id=_location_id(session, payload.to_location),
+            items=_per_sku(payload.items),
+            from_location_id=(
+                _location_id(session, payload.from_location) if payload.from_location else None
+            ),
+        )
+        return 200, reservation_view(session, reservation)
+
+    return _run(
+        request, response, principal, idempotency_key, payload.model_dump(mode="json"), operation
+    )
+
+
+@router.post(
+    "/reservations/{reservation_id}/actions/fulfill",
+    response_model=ReservationOut,
+    responses=PROBLEMS,
+)
+def fulfill_reservation(
+    reservation_id: str,
+    request: Request,
+    response: Response,
+    principal: Fulfiller,
+    payload: ReservationFulfill | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Ship held units: on hand and reserved both go down. Without `items`, everything
+    held. Once nothing is held the reservation is FULFILLED; more than held is 409
+    `fulfill_exceeds_reserved`."""
+    payload = payload or ReservationFulfill()
+
+    def operation(session: Session) -> tuple[int, dict[str, Any]]:
+        items = None
+        if payload.items is not None:
+            ids = _location_ids(session, {item.location for item in payload.items})
+            items = [(item.sku, ids[item.location], item.quantity) for item in payload.items]
+        reservation = service.fulfill(
+            session, request.app.state.outbox, reservation_id, items=items
+        )
+        return 200, reservation_view(session, reservation)
+
+    return _run(
+        request, response, principal, idempotency_key, payload.model_dump(mode="json"), operation
+    )
+
+
+@router.post(
+    "/reservations/{reservation_id}/actions/release",
+    response_model=ReservationOut,
+    responses=PROBLEMS,
+)
+def release_reservation(
+    reservation_id: str,
+    request: Request,
+    response: Response,
+    principal: Manager,
+    payload: ReservationRelease | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Give back held units: everything, or `items`. Once nothing is held the reservation
+    is RELEASED; more than held is 409 `release_exceeds_reserved`."""
+    payload = payload or ReservationRelease()
+
+    def operation(session: Session) -> tuple[int, dict[str, Any]]:
+        reservation = service.release(
+            session,
+            request.app.state.outbox,
+            reservation_id,
+            items=_per_sku(payload.items),
+            location_id=_location_id(session, payload.location) if payload.location else None,
+        )
+        return 200, reservation_view(session, reservation)
+
+    return _run(
+        request, response, principal, idempotency_key, payload.model_dump(mode="json"), operation
+    )
+
+
+def reservation_view(session: Session, reservation: Reservation) -> dict[str, Any]:
+    """The public body of a reservation: locations and groups by ref."""
+    location_ids = {line.location_id for line in reservation.lines}
+    if reservation.location_id:
+        location_ids.add(reservation.location_id)
+    refs = {
+        location_id: ref
+        for location_id, ref in session.execute(
+            select(Location.id, Location.ref).where(Location.id.in_(location_ids))
+        )
+    }
+    group_ref = (
+        session.scalar(
+            select(LocationGroup.ref).where(LocationGroup.id == reservation.location_group_id)
+        )
+        if reservation.location_group_id
+        else None
+    )
+    return {
+        "id": reservation.id,
+        "status": reservation.status,
+        "location_group": group_ref,
+        "location": refs[reservation.location_id] if reservation.location_id else None,
+        "order_summary_id": reservation.order_summary_id,
+        "items": [
+            {
+                "sku": line.sku,
+                "location": refs[line.location_id],
+                "quantity": line.quantity,
+                "fulfilled": line.fulfilled,
+                "released": line.released,
+            }
+            for line in reservation.lines
+            # A hold whose units were all transferred away says nothing: leave it out.
+            if line.quantity or line.fulfilled or line.released
+        ],
+        "expires_at": _iso(reservation.expires_at),
+        "created_at": _iso(reservation.created_at),
+        "updated_at": _iso(reservation.updated_at),
+    }
+
+
+def _run(
+    request: Request,
+    response: Response,
+    principal: Principal,
+    key: str | None,
+    body: dict[str, Any],
+    operation: Operation,
+) -> dict[str, Any]:
+    return respond(
+        response, run_idempotent(get_db(request), principal, key, request, body, operation)
+    )
+
+
+def _per_sku(items: list[Any] | None) -> dict[str, int] | None:
+    return None if items is None else {item.sku: item.quantity for item in items}
+
+
+def _location_id(session: Session, ref: str) -> str:
+    return _location_ids(session, {ref})[ref]
+
+
+def _location_ids(session: Session, refs: set[str]) -> dict[str, str]:
+    found = {
+        ref: location_id
+        for ref, location_id in session.execute(
+            select(Location.ref, Location.id).where(Location.ref.in_(refs))
+        )
+    }
+    for ref in sorted(refs - found.keys()):
+        raise LocationNotFound(f"no location {ref!r}", ref=ref)
+    return found
+
+
+def _group_id(session: Session, ref: str) -> str:
+    group_id = session.scalar(select(LocationGroup.id).where(LocationGroup.ref == ref))
+    if group_id is None:
+        raise LocationGroupNotFound(f"no location group {ref!r}", ref=ref)
+    return group_id
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
