@@ -50,7 +50,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.models import IdempotencyRecord
-from openoms.adapters.db.session import Database
+from openoms.adapters.db.session import Database, retry_transient
 from openoms.domain.errors import IdempotencyKeyInvalid, IdempotencyKeyMissing, IdempotencyKeyReused
 from openoms.services.keys import Principal
 
@@ -175,19 +175,28 @@ def run_idempotent(
     operation just runs."""
     key = check_key(key, required=required)
     if key is None:
-        with db.transaction() as session:
-            status, answer = operation(session)
-            return IdempotentResult(status, _json_ready(answer), replayed=False)
+
+        def run_plain() -> IdempotentResult:
+            with db.transaction() as session:
+                status, answer = operation(session)
+                return IdempotentResult(status, _json_ready(answer), replayed=False)
+
+        return retry_transient(run_plain)
     method, path = request.method, request.url.path
     fingerprint = request_hash(method, path, body, request.url.query)
     args = (db, principal, key, method, path, fingerprint, operation)
-    try:
-        return _run_once(*args)
-    except IntegrityError:
-        # A concurrent request claimed the key and committed: this lookup replays its answer.
-        # (A violation raised by the operation itself gets one clean re-run, which is right for
-        # races on business keys, such as a captured order's external reference, too.)
-        return _run_once(*args)
+
+    def run_keyed() -> IdempotentResult:
+        try:
+            return _run_once(*args)
+        except IntegrityError:
+            # A concurrent request claimed the key and committed: this lookup replays its
+            # answer. (A violation raised by the operation itself gets one clean re-run,
+            # which is right for races on business keys, such as an external reference.)
+            return _run_once(*args)
+
+    # Deadlocks and serialization failures abort the whole transaction: run it afresh.
+    return retry_transient(run_keyed)
 
 
 def _run_once(

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from openoms.adapters.db.session import Database
+from openoms.adapters.db.session import Database, retry_transient
 from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import DomainError
+from openoms.domain.order import OrderDraft
 from openoms.schemas import field_path
 from openoms.schemas.orders import OrderCreate
-from openoms.services.capture import capture_order
+from openoms.services.capture import CaptureResult, capture_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +61,18 @@ def import_orders(
     return report
 
 
+def _capture(db: Database, outbox: Outbox, draft: OrderDraft) -> CaptureResult:
+    with db.transaction() as session:
+        return capture_order(session, outbox, draft)
+
+
 def _import_line(
     db: Database, outbox: Outbox, number: int, text: str, report: ImportReport
 ) -> None:
     try:
         payload = OrderCreate.model_validate(json.loads(text))
         draft = payload.to_draft()
-        with db.transaction() as session:
-            result = capture_order(session, outbox, draft)
+        result = retry_transient(lambda: _capture(db, outbox, draft))
     except json.JSONDecodeError as exc:
         report.rejected.append(
             LineRejection(
