@@ -356,7 +356,7 @@ def run_demo(db: Database, outbox: Outbox, console: Console) -> None:
     """Capture a few orders end to end and print what happened at each step."""
     from rich.table import Table
 
-    from openoms.worker.consumers import default_registry
+    from openoms.worker.consumers import default_jobs, default_registry
     from openoms.worker.runner import Worker
 
     seed_demo_network(db, outbox)
@@ -389,7 +389,7 @@ def run_demo(db: Database, outbox: Outbox, console: Console) -> None:
         console.print(f"refused: [bold]{exc.code}[/bold] — {exc.detail}")
 
     console.rule("4. the worker drains the outbox")
-    handled = Worker(db, default_registry()).run_once()
+    handled = Worker(db, default_registry(), jobs=default_jobs()).run_once()
     console.print(f"{handled} event deliveries handled")
 
     console.rule("5. the order summaries")

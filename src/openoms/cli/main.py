@@ -34,7 +34,7 @@ from openoms.services.keys import (
     revoke_api_key,
 )
 from openoms.services.order_import import ImportReport, import_orders
-from openoms.worker.consumers import default_registry
+from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.jobs import standard_worker
 
 
@@ -86,7 +86,9 @@ def serve(
     registry = default_registry()
     stop = None
     if worker:
-        in_process = standard_worker(db, registry, poll_seconds=settings.worker_poll_seconds)
+        in_process = standard_worker(
+            db, registry, default_jobs(), poll_seconds=settings.worker_poll_seconds
+        )
         _thread, stop = in_process.start_in_thread()
     try:
         uvicorn.run(create_app(db, Outbox(registry)), host=host, port=port, log_level="info")
@@ -105,7 +107,9 @@ def run_worker() -> None:
     stop = threading.Event()
     console.print(f"worker running on {db.dialect}; Ctrl-C to stop")
     try:
-        worker = standard_worker(db, default_registry(), poll_seconds=settings.worker_poll_seconds)
+        worker = standard_worker(
+            db, default_registry(), default_jobs(), poll_seconds=settings.worker_poll_seconds
+        )
         worker.run_forever(stop)
     except KeyboardInterrupt:
         stop.set()

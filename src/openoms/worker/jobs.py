@@ -8,6 +8,7 @@ from functools import partial
 
 from openoms.adapters.db.repositories.idempotency import RETENTION, purge_idempotency_records
 from openoms.adapters.db.session import Database
+from openoms.adapters.jobs import JobRegistry
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.services.reservations import expire_due
 from openoms.worker.runner import Worker
@@ -28,9 +29,11 @@ def expire_reservations(db: Database, now: datetime, *, outbox: Outbox) -> None:
         log.info("expired %d reservations", expired)
 
 
-def standard_worker(db: Database, registry: ConsumerRegistry, *, poll_seconds: float) -> Worker:
+def standard_worker(
+    db: Database, registry: ConsumerRegistry, jobs: JobRegistry, *, poll_seconds: float
+) -> Worker:
     """What `openoms serve` runs in-process and `openoms worker` runs on its own."""
-    worker = Worker(db, registry, poll_seconds=poll_seconds)
+    worker = Worker(db, registry, poll_seconds=poll_seconds, jobs=jobs)
     worker.add_periodic("purge-idempotency-records", 3600, purge_idempotency)
     worker.add_periodic(
         "expire-reservations", 5, partial(expire_reservations, outbox=Outbox(registry))

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 
 from openoms.adapters.db.models import utcnow
 from openoms.adapters.db.session import Database
-from openoms.adapters.outbox import ConsumerRegistry
+from openoms.adapters.jobs import JobRegistry, run_due_jobs
+from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.worker.relay import process_batch
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,12 @@ class Worker:
         batch_size: int = 100,
         max_batches_per_run: int = 50,
         clock: Callable[[], datetime] = utcnow,
+        jobs: JobRegistry | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
+        self.jobs = jobs
+        self._outbox = Outbox(registry)
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
         self.max_batches_per_run = max_batches_per_run
@@ -69,8 +73,11 @@ class Worker:
         handled = 0
         for _ in range(self.max_batches_per_run):
             count = process_batch(self.db, self.registry, batch_size=self.batch_size)
-            handled += count
-            if count < self.batch_size:
+            ran = 0
+            if self.jobs is not None:
+                ran = run_due_jobs(self.db, self._outbox, self.jobs, batch=self.batch_size)
+            handled += count + ran
+            if count < self.batch_size and ran < self.batch_size:
                 break
         return handled
 

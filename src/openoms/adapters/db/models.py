@@ -462,3 +462,128 @@ class ReservationLine(Base):
     quantity: Mapped[int] = mapped_column(default=0)  # held now
     fulfilled: Mapped[int] = mapped_column(default=0)  # shipped from this hold
     released: Mapped[int] = mapped_column(default=0)  # given back
+
+
+# --- fulfillment, shipments, exceptions, jobs ----------------------------------------------
+
+
+class FulfillmentOrder(Base):
+    """Items of one delivery group that ship from one location."""
+
+    __tablename__ = "fulfillment_orders"
+    __table_args__ = (Index("ix_fulfillment_orders_location_status", "location_id", "status"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_summary_id: Mapped[str] = mapped_column(ForeignKey("order_summaries.id"), index=True)
+    delivery_group_summary_id: Mapped[str] = mapped_column(
+        ForeignKey("order_delivery_group_summaries.id"), index=True
+    )
+    location_id: Mapped[str] = mapped_column(ForeignKey("locations.id"))
+    reservation_id: Mapped[str | None] = mapped_column(ForeignKey("reservations.id"))
+    # Which routing of the group made it (1, 2, … after rejections): retries of the same
+    # routing find the FOs it already made instead of making more.
+    routing_round: Mapped[int] = mapped_column(default=1)
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(500))  # routing reason, rejection reason
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    lines: Mapped[list[FulfillmentOrderLineItem]] = relationship(
+        lazy="raise", order_by="FulfillmentOrderLineItem.id"
+    )
+
+
+class FulfillmentOrderLineItem(Base):
+    __tablename__ = "fulfillment_order_line_items"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    fulfillment_order_id: Mapped[str] = mapped_column(
+        ForeignKey("fulfillment_orders.id"), index=True
+    )
+    order_item_summary_id: Mapped[str] = mapped_column(
+        ForeignKey("order_item_summaries.id"), index=True
+    )
+    sku: Mapped[str] = mapped_column(String(100))
+    original_quantity: Mapped[int]
+    quantity: Mapped[int]  # original − canceled
+    shipped: Mapped[int] = mapped_column(default=0)
+
+
+class Shipment(Base):
+    __tablename__ = "shipments"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    fulfillment_order_id: Mapped[str] = mapped_column(
+        ForeignKey("fulfillment_orders.id"), index=True
+    )
+    order_summary_id: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    carrier: Mapped[str] = mapped_column(String(50))
+    service: Mapped[str | None] = mapped_column(String(50))
+    tracking_number: Mapped[str | None] = mapped_column(String(100))
+    label_url: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    items: Mapped[list[ShipmentItem]] = relationship(lazy="raise", order_by="ShipmentItem.id")
+
+
+class ShipmentItem(Base):
+    __tablename__ = "shipment_items"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    shipment_id: Mapped[str] = mapped_column(ForeignKey("shipments.id"), index=True)
+    fulfillment_order_line_item_id: Mapped[str] = mapped_column(
+        ForeignKey("fulfillment_order_line_items.id")
+    )
+    order_item_summary_id: Mapped[str] = mapped_column(String(40))
+    sku: Mapped[str] = mapped_column(String(100))
+    quantity: Mapped[int]
+
+
+class ProcessException(Base):
+    """Something that needs a person: what failed, how bad, and the action to retry."""
+
+    __tablename__ = "process_exceptions"
+    __table_args__ = (Index("ix_process_exceptions_status_category", "status", "category"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_summary_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    category: Mapped[str] = mapped_column(String(20))
+    severity: Mapped[str] = mapped_column(String(10))  # low | medium | high
+    priority: Mapped[int] = mapped_column(default=3)
+    status: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text)
+    # The action that failed and can be retried, e.g. {"kind": "route", "payload": {...}}.
+    action: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # One open exception per failing thing: a repeat failure updates it instead.
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), index=True)
+    occurrences: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Job(Base):
+    """Work to do later, once: routing a delivery group, requesting a label, … Claimed with
+    FOR UPDATE SKIP LOCKED (or a lease for jobs that call out), retried with backoff."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index(
+            "ix_jobs_due",
+            "available_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|done|dead
+    attempts: Mapped[int] = mapped_column(default=0)
+    available_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

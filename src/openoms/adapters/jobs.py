@@ -1,0 +1,206 @@
+"""Deferred work (jobs): enqueue in the business transaction, run later by a worker.
+
+A job is claimed by leasing it (its `available_at` moves a lease ahead, committed at once),
+then its handler runs outside the claim: a transactional handler in one transaction that
+also settles the job, a calling handler (carrier, gateway) with no transaction held at
+all. Success marks it done; `Reschedule` or a failure runs it again after a backoff; a crash
+lets the lease run out and the job runs again. Handlers must therefore be idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from openoms.adapters.db.models import Job, utcnow
+from openoms.adapters.db.session import Database
+from openoms.adapters.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    dedupe_key: str,
+    payload: dict[str, Any],
+    *,
+    available_at: datetime | None = None,
+) -> bool:
+    """Queue a job in the caller's transaction; False if one with this key already exists
+    (the same work is never queued twice)."""
+    row = {
+        "kind": kind,
+        "dedupe_key": dedupe_key,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "available_at": available_at or utcnow(),
+    }
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(Job).values(**row).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return bool(cast(CursorResult[Any], session.execute(statement)).rowcount)
+
+
+def requeue(session: Session, dedupe_key: str, *, available_at: datetime | None = None) -> None:
+    """Make a finished or dead job run again (an agent's retry, new stock for a backorder)."""
+    session.execute(
+        update(Job)
+        .where(Job.dedupe_key == dedupe_key)
+        .values(status="pending", available_at=available_at or utcnow(), last_error=None)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Reschedule:
+    """A handler's answer: not done yet (no stock, carrier down); run again after `delay`
+    (default: backoff by attempt). What the handler wrote so far is kept."""
+
+    reason: str
+    delay: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    db: Database
+    outbox: Outbox
+    job_id: int
+    attempt: int  # 1 on the first run
+    now: datetime
+
+
+# A transactional handler runs in one transaction that also marks the job done or
+# rescheduled, so its effects and its completion commit together. A calling handler (one
+# that calls a carrier or gateway) gets no session and opens its own short transactions.
+TransactionalHandler = Callable[[JobContext, Session, dict[str, Any]], Reschedule | None]
+CallingHandler = Callable[[JobContext, dict[str, Any]], Reschedule | None]
+
+
+@dataclass(frozen=True, slots=True)
+class JobKind:
+    handler: TransactionalHandler | CallingHandler
+    transactional: bool = True
+    max_attempts: int = 20
+    # When attempts run out: called with a session (its own transaction) to raise an exception
+    # for a person.
+    on_dead: Callable[[JobContext, Session, dict[str, Any], str], None] | None = None
+
+
+@dataclass
+class JobRegistry:
+    kinds: dict[str, JobKind] = field(default_factory=dict)
+
+    def register(self, kind: str, job_kind: JobKind) -> None:
+        if kind in self.kinds:
+            raise ValueError(f"job kind {kind!r} is already registered")
+        self.kinds[kind] = job_kind
+
+
+def backoff(attempt: int) -> timedelta:
+    """2, 4, 8 … seconds with ±20 % jitter, at most an hour."""
+    seconds = min(2.0**attempt, MAX_BACKOFF.total_seconds())
+    return timedelta(seconds=seconds * random.uniform(0.8, 1.2))
+
+
+def run_due_jobs(
+    db: Database,
+    outbox: Outbox,
+    registry: JobRegistry,
+    *,
+    now: datetime | None = None,
+    batch: int = 50,
+) -> int:
+    """Claim up to `batch` due jobs and run each; returns how many ran."""
+    now = now or utcnow()
+    claimed = _claim(db, now, batch)
+    for job_id, kind, payload, attempts in claimed:
+        _run_one(db, outbox, registry, job_id, kind, payload, attempts, now)
+    return len(claimed)
+
+
+def _claim(db: Database, now: datetime, batch: int) -> list[tuple[int, str, dict[str, Any], int]]:
+    with db.transaction() as session:
+        query = (
+            select(Job)
+            .where(Job.status == "pending", Job.available_at <= now)
+            .order_by(Job.available_at, Job.id)
+            .limit(batch)
+        )
+        if db.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        jobs = list(session.scalars(query))
+        for job in jobs:
+            job.attempts += 1
+            job.available_at = now + LEASE
+        return [(j.id, j.kind, dict(j.payload), j.attempts) for j in jobs]
+
+
+def _run_one(
+    db: Database,
+    outbox: Outbox,
+    registry: JobRegistry,
+    job_id: int,
+    kind: str,
+    payload: dict[str, Any],
+    attempt: int,
+    now: datetime,
+) -> None:
+    job_kind = registry.kinds.get(kind)
+    context = JobContext(db=db, outbox=outbox, job_id=job_id, attempt=attempt, now=now)
+    if job_kind is None:
+        with db.transaction() as session:
+            _mark(session, job_id, status="dead", error=f"no handler for job kind {kind!r}")
+        return
+    try:
+        if job_kind.transactional:
+            with db.transaction() as session:
+                handler = cast(TransactionalHandler, job_kind.handler)
+                outcome = handler(context, session, payload)
+                _settle(session, context, job_kind, payload, outcome)
+            return
+        outcome = cast(CallingHandler, job_kind.handler)(context, payload)
+    except Exception as exc:
+        log.warning(
+            "job %s (%s) failed on attempt %d: %s", job_id, kind, attempt, type(exc).__name__
+        )
+        log.debug("job failure", exc_info=exc)
+        outcome = Reschedule(f"{type(exc).__name__}: {exc}"[:2000])
+    with db.transaction() as session:
+        _settle(session, context, job_kind, payload, outcome)
+
+
+def _settle(
+    session: Session,
+    context: JobContext,
+    job_kind: JobKind,
+    payload: dict[str, Any],
+    outcome: Reschedule | None,
+) -> None:
+    if outcome is None:
+        _mark(session, context.job_id, status="done", error=None)
+    elif context.attempt >= job_kind.max_attempts:
+        _mark(session, context.job_id, status="dead", error=outcome.reason)
+        if job_kind.on_dead is not None:
+            job_kind.on_dead(context, session, payload, outcome.reason)
+    else:
+        delay = outcome.delay or backoff(context.attempt)
+        session.execute(
+            update(Job)
+            .where(Job.id == context.job_id)
+            .values(available_at=context.now + delay, last_error=outcome.reason)
+        )
+
+
+def _mark(session: Session, job_id: int, *, status: str, error: str | None) -> None:
+    session.execute(update(Job).where(Job.id == job_id).values(status=status, last_error=error))
