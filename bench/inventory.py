@@ -77,6 +77,15 @@ class Latency:
     path: str
     request: str
     latencies: list[float]  # seconds
+    # CPU seconds over the timed requests: of the process answering them (the bench itself
+    # in process, the server over HTTP), of the HTTP client, of the PostgreSQL backends.
+    # Unlike latency they hardly depend on what else the machine is doing.
+    app_cpu: float | None = None
+    client_cpu: float | None = None
+    db_cpu: float | None = None
+
+    def per_request(self, seconds: float | None) -> str:
+        return "–" if seconds is None else f"{seconds / len(self.latencies) * 1000:.2f}"
 
     def percentile(self, p: float) -> float:
         """Nearest-rank percentile, in milliseconds."""
@@ -244,14 +253,18 @@ def run_in_process(backend: Backend, url: str, refs: list[str], count: int) -> l
     rows = []
     try:
         for kind, bodies in _requests(refs, count + WARM_UP, seed=11).items():
-            latencies = []
+            latencies: list[float] = []
+            cpu = _Cpu()
             for n, body in enumerate(bodies):
+                if n == WARM_UP:
+                    cpu.start()
                 began = time.perf_counter()
                 with db.reading() as session:
                     answer_availability(session, today=today, **body)
                 if n >= WARM_UP:
                     latencies.append(time.perf_counter() - began)
-            rows.append(Latency(backend.name, "service", kind, latencies))
+            app, _, database = cpu.stop()
+            rows.append(Latency(backend.name, "service", kind, latencies, app, None, database))
     finally:
         db.dispose()
     return rows
@@ -260,12 +273,15 @@ def run_in_process(backend: Backend, url: str, refs: list[str], count: int) -> l
 def run_api(backend: Backend, url: str, refs: list[str], count: int) -> list[Latency]:
     key = f"oms_benchkey_{secrets.token_urlsafe(32)}"
     rows = []
-    with _server(url, key) as base_url:
+    with _server(url, key) as (base_url, server_pid):
         headers = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=base_url, headers=headers, timeout=30) as http:
             for kind, bodies in _requests(refs, count + WARM_UP, seed=13).items():
-                latencies = []
+                latencies: list[float] = []
+                cpu = _Cpu(server_pid)
                 for n, body in enumerate(bodies):
+                    if n == WARM_UP:
+                        cpu.start()
                     began = time.perf_counter()
                     response = http.post("/api/v1/inventory/actions/get-availability", json=body)
                     response.read()
@@ -274,13 +290,75 @@ def run_api(backend: Backend, url: str, refs: list[str], count: int) -> list[Lat
                         raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
                     if n >= WARM_UP:
                         latencies.append(elapsed)
-                rows.append(Latency(backend.name, "API (openoms serve)", kind, latencies))
+                server, client, database = cpu.stop()
+                rows.append(
+                    Latency(
+                        backend.name,
+                        "API (openoms serve)",
+                        kind,
+                        latencies,
+                        server,
+                        client,
+                        database,
+                    )
+                )
     return rows
 
 
+class _Cpu:
+    """CPU seconds used between start() and stop(): by this process, by `server_pid` when
+    given, and by the PostgreSQL backends of the scratch database (read from /proc: None
+    where it cannot be seen)."""
+
+    def __init__(self, server_pid: int | None = None) -> None:
+        self._server_pid = server_pid
+        self._before: tuple[float, float | None, float | None] = (0.0, None, None)
+
+    def _now(self) -> tuple[float, float | None, float | None]:
+        server = None if self._server_pid is None else _pid_cpu(self._server_pid)
+        return time.process_time(), server, _postgres_cpu()
+
+    def start(self) -> None:
+        self._before = self._now()
+
+    def stop(self) -> tuple[float | None, float | None, float | None]:
+        """(answering process, HTTP client, database) CPU seconds."""
+        own, server, database = self._now()
+        own_before, server_before, database_before = self._before
+        delta_db = (
+            None if database is None or database_before is None else database - database_before
+        )
+        if self._server_pid is None:
+            return own - own_before, None, delta_db
+        delta_server = None if server is None or server_before is None else server - server_before
+        return delta_server, own - own_before, delta_db
+
+
+def _pid_cpu(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu() -> float | None:
+    """CPU seconds of the live backends connected to the scratch database, if local."""
+    total, seen = 0.0, False
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if f" {SCRATCH_DATABASE} ".encode() not in cmdline.read_bytes()[:200]:
+                continue
+            cpu = _pid_cpu(int(cmdline.parent.name))
+            if cpu is not None:
+                total, seen = total + cpu, True
+    return total if seen else None
+
+
 @contextlib.contextmanager
-def _server(url: str, key: str) -> Iterator[str]:
-    """`openoms serve --no-worker` on a free loopback port until the block ends."""
+def _server(url: str, key: str) -> Iterator[tuple[str, int]]:
+    """`openoms serve --no-worker` on a free loopback port until the block ends; yields its
+    base URL and process id."""
     port = _free_port()
     env = {**os.environ, "OPENOMS_DATABASE_URL": url, "OPENOMS_ADMIN_KEY": key}
     command = [str(Path(sys.executable).with_name("openoms")), "serve", "--no-worker"]
@@ -290,7 +368,7 @@ def _server(url: str, key: str) -> Iterator[str]:
         try:
             base_url = f"http://127.0.0.1:{port}"
             _wait_until_healthy(base_url, server, log)
-            yield base_url
+            yield base_url, server.pid
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -408,14 +486,17 @@ def machine() -> list[str]:
 
 def latency_table(rows: list[Latency]) -> list[str]:
     lines = [
-        "| backend | path | 20 SKUs at | requests | p50 ms | p90 ms | p99 ms | max ms |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| backend | path | 20 SKUs at | requests | p50 ms | p90 ms | p99 ms | max ms "
+        "| app CPU ms/req | client CPU ms/req | db CPU ms/req |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
             f"| {row.backend} | {row.path} | {row.request} | {len(row.latencies)} "
             f"| {row.percentile(50):.2f} | {row.percentile(90):.2f} "
-            f"| {row.percentile(99):.2f} | {row.percentile(100):.2f} |"
+            f"| {row.percentile(99):.2f} | {row.percentile(100):.2f} "
+            f"| {row.per_request(row.app_cpu)} | {row.per_request(row.client_cpu)} "
+            f"| {row.per_request(row.db_cpu)} |"
         )
     return lines
 

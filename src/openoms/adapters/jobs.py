@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -49,8 +49,14 @@ def enqueue(
         "available_at": available_at or utcnow(),
     }
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(Job).values(**row).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    return bool(cast(CursorResult[Any], session.execute(statement)).rowcount)
+    statement = (
+        insert(Job)
+        .values(**row)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(Job.id)
+    )
+    # RETURNING, not rowcount: SQLAlchemy reports -1 for an INSERT's rowcount on psycopg.
+    return session.execute(statement).scalar() is not None
 
 
 def requeue(session: Session, dedupe_key: str, *, available_at: datetime | None = None) -> None:

@@ -12,10 +12,12 @@ from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.api.auth import install_auth
 from openoms.api.errors import install_error_handlers
+from openoms.api.fulfillment.router import router as fulfillment_router
 from openoms.api.inventory.router import router as inventory_router
 from openoms.api.locations.router import router as locations_router
 from openoms.api.orders.router import router as orders_router
 from openoms.api.reservations.router import router as reservations_router
+from openoms.api.routing.router import router as routing_router
 
 DESCRIPTION = """
 openoms runs the whole life of a commerce order: capture, reservation, routing,
@@ -38,6 +40,8 @@ def create_app(db: Database, outbox: Outbox) -> FastAPI:
     app.include_router(locations_router)
     app.include_router(inventory_router)
     app.include_router(reservations_router)
+    app.include_router(routing_router)
+    app.include_router(fulfillment_router)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, Any]:

@@ -147,22 +147,25 @@ def answer_availability(
     else:
         places = _Places(_active_locations(session), [])
     figures = _figures(session, places.location_ids(), wanted, today)
+    nothing: dict[str, Availability] = {}
+    at = [(ref, figures.get(location_id, nothing)) for ref, location_id in places.locations]
     return AvailabilityAnswer(
         wanted,
+        [(ref, [stock.get(sku, NO_STOCK) for sku in wanted]) for ref, stock in at],
         [
-            (ref, [figures.get((location_id, sku), NO_STOCK) for sku in wanted])
-            for ref, location_id in places.locations
-        ],
-        [
-            (
-                ref,
-                [
-                    group_availability(figures.get((member, sku), NO_STOCK) for member in members)
-                    for sku in wanted
-                ],
-            )
+            (ref, [_group_figures(figures, members, sku) for sku in wanted])
             for ref, members in places.groups
         ],
+    )
+
+
+def _group_figures(
+    figures: dict[str, dict[str, Availability]], members: list[str], sku: str
+) -> Availability:
+    return group_availability(
+        stock[sku]
+        for stock in (figures.get(member) for member in members)
+        if stock and sku in stock
     )
 
 
@@ -224,20 +227,18 @@ def _active_locations(session: Session) -> list[tuple[str, str]]:
 
 def _figures(
     session: Session, location_ids: set[str], skus: list[str], today: date
-) -> dict[tuple[str, str], Availability]:
-    """(location id, sku) → figures, for the records that exist. Futures come as JSON
-    text and are decoded only where there are some (most records have none)."""
-    return {
-        (location_id, sku): record_availability(
-            on_hand,
-            reserved,
-            safety,
-            0 if futures == _NO_FUTURES else incoming(_futures(json.loads(futures)), today),
+) -> dict[str, dict[str, Availability]]:
+    """location id → sku → figures, for the records that exist. Futures come as JSON text
+    and are decoded only where there are some (most records have none)."""
+    figures: dict[str, dict[str, Availability]] = {}
+    for location_id, sku, on_hand, reserved, safety, futures in repo.stock_rows(
+        session, location_ids, skus
+    ):
+        expected = 0 if futures == _NO_FUTURES else incoming(_futures(json.loads(futures)), today)
+        figures.setdefault(location_id, {})[sku] = record_availability(
+            on_hand, reserved, safety, expected
         )
-        for location_id, sku, on_hand, reserved, safety, futures in repo.stock_rows(
-            session, location_ids, skus
-        )
-    }
+    return figures
 
 
 def _futures(stored: list[dict[str, Any]] | None) -> tuple[Future, ...]:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.repositories.orders import load_summary, summary_events
+from openoms.adapters.db.repositories.routing import (
+    summary_fulfillment_orders,
+    summary_process_exceptions,
+)
 from openoms.domain.errors import OrderSummaryNotFound
+from openoms.domain.fulfillment import CATEGORY, FulfillmentOrderStatus
 from openoms.domain.money import format_minor
 from openoms.domain.payments import PaymentBalance
 from openoms.domain.quantities import ItemQuantities
+from openoms.services.shipping import shipments_of
 
 
 def order_summary_view(session: Session, summary_id: str) -> dict[str, Any]:
@@ -19,16 +26,24 @@ def order_summary_view(session: Session, summary_id: str) -> dict[str, Any]:
     if summary is None:
         raise OrderSummaryNotFound(f"order summary '{summary_id}' does not exist")
     groups_by_id = {g.id: g.ref for g in summary.delivery_groups}
+    positions = {i.id: i.position for i in summary.items}
+    fulfillment_orders = summary_fulfillment_orders(session, summary_id)
+    shipments = shipments_of(session, [fo.id for fo, _ in fulfillment_orders])
     return {
         **summary_brief(summary),
         "delivery_groups": [_group(g, summary.currency) for g in summary.delivery_groups],
         "items": [_item(i, groups_by_id, summary.currency) for i in summary.items],
-        "fulfillment_orders": [],
+        "fulfillment_orders": [
+            _fulfillment_order(fo, ref, groups_by_id, positions, shipments.get(fo.id, []))
+            for fo, ref in fulfillment_orders
+        ],
         "payment_summaries": [_payment(p, summary.currency) for p in summary.payment_summaries],
         "invoices": [],
         "credit_memos": [],
         "return_orders": [],
-        "process_exceptions": [],
+        "process_exceptions": [
+            _process_exception(e) for e in summary_process_exceptions(session, summary_id)
+        ],
         "events": [_event(e) for e in summary_events(session, summary_id)],
     }
 
@@ -139,6 +154,59 @@ def _item(item: m.OrderItemSummary, groups: dict[str, str], currency: str) -> di
         "quantity_available_to_return": q.available_to_return,
         "quantity_available_to_reship": q.available_to_reship,
     }
+
+
+def _fulfillment_order(
+    fo: m.FulfillmentOrder,
+    location_ref: str,
+    groups: dict[str, str],
+    positions: dict[str, int],
+    shipments: list[dict[str, Any]],
+) -> dict[str, Any]:
+    status = FulfillmentOrderStatus(fo.status)
+    lines = sorted(
+        fo.lines, key=lambda line: (positions.get(line.order_item_summary_id, 0), line.id)
+    )
+    return {
+        "id": fo.id,
+        "location": location_ref,
+        "status": status.value,
+        "status_category": CATEGORY[status].value,
+        "delivery_group": groups[fo.delivery_group_summary_id],
+        "routing_round": fo.routing_round,
+        "reason": fo.reason,
+        "created_at": _iso(fo.created_at),
+        "lines": [
+            {
+                "id": line.id,
+                "order_item_summary_id": line.order_item_summary_id,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "original_quantity": line.original_quantity,
+                "shipped": line.shipped,
+            }
+            for line in lines
+        ],
+        "shipments": shipments,
+    }
+
+
+def _process_exception(e: m.ProcessException) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "category": e.category,
+        "severity": e.severity,
+        "priority": e.priority,
+        "status": e.status,
+        "message": e.message,
+        "occurrences": e.occurrences,
+        "created_at": _iso(e.created_at),
+        "updated_at": _iso(e.updated_at),
+    }
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def _payment(p: m.OrderPaymentSummary, currency: str) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Reads behind availability and the inventory record list.
 
 Availability reads up to 2,000 records per request and must answer in a few milliseconds,
-so its record query avoids ORM row processing and, on PostgreSQL, goes straight to the
-driver (see `stock_rows`).
+so its record query goes straight to the driver, with no SQLAlchemy row processing (see
+`stock_rows`): that halves the request on SQLite.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Text, cast, literal, select, union_all
+from sqlalchemy import literal, select, union_all
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.models import InventoryRecord, Location, LocationGroup
@@ -22,6 +22,18 @@ PlaceRow = tuple[str, str, str | None, bool | None]
 # location id, sku, on_hand, reserved, safety_stock, futures (JSON text)
 StockRow = tuple[str, str, int, int, int, str]
 
+_PG_PLACES = (
+    "SELECT 'L', ref, id, active FROM locations WHERE ref = ANY(CAST(%s AS text[])) "
+    "UNION ALL "
+    "SELECT 'G', g.ref, m.location_id, l.active FROM location_groups AS g "
+    "LEFT JOIN location_group_members AS m ON m.group_id = g.id "
+    "LEFT JOIN locations AS l ON l.id = m.location_id "
+    "WHERE g.ref = ANY(CAST(%s AS text[]))"
+)
+_SQLITE_STOCK = (
+    "SELECT location_id, sku, on_hand, reserved, safety_stock, CAST(futures AS TEXT) "
+    "FROM inventory_records WHERE location_id IN ({locations}) AND sku IN ({skus})"
+)
 _PG_STOCK = (
     "SELECT location_id, sku, on_hand, reserved, safety_stock, CAST(futures AS text) "
     "FROM inventory_records WHERE sku = ANY(%s) AND location_id = ANY(%s)"
@@ -32,6 +44,15 @@ def places(
     session: Session, location_refs: Sequence[str], group_refs: Sequence[str]
 ) -> list[PlaceRow]:
     """Named locations and the members of named groups, in one query."""
+    if not location_refs and not group_refs:
+        return []
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # Through the driver with one array per list, as `stock_rows` (a third of the time).
+        driver: Any = connection.connection.driver_connection
+        cursor = driver.execute(_PG_PLACES, (list(location_refs), list(group_refs)))
+        found: list[PlaceRow] = cursor.fetchall()
+        return found
     parts = []
     if location_refs:
         parts.append(
@@ -47,9 +68,7 @@ def places(
             .outerjoin(Location, Location.id == Member.location_id)
             .where(LocationGroup.ref.in_(group_refs))
         )
-    if not parts:
-        return []
-    rows = session.connection().execute(union_all(*parts))
+    rows = connection.execute(union_all(*parts))
     return [(kind, ref, location_id, active) for kind, ref, location_id, active in rows]
 
 
@@ -71,27 +90,21 @@ def stock_rows(
     if not location_ids or not skus:
         return []
     connection = session.connection()
+    driver: Any = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
-        driver: Any = connection.connection.driver_connection
         with driver.cursor() as cursor:
             # Unprepared, so each execution is planned for its own arrays: psycopg prepares a
             # statement after 5 runs, and the generic plan then probes the (location, sku)
             # index once per pair (2,000 probes) instead of scanning 20 SKUs' entries.
             cursor.execute(_PG_STOCK, (list(skus), list(location_ids)), prepare=False)
-            rows: list[StockRow] = cursor.fetchall()
-            return rows
-    query = select(
-        InventoryRecord.location_id,
-        InventoryRecord.sku,
-        InventoryRecord.on_hand,
-        InventoryRecord.reserved,
-        InventoryRecord.safety_stock,
-        cast(InventoryRecord.futures, Text),  # as stored: not decoded here
-    ).where(InventoryRecord.location_id.in_(location_ids), InventoryRecord.sku.in_(skus))
-    return [
-        (loc, sku, on_hand, reserved, safety, futures)
-        for loc, sku, on_hand, reserved, safety, futures in connection.execute(query)
-    ]
+            found: list[StockRow] = cursor.fetchall()
+            return found
+    # SQLite: the same through the driver too; the statement holds only placeholders.
+    sqlite_query = _SQLITE_STOCK.format(
+        locations=",".join("?" * len(location_ids)), skus=",".join("?" * len(skus))
+    )
+    rows: list[StockRow] = driver.execute(sqlite_query, [*location_ids, *skus]).fetchall()
+    return rows
 
 
 def location_id(session: Session, ref: str) -> str | None:
