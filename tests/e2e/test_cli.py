@@ -275,6 +275,9 @@ def test_import_orders_reports_every_line_and_stores_only_good_orders(
     database: Database, database_url: str, tmp_path: Path
 ) -> None:
     orders = import_file(tmp_path / "orders.jsonl")
+    seeded = run_cli("seed", "--orders", "0", database_url=database_url, cwd=tmp_path)
+    assert seeded.returncode == 0, seeded.stderr
+    events_before = count(database, m.Event)
 
     result = run_cli("import", "orders", str(orders), database_url=database_url, cwd=tmp_path)
 
@@ -290,7 +293,11 @@ def test_import_orders_reports_every_line_and_stores_only_good_orders(
             session.execute(select(m.OrderSummary.external_reference, m.OrderSummary.id)).all()
         )
         grand_totals = list(session.scalars(select(m.OrderSummary.grand_total)))
-        events = session.execute(select(m.Event.name, m.Event.order_summary_id)).all()
+        events = session.execute(
+            select(m.Event.name, m.Event.order_summary_id).where(
+                m.Event.name == "order_summary.created"
+            )
+        ).all()
     assert sorted(summaries) == ["IMP-1", "IMP-2"]
     assert grand_totals == [7659, 7659]  # minor units: 76.59 each
     assert sorted(events) == sorted(
@@ -300,7 +307,9 @@ def test_import_orders_reports_every_line_and_stores_only_good_orders(
     assert count(database, m.Order) == 2
     assert count(database, m.OrderItemSummary) == 6  # two products and a delivery charge each
     assert count(database, m.OrderPaymentSummary) == 2
-    assert count(database, m.Event) == 2
+    assert count(database, m.Reservation) == 4  # one per delivery group
+    # per order: a reservation per delivery group, then the summary
+    assert count(database, m.Event) - events_before == 6
 
     rerun = run_cli("import", "orders", str(orders), database_url=database_url, cwd=tmp_path)
 
@@ -311,7 +320,8 @@ def test_import_orders_reports_every_line_and_stores_only_good_orders(
     ]
     assert count(database, m.OrderSummary) == 2
     assert count(database, m.Order) == 2
-    assert count(database, m.Event) == 2
+    assert count(database, m.Reservation) == 4
+    assert count(database, m.Event) - events_before == 6
 
 
 def test_import_orders_of_good_lines_exits_zero(tmp_path: Path) -> None:
@@ -320,6 +330,7 @@ def test_import_orders_of_good_lines_exits_zero(tmp_path: Path) -> None:
     orders.write_text(
         "".join(json.dumps(o) + "\n" for o in demo_orders(3, prefix="GOOD")), encoding="utf-8"
     )
+    assert run_cli("seed", "--orders", "0", database_url=url, cwd=tmp_path).returncode == 0
 
     result = run_cli("import", "orders", str(orders), database_url=url, cwd=tmp_path)
 
@@ -355,19 +366,20 @@ def test_seed_is_idempotent(database: Database, database_url: str, tmp_path: Pat
     first = run_cli("seed", database_url=database_url, cwd=tmp_path)
     second = run_cli("seed", database_url=database_url, cwd=tmp_path)
 
-    assert (first.returncode, first.stdout) == (
+    assert (first.returncode, flat(first.stdout)) == (
         0,
-        "demo network: 12 orders captured, 0 already there\n",
+        "demo network: 7 locations, 56 stock records applied; 12 orders captured, 0 already there",
     ), first.stderr
-    assert (second.returncode, second.stdout) == (
+    assert (second.returncode, flat(second.stdout)) == (
         0,
-        "demo network: 0 orders captured, 12 already there\n",
+        "demo network: 7 locations, 0 stock records applied; 0 orders captured, 12 already there",
     ), second.stderr
     with database.reading() as session:
         references = set(session.scalars(select(m.OrderSummary.external_reference)))
     assert references == {o["external_reference"] for o in demo_orders(12)}
     assert count(database, m.Event, m.Event.name == "order_summary.created") == 12
-    assert count(database, m.Event) == 12
+    assert count(database, m.Location) == 7
+    assert count(database, m.InventoryRecord) == 56
 
 
 def test_demo_captures_retries_refuses_and_shows_a_table(

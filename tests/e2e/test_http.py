@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -191,7 +192,45 @@ def live(
     ):
         server.keys["admin"] = ADMIN_KEY
         server.keys["storefront"] = create_key_with_cli(server, "storefront", workdir)
+        with server.client(ADMIN_KEY) as admin:
+            stock_over_http(admin)
         yield server
+
+
+def stock_over_http(client: httpx.Client, *, units: int = 1000) -> None:
+    """A warehouse in group "online" for web-uk and a pickup store, stocked through the API."""
+    locations = {
+        "WH-LDN": {"type": "warehouse", "can_pickup": False, "groups": ["online"]},
+        "STORE-LDN": {"type": "store", "can_pickup": True, "groups": ["stores"]},
+    }
+    for ref, fields in locations.items():
+        body = {
+            "name": ref,
+            "address": {
+                "line1": "1 Test St",
+                "city": "London",
+                "country": "GB",
+                "lat": 51.5,
+                "lon": -0.1,
+            },
+            "can_ship": True,
+            **fields,
+        }
+        response = client.put(f"/api/v1/locations/{ref}", json=body)
+        assert response.status_code in (200, 201), response.text
+    channel = client.put("/api/v1/channels/web-uk", json={"location_group": "online"})
+    assert channel.status_code in (200, 201), channel.text
+    lines = [
+        {"location": "WH-LDN", "sku": "TEE-M", "on_hand": units},
+        {"location": "STORE-LDN", "sku": "MUG", "on_hand": units},
+    ]
+    imported = client.post(
+        "/api/v1/inventory/import",
+        params={"mode": "delta"},
+        content="".join(json.dumps(line) + "\n" for line in lines),
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert imported.status_code == 200, imported.text
 
 
 def reference() -> str:
@@ -292,7 +331,11 @@ def test_capture_over_http_with_a_cli_made_storefront_key(live: Server) -> None:
         ("product", "MUG", 1, "ORDERED"),
         ("delivery_charge", "DELIVERY", 1, "ORDERED"),
     ]
-    assert [e["name"] for e in body["events"]] == ["order_summary.created"]
+    assert [e["name"] for e in body["events"]] == [
+        "reservation.created",
+        "reservation.created",
+        "order_summary.created",
+    ]
     assert replayed.status_code == 201
     assert replayed.headers["idempotent-replayed"] == "true"
     assert replayed.json() == body
@@ -373,6 +416,7 @@ def test_first_start_prints_a_generated_admin_key_once(
             admin_key = printed[0]
             with first.client(admin_key) as admin, first.client("oms_wrong") as wrong:
                 empty = admin.get("/api/v1/order-summaries")
+                stock_over_http(admin)
                 created = admin.post("/api/v1/orders", json=order_payload())
                 refused = wrong.get("/api/v1/order-summaries")
             assert first.stop()

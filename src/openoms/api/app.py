@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from openoms import __version__
+from openoms.adapters.carriers import Carriers
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.api.auth import install_auth
@@ -30,10 +31,14 @@ every POST so a retry replays the first answer instead of acting twice.
 """
 
 
-def create_app(db: Database, outbox: Outbox) -> FastAPI:
+def create_app(db: Database, outbox: Outbox, *, carriers: Carriers | None = None) -> FastAPI:
+    """The app over `db`. Pass the `carriers` an in-process worker uses, so both share one
+    set of carrier accounts (otherwise they are built from the environment on first use)."""
     app = FastAPI(title="openoms", version=__version__, description=DESCRIPTION)
     app.state.db = db
     app.state.outbox = outbox
+    if carriers is not None:
+        app.state.carriers = carriers
     install_error_handlers(app)
     install_auth(app)
     app.include_router(orders_router)

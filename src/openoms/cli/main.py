@@ -11,6 +11,7 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
+from openoms.adapters.carriers import default_carriers
 from openoms.adapters.db.migrate import upgrade
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
@@ -84,14 +85,16 @@ def serve(
             )
         )
     registry = default_registry()
+    carriers = default_carriers()  # one set of carrier accounts for the API and the worker
     stop = None
     if worker:
         in_process = standard_worker(
-            db, registry, default_jobs(), poll_seconds=settings.worker_poll_seconds
+            db, registry, default_jobs(carriers), poll_seconds=settings.worker_poll_seconds
         )
         _thread, stop = in_process.start_in_thread()
+    app_ = create_app(db, Outbox(registry), carriers=carriers)
     try:
-        uvicorn.run(create_app(db, Outbox(registry)), host=host, port=port, log_level="info")
+        uvicorn.run(app_, host=host, port=port, log_level="info")
     finally:
         if stop is not None:
             stop.set()
