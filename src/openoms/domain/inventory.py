@@ -205,14 +205,14 @@ def group_availability(members: Iterable[Availability]) -> Availability:
     one location's deficit cannot be filled from another's stock (a reservation takes only
     from locations with stock to spare, see `plan_holds`)."""
     on_hand = reserved = safety = atf = ato = 0
-    for member in members:
-        on_hand += member.on_hand
-        reserved += member.reserved
-        safety += member.safety_stock
-        if member.available_to_fulfill > 0:
-            atf += member.available_to_fulfill
-        if member.available_to_order > 0:
-            ato += member.available_to_order
+    for member_on_hand, member_reserved, member_safety, member_atf, member_ato in members:
+        on_hand += member_on_hand
+        reserved += member_reserved
+        safety += member_safety
+        if member_atf > 0:
+            atf += member_atf
+        if member_ato > 0:
+            ato += member_ato
     return Availability(on_hand, reserved, safety, atf, ato)
 
 

@@ -152,21 +152,15 @@ def answer_availability(
     return AvailabilityAnswer(
         wanted,
         [(ref, [stock.get(sku, NO_STOCK) for sku in wanted]) for ref, stock in at],
-        [
-            (ref, [_group_figures(figures, members, sku) for sku in wanted])
-            for ref, members in places.groups
-        ],
+        [(ref, _group_figures(figures, members, wanted)) for ref, members in places.groups],
     )
 
 
 def _group_figures(
-    figures: dict[str, dict[str, Availability]], members: list[str], sku: str
-) -> Availability:
-    return group_availability(
-        stock[sku]
-        for stock in (figures.get(member) for member in members)
-        if stock and sku in stock
-    )
+    figures: dict[str, dict[str, Availability]], members: list[str], skus: list[str]
+) -> list[Availability]:
+    stocks = [figures[member] for member in members if member in figures]
+    return [group_availability(stock[sku] for stock in stocks if sku in stock) for sku in skus]
 
 
 def _unique(values: Iterable[str]) -> list[str]:
