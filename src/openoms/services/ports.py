@@ -1,0 +1,125 @@
+"""Ports: the Protocols that adapters implement and services call (STYLE.md, layout).
+
+A carrier is reached only through `Carrier`; the values it takes and returns are plain
+frozen dataclasses, so a service never sees an adapter's types and a test never needs a mock
+(the sandbox carrier in `openoms.adapters.carriers.sandbox` is the fake).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+# --- carriers -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PostalAddress:
+    name: str | None = None
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = None  # ISO 3166-1 alpha-2
+
+
+@dataclass(frozen=True, slots=True)
+class LabelItem:
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRequest:
+    """One parcel to label. The same `idempotency_key` must always give the same label:
+    a retry after a timeout must never buy a second one."""
+
+    idempotency_key: str
+    reference: str  # printed on the label: the shipment id
+    service: str | None
+    ship_from: PostalAddress
+    ship_to: PostalAddress
+    items: tuple[LabelItem, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    tracking_number: str
+    label_url: str | None
+    carrier: str
+    service: str | None
+
+
+class TrackingState(StrEnum):
+    PRE_TRANSIT = "PRE_TRANSIT"  # label bought, parcel not yet scanned
+    IN_TRANSIT = "IN_TRANSIT"
+    DELIVERED = "DELIVERED"
+    VOIDED = "VOIDED"  # label canceled
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingStatus:
+    tracking_number: str
+    state: TrackingState
+    detail: str = ""
+
+
+class CarrierError(Exception):
+    """A carrier's answer that is not a label. Adapters raise only the two below."""
+
+
+class CarrierUnavailable(CarrierError):
+    """Transient: timeout, 5xx, rate limit, outage. Ask again later with the same key."""
+
+
+class CarrierRejected(CarrierError):
+    """Permanent: the carrier refuses this request (bad address, unknown service, unknown
+    tracking number). Asking again will not help; a person must change something."""
+
+
+class Carrier(Protocol):
+    """A shipping carrier account. Implementations must be safe to call from several threads
+    and must honour `LabelRequest.idempotency_key`."""
+
+    def create_label(self, request: LabelRequest) -> Label: ...
+
+    def track(self, tracking_number: str) -> TrackingStatus: ...
+
+    def cancel_label(self, tracking_number: str) -> None: ...
+
+
+# --- choosing a carrier -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentRoute:
+    """What a carrier rule looks at: how the group is delivered, and from where to where."""
+
+    method: str  # "ship" or "pickup"
+    origin_country: str | None
+    destination_country: str | None
+    service: str | None  # the delivery group's service level ("standard", "express", …)
+
+    @property
+    def international(self) -> bool:
+        return bool(
+            self.origin_country
+            and self.destination_country
+            and self.origin_country.upper() != self.destination_country.upper()
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierChoice:
+    """A registered carrier by name, and the service to ask it for."""
+
+    carrier: str
+    service: str | None = None
+
+
+class CarrierSelector(Protocol):
+    """Chooses a carrier for a shipment (the configured rules; see adapters.carriers)."""
+
+    def choose(self, route: ShipmentRoute) -> CarrierChoice: ...
