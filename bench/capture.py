@@ -3,19 +3,23 @@
     .venv/bin/python bench/capture.py [--backend sqlite|postgres|both] [--orders N] [--clients C]
 
 Every run starts from a freshly migrated database (a temporary SQLite file, or the scratch
-PostgreSQL database `openoms_bench`, dropped again at the end). One order is one capture in
-one transaction, as in production: the payload is validated and priced inside the timed
-region (`OrderCreate.model_validate(payload).to_draft()`, then `capture_order`); only the
-payload dicts are built beforehand. Each thread or process first captures a few warm-up
-orders, untimed, so connections and statement caches exist before the clock starts.
+PostgreSQL database `openoms_bench`, dropped again at the end) holding the demo network
+with more stock than any run takes. One order is one capture in one transaction, as in
+production: the payload is validated and priced inside the timed region
+(`OrderCreate.model_validate(payload).to_draft()`, then `capture_order`); only the payload
+dicts are built beforehand. Each thread or process first captures a few warm-up orders,
+untimed, so connections and statement caches exist before the clock starts. A deadlock or
+serialization failure is retried, as the API does, and counted.
 
-Service-layer runs: one thread; C threads sharing one engine; 2 and C processes (the GIL
-lets one process use about one core). API runs: `openoms serve --no-worker` (one uvicorn
-process) and, on PostgreSQL, uvicorn with two worker processes over the app factory
-below, each driven over real HTTP by C client threads with keep-alive connections. The
-clients run on the same two cores as the server and the database.
+Service-layer runs, MANAGED orders (capture and reserve stock): one thread; C threads
+sharing one engine; 2 and C processes (the GIL lets one process use about one core).
+UNMANAGED orders (capture alone): one thread, 2 processes. API runs (MANAGED):
+`openoms serve --no-worker` (one uvicorn process) and, on PostgreSQL, uvicorn with two
+worker processes over the app factory below, each driven over real HTTP by C client
+threads with keep-alive connections. The clients run on the same two cores as the server
+and the database.
 
-DESIGN.md §11 target: capture alone, service layer, PostgreSQL: >= 1,000 orders/s.
+DESIGN.md §11 target: capture, service layer, PostgreSQL: >= 1,000 orders/s.
 """
 
 from __future__ import annotations
@@ -579,11 +583,31 @@ def machine() -> list[str]:
     return [
         f"date:     {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"command:  {shlex.join([Path(sys.executable).name, *sys.argv])}",
+        f"code:     {_revision()}",
         f"machine:  {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}",
         f"load:     {load} (1, 5, 15 min, before the runs; the machine may be shared)",
         f"python:   {platform.python_version()}, SQLAlchemy {version('sqlalchemy')}, "
         f"pydantic {version('pydantic')}, uvicorn {version('uvicorn')}, httpx {version('httpx')}",
     ]
+
+
+def _revision() -> str:
+    """The commit measured, and whether the working tree differed from it."""
+    repo = Path(__file__).resolve().parent.parent
+    git = ["git", "-C", str(repo)]
+    try:
+        commit = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"commit {commit}" + (" with uncommitted changes" if changed else "")
 
 
 def table(rows: list[Figures]) -> list[str]:
@@ -691,7 +715,7 @@ def main(argv: list[str] | None = None) -> None:
         for backend in backends:
             backend.close()
     load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
-    header.insert(4, f"load:     {load} (1, 5, 15 min, after the runs)")
+    header.insert(5, f"load:     {load} (1, 5, 15 min, after the runs)")
     print("\n".join([*header, "", *table(rows), "", *verdict(rows)]))
 
 

@@ -356,9 +356,13 @@ def run_demo(db: Database, outbox: Outbox, console: Console) -> None:
     """Capture a few orders end to end and print what happened at each step."""
     from rich.table import Table
 
+    from openoms.adapters.carriers import default_carriers
+    from openoms.services.labels import request_label
+    from openoms.services.shipping import ship
     from openoms.worker.consumers import default_jobs, default_registry
     from openoms.worker.runner import Worker
 
+    carriers = default_carriers()
     seed_demo_network(db, outbox)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
     payloads = demo_orders(4, seed=int(stamp[-8:]), prefix=f"RUN{stamp}")
@@ -388,12 +392,22 @@ def run_demo(db: Database, outbox: Outbox, console: Console) -> None:
     except DomainError as exc:
         console.print(f"refused: [bold]{exc.code}[/bold] — {exc.detail}")
 
-    console.rule("4. the worker drains the outbox")
-    handled = Worker(db, default_registry(), jobs=default_jobs()).run_once()
-    console.print(f"{handled} event deliveries handled")
+    console.rule("4. the worker routes every delivery group to fulfillment orders")
+    worker = Worker(db, default_registry(), jobs=default_jobs(carriers))
+    handled = sum(iter(worker.run_once, 0))  # until idle
+    console.print(f"{handled} events and jobs handled")
 
-    console.rule("5. the order summaries")
-    table = Table("order summary", "channel", "status", "items", "grand total", "events")
+    console.rule("5. the warehouse ships the first order")
+    with db.reading() as session:
+        first_fos = [fo["id"] for fo in order_summary_view(session, ids[0])["fulfillment_orders"]]
+    for fo_id in first_fos:
+        with db.transaction() as session:
+            shipment = ship(session, outbox, fo_id, carrier_choice=carriers)
+        label = request_label(db, outbox, carriers, shipment.id)
+        console.print(f"shipped {fo_id}: label {label.outcome.value.lower()}")
+
+    console.rule("6. the order summaries")
+    table = Table("order summary", "channel", "status", "items", "grand total", "fulfillment")
     with db.reading() as session:
         for summary_id in ids:
             view = order_summary_view(session, summary_id)
@@ -404,6 +418,13 @@ def run_demo(db: Database, outbox: Outbox, console: Console) -> None:
                 view["status"],
                 ", ".join(f"{i['quantity_ordered']}× {i['sku']}" for i in products),
                 f"{view['totals']['grand_total']} {view['currency']}",
-                ", ".join(e["name"] for e in view["events"]),
+                "; ".join(_fulfillment_line(fo) for fo in view["fulfillment_orders"]),
             )
     console.print(table)
+
+
+def _fulfillment_line(fo: dict[str, Any]) -> str:
+    tracking = [s["tracking_number"] for s in fo["shipments"] if s.get("tracking_number")]
+    units = sum(line["quantity"] for line in fo["lines"])
+    text = f"{fo['location']} {units}u {fo['status']}"
+    return text + (f" {tracking[0]}" if tracking else "")
