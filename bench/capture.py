@@ -28,43 +28,42 @@ import argparse
 import contextlib
 import multiprocessing
 import os
-import platform
 import secrets
-import shlex
-import signal
 import socket
-import sqlite3
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
-from openoms.adapters.db.migrate import upgrade
+from common import (
+    DEFAULT_POSTGRES_URL,
+    Backend,
+    PostgresBackend,
+    SqliteBackend,
+    free_port,
+    load,
+    machine,
+    openoms_serve,
+    percentile,
+    server_env,
+    serving,
+)
 from openoms.adapters.db.session import Database, retry_transient
 from openoms.adapters.outbox import Outbox
-from openoms.config import normalise_database_url
 from openoms.demo import demo_orders
 from openoms.schemas.orders import OrderCreate
 from openoms.services.capture import CaptureResult, capture_order
 from openoms.worker.consumers import default_registry
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SCRATCH_DATABASE = "openoms_bench"
 TARGET_PER_SECOND = 1_000  # DESIGN.md §11: capture alone, service layer, PostgreSQL
 WARM_UP = 25  # orders per thread or process, captured before the clock starts
-SERVER_START_SECONDS = 60.0
 ABUNDANT_STOCK = 10_000_000  # units of every demo SKU at every demo location
 LIFECYCLES = {
     "MANAGED": "capture and reserve stock, what a storefront order does",
@@ -92,98 +91,10 @@ class Figures:
 
     def percentile(self, p: float) -> float:
         """Nearest-rank percentile of the latencies, in milliseconds."""
-        ordered = sorted(self.latencies)
-        rank = max(1, round(p / 100 * len(ordered)))
-        return ordered[rank - 1] * 1000
+        return percentile(self.latencies, p) * 1000
 
 
 # --- databases ----------------------------------------------------------------------------
-
-
-class Backend:
-    """Hands out a fresh, migrated database per run and cleans up after itself."""
-
-    name: str
-
-    def fresh(self) -> str:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Drop what `fresh` created."""
-
-    def version(self) -> str:
-        raise NotImplementedError
-
-    def server_cpu(self) -> float | None:
-        """CPU seconds used so far by a database server, when there is one to observe."""
-        return None
-
-
-class SqliteBackend(Backend):
-    name = "sqlite"
-
-    def __init__(self) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="openoms-bench-")
-        self._runs = 0
-
-    def fresh(self) -> str:
-        self._runs += 1
-        url = f"sqlite:///{self._dir.name}/capture-{self._runs}.db"
-        upgrade(url)
-        return url
-
-    def close(self) -> None:
-        self._dir.cleanup()
-
-    def version(self) -> str:
-        return f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)"
-
-
-class PostgresBackend(Backend):
-    name = "postgres"
-
-    def __init__(self, server_url: str) -> None:
-        # Connect to the server's maintenance database to create and drop the scratch one.
-        self._admin = create_engine(
-            normalise_database_url(server_url), isolation_level="AUTOCOMMIT", poolclass=NullPool
-        )
-        self._url = make_url(normalise_database_url(server_url)).set(database=SCRATCH_DATABASE)
-
-    def fresh(self) -> str:
-        self._drop()
-        with self._admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{SCRATCH_DATABASE}"'))
-        url = self._url.render_as_string(hide_password=False)
-        upgrade(url)
-        return url
-
-    def _drop(self) -> None:
-        with self._admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{SCRATCH_DATABASE}" WITH (FORCE)'))
-
-    def close(self) -> None:
-        self._drop()
-        self._admin.dispose()
-
-    def server_cpu(self) -> float | None:
-        """CPU seconds of the live backends connected to the scratch database, read from
-        /proc: None unless the server runs on this machine and /proc shows its processes."""
-        ticks, seen = 0, False
-        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-            with contextlib.suppress(OSError):
-                if f" {SCRATCH_DATABASE} ".encode() not in cmdline.read_bytes()[:200]:
-                    continue
-                # Fields after the command name: utime and stime are the 12th and 13th.
-                fields = (cmdline.parent / "stat").read_text().rsplit(")", 1)[1].split()
-                ticks += int(fields[11]) + int(fields[12])
-                seen = True
-        return ticks / os.sysconf("SC_CLK_TCK") if seen else None
-
-    def version(self) -> str:
-        with self._admin.connect() as connection:
-            server = connection.execute(text("SHOW server_version")).scalar()
-            commit = connection.execute(text("SHOW synchronous_commit")).scalar()
-        return f"PostgreSQL {server} (synchronous_commit={commit}), psycopg {version('psycopg')}"
 
 
 def fresh_database(backend: Backend) -> str:
@@ -219,10 +130,10 @@ def demo_payloads(
 def open_backends(choice: str, postgres_url: str) -> list[Backend]:
     backends: list[Backend] = []
     if choice in ("sqlite", "both"):
-        backends.append(SqliteBackend())
+        backends.append(SqliteBackend("capture"))
     if choice in ("postgres", "both"):
         try:
-            backend = PostgresBackend(postgres_url)
+            backend = PostgresBackend(postgres_url, SCRATCH_DATABASE)
             backend.version()
         except OperationalError as exc:
             if choice == "postgres":
@@ -467,30 +378,18 @@ def run_api(backend: Backend, orders: int, clients: int, *, workers: int) -> Fig
 @contextlib.contextmanager
 def _server(url: str, key: str, workers: int) -> Iterator[str]:
     """Serve the API on a free loopback port until the block ends; yields its base URL."""
-    port = _free_port()
-    env = {**os.environ, "OPENOMS_DATABASE_URL": url, "OPENOMS_ADMIN_KEY": key}
+    port = free_port()
+    env = server_env(url, key)
     if workers == 1:
-        command = [str(Path(sys.executable).with_name("openoms")), "serve", "--no-worker"]
-        command += ["--host", "127.0.0.1", "--port", str(port)]
+        command = openoms_serve(port)
     else:
         _install_admin_key(url, key)  # what `openoms serve` does on first start
         bench_dir = str(Path(__file__).resolve().parent)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [bench_dir, env.get("PYTHONPATH")]))
         code = f"import capture; capture.serve_workers({port}, {workers})"
         command = [sys.executable, "-c", code]
-    with tempfile.TemporaryFile() as log:
-        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            _wait_until_healthy(base_url, server, log)
-            yield base_url
-        finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    with serving(command, port=port, env=env) as (base_url, _):
+        yield base_url
 
 
 def _install_admin_key(url: str, key: str) -> None:
@@ -500,26 +399,6 @@ def _install_admin_key(url: str, key: str) -> None:
     with db.transaction() as session:
         ensure_initial_admin_key(session, key)
     db.dispose()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_until_healthy(base_url: str, server: subprocess.Popen[bytes], log: Any) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            break
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    log.seek(0)
-    raise RuntimeError(f"the server did not become healthy:\n{log.read().decode()[-3000:]}")
 
 
 def _drive(
@@ -570,44 +449,6 @@ def _post(http: httpx.Client, payload: dict[str, Any]) -> bool:
 
 
 # --- report -------------------------------------------------------------------------------
-
-
-def machine() -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
-    return [
-        f"date:     {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"command:  {shlex.join([Path(sys.executable).name, *sys.argv])}",
-        f"code:     {_revision()}",
-        f"machine:  {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}",
-        f"load:     {load} (1, 5, 15 min, before the runs; the machine may be shared)",
-        f"python:   {platform.python_version()}, SQLAlchemy {version('sqlalchemy')}, "
-        f"pydantic {version('pydantic')}, uvicorn {version('uvicorn')}, httpx {version('httpx')}",
-    ]
-
-
-def _revision() -> str:
-    """The commit measured, and whether the working tree differed from it."""
-    repo = Path(__file__).resolve().parent.parent
-    git = ["git", "-C", str(repo)]
-    try:
-        commit = subprocess.run(
-            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        changed = subprocess.run(
-            [*git, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"commit {commit}" + (" with uncommitted changes" if changed else "")
 
 
 def table(rows: list[Figures]) -> list[str]:
@@ -702,7 +543,7 @@ def plan(backend: Backend, args: argparse.Namespace) -> list[Callable[[], Figure
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    header = machine()
+    header = machine("sqlalchemy", "pydantic", "uvicorn", "httpx")
     backends = open_backends(args.backend, args.postgres_url)
     rows: list[Figures] = []
     try:
@@ -714,8 +555,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         for backend in backends:
             backend.close()
-    load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
-    header.insert(5, f"load:     {load} (1, 5, 15 min, after the runs)")
+    header.insert(5, load("after the runs"))
     print("\n".join([*header, "", *table(rows), "", *verdict(rows)]))
 
 

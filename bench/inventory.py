@@ -32,41 +32,43 @@ import importlib
 import inspect
 import json
 import os
-import platform
 import random
 import secrets
-import shlex
-import signal
-import socket
-import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import text
 
+from common import (
+    DEFAULT_POSTGRES_URL,
+    Backend,
+    PostgresBackend,
+    SqliteBackend,
+    free_port,
+    machine,
+    openoms_serve,
+    percentile,
+    pid_cpu,
+    postgres_cpu,
+    server_env,
+    serving,
+)
 from openoms.adapters.db import models as m
-from openoms.adapters.db.migrate import upgrade
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
-from openoms.config import normalise_database_url
 from openoms.services.inventory import answer_availability
 from openoms.services.inventory_import import apply_inventory_import, parse_inventory_lines
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SCRATCH_DATABASE = "openoms_bench_inventory"
 LOCATIONS, SKUS, ASKED_SKUS = 100, 2_000, 20
 WARM_UP = 50
-SERVER_START_SECONDS = 60.0
 TARGET_P99_MS = 10.0  # availability, 20 SKUs × 100 locations, through the API
 TARGET_IMPORT_SECONDS = 60.0  # 1,000,000 records
 
@@ -89,8 +91,7 @@ class Latency:
 
     def percentile(self, p: float) -> float:
         """Nearest-rank percentile, in milliseconds."""
-        ordered = sorted(self.latencies)
-        return ordered[max(1, round(p / 100 * len(ordered))) - 1] * 1000
+        return percentile(self.latencies, p) * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,70 +107,6 @@ class ImportRun:
 
 
 # --- databases ----------------------------------------------------------------------------
-
-
-class Backend:
-    name: str
-
-    def fresh(self) -> str:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Drop what `fresh` created."""
-
-    def version(self) -> str:
-        raise NotImplementedError
-
-
-class SqliteBackend(Backend):
-    name = "sqlite"
-
-    def __init__(self) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="openoms-bench-inventory-")
-        self._runs = 0
-
-    def fresh(self) -> str:
-        self._runs += 1
-        url = f"sqlite:///{self._dir.name}/inventory-{self._runs}.db"
-        upgrade(url)
-        return url
-
-    def close(self) -> None:
-        self._dir.cleanup()
-
-    def version(self) -> str:
-        return f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)"
-
-
-class PostgresBackend(Backend):
-    name = "postgres"
-
-    def __init__(self, server_url: str) -> None:
-        url = normalise_database_url(server_url)
-        self._admin = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-        self._url = make_url(url).set(database=SCRATCH_DATABASE)
-
-    def fresh(self) -> str:
-        self._drop()
-        with self._admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{SCRATCH_DATABASE}"'))
-        url = self._url.render_as_string(hide_password=False)
-        upgrade(url)
-        return url
-
-    def _drop(self) -> None:
-        with self._admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{SCRATCH_DATABASE}" WITH (FORCE)'))
-
-    def close(self) -> None:
-        self._drop()
-        self._admin.dispose()
-
-    def version(self) -> str:
-        with self._admin.connect() as connection:
-            server = connection.execute(text("SHOW server_version")).scalar()
-            commit = connection.execute(text("SHOW synchronous_commit")).scalar()
-        return f"PostgreSQL {server} (synchronous_commit={commit}), psycopg {version('psycopg')}"
 
 
 def _outbox() -> Outbox:
@@ -315,8 +252,8 @@ class _Cpu:
         self._before: tuple[float, float | None, float | None] = (0.0, None, None)
 
     def _now(self) -> tuple[float, float | None, float | None]:
-        server = None if self._server_pid is None else _pid_cpu(self._server_pid)
-        return time.process_time(), server, _postgres_cpu()
+        server = None if self._server_pid is None else pid_cpu(self._server_pid)
+        return time.process_time(), server, postgres_cpu(SCRATCH_DATABASE)
 
     def start(self) -> None:
         self._before = self._now()
@@ -334,68 +271,13 @@ class _Cpu:
         return delta_server, own - own_before, delta_db
 
 
-def _pid_cpu(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _postgres_cpu() -> float | None:
-    """CPU seconds of the live backends connected to the scratch database, if local."""
-    total, seen = 0.0, False
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        with contextlib.suppress(OSError):
-            if f" {SCRATCH_DATABASE} ".encode() not in cmdline.read_bytes()[:200]:
-                continue
-            cpu = _pid_cpu(int(cmdline.parent.name))
-            if cpu is not None:
-                total, seen = total + cpu, True
-    return total if seen else None
-
-
 @contextlib.contextmanager
 def _server(url: str, key: str) -> Iterator[tuple[str, int]]:
     """`openoms serve --no-worker` on a free loopback port until the block ends; yields its
     base URL and process id."""
-    port = _free_port()
-    env = {**os.environ, "OPENOMS_DATABASE_URL": url, "OPENOMS_ADMIN_KEY": key}
-    command = [str(Path(sys.executable).with_name("openoms")), "serve", "--no-worker"]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
-    with tempfile.TemporaryFile() as log:
-        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            _wait_until_healthy(base_url, server, log)
-            yield base_url, server.pid
-        finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_until_healthy(base_url: str, server: subprocess.Popen[bytes], log: Any) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            break
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    log.seek(0)
-    raise RuntimeError(f"the server did not become healthy:\n{log.read().decode()[-3000:]}")
+    port = free_port()
+    with serving(openoms_serve(port), port=port, env=server_env(url, key)) as server:
+        yield server
 
 
 # --- import -------------------------------------------------------------------------------
@@ -464,24 +346,6 @@ def hot_sku_reservations(url: str) -> list[str]:
 
 
 # --- report -------------------------------------------------------------------------------
-
-
-def machine() -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
-    return [
-        f"date:     {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"command:  {shlex.join([Path(sys.executable).name, *sys.argv])}",
-        f"machine:  {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}",
-        f"load:     {load} (1, 5, 15 min, before the runs)",
-        f"python:   {platform.python_version()}, SQLAlchemy {version('sqlalchemy')}, "
-        f"pydantic {version('pydantic')}, uvicorn {version('uvicorn')}, httpx {version('httpx')}",
-    ]
 
 
 def latency_table(rows: list[Latency]) -> list[str]:
@@ -558,12 +422,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    header = machine()
+    header = machine("sqlalchemy", "pydantic", "uvicorn", "httpx")
     backends: list[Backend] = []
     if args.backend in ("sqlite", "both"):
-        backends.append(SqliteBackend())
+        backends.append(SqliteBackend("inventory"))
     if args.backend in ("postgres", "both"):
-        backends.append(PostgresBackend(args.postgres_url))
+        backends.append(PostgresBackend(args.postgres_url, SCRATCH_DATABASE))
     latencies: list[Latency] = []
     imports: list[ImportRun] = []
     extra: list[str] = []

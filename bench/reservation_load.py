@@ -39,21 +39,18 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import platform
-import statistics
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from sqlalchemy import create_engine, func, make_url, select, text
+from sqlalchemy import func, make_url, select
 
+from common import DEFAULT_POSTGRES_URL, load, machine, percentile, scratch_postgres
 from openoms.adapters.db.migrate import upgrade
 from openoms.adapters.db.models import InventoryRecord, Location, ReservationLine
 from openoms.adapters.db.session import Database
@@ -62,7 +59,6 @@ from openoms.config import normalise_database_url
 from openoms.domain.inventory import InsufficientStock
 from openoms.services.reservations import reserve
 
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SCRATCH_DATABASE = "openoms_bench_reservations"
 TARGET_PER_SECOND = 2_000  # DESIGN.md §11
 WARM_UP = 5  # reservations per client before the clock starts
@@ -163,7 +159,7 @@ def _phase(
         worker.join(timeout=30)
     units = sum(t["units"] for t in tallies)
     warm = sum(t["warm_units"] for t in tallies)
-    latencies = sorted(x for t in tallies for x in t["latencies"])
+    latencies = [x for t in tallies for x in t["latencies"]]
     record = _record(url, location_id, sku)
     oversold = 0
     if mode != "raw":
@@ -175,8 +171,8 @@ def _phase(
         "refused": sum(t["refused"] for t in tallies),
         "seconds": round(elapsed if mode == "exhaust" else timed, 3),
         "per_second": round(len(latencies) / timed, 1) if timed else 0.0,
-        "p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else None,
-        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 2) if latencies else None,
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2) if latencies else None,
+        "p99_ms": round(percentile(latencies, 99) * 1000, 2) if latencies else None,
         "oversold": oversold,
     }
 
@@ -325,36 +321,21 @@ def _record(url: str, location_id: str, sku: str) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def _scratch_database(server_url: str) -> Iterator[str]:
-    admin_url = make_url(normalise_database_url(server_url))
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{SCRATCH_DATABASE}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{SCRATCH_DATABASE}"'))
-    try:
-        yield admin_url.set(database=SCRATCH_DATABASE).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{SCRATCH_DATABASE}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", default=os.environ.get("OPENOMS_BENCH_URL", DEFAULT_URL))
+    parser.add_argument(
+        "--database-url", default=os.environ.get("OPENOMS_BENCH_URL", DEFAULT_POSTGRES_URL)
+    )
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--processes", type=int, default=None)
     parser.add_argument("--in-place", action="store_true", help="use the URL's database itself")
     args = parser.parse_args(argv)
     database = nullcontext(args.database_url) if args.in_place else None
-    with database or _scratch_database(args.database_url) as url:
+    header = machine("sqlalchemy", "psycopg")
+    with database or scratch_postgres(args.database_url, SCRATCH_DATABASE) as url:
         figures = run(url, clients=args.clients, seconds=args.seconds, processes=args.processes)
-    print(
-        f"reservation_load {datetime.now(UTC):%Y-%m-%d %H:%M}Z  {platform.python_implementation()}"
-        f" {platform.python_version()}  {os.cpu_count()} cores"
-    )
+    print("\n".join([*header, load("after the runs")]))
     print(
         f"  hot SKU, {figures['clients']} clients ({figures['processes']} processes × "
         f"{figures['threads_per_process']} threads), {figures['seconds']} s: "

@@ -30,17 +30,11 @@ from __future__ import annotations
 
 import argparse
 import gc
-import math
-import os
-import platform
 import random
-import shlex
-import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib.metadata import version
 
+from common import load, machine, percentile
 from openoms.domain.routing import (
     STRATEGIES,
     Candidate,
@@ -104,9 +98,8 @@ class Figures:
     ratios: list[float] = field(default_factory=list)  # cost / exact optimum
     fell_back: int = 0
 
-    def percentile(self, q: float, *, cpu: bool = False) -> float:
-        ordered = sorted(self.cpu if cpu else self.times)
-        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+    def percentile(self, p: float, *, cpu: bool = False) -> float:
+        return percentile(self.cpu if cpu else self.times, p)
 
 
 def timed(instance: Instance, policy: RoutingPolicy) -> tuple[RoutingResult, float, float]:
@@ -176,14 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     stocks = args.stock.split(",")
 
     started = time.perf_counter()
-    print(f"date      {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"command   {shlex.join(['.venv/bin/python', 'bench/routing.py', *sys.argv[1:]])}")
-    print(
-        f"machine   {platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}, highspy {version('highspy')}"
-    )
-    print(f"load      {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)")
-    print(f"instances {args.instances} per configuration, seed {args.seed}")
+    print("\n".join(machine("highspy")))
+    print(f"runs:     {args.instances} instances per configuration, seed {args.seed}")
     print()
     header = (
         f"{'stock':<9} {'locs':>4} {'lines':>5}  {'strategy':<16} {'p50 ms':>7} {'p99 ms':>7} "
@@ -206,12 +193,12 @@ def main(argv: list[str] | None = None) -> int:
                         worst = f"{max(fig.ratios):.2f}"
                     else:
                         mean = at_opt = worst = "-"
-                    p99 = fig.percentile(0.99)
+                    p99 = fig.percentile(99)
                     print(
                         f"{stock:<9} {locations:>4} {lines:>5}  {name:<16} "
-                        f"{fig.percentile(0.5):>7.2f} {p99:>7.2f} "
-                        f"{fig.percentile(0.5, cpu=True):>7.2f} "
-                        f"{fig.percentile(0.99, cpu=True):>7.2f} "
+                        f"{fig.percentile(50):>7.2f} {p99:>7.2f} "
+                        f"{fig.percentile(50, cpu=True):>7.2f} "
+                        f"{fig.percentile(99, cpu=True):>7.2f} "
                         f"{fig.complete:>4}/{len(fig.times):<3} {used:>9} {mean:>8} {at_opt:>6} "
                         f"{worst:>6} {fig.fell_back:>8}"
                     )
@@ -220,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                         verdict = "meets" if p99 < target else "MISSES"
                         verdicts.append(
                             f"{name} {stock} {locations}x{lines}: p99 {p99:.2f} ms wall "
-                            f"({fig.percentile(0.99, cpu=True):.2f} ms CPU) {verdict} the "
+                            f"({fig.percentile(99, cpu=True):.2f} ms CPU) {verdict} the "
                             f"target < {target:g} ms"
                         )
                 if unproven:
@@ -229,8 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     print("DESIGN.md §11:")
     for line in verdicts:
         print(f"  {line}")
-    print(f"load      {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)")
-    print(f"took      {time.perf_counter() - started:.0f} s")
+    print(load("after the runs"))
+    print(f"took:     {time.perf_counter() - started:.0f} s")
     return 0
 
 

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.migrate import current_revision_is_head, upgrade
@@ -23,9 +18,10 @@ from openoms.demo import demo_orders
 from openoms.services.keys import Scope, authenticate, create_api_key
 from openoms.services.views import order_summary_view
 from tests.conftest import BACKENDS
+from tests.e2e.common import OPENOMS, cli_env, fresh_database
+from tests.integration.helpers import count
 from tests.payloads import order_payload
 
-OPENOMS = Path(sys.executable).parent / "openoms"
 DIALECT = {"sqlite": "sqlite", "postgres": "postgresql"}
 
 
@@ -37,15 +33,9 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """`openoms ARGS` with only OPENOMS_DATABASE_URL configured; a fixed terminal width keeps
     rich from wrapping report lines differently from one machine to the next."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("OPENOMS_") and k not in {"FORCE_COLOR", "TTY_COMPATIBLE"}
-    }
-    env.update(OPENOMS_DATABASE_URL=database_url, COLUMNS=str(columns), NO_COLOR="1")
     return subprocess.run(
         [str(OPENOMS), *args],
-        env=env,
+        env=cli_env(database_url, COLUMNS=str(columns)),
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -59,32 +49,11 @@ def flat(text_: str) -> str:
     return " ".join(re.sub(r"[│╭╮╰╯─]", " ", text_).split())
 
 
-@contextmanager
-def fresh_postgres_database(postgres_url: str) -> Iterator[str]:
-    """An empty (unmigrated) database next to the session's scratch one, dropped after."""
-    url = make_url(postgres_url)
-    name = f"openoms_e2e_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
-
-
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of an empty database (no schema yet) on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'openoms.db'}"
-    else:
-        with fresh_postgres_database(request.getfixturevalue("postgres_url")) as url:
-            yield url
+    with fresh_database(request.param, tmp_path, request) as url:
+        yield url
 
 
 @pytest.fixture
@@ -94,11 +63,6 @@ def database(database_url: str) -> Iterator[Database]:
     db = Database(database_url)
     yield db
     db.dispose()
-
-
-def count(db: Database, model: type[m.Base], *where: object) -> int:
-    with db.reading() as session:
-        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
 def backend_of(database_url: str) -> str:
@@ -127,10 +91,9 @@ def test_db_upgrade_creates_the_schema_and_is_safe_to_repeat(
 
 
 def test_default_database_is_var_openoms_db_under_the_working_directory(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENOMS_")}
     result = subprocess.run(
         [str(OPENOMS), "db", "upgrade"],
-        env=env,
+        env=cli_env(),
         cwd=tmp_path,
         capture_output=True,
         text=True,

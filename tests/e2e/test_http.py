@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,18 +16,18 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from openoms import __version__
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from tests.conftest import BACKENDS
+from tests.e2e.common import OPENOMS, cli_env, fresh_database
 from tests.payloads import order_payload
 
 pytestmark = pytest.mark.e2e
 
-OPENOMS = Path(sys.executable).parent / "openoms"
 ADMIN_KEY = "e2e-admin-key-" + uuid.uuid4().hex
 STARTUP_SECONDS = 20.0
 STOP_SECONDS = 10.0
@@ -38,18 +36,6 @@ GENERATED_KEY = re.compile(r"oms_[a-z0-9]{8}_[A-Za-z0-9_-]{43}")
 
 
 # --- running the server -------------------------------------------------------------------
-
-
-def cli_env(database_url: str, *, admin_key: str | None = None) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("OPENOMS_") and k not in {"FORCE_COLOR", "TTY_COMPATIBLE"}
-    }
-    env.update(OPENOMS_DATABASE_URL=database_url, NO_COLOR="1", PYTHONUNBUFFERED="1")
-    if admin_key is not None:
-        env["OPENOMS_ADMIN_KEY"] = admin_key
-    return env
 
 
 def free_port() -> int:
@@ -120,7 +106,7 @@ def start_server(
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         process = subprocess.Popen(
             [*args, "--worker" if worker else "--no-worker"],
-            env=cli_env(database_url, admin_key=admin_key),
+            env=cli_env(database_url, admin_key=admin_key, PYTHONUNBUFFERED="1"),
             cwd=workdir,
             stdout=out,
             stderr=err,
@@ -147,7 +133,7 @@ def running_server(
 def create_key_with_cli(server: Server, scope: str, workdir: Path) -> str:
     result = subprocess.run(
         [str(OPENOMS), "keys", "create", "--scope", scope, "--name", f"e2e {scope}"],
-        env=cli_env(server.database_url),
+        env=cli_env(server.database_url, PYTHONUNBUFFERED="1"),
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -156,27 +142,6 @@ def create_key_with_cli(server: Server, scope: str, workdir: Path) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()[-1]
-
-
-@contextmanager
-def fresh_database(backend: str, workdir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """The URL of an empty database: no schema, no keys (the server migrates it)."""
-    if backend == "sqlite":
-        yield f"sqlite:///{workdir / 'openoms.db'}"
-        return
-    url = make_url(request.getfixturevalue("postgres_url"))
-    name = f"openoms_e2e_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

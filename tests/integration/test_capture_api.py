@@ -6,11 +6,11 @@ import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from tests.integration.conftest import Api
+from tests.integration.helpers import row_counts, stock
 from tests.payloads import order_payload
 
 ORDER_TABLES = [
@@ -32,28 +32,6 @@ ORDER_TABLES = [
 @pytest.fixture(autouse=True)
 def _network(stocked: Database) -> None:
     """Every test here captures against the stocked test network."""
-
-
-def row_counts(db: Database) -> dict[str, int]:
-    with db.reading() as session:
-        return {
-            t.__tablename__: session.scalar(select(func.count()).select_from(t)) or 0
-            for t in ORDER_TABLES
-        }
-
-
-def stock(db: Database) -> dict[tuple[str, str], tuple[int, int]]:
-    """(location ref, sku) → (on_hand, reserved)."""
-    with db.reading() as session:
-        rows = session.execute(
-            select(
-                m.Location.ref,
-                m.InventoryRecord.sku,
-                m.InventoryRecord.on_hand,
-                m.InventoryRecord.reserved,
-            ).join(m.Location, m.Location.id == m.InventoryRecord.location_id)
-        ).all()
-    return {(ref, sku): (on_hand, reserved) for ref, sku, on_hand, reserved in rows}
 
 
 def capture(api: Api, payload: dict[str, Any], **headers: str) -> Any:
@@ -137,14 +115,14 @@ def test_example_order_is_captured_exactly(api: Api) -> None:
 
 
 def test_same_channel_reference_twice_yields_one_summary(api: Api) -> None:
-    events_before = row_counts(api.db)["events"]
+    events_before = row_counts(api.db, ORDER_TABLES)["events"]
     first = capture(api, order_payload())
     second = capture(api, order_payload())
 
     assert (first.status_code, second.status_code) == (201, 200)
     assert second.json()["id"] == first.json()["id"]
     assert second.json()["totals"]["grand_total"] == "76.59"
-    counts = row_counts(api.db)
+    counts = row_counts(api.db, ORDER_TABLES)
     assert counts["order_summaries"] == 1
     assert counts["orders"] == 1
     assert counts["events"] - events_before == 3
@@ -168,7 +146,7 @@ def test_idempotency_key_replays_the_first_answer(api: Api) -> None:
     assert replay.json() == first.json()
     assert other.status_code == 409
     assert other.json()["code"] == "idempotency_key_reused"
-    assert row_counts(api.db)["order_summaries"] == 1
+    assert row_counts(api.db, ORDER_TABLES)["order_summaries"] == 1
 
 
 def _without_payments(**extra: Any) -> dict[str, Any]:
@@ -291,7 +269,7 @@ BAD_ORDERS = [
 def test_bad_orders_are_refused_and_store_nothing(
     api: Api, payload: dict[str, Any], status: int, code: str, field: str | None
 ) -> None:
-    before = row_counts(api.db)
+    before = row_counts(api.db, ORDER_TABLES)
     stock_before = stock(api.db)
     response = capture(api, payload, **{"Idempotency-Key": "bad-1"})
 
@@ -306,7 +284,7 @@ def test_bad_orders_are_refused_and_store_nothing(
         assert problem["field"] == field
     if status == 422:
         assert problem["errors"], "422 lists the fields"
-    assert row_counts(api.db) == before
+    assert row_counts(api.db, ORDER_TABLES) == before
     assert stock(api.db) == stock_before
 
 
@@ -327,7 +305,7 @@ def test_capture_needs_a_key_with_the_right_scope(api: Api) -> None:
     assert (anonymous.status_code, anonymous.json()["code"]) == (401, "unauthenticated")
     assert (wrong_key.status_code, wrong_key.json()["code"]) == (401, "unauthenticated")
     assert (warehouse.status_code, warehouse.json()["code"]) == (403, "forbidden")
-    assert row_counts(api.db)["order_summaries"] == 0
+    assert row_counts(api.db, ORDER_TABLES)["order_summaries"] == 0
     assert api.client.get("/health").status_code == 200
 
 
@@ -386,7 +364,7 @@ def test_search_filters_and_pages(api: Api) -> None:
 
 
 def test_racing_captures_of_one_reference_create_one_summary(api: Api) -> None:
-    events_before = row_counts(api.db)["events"]
+    events_before = row_counts(api.db, ORDER_TABLES)["events"]
     results: list[tuple[int, str]] = []
     lock = threading.Lock()
     start = threading.Barrier(8)
@@ -405,15 +383,15 @@ def test_racing_captures_of_one_reference_create_one_summary(api: Api) -> None:
 
     assert sorted(s for s, _ in results) == [200] * 7 + [201]
     assert len({i for _, i in results}) == 1
-    assert row_counts(api.db)["order_summaries"] == 1
-    assert row_counts(api.db)["reservations"] == 2
-    assert row_counts(api.db)["events"] - events_before == 3
+    assert row_counts(api.db, ORDER_TABLES)["order_summaries"] == 1
+    assert row_counts(api.db, ORDER_TABLES)["reservations"] == 2
+    assert row_counts(api.db, ORDER_TABLES)["events"] - events_before == 3
     assert stock(api.db)[("WH-LDN", "TEE-M")] == (10, 3)
 
 
 def test_a_shortage_rejects_the_order_and_holds_nothing(api: Api) -> None:
     items = _item(0, quantity=16)  # 15 TEE-M in the "online" group
-    before = row_counts(api.db)
+    before = row_counts(api.db, ORDER_TABLES)
     stock_before = stock(api.db)
 
     response = capture(api, order_payload(items=items, payments=[]))
@@ -422,7 +400,7 @@ def test_a_shortage_rejects_the_order_and_holds_nothing(api: Api) -> None:
     problem = response.json()
     assert problem["code"] == "insufficient_stock"
     assert problem["shortfall"] == [{"sku": "TEE-M", "requested": 16, "available": 15}]
-    assert row_counts(api.db) == before
+    assert row_counts(api.db, ORDER_TABLES) == before
     assert stock(api.db) == stock_before
 
 
@@ -451,14 +429,14 @@ def test_a_backordering_channel_accepts_the_order_and_holds_what_there_is(api: A
     [("STORE-NOWHERE", "is not an active location"), ("WH-LDN", "does not offer pickup")],
 )
 def test_pickup_needs_an_active_pickup_location(api: Api, pickup: str, detail: str) -> None:
-    before = row_counts(api.db)
+    before = row_counts(api.db, ORDER_TABLES)
     response = capture(api, order_payload(delivery_groups=_group(1, pickup_location=pickup)))
 
     assert response.status_code == 400
     assert response.json()["code"] == "delivery_group_invalid"
     assert response.json()["field"] == "delivery_groups[1].pickup_location"
     assert detail in response.json()["detail"]
-    assert row_counts(api.db) == before
+    assert row_counts(api.db, ORDER_TABLES) == before
 
 
 def test_an_unmanaged_order_reserves_nothing(api: Api) -> None:
@@ -466,4 +444,4 @@ def test_an_unmanaged_order_reserves_nothing(api: Api) -> None:
 
     assert response.status_code == 201
     assert [e["name"] for e in response.json()["events"]] == ["order_summary.created"]
-    assert row_counts(api.db)["reservations"] == 0
+    assert row_counts(api.db, ORDER_TABLES)["reservations"] == 0

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from openoms.adapters.carriers import Carriers, default_carriers
 from openoms.adapters.carriers.sandbox import SandboxCarrier
@@ -24,13 +24,13 @@ from openoms.adapters.jobs import run_due_jobs
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.domain.errors import IllegalTransition, QuantityInvalid
 from openoms.domain.fulfillment import FulfillmentOrderStatus, ShipmentStatus
-from openoms.schemas.orders import OrderCreate
 from openoms.services import fulfillment as svc
 from openoms.services import labels, reservations, shipping
-from openoms.services.capture import capture_order
 from openoms.services.ports import CarrierChoice, Label, TrackingState
 from openoms.worker.consumers import default_jobs
 from tests.integration.conftest import Api
+from tests.integration.helpers import capture as capture_payload
+from tests.integration.helpers import count, stock
 from tests.payloads import order_payload
 
 S = FulfillmentOrderStatus
@@ -55,11 +55,7 @@ def capture(
 ) -> str:
     """The §12 order (3× TEE-M shipped home, 1× MUG picked up at STORE-LDN), captured on the
     stocked network: TEE-M held in group "online" (all 3 at WH-LDN), MUG at STORE-LDN."""
-    draft = OrderCreate.model_validate(
-        order_payload(external_reference=external_reference, **over)
-    ).to_draft()
-    with db.transaction() as session:
-        return capture_order(session, outbox, draft).order_summary_id
+    return capture_payload(db, outbox, order_payload(external_reference=external_reference, **over))
 
 
 def make_fo(
@@ -176,20 +172,6 @@ def item_counters(db: Database, summary_id: str) -> dict[str, tuple[int, int, in
         }
 
 
-def stock(db: Database) -> dict[tuple[str, str], tuple[int, int]]:
-    """(location ref, sku) → (on_hand, reserved)."""
-    with db.reading() as session:
-        rows = session.execute(
-            select(
-                m.Location.ref,
-                m.InventoryRecord.sku,
-                m.InventoryRecord.on_hand,
-                m.InventoryRecord.reserved,
-            ).join(m.Location, m.Location.id == m.InventoryRecord.location_id)
-        ).all()
-    return {(ref, sku): (on_hand, reserved) for ref, sku, on_hand, reserved in rows}
-
-
 def held(db: Database, summary_id: str) -> dict[tuple[str, str], tuple[int, int, int]]:
     """(location ref, sku) → (held, fulfilled, released) over the order's reservations."""
     with db.reading() as session:
@@ -217,11 +199,6 @@ def events(db: Database, *prefixes: str) -> list[tuple[str, dict[str, Any]]]:
     with db.reading() as session:
         rows = session.scalars(select(m.Event).order_by(m.Event.id)).all()
     return [(e.name, e.payload) for e in rows if e.name.startswith(prefixes or ("",))]
-
-
-def count(db: Database, model: type[m.Base]) -> int:
-    with db.reading() as session:
-        return session.scalar(select(func.count()).select_from(model)) or 0
 
 
 def snapshot(db: Database, summary_id: str, *fo_ids: str) -> Snapshot:

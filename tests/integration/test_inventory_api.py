@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from tests.integration.conftest import Api
+from tests.integration.helpers import count
 
 TODAY = datetime.now(UTC).date()
 NDJSON = {"Content-Type": "application/x-ndjson"}
@@ -80,11 +81,6 @@ def records(db: Database) -> dict[tuple[str, str], tuple[int, int, int, list[Any
             ).join(m.Location, m.Location.id == m.InventoryRecord.location_id)
         )
         return {(r[0], r[1]): (r[2], r[3], r[4], r[5]) for r in rows}
-
-
-def count(db: Database, model: type[m.Base]) -> int:
-    with db.reading() as session:
-        return session.scalar(select(func.count()).select_from(model)) or 0
 
 
 def events(db: Database, name: str) -> list[dict[str, Any]]:

@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 from typer.testing import CliRunner
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.migrate import upgrade
 from openoms.adapters.db.session import Database
 from openoms.cli import app
+from tests.integration.helpers import stock_by_id
 
 
 @pytest.fixture
@@ -32,19 +32,6 @@ def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Databa
     db.dispose()
 
 
-def stock(db: Database) -> dict[tuple[str, str], tuple[int, int]]:
-    with db.reading() as session:
-        rows = session.execute(
-            select(
-                m.InventoryRecord.location_id,
-                m.InventoryRecord.sku,
-                m.InventoryRecord.on_hand,
-                m.InventoryRecord.reserved,
-            )
-        )
-        return {(loc, sku): (on_hand, reserved) for loc, sku, on_hand, reserved in rows}
-
-
 def run(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, ["import", "inventory", *args])
     return result.exit_code, result.output
@@ -59,7 +46,7 @@ def test_a_jsonl_file_is_imported_with_a_summary(database: Database, tmp_path: P
     code, output = run(str(file), "--mode", "full")
     assert code == 0, output
     assert "3 records (full): 3 applied, 0 duplicate, 1 zeroed, 1 locations" in output
-    assert stock(database) == {
+    assert stock_by_id(database) == {
         ("loc_WH-1", "OLD"): (0, 2),
         ("loc_WH-1", "S0"): (0, 0),
         ("loc_WH-1", "S1"): (1, 0),
@@ -82,12 +69,12 @@ def test_the_format_comes_from_the_extension_or_the_option(
     assert code == 1
     assert "pass --format" in output
     assert run(str(other), "--format", "csv")[0] == 0
-    assert stock(database)[("loc_WH-2", "A")] == (4, 0)
-    assert stock(database)[("loc_WH-2", "B")] == (6, 0)
+    assert stock_by_id(database)[("loc_WH-2", "A")] == (4, 0)
+    assert stock_by_id(database)[("loc_WH-2", "B")] == (6, 0)
 
 
 def test_bad_lines_are_listed_and_nothing_is_applied(database: Database, tmp_path: Path) -> None:
-    before = stock(database)
+    before = stock_by_id(database)
     file = tmp_path / "bad.csv"
     file.write_text("location,sku,on_hand\nWH-1,A,1\nWH-1,B,-1\nWH-1,C\nWH-1,D,2\n")
     code, output = run(str(file))
@@ -95,13 +82,13 @@ def test_bad_lines_are_listed_and_nothing_is_applied(database: Database, tmp_pat
     assert "2 problem(s), nothing was applied" in output
     assert "line 3, field on_hand: Input should be greater than or equal to 0" in output
     assert "line 4: expected 3 fields (location, sku, on_hand), found 2" in output
-    assert stock(database) == before
+    assert stock_by_id(database) == before
 
 
 def test_unknown_locations_are_listed_and_nothing_is_applied(
     database: Database, tmp_path: Path
 ) -> None:
-    before = stock(database)
+    before = stock_by_id(database)
     file = tmp_path / "stock.jsonl"
     file.write_text(
         '{"location": "WH-1", "sku": "A", "on_hand": 1}\n'
@@ -110,7 +97,7 @@ def test_unknown_locations_are_listed_and_nothing_is_applied(
     code, output = run(str(file))
     assert code == 1
     assert "line 2, field location: unknown location 'WH-7'" in output
-    assert stock(database) == before
+    assert stock_by_id(database) == before
 
 
 def test_a_missing_file_is_an_error(database: Database, tmp_path: Path) -> None:

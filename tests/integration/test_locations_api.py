@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
@@ -19,16 +19,9 @@ from openoms.services.channels import (
     locations_for_policy,
 )
 from tests.integration.conftest import Api
+from tests.integration.helpers import row_counts
 
 TABLES = [m.Location, m.LocationGroup, m.LocationGroupMember, m.Channel, m.Event]
-
-
-def row_counts(db: Database) -> dict[str, int]:
-    with db.reading() as session:
-        return {
-            t.__tablename__: session.scalar(select(func.count()).select_from(t)) or 0
-            for t in TABLES
-        }
 
 
 def events(db: Database) -> list[tuple[str, dict[str, Any]]]:
@@ -132,7 +125,7 @@ def test_put_creates_a_location_then_replaces_it(api: Api) -> None:
         [],
     )
     assert get(api, "locations/WH-1").json() == body
-    assert row_counts(api.db) == {
+    assert row_counts(api.db, TABLES) == {
         "locations": 1,
         "location_groups": 1,
         "location_group_members": 1,
@@ -208,7 +201,7 @@ def test_membership_becomes_exactly_the_listed_groups(api: Api) -> None:
     ]
     emptied = put(api, "locations/WH-1", location_payload(groups=[]))
     assert emptied.json()["groups"] == []
-    assert row_counts(api.db)["location_group_members"] == 1
+    assert row_counts(api.db, TABLES)["location_group_members"] == 1
 
 
 def test_list_filters_locations(api: Api) -> None:
@@ -258,7 +251,7 @@ def test_only_admin_may_put(api: Api) -> None:
             assert response.json()["code"] == "forbidden"
     unauthenticated = api.client.put("/api/v1/locations/WH-1", json=location_payload())
     assert unauthenticated.status_code == 401
-    assert row_counts(api.db) == dict.fromkeys([t.__tablename__ for t in TABLES], 0)
+    assert row_counts(api.db, TABLES) == dict.fromkeys([t.__tablename__ for t in TABLES], 0)
 
 
 def test_unknown_refs_are_404_with_stable_codes(api: Api) -> None:
@@ -341,7 +334,7 @@ def test_bad_input_is_refused_and_changes_nothing(
 ) -> None:
     put(api, "locations/WH-1", location_payload())
     put(api, "channels/web-uk", {"location_group": "online", "max_splits": 1})
-    before = row_counts(api.db)
+    before = row_counts(api.db, TABLES)
     state = [get(api, p).json() for p in ("locations", "location-groups", "channels")]
 
     response = put(api, path, body)
@@ -355,7 +348,7 @@ def test_bad_input_is_refused_and_changes_nothing(
         assert field in [e["field"] for e in problem["errors"]]
     else:
         assert problem["field"] == field
-    assert row_counts(api.db) == before
+    assert row_counts(api.db, TABLES) == before
     assert [get(api, p).json() for p in ("locations", "location-groups", "channels")] == state
 
 
@@ -464,7 +457,7 @@ def test_an_unconfigured_channel_has_the_default_policy(api: Api) -> None:
     assert response.status_code == 200
     assert response.json() == {**DEFAULT_CHANNEL, "ref": "web-fr"}
     assert refs(get(api, "channels")) == []
-    assert row_counts(api.db)["channels"] == 0
+    assert row_counts(api.db, TABLES)["channels"] == 0
 
 
 def test_channel_policy_and_its_locations(api: Api) -> None:
@@ -525,7 +518,7 @@ def test_racing_puts_end_with_one_row_each_and_no_error(api: Api) -> None:
 
     assert sorted(s for r, s in results if r == "WH-RACE") == [200, 200, 200, 201]
     assert sorted(s for r, s in results if r != "WH-RACE") == [201] * 4
-    assert row_counts(api.db) == {
+    assert row_counts(api.db, TABLES) == {
         "locations": 5,
         "location_groups": 2,
         "location_group_members": 10,

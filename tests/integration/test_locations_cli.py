@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from openoms.cli import app
 from openoms.services.locations import get_location, list_groups, location_group_refs
+from tests.integration.helpers import count
 
 runner = CliRunner()
 
@@ -24,11 +24,8 @@ def _database_url(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def counts(db: Database) -> tuple[int, int, int, int]:
-    with db.reading() as session:
-        return tuple(  # type: ignore[return-value]
-            session.scalar(select(func.count()).select_from(t)) or 0
-            for t in (m.Location, m.LocationGroup, m.LocationGroupMember, m.Event)
-        )
+    models = (m.Location, m.LocationGroup, m.LocationGroupMember, m.Event)
+    return tuple(count(db, model) for model in models)  # type: ignore[return-value]
 
 
 def line(ref: str, **overrides: Any) -> str:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
@@ -18,11 +18,11 @@ from openoms.domain.inventory import InsufficientStock, Shortfall
 from openoms.services import reservations as svc
 from openoms.services.locations import LocationGroupNotFound, LocationNotFound
 from tests.integration.conftest import Api
+from tests.integration.helpers import count, stock_by_id
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 WH1, WH2, WH3 = "loc_wh1", "loc_wh2", "loc_wh3"  # WH-3 is inactive
 GROUP = "lg_online"
-Stock = dict[tuple[str, str], tuple[int, int]]  # (location_id, sku) → (on_hand, reserved)
 
 
 # --- factories and helpers ----------------------------------------------------------------
@@ -56,24 +56,6 @@ def add_stock(db: Database, *, records: Mapping[tuple[str, str], tuple[int, int]
                     location_id=location_id, sku=sku, on_hand=on_hand, safety_stock=safety
                 )
             )
-
-
-def stock(db: Database) -> Stock:
-    with db.reading() as session:
-        rows = session.execute(
-            select(
-                m.InventoryRecord.location_id,
-                m.InventoryRecord.sku,
-                m.InventoryRecord.on_hand,
-                m.InventoryRecord.reserved,
-            )
-        ).all()
-    return {(loc, sku): (on_hand, reserved) for loc, sku, on_hand, reserved in rows}
-
-
-def count(db: Database, model: type[m.Base]) -> int:
-    with db.reading() as session:
-        return session.scalar(select(func.count()).select_from(model)) or 0
 
 
 def events(db: Database) -> list[tuple[str, dict[str, Any]]]:
@@ -161,7 +143,11 @@ def test_group_reservation_spreads_over_active_members_deepest_first(
     assert body["status"] == "ACTIVE"
     assert (body["location_group"], body["location"], body["expires_at"]) == ("online", None, None)
     assert body["items"] == [item("TEE", "WH-2", 20), item("TEE", "WH-1", 5)]
-    assert stock(network) == {(WH1, "TEE"): (10, 5), (WH2, "TEE"): (25, 20), (WH3, "TEE"): (100, 0)}
+    assert stock_by_id(network) == {
+        (WH1, "TEE"): (10, 5),
+        (WH2, "TEE"): (25, 20),
+        (WH3, "TEE"): (100, 0),
+    }
     [(name, payload)] = events(network)
     assert name == "reservation.created"
     assert payload["lines"] == [
@@ -194,7 +180,11 @@ def test_location_reservation_holds_at_that_location(network: Database, api: Api
     assert (
         before + timedelta(seconds=600) <= expires_at <= datetime.now(UTC) + timedelta(seconds=600)
     )
-    assert stock(network) == {(WH1, "TEE"): (10, 4), (WH1, "MUG"): (3, 2), (WH2, "TEE"): (50, 0)}
+    assert stock_by_id(network) == {
+        (WH1, "TEE"): (10, 4),
+        (WH1, "MUG"): (3, 2),
+        (WH2, "TEE"): (50, 0),
+    }
 
 
 @pytest.mark.parametrize(
@@ -228,7 +218,7 @@ def test_a_shortage_reserves_nothing(
             (WH3, "MUG"): (9, 0),
         },
     )
-    before = stock(network)
+    before = stock_by_id(network)
     items = [
         {"sku": "TEE", "quantity": 5},
         {"sku": "MUG", "quantity": 5},
@@ -242,7 +232,7 @@ def test_a_shortage_reserves_nothing(
     problem = response.json()
     assert problem["code"] == "insufficient_stock"
     assert problem["shortfall"] == shortfall
-    assert stock(network) == before
+    assert stock_by_id(network) == before
     assert (
         count(network, m.Reservation),
         count(network, m.ReservationLine),
@@ -255,13 +245,13 @@ def test_lean_path_shortage_after_an_earlier_sku_was_held(
     network: Database, outbox: Outbox
 ) -> None:
     add_stock(network, records={(WH1, "A-TEE"): (10, 0), (WH1, "Z-MUG"): (3, 1)})
-    before = stock(network)
+    before = stock_by_id(network)
 
     with pytest.raises(InsufficientStock) as raised:
         reserve(network, outbox, "k", {"A-TEE": 10, "Z-MUG": 3}, location_id=WH1)
 
     assert raised.value.shortfall == (Shortfall("Z-MUG", 3, 2),)
-    assert stock(network) == before
+    assert stock_by_id(network) == before
     assert count(network, m.Reservation) == 0
 
 
@@ -274,7 +264,7 @@ def test_inactive_location_offers_nothing(network: Database, outbox: Outbox) -> 
     partial = reserve(network, outbox, "k", {"TEE": 1}, location_id=WH3, allow_partial=True)
 
     assert (partial.shortfall, lines_of(partial.reservation)) == ((Shortfall("TEE", 1, 0),), [])
-    assert stock(network) == {(WH3, "TEE"): (100, 0)}
+    assert stock_by_id(network) == {(WH3, "TEE"): (100, 0)}
 
 
 def test_allow_partial_holds_what_is_available_and_reports_the_rest(
@@ -297,7 +287,11 @@ def test_allow_partial_holds_what_is_available_and_reports_the_rest(
         ("MUG", WH1, 3, 0, 0),
         ("MUG", WH2, 1, 0, 0),
     ]
-    assert stock(network) == {(WH1, "TEE"): (10, 4), (WH1, "MUG"): (3, 3), (WH2, "MUG"): (2, 1)}
+    assert stock_by_id(network) == {
+        (WH1, "TEE"): (10, 4),
+        (WH1, "MUG"): (3, 3),
+        (WH2, "MUG"): (2, 1),
+    }
     replay = reserve(
         network,
         outbox,
@@ -317,13 +311,16 @@ def test_the_same_key_returns_the_same_reservation(network: Database, outbox: Ou
     add_stock(network, records={(WH1, "TEE"): (10, 0), (WH2, "TEE"): (10, 0)})
     for scope in ({"location_id": WH1}, {"location_group_id": GROUP}):
         first = reserve(network, outbox, f"k{scope}", {"TEE": 3}, **scope)
-        after_first = stock(network)
+        after_first = stock_by_id(network)
         again = reserve(network, outbox, f"k{scope}", {"TEE": 3}, **scope)
         assert (again.replayed, first.replayed) == (True, False)
         assert again.reservation.id == first.reservation.id
         assert lines_of(again.reservation) == lines_of(first.reservation)
-        assert stock(network) == after_first
-    assert stock(network) == {(WH1, "TEE"): (10, 3), (WH2, "TEE"): (10, 3)}  # the deeper
+        assert stock_by_id(network) == after_first
+    assert stock_by_id(network) == {
+        (WH1, "TEE"): (10, 3),
+        (WH2, "TEE"): (10, 3),
+    }  # the deeper
     assert count(network, m.Reservation) == 2
     assert [name for name, _ in events(network)] == ["reservation.created"] * 2
 
@@ -331,7 +328,7 @@ def test_the_same_key_returns_the_same_reservation(network: Database, outbox: Ou
 def test_the_same_key_with_another_request_is_refused(network: Database, outbox: Outbox) -> None:
     add_stock(network, records={(WH1, "TEE"): (10, 0)})
     reserve(network, outbox, "k", {"TEE": 3}, location_id=WH1)
-    before = stock(network)
+    before = stock_by_id(network)
     for scope in ({"location_id": WH1}, {"location_group_id": GROUP}):
         with pytest.raises(IdempotencyKeyReused), network.transaction() as session:
             svc.reserve(
@@ -343,7 +340,7 @@ def test_the_same_key_with_another_request_is_refused(network: Database, outbox:
                 items={"TEE": 4},
                 **scope,
             )  # type: ignore[arg-type]
-    assert stock(network) == before
+    assert stock_by_id(network) == before
     assert count(network, m.Reservation) == 1
 
 
@@ -355,13 +352,13 @@ def test_api_retry_replays_and_another_body_conflicts(network: Database, api: Ap
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
-    assert stock(network) == {(WH1, "TEE"): (10, 3)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (10, 3)}
 
     other = post(api, {**body, "items": [{"sku": "TEE", "quantity": 4}]}, key="cart-1")
 
     assert other.status_code == 409
     assert other.json()["code"] == "idempotency_key_reused"
-    assert stock(network) == {(WH1, "TEE"): (10, 3)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (10, 3)}
     assert count(network, m.Reservation) == 1
 
 
@@ -441,7 +438,7 @@ def test_bad_reservation_requests(
     response = post(api, body, key=key, scope=scope)
     assert response.status_code == status, response.text
     assert response.json()["code"] == code
-    assert stock(network) == {(WH1, "TEE"): (10, 0)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (10, 0)}
     assert count(network, m.Reservation) == 0
 
 
@@ -467,7 +464,7 @@ def test_transfer_group_hold_to_one_location(network: Database, api: Api) -> Non
     reservation_id = post(
         api, {"location_group": "online", "items": [{"sku": "TEE", "quantity": 25}]}
     ).json()["id"]
-    assert stock(network) == {(WH1, "TEE"): (10, 5), (WH2, "TEE"): (25, 20)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (10, 5), (WH2, "TEE"): (25, 20)}
 
     # WH-2 has nothing left: the 5 units moving there cannot be held.
     short = action(api, reservation_id, "transfer", {"to_location": "WH-2"})
@@ -476,7 +473,7 @@ def test_transfer_group_hold_to_one_location(network: Database, api: Api) -> Non
         "insufficient_stock",
         [{"sku": "TEE", "requested": 5, "available": 0}],
     )
-    assert stock(network) == {(WH1, "TEE"): (10, 5), (WH2, "TEE"): (25, 20)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (10, 5), (WH2, "TEE"): (25, 20)}
 
     # Five more arrive: enough for the units moved, though not for the 25 it will hold.
     with network.transaction() as session:
@@ -487,7 +484,7 @@ def test_transfer_group_hold_to_one_location(network: Database, api: Api) -> Non
 
     assert moved.status_code == 200, moved.text
     assert moved.json()["items"] == [item("TEE", "WH-2", 25)]
-    assert stock(network) == {(WH1, "TEE"): (10, 0), (WH2, "TEE"): (30, 25)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (10, 0), (WH2, "TEE"): (30, 25)}
     name, payload = events(network)[-1]
     assert name == "reservation.transferred"
     assert payload["moves"] == [{"sku": "TEE", "from_location_id": WH1, "quantity": 5}]
@@ -500,12 +497,20 @@ def test_transfer_between_locations(network: Database, outbox: Outbox) -> None:
     moved = run(network, svc.transfer, outbox, reservation.id, to_location_id=WH2, items={"TEE": 3})
 
     assert lines_of(moved) == [("MUG", WH1, 2, 0, 0), ("TEE", WH1, 3, 0, 0), ("TEE", WH2, 3, 0, 0)]
-    assert stock(network) == {(WH1, "TEE"): (10, 3), (WH1, "MUG"): (5, 2), (WH2, "TEE"): (4, 3)}
+    assert stock_by_id(network) == {
+        (WH1, "TEE"): (10, 3),
+        (WH1, "MUG"): (5, 2),
+        (WH2, "TEE"): (4, 3),
+    }
     again = run(
         network, svc.transfer, outbox, reservation.id, to_location_id=WH1, from_location_id=WH2
     )
     assert lines_of(again) == [("MUG", WH1, 2, 0, 0), ("TEE", WH1, 6, 0, 0), ("TEE", WH2, 0, 0, 0)]
-    assert stock(network) == {(WH1, "TEE"): (10, 6), (WH1, "MUG"): (5, 2), (WH2, "TEE"): (4, 0)}
+    assert stock_by_id(network) == {
+        (WH1, "TEE"): (10, 6),
+        (WH1, "MUG"): (5, 2),
+        (WH2, "TEE"): (4, 0),
+    }
 
 
 def test_transfer_more_than_held_moves_nothing(network: Database, api: Api) -> None:
@@ -513,7 +518,7 @@ def test_transfer_more_than_held_moves_nothing(network: Database, api: Api) -> N
     reservation_id = post(
         api, {"location": "WH-1", "items": [{"sku": "TEE", "quantity": 4}]}
     ).json()["id"]
-    before = stock(network)
+    before = stock_by_id(network)
 
     for body, status, code in (
         (
@@ -535,7 +540,7 @@ def test_transfer_more_than_held_moves_nothing(network: Database, api: Api) -> N
     ):
         response = action(api, reservation_id, "transfer", body)
         assert (response.status_code, response.json()["code"]) == (status, code), response.text
-        assert stock(network) == before
+        assert stock_by_id(network) == before
     exceeds = action(
         api,
         reservation_id,
@@ -574,7 +579,7 @@ def test_fulfill_ships_on_hand_and_reserved(network: Database, api: Api) -> None
     assert part.status_code == 200, part.text
     assert part.json()["status"] == "ACTIVE"
     assert part.json()["items"] == [item("MUG", "WH-1", 1), item("TEE", "WH-1", 3, fulfilled=1)]
-    assert stock(network) == {(WH1, "TEE"): (9, 3), (WH1, "MUG"): (5, 1)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (9, 3), (WH1, "MUG"): (5, 1)}
 
     too_many = action(
         api,
@@ -585,7 +590,7 @@ def test_fulfill_ships_on_hand_and_reserved(network: Database, api: Api) -> None
     )
     assert too_many.status_code == 409
     assert too_many.json()["code"] == "fulfill_exceeds_reserved"
-    assert stock(network) == {(WH1, "TEE"): (9, 3), (WH1, "MUG"): (5, 1)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (9, 3), (WH1, "MUG"): (5, 1)}
     assert action(api, reservation_id, "fulfill", scope="storefront").status_code == 403
 
     rest = action(api, reservation_id, "fulfill", scope="warehouse")
@@ -595,7 +600,7 @@ def test_fulfill_ships_on_hand_and_reserved(network: Database, api: Api) -> None
         item("MUG", "WH-1", 0, fulfilled=1),
         item("TEE", "WH-1", 0, fulfilled=4),
     ]
-    assert stock(network) == {(WH1, "TEE"): (6, 0), (WH1, "MUG"): (4, 0)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (6, 0), (WH1, "MUG"): (4, 0)}
     assert [name for name, _ in events(network)] == ["reservation.created"] + [
         "reservation.fulfilled"
     ] * 2
@@ -610,7 +615,7 @@ def test_fulfill_refuses_to_ship_more_than_on_hand(network: Database, outbox: Ou
     with pytest.raises(svc.QuantityInvariantViolated):
         run(network, svc.fulfill, outbox, reservation.id)
 
-    assert stock(network) == {(WH1, "TEE"): (2, 4)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (2, 4)}
 
 
 def test_release_gives_units_back(network: Database, outbox: Outbox) -> None:
@@ -623,10 +628,10 @@ def test_release_gives_units_back(network: Database, outbox: Outbox) -> None:
         "ACTIVE",
         [("TEE", WH1, 10, 0, 0), ("TEE", WH2, 3, 0, 2)],
     )
-    assert stock(network) == {(WH1, "TEE"): (10, 10), (WH2, "TEE"): (10, 3)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (10, 10), (WH2, "TEE"): (10, 3)}
     with pytest.raises(svc.ReleaseExceedsReserved):
         run(network, svc.release, outbox, reservation.id, items={"TEE": 14})
-    assert stock(network) == {(WH1, "TEE"): (10, 10), (WH2, "TEE"): (10, 3)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (10, 10), (WH2, "TEE"): (10, 3)}
 
     done = run(network, svc.release, outbox, reservation.id)
 
@@ -634,7 +639,7 @@ def test_release_gives_units_back(network: Database, outbox: Outbox) -> None:
         "RELEASED",
         [("TEE", WH1, 0, 0, 10), ("TEE", WH2, 0, 0, 5)],
     )
-    assert stock(network) == {(WH1, "TEE"): (10, 0), (WH2, "TEE"): (10, 0)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (10, 0), (WH2, "TEE"): (10, 0)}
     assert [name for name, _ in events(network)] == ["reservation.created"] + [
         "reservation.released"
     ] * 2
@@ -652,7 +657,7 @@ def test_release_through_the_api(network: Database, api: Api) -> None:
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "RELEASED"
     assert response.json()["items"] == [item("TEE", "WH-1", 0, released=4)]
-    assert stock(network) == {(WH1, "TEE"): (10, 0)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (10, 0)}
     missing = api.client.get("/api/v1/reservations/res_nope", headers=api.headers())
     assert (missing.status_code, missing.json()["code"]) == (404, "reservation_not_found")
 
@@ -673,7 +678,7 @@ def test_expire_due_releases_what_is_past_its_time(network: Database, outbox: Ou
     never = reserve(network, outbox, "never", {"TEE": 1}, location_id=WH1)
     shipped = reserve(network, outbox, "shipped", {"TEE": 1}, location_id=WH1, expires_at=T0)
     run(network, svc.fulfill, outbox, shipped.reservation.id)
-    assert stock(network) == {(WH1, "TEE"): (9, 6)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (9, 6)}
 
     assert svc.expire_due(network, outbox, T0 + timedelta(seconds=50)) == 1
     assert svc.expire_due(network, outbox, T0 + timedelta(seconds=50)) == 0
@@ -686,14 +691,14 @@ def test_expire_due_releases_what_is_past_its_time(network: Database, outbox: Ou
         never.reservation.id: "ACTIVE",
         shipped.reservation.id: "FULFILLED",
     }
-    assert stock(network) == {(WH1, "TEE"): (9, 4)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (9, 4)}
     name, payload = events(network)[-1]
     assert (name, payload["lines"]) == (
         "reservation.expired",
         [{"sku": "TEE", "location_id": WH1, "quantity": 2}],
     )
     assert svc.expire_due(network, outbox, T0 + timedelta(seconds=100), batch=1) == 1
-    assert stock(network) == {(WH1, "TEE"): (9, 1)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (9, 1)}
 
 
 def test_illegal_transitions_change_nothing(network: Database, outbox: Outbox, api: Api) -> None:
@@ -702,7 +707,7 @@ def test_illegal_transitions_change_nothing(network: Database, outbox: Outbox, a
     run(network, svc.release, outbox, released.id)
     fulfilled = reserve(network, outbox, "f", {"TEE": 3}, location_id=WH1).reservation
     run(network, svc.fulfill, outbox, fulfilled.id)
-    before, events_before = stock(network), len(events(network))
+    before, events_before = stock_by_id(network), len(events(network))
 
     for reservation_id in (released.id, fulfilled.id):
         for fn, kwargs in (
@@ -715,9 +720,9 @@ def test_illegal_transitions_change_nothing(network: Database, outbox: Outbox, a
         response = action(api, reservation_id, "release")
         assert (response.status_code, response.json()["code"]) == (409, "illegal_transition")
 
-    assert stock(network) == before
+    assert stock_by_id(network) == before
     assert len(events(network)) == events_before
-    assert stock(network) == {(WH1, "TEE"): (7, 0), (WH2, "TEE"): (10, 0)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (7, 0), (WH2, "TEE"): (10, 0)}
 
 
 def test_reserve_and_transfer_in_one_unit_of_work(network: Database, outbox: Outbox) -> None:
@@ -739,4 +744,4 @@ def test_reserve_and_transfer_in_one_unit_of_work(network: Database, outbox: Out
         assert moved is result.reservation
         assert svc.get_reservation(session, moved.id) is moved
         assert lines_of(moved) == [("TEE", WH1, 8, 0, 0), ("TEE", WH2, 4, 0, 0)]
-    assert stock(network) == {(WH1, "TEE"): (10, 8), (WH2, "TEE"): (10, 4)}
+    assert stock_by_id(network) == {(WH1, "TEE"): (10, 8), (WH2, "TEE"): (10, 4)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
@@ -14,6 +13,7 @@ from openoms.domain.inventory import LocationType
 from openoms.services.locations import Address, LocationData, upsert_location
 from openoms.worker.consumers import default_registry
 from tests.integration.conftest import Api
+from tests.integration.helpers import count
 
 FEWEST = "/api/v1/routing/actions/find-routes-with-fewest-splits"
 RANK = "/api/v1/routing/actions/rank-by-average-distance"
@@ -47,12 +47,7 @@ def alloc(location: str, sku: str, quantity: int) -> dict[str, Any]:
 
 
 def writes(db: Database) -> tuple[int, int, int]:
-    with db.reading() as session:
-        return (
-            session.scalar(select(func.count()).select_from(m.Event)) or 0,
-            session.scalar(select(func.count()).select_from(m.Reservation)) or 0,
-            session.scalar(select(func.count()).select_from(m.Job)) or 0,
-        )
+    return count(db, m.Event), count(db, m.Reservation), count(db, m.Job)
 
 
 # --- find-routes-with-fewest-splits --------------------------------------------------------

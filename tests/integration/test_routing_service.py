@@ -19,8 +19,6 @@ from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import IllegalTransition
 from openoms.domain.inventory import LocationType
 from openoms.domain.quantities import ItemQuantities
-from openoms.schemas.orders import OrderCreate
-from openoms.services.capture import capture_order
 from openoms.services.channels import ChannelData, ShortagePolicy, upsert_channel
 from openoms.services.fulfillment import FulfillmentOrderNotFound
 from openoms.services.inventory_import import InventoryLine, apply_inventory_import
@@ -34,6 +32,8 @@ from openoms.services.routing import (
 from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
+from tests.integration.helpers import capture as capture_payload
+from tests.integration.helpers import stock
 from tests.network import stock_network
 from tests.payloads import order_payload
 
@@ -61,9 +61,7 @@ def ship_order(*, reference: str, **quantities: int) -> dict[str, Any]:
 
 
 def capture(db: Database, payload: dict[str, Any]) -> str:
-    with db.transaction() as session:
-        result = capture_order(session, outbox(), OrderCreate.model_validate(payload).to_draft())
-    return result.order_summary_id
+    return capture_payload(db, outbox(), payload)
 
 
 def drain(db: Database) -> None:
@@ -83,17 +81,6 @@ def retry_due_later(db: Database) -> int:
 def view(db: Database, summary_id: str) -> dict[str, Any]:
     with db.reading() as session:
         return order_summary_view(session, summary_id)
-
-
-def stock(db: Database) -> dict[tuple[str, str], tuple[int, int]]:
-    """(location ref, sku) → (on_hand, reserved)."""
-    with db.reading() as session:
-        rows = session.execute(
-            select(m.Location.ref, m.InventoryRecord.sku, m.InventoryRecord.on_hand)
-            .add_columns(m.InventoryRecord.reserved)
-            .join(m.Location, m.Location.id == m.InventoryRecord.location_id)
-        ).all()
-    return {(ref, sku): (on_hand, reserved) for ref, sku, on_hand, reserved in rows}
 
 
 def fulfillment_orders(body: dict[str, Any]) -> list[tuple[str, str, int, str, list[Any]]]:

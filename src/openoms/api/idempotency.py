@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 
 from openoms.adapters.db.models import IdempotencyRecord
 from openoms.adapters.db.session import Database, retry_transient
+from openoms.api.deps import get_db
 from openoms.domain.errors import IdempotencyKeyInvalid, IdempotencyKeyMissing, IdempotencyKeyReused
 from openoms.services.keys import Principal
 
@@ -217,6 +218,23 @@ def _run_once(
         status, answer = operation(session)
         record.status_code, record.response_body = status, _json_ready(answer)
         return IdempotentResult(status, record.response_body, replayed=False)
+
+
+def answer_idempotent(
+    request: Request,
+    response: Response,
+    principal: Principal,
+    key: str | None,
+    body: Any,
+    operation: Operation,
+    *,
+    required: bool = False,
+) -> dict[str, Any]:
+    """`run_idempotent` on the app's database, answered through the endpoint's `Response`
+    (see `respond`): what an idempotent POST returns."""
+    db = get_db(request)
+    result = run_idempotent(db, principal, key, request, body, operation, required=required)
+    return respond(response, result)
 
 
 def respond(response: Response, result: IdempotentResult) -> dict[str, Any]:

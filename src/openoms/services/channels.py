@@ -19,6 +19,7 @@ from openoms.domain.events import DomainEvent
 from openoms.domain.money import Money, format_minor
 from openoms.services.locations import (
     LocationGroupUnknown,
+    apply_changes,
     check_ref,
     dialect_insert,
     group_locations,
@@ -111,9 +112,7 @@ def upsert_channel(
         "capture_policy": data.capture_policy.value,
         "returnless_threshold": {m.currency: m.minor for m in data.returnless_threshold},
     }
-    changed = [name for name, value in values.items() if getattr(channel, name) != value]
-    for name in changed:
-        setattr(channel, name, values[name])
+    changed = apply_changes(channel, values)
     session.flush()
     if created or changed:
         outbox.record(session, [_channel_event(channel, data, created)])

@@ -160,7 +160,7 @@ def upsert_location(
         created = _claim(session, Location, ref, values)
         location = _lock_location(session, ref)
         assert location is not None
-    changed = created or _apply(location, values)
+    changed = created or apply_changes(location, values)
     wanted = sorted(set(data.groups))
     groups, new_groups = _ensure_groups(session, wanted)
     before = location_group_refs(session, [location.id]).get(location.id, [])
@@ -252,11 +252,12 @@ def _columns(data: LocationData) -> dict[str, Any]:
     }
 
 
-def _apply(location: Location, values: dict[str, Any]) -> bool:
-    """Set what differs (so an identical PUT leaves updated_at alone); True if anything did."""
-    changed = [name for name, value in values.items() if getattr(location, name) != value]
+def apply_changes(row: object, values: dict[str, Any]) -> bool:
+    """Set the columns of `row` whose value differs (so an identical PUT leaves updated_at
+    alone); True if any did."""
+    changed = [name for name, value in values.items() if getattr(row, name) != value]
     for name in changed:
-        setattr(location, name, values[name])
+        setattr(row, name, values[name])
     return bool(changed)
 
 

@@ -14,7 +14,6 @@ why). A retry with the same key replays that answer and ships nothing twice.
 
 from __future__ import annotations
 
-import base64
 import logging
 from datetime import timedelta
 from typing import Annotated, Any
@@ -28,9 +27,15 @@ from openoms.adapters.db.models import FulfillmentOrder, IdempotencyRecord
 from openoms.adapters.db.session import Database, retry_transient
 from openoms.adapters.outbox import Outbox
 from openoms.api.auth import require_scope
+from openoms.api.cursors import decode_cursor, encode_cursor
 from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
-from openoms.api.idempotency import IdempotencyKey, Operation, respond, run_idempotent
+from openoms.api.idempotency import (
+    IdempotencyKey,
+    answer_idempotent,
+    respond,
+    run_idempotent,
+)
 from openoms.domain.errors import ValidationFailed
 from openoms.domain.fulfillment import FulfillmentOrderStatus, ShipmentStatus
 from openoms.schemas.fulfillment import (
@@ -100,12 +105,12 @@ def list_fulfillment_orders(
             status=status.value if status else None,
             order_summary_id=order_summary_id,
             limit=limit + 1,
-            after_id=_decode(cursor),
+            after_id=decode_cursor(cursor),
         )
         page = fos[:limit]
         items = _views(session, page)
     more = len(fos) > limit
-    return {"items": items, "next_cursor": _encode(page[-1].id) if more and page else None}
+    return {"items": items, "next_cursor": encode_cursor(page[-1].id) if more and page else None}
 
 
 @router.get("/fulfillment-orders/{fo_id}", response_model=FulfillmentOrderOut, responses=PROBLEMS)
@@ -190,7 +195,7 @@ def _change(
         fo = service.change_status(session, _outbox(request), fo_id, target)
         return 200, _views(session, [fo])[0]
 
-    return _run(request, response, principal, key, {}, operation)
+    return answer_idempotent(request, response, principal, key, {}, operation)
 
 
 # --- cancel lines, reject -----------------------------------------------------------------
@@ -221,7 +226,7 @@ def cancel_lines(
         return 200, _views(session, [fo])[0]
 
     body = payload.model_dump(mode="json")
-    return _run(request, response, principal, idempotency_key, body, operation)
+    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
 
 
 @router.post(
@@ -246,7 +251,7 @@ def reject(
         return 200, _views(session, [fo])[0]
 
     body = payload.model_dump(mode="json")
-    return _run(request, response, principal, idempotency_key, body, operation)
+    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
 
 
 # --- ship ---------------------------------------------------------------------------------
@@ -333,7 +338,7 @@ def update_tracking(
         return 200, shipping.shipment_view(shipment)
 
     body = payload.model_dump(mode="json")
-    return _run(request, response, principal, idempotency_key, body, operation)
+    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -377,32 +382,6 @@ def _remember(
     retry_transient(write)
 
 
-def _run(
-    request: Request,
-    response: Response,
-    principal: Principal,
-    key: str | None,
-    body: dict[str, Any],
-    operation: Operation,
-) -> dict[str, Any]:
-    return respond(
-        response, run_idempotent(get_db(request), principal, key, request, body, operation)
-    )
-
-
 def _outbox(request: Request) -> Outbox:
     outbox: Outbox = request.app.state.outbox
     return outbox
-
-
-def _encode(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed("cursor is not one this API issued", field="cursor") from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,9 +11,10 @@ from sqlalchemy.orm import Session
 from openoms.adapters.db.repositories.orders import SummaryFilter, list_summaries
 from openoms.adapters.db.session import Database
 from openoms.api.auth import require_scope
+from openoms.api.cursors import decode_cursor, encode_cursor
 from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
-from openoms.api.idempotency import IdempotencyKey, respond, run_idempotent
+from openoms.api.idempotency import IdempotencyKey, answer_idempotent
 from openoms.domain.errors import ValidationFailed
 from openoms.schemas.order_views import OrderSummaryOut, OrderSummaryPage
 from openoms.schemas.orders import OrderCreate
@@ -65,15 +65,8 @@ def capture(
             session, result.order_summary_id
         )
 
-    result = run_idempotent(
-        get_db(request),
-        principal,
-        idempotency_key,
-        request,
-        payload.model_dump(mode="json"),
-        operation,
-    )
-    return respond(response, result)
+    body = payload.model_dump(mode="json")
+    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
 
 
 @router.get("/order-summaries/{summary_id}", response_model=OrderSummaryOut, responses=PROBLEMS)
@@ -112,26 +105,12 @@ def search_order_summaries(
         ordered_to=ordered_to,
     )
     with db.reading() as session:
-        rows = list_summaries(session, where, after_id=_decode(cursor), limit=limit + 1)
+        rows = list_summaries(
+            session, where, after_id=decode_cursor(cursor, prefix="os_"), limit=limit + 1
+        )
     page = rows[:limit]
     more = len(rows) > limit
     return {
         "items": [summary_brief(s) for s in page],
-        "next_cursor": _encode(page[-1].id) if more and page else None,
+        "next_cursor": encode_cursor(page[-1].id) if more and page else None,
     }
-
-
-def _encode(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed("cursor is not one this API issued", field="cursor") from None
-    if not value.startswith("os_"):
-        raise ValidationFailed("cursor is not one this API issued", field="cursor")
-    return value

@@ -17,10 +17,8 @@ from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import (
     IdempotencyKey,
-    Operation,
+    answer_idempotent,
     request_hash,
-    respond,
-    run_idempotent,
 )
 from openoms.schemas.reservations import (
     Reservation as ReservationOut,
@@ -95,10 +93,9 @@ def create_reservation(
         )
         return 201, reservation_view(session, result.reservation)
 
-    result = run_idempotent(
-        get_db(request), principal, idempotency_key, request, body, operation, required=True
+    return answer_idempotent(
+        request, response, principal, idempotency_key, body, operation, required=True
     )
-    return respond(response, result)
 
 
 @router.get("/reservations/{reservation_id}", response_model=ReservationOut, responses=PROBLEMS)
@@ -140,7 +137,7 @@ def transfer_reservation(
         )
         return 200, reservation_view(session, reservation)
 
-    return _run(
+    return answer_idempotent(
         request, response, principal, idempotency_key, payload.model_dump(mode="json"), operation
     )
 
@@ -173,7 +170,7 @@ def fulfill_reservation(
         )
         return 200, reservation_view(session, reservation)
 
-    return _run(
+    return answer_idempotent(
         request, response, principal, idempotency_key, payload.model_dump(mode="json"), operation
     )
 
@@ -205,7 +202,7 @@ def release_reservation(
         )
         return 200, reservation_view(session, reservation)
 
-    return _run(
+    return answer_idempotent(
         request, response, principal, idempotency_key, payload.model_dump(mode="json"), operation
     )
 
@@ -250,19 +247,6 @@ def reservation_view(session: Session, reservation: Reservation) -> dict[str, An
         "created_at": _iso(reservation.created_at),
         "updated_at": _iso(reservation.updated_at),
     }
-
-
-def _run(
-    request: Request,
-    response: Response,
-    principal: Principal,
-    key: str | None,
-    body: dict[str, Any],
-    operation: Operation,
-) -> dict[str, Any]:
-    return respond(
-        response, run_idempotent(get_db(request), principal, key, request, body, operation)
-    )
 
 
 def _per_sku(items: list[Any] | None) -> dict[str, int] | None:
