@@ -1,0 +1,47 @@
+"""What the end-to-end tests share: the `openoms` executable, the environment it runs in,
+and an empty database on each backend."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import scratch_postgres_database
+
+OPENOMS = Path(sys.executable).parent / "openoms"
+
+
+def cli_env(
+    database_url: str | None = None, *, admin_key: str | None = None, **settings: str
+) -> dict[str, str]:
+    """This process's environment without its OPENOMS_* settings or forced colour, plus
+    NO_COLOR, the database URL and admin key when given, and `settings`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("OPENOMS_") and k not in {"FORCE_COLOR", "TTY_COMPATIBLE"}
+    }
+    env["NO_COLOR"] = "1"
+    if database_url is not None:
+        env["OPENOMS_DATABASE_URL"] = database_url
+    if admin_key is not None:
+        env["OPENOMS_ADMIN_KEY"] = admin_key
+    env.update(settings)
+    return env
+
+
+@contextmanager
+def fresh_database(backend: str, workdir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """The URL of an empty database (no schema, no keys) on `backend`: a file in `workdir`,
+    or a new database next to the session's PostgreSQL one, dropped after."""
+    if backend == "sqlite":
+        yield f"sqlite:///{workdir / 'openoms.db'}"
+        return
+    server_url = request.getfixturevalue("postgres_url")
+    with scratch_postgres_database(server_url, prefix="openoms_e2e_") as url:
+        yield url
