@@ -587,3 +587,138 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- payments and finance -----------------------------------------------------------------
+
+
+class PaymentGatewayLog(Base):
+    """Every request to a payment gateway and its answer (tokens masked, never stored raw)."""
+
+    __tablename__ = "payment_gateway_logs"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    order_payment_summary_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    gateway: Mapped[str] = mapped_column(String(50))
+    operation: Mapped[str] = mapped_column(String(20))  # authorize|capture|refund|reverse
+    idempotency_key: Mapped[str] = mapped_column(String(200), index=True)
+    amount: Mapped[int] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    result: Mapped[str] = mapped_column(String(20))  # SUCCESS|DECLINE|PERMANENT_FAIL|INDETERMINATE
+    gateway_reference: Mapped[str | None] = mapped_column(String(200))
+    message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Payment(Base):
+    """Money captured against an authorization (pending until the gateway confirms)."""
+
+    __tablename__ = "payments"
+    __table_args__ = (UniqueConstraint("idempotency_key"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_payment_summary_id: Mapped[str] = mapped_column(
+        ForeignKey("order_payment_summaries.id"), index=True
+    )
+    payment_authorization_id: Mapped[str | None] = mapped_column(
+        ForeignKey("payment_authorizations.id")
+    )
+    invoice_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    amount: Mapped[int] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(20))  # PENDING|PROCESSED|FAILED
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    gateway_reference: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Refund(Base):
+    """Money given back against a payment, for a credit memo or excess funds."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (UniqueConstraint("idempotency_key"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_payment_summary_id: Mapped[str] = mapped_column(
+        ForeignKey("order_payment_summaries.id"), index=True
+    )
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id"))
+    credit_memo_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    amount: Mapped[int] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(20))  # PENDING|PROCESSED|FAILED
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    gateway_reference: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Invoice(Base):
+    """What is owed: for what shipped (one per shipment), or an increase such as a fee."""
+
+    __tablename__ = "invoices"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_summary_id: Mapped[str] = mapped_column(ForeignKey("order_summaries.id"), index=True)
+    # The source it was made for; unique so a retried job never invoices twice.
+    source_key: Mapped[str] = mapped_column(String(200), unique=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    total_product: Mapped[int] = mapped_column(Money, default=0)
+    total_delivery: Mapped[int] = mapped_column(Money, default=0)
+    total_adjustments: Mapped[int] = mapped_column(Money, default=0)
+    total_tax: Mapped[int] = mapped_column(Money, default=0)
+    grand_total: Mapped[int] = mapped_column(Money, default=0)
+    balance: Mapped[int] = mapped_column(Money, default=0)  # not yet covered by captures
+    status: Mapped[str] = mapped_column(String(20))  # POSTED|PAID
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    lines: Mapped[list[InvoiceLine]] = relationship(lazy="raise", order_by="InvoiceLine.id")
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_lines"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+    order_item_summary_id: Mapped[str | None] = mapped_column(String(40))
+    type: Mapped[str] = mapped_column(String(20))  # product|delivery_charge|fee
+    sku: Mapped[str | None] = mapped_column(String(100))
+    quantity: Mapped[int] = mapped_column(default=0)
+    total_price: Mapped[int] = mapped_column(Money, default=0)
+    adjustments: Mapped[int] = mapped_column(Money, default=0)
+    tax: Mapped[int] = mapped_column(Money, default=0)
+
+
+class CreditMemo(Base):
+    """What is owed back: for a cancel, return or discount (a change order)."""
+
+    __tablename__ = "credit_memos"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_summary_id: Mapped[str] = mapped_column(ForeignKey("order_summaries.id"), index=True)
+    change_order_id: Mapped[str | None] = mapped_column(String(40))
+    source_key: Mapped[str] = mapped_column(String(200), unique=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    total_product: Mapped[int] = mapped_column(Money, default=0)
+    total_delivery: Mapped[int] = mapped_column(Money, default=0)
+    total_adjustments: Mapped[int] = mapped_column(Money, default=0)
+    total_tax: Mapped[int] = mapped_column(Money, default=0)
+    grand_total: Mapped[int] = mapped_column(Money, default=0)  # positive: owed back
+    balance: Mapped[int] = mapped_column(Money, default=0)  # not yet refunded
+    status: Mapped[str] = mapped_column(String(20))  # POSTED|REFUNDED
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    lines: Mapped[list[CreditMemoLine]] = relationship(lazy="raise", order_by="CreditMemoLine.id")
+
+
+class CreditMemoLine(Base):
+    __tablename__ = "credit_memo_lines"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    credit_memo_id: Mapped[str] = mapped_column(ForeignKey("credit_memos.id"), index=True)
+    order_item_summary_id: Mapped[str | None] = mapped_column(String(40))
+    type: Mapped[str] = mapped_column(String(20))
+    sku: Mapped[str | None] = mapped_column(String(100))
+    quantity: Mapped[int] = mapped_column(default=0)
+    total_price: Mapped[int] = mapped_column(Money, default=0)
+    adjustments: Mapped[int] = mapped_column(Money, default=0)
+    tax: Mapped[int] = mapped_column(Money, default=0)
