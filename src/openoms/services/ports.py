@@ -123,3 +123,48 @@ class CarrierSelector(Protocol):
     """Chooses a carrier for a shipment (the configured rules; see adapters.carriers)."""
 
     def choose(self, route: ShipmentRoute) -> CarrierChoice: ...
+
+
+# --- payment gateways ---------------------------------------------------------------------
+
+
+class GatewayResult(StrEnum):
+    SUCCESS = "SUCCESS"
+    DECLINE = "DECLINE"  # soft: try again later (insufficient funds, rate limit)
+    PERMANENT_FAIL = "PERMANENT_FAIL"  # hard: a person must act (stolen card, closed account)
+    INDETERMINATE = "INDETERMINATE"  # timeout or unknown: retry with the SAME idempotency key
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayRequest:
+    """One money movement. `idempotency_key` makes a retry land on the same movement."""
+
+    idempotency_key: str
+    token: str
+    amount: int  # minor units
+    currency: str
+    reference: str | None = None  # the authorization or payment this acts on
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayResponse:
+    result: GatewayResult
+    amount: int  # what was actually moved (a partial approval may be less than asked)
+    reference: str | None = None  # the gateway's id for the movement
+    message: str = ""
+
+
+class PaymentGateway(Protocol):
+    """What openoms needs of a payment gateway. A real gateway (Stripe, Adyen, …) is a class
+    with these four methods that maps its answers onto GatewayResult; network errors and
+    timeouts become INDETERMINATE, never an exception that loses the outcome."""
+
+    name: str
+
+    def authorize(self, request: GatewayRequest) -> GatewayResponse: ...
+
+    def capture(self, request: GatewayRequest) -> GatewayResponse: ...
+
+    def refund(self, request: GatewayRequest) -> GatewayResponse: ...
+
+    def reverse_authorization(self, request: GatewayRequest) -> GatewayResponse: ...
