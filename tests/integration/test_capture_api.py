@@ -9,6 +9,8 @@ import pytest
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
+from openoms.worker.consumers import default_jobs, default_registry
+from openoms.worker.runner import Worker
 from tests.integration.conftest import Api
 from tests.integration.helpers import row_counts, stock
 from tests.payloads import order_payload
@@ -87,8 +89,9 @@ def test_example_order_is_captured_exactly(api: Api) -> None:
         "quantity_available_to_reship": 0,
     }
     [payment] = body["payment_summaries"]
-    assert payment["authorized"] == "76.59"
-    assert payment["available_to_capture"] == "76.59"
+    # a bare token is authorized by the worker through the gateway, not at capture
+    assert (payment["authorized"], payment["available_to_capture"]) == ("0.00", "0.00")
+    assert [(a["amount"], a["status"]) for a in payment["authorizations"]] == [("76.59", "PENDING")]
     assert payment["available_to_refund"] == "0.00"
     assert "tok_visa" not in response.text  # the token is never shown
     assert [e["name"] for e in body["events"]] == [
@@ -112,6 +115,22 @@ def test_example_order_is_captured_exactly(api: Api) -> None:
     again = api.client.get(f"/api/v1/order-summaries/{body['id']}", headers=api.headers("agent"))
     assert again.status_code == 200
     assert again.json() == body
+
+
+def test_the_worker_authorizes_a_bare_token_through_the_gateway(api: Api) -> None:
+    summary_id = capture(api, order_payload()).json()["id"]
+
+    worker = Worker(api.db, default_registry(), jobs=default_jobs())
+    while worker.run_once():
+        pass
+
+    body = api.client.get(f"/api/v1/order-summaries/{summary_id}", headers=api.headers()).json()
+    [payment] = body["payment_summaries"]
+    assert (payment["authorized"], payment["available_to_capture"]) == ("76.59", "76.59")
+    assert [(a["amount"], a["status"]) for a in payment["authorizations"]] == [
+        ("76.59", "AUTHORIZED")
+    ]
+    assert "payment.authorized" in [e["name"] for e in body["events"]]
 
 
 def test_same_channel_reference_twice_yields_one_summary(api: Api) -> None:

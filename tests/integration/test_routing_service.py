@@ -207,7 +207,7 @@ def test_the_example_order_is_routed_to_the_nearest_warehouse_and_its_pickup_sto
         ("WH-LDN", "MUG"): (20, 0),
         ("STORE-LDN", "MUG"): (10, 1),
     }
-    names = event_names(body)
+    names = [n for n in event_names(body) if not n.startswith("payment.")]
     assert names[:3] == ["reservation.created", "reservation.created", "order_summary.created"]
     # the two groups route independently, each: its fulfillment order, then routed
     assert names[3:] == ["fulfillment_order.created", "order_summary.routed"] * 2

@@ -14,9 +14,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -29,6 +30,15 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=2)
 MAX_BACKOFF = timedelta(hours=1)
 
+# Core statements on the table, not ORM-enabled ones: no identity-map synchronisation and
+# no per-call statement building on the worker's hot path.
+_JOBS = Job.metadata.tables["jobs"]
+_MARK = (
+    _JOBS.update()
+    .where(_JOBS.c.id == bindparam("job_id"))
+    .values(status=bindparam("status"), last_error=bindparam("error"))
+)
+
 
 def enqueue(
     session: Session,
@@ -40,30 +50,34 @@ def enqueue(
 ) -> bool:
     """Queue a job in the caller's transaction; False if one with this key already exists
     (the same work is never queued twice)."""
+    now = utcnow()
     row = {
         "kind": kind,
         "dedupe_key": dedupe_key,
         "payload": payload,
         "status": "pending",
         "attempts": 0,
-        "available_at": available_at or utcnow(),
+        "available_at": available_at or now,
+        "created_at": now,
+        "updated_at": now,
     }
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(Job)
-        .values(**row)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(Job.id)
-    )
+    statement = _enqueue_statement(session.get_bind().dialect.name)
     # RETURNING, not rowcount: SQLAlchemy reports -1 for an INSERT's rowcount on psycopg.
-    return session.execute(statement).scalar() is not None
+    return session.execute(statement, row).scalar() is not None
+
+
+@cache
+def _enqueue_statement(dialect: str) -> Any:
+    """Built once per dialect: a Core INSERT costs far less than one built per call."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(_JOBS).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(_JOBS.c.id)
 
 
 def requeue(session: Session, dedupe_key: str, *, available_at: datetime | None = None) -> None:
     """Make a finished or dead job run again (an agent's retry, new stock for a backorder)."""
     session.execute(
-        update(Job)
-        .where(Job.dedupe_key == dedupe_key)
+        _JOBS.update()
+        .where(_JOBS.c.dedupe_key == dedupe_key)
         .values(status="pending", available_at=available_at or utcnow(), last_error=None)
     )
 
@@ -138,18 +152,21 @@ def run_due_jobs(
 def _claim(db: Database, now: datetime, batch: int) -> list[tuple[int, str, dict[str, Any], int]]:
     with db.transaction() as session:
         query = (
-            select(Job)
-            .where(Job.status == "pending", Job.available_at <= now)
-            .order_by(Job.available_at, Job.id)
+            select(_JOBS.c.id, _JOBS.c.kind, _JOBS.c.payload, _JOBS.c.attempts)
+            .where(_JOBS.c.status == "pending", _JOBS.c.available_at <= now)
+            .order_by(_JOBS.c.available_at, _JOBS.c.id)
             .limit(batch)
         )
         if db.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        jobs = list(session.scalars(query))
-        for job in jobs:
-            job.attempts += 1
-            job.available_at = now + LEASE
-        return [(j.id, j.kind, dict(j.payload), j.attempts) for j in jobs]
+        jobs = session.execute(query).all()
+        if jobs:
+            session.execute(
+                _JOBS.update()
+                .where(_JOBS.c.id.in_([j.id for j in jobs]))
+                .values(attempts=_JOBS.c.attempts + 1, available_at=now + LEASE)
+            )
+        return [(j.id, j.kind, dict(j.payload), j.attempts + 1) for j in jobs]
 
 
 def _run_one(
@@ -202,11 +219,11 @@ def _settle(
     else:
         delay = outcome.delay or backoff(context.attempt)
         session.execute(
-            update(Job)
-            .where(Job.id == context.job_id)
+            _JOBS.update()
+            .where(_JOBS.c.id == context.job_id)
             .values(available_at=context.now + delay, last_error=outcome.reason)
         )
 
 
 def _mark(session: Session, job_id: int, *, status: str, error: str | None) -> None:
-    session.execute(update(Job).where(Job.id == job_id).values(status=status, last_error=error))
+    session.execute(_MARK, {"job_id": job_id, "status": status, "error": error})

@@ -11,12 +11,15 @@ from openoms import __version__
 from openoms.adapters.carriers import Carriers
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
+from openoms.adapters.payments import Gateways
 from openoms.api.auth import install_auth
 from openoms.api.errors import install_error_handlers
+from openoms.api.finance.router import router as finance_router
 from openoms.api.fulfillment.router import router as fulfillment_router
 from openoms.api.inventory.router import router as inventory_router
 from openoms.api.locations.router import router as locations_router
 from openoms.api.orders.router import router as orders_router
+from openoms.api.payments.router import router as payments_router
 from openoms.api.reservations.router import router as reservations_router
 from openoms.api.routing.router import router as routing_router
 
@@ -31,14 +34,22 @@ every POST so a retry replays the first answer instead of acting twice.
 """
 
 
-def create_app(db: Database, outbox: Outbox, *, carriers: Carriers | None = None) -> FastAPI:
-    """The app over `db`. Pass the `carriers` an in-process worker uses, so both share one
-    set of carrier accounts (otherwise they are built from the environment on first use)."""
+def create_app(
+    db: Database,
+    outbox: Outbox,
+    *,
+    carriers: Carriers | None = None,
+    gateways: Gateways | None = None,
+) -> FastAPI:
+    """The app over `db`. Pass the `carriers` and payment `gateways` an in-process worker
+    uses, so both share one set of accounts (otherwise they are built on first use)."""
     app = FastAPI(title="openoms", version=__version__, description=DESCRIPTION)
     app.state.db = db
     app.state.outbox = outbox
     if carriers is not None:
         app.state.carriers = carriers
+    if gateways is not None:
+        app.state.gateways = gateways
     install_error_handlers(app)
     install_auth(app)
     app.include_router(orders_router)
@@ -47,6 +58,8 @@ def create_app(db: Database, outbox: Outbox, *, carriers: Carriers | None = None
     app.include_router(reservations_router)
     app.include_router(routing_router)
     app.include_router(fulfillment_router)
+    app.include_router(payments_router)
+    app.include_router(finance_router)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, Any]:

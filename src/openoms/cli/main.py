@@ -15,6 +15,7 @@ from openoms.adapters.carriers import default_carriers
 from openoms.adapters.db.migrate import upgrade
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
+from openoms.adapters.payments import default_gateways
 from openoms.cli.common import (
     app,
     console,
@@ -85,14 +86,18 @@ def serve(
             )
         )
     registry = default_registry()
-    carriers = default_carriers()  # one set of carrier accounts for the API and the worker
+    # One set of carrier and gateway accounts for the API and the in-process worker.
+    carriers, gateways = default_carriers(), default_gateways()
     stop = None
     if worker:
         in_process = standard_worker(
-            db, registry, default_jobs(carriers), poll_seconds=settings.worker_poll_seconds
+            db,
+            registry,
+            default_jobs(carriers, gateways),
+            poll_seconds=settings.worker_poll_seconds,
         )
         _thread, stop = in_process.start_in_thread()
-    app_ = create_app(db, Outbox(registry), carriers=carriers)
+    app_ = create_app(db, Outbox(registry), carriers=carriers, gateways=gateways)
     try:
         uvicorn.run(app_, host=host, port=port, log_level="info")
     finally:

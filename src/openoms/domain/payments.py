@@ -1,8 +1,11 @@
-"""Payment balances of one OrderPaymentSummary (DESIGN.md §3 Amounts), in minor units."""
+"""Payment balances of one OrderPaymentSummary (DESIGN.md §3 Amounts) and the plan that
+covers an invoice from them (§7), in minor units. Pure: values in, values out."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,3 +24,66 @@ class PaymentBalance:
     @property
     def available_to_refund(self) -> int:
         return max(self.captured + self.pending_capture - (self.refunded + self.pending_refund), 0)
+
+
+# --- ensure funds: which authorizations pay an invoice (DESIGN.md §7) ---------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCapture:
+    authorization_id: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class CapturePlan:
+    """How an amount is covered: `from_excess` of funds already captured and not yet applied,
+    then `captures` against authorizations; `shortfall` is what nothing covers."""
+
+    amount: int
+    from_excess: int
+    captures: tuple[PlannedCapture, ...]
+    shortfall: int
+
+    @property
+    def to_capture(self) -> int:
+        return sum(c.amount for c in self.captures)
+
+
+def plan_captures(
+    amount: int, excess_captured: int, authorizations: Sequence[tuple[str, int]]
+) -> CapturePlan:
+    """Cover `amount`: excess first, then an authorization whose available equals what is
+    left, else the one with most available (earliest on ties), repeating until covered.
+    Never plans more than an authorization has available; ids must be distinct."""
+    if amount < 0 or excess_captured < 0:
+        raise ValueError("amount and excess must not be negative")
+    from_excess = min(excess_captured, amount)
+    left = amount - from_excess
+    open_ = [(auth_id, available) for auth_id, available in authorizations if available > 0]
+    captures: list[PlannedCapture] = []
+    while left > 0 and open_:
+        chosen = next((a for a in open_ if a[1] == left), None)
+        if chosen is None:
+            chosen = max(open_, key=lambda a: a[1])  # max keeps the first of equals
+        open_.remove(chosen)
+        take = min(chosen[1], left)
+        captures.append(PlannedCapture(chosen[0], take))
+        left -= take
+    return CapturePlan(amount, from_excess, tuple(captures), left)
+
+
+class PaymentStatus(StrEnum):
+    """A capture (Payment) or refund: PENDING until the gateway's answer is recorded."""
+
+    PENDING = "PENDING"
+    PROCESSED = "PROCESSED"
+    FAILED = "FAILED"
+
+
+class AuthorizationStatus(StrEnum):
+    # Recorded at capture without a gateway reference: openoms must authorize it first
+    # (`authorize_payments`); not yet counted in the payment summary's `authorized`.
+    PENDING = "PENDING"
+    AUTHORIZED = "AUTHORIZED"
+    DECLINED = "DECLINED"  # the gateway refused for good: a person must act

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from openoms.schemas.finance import DocumentOut
+
 
 class TotalsOut(BaseModel):
     product: str = Field(description="Σ quantity × unit_price of product items.")
@@ -120,8 +122,8 @@ class OrderSummaryOut(OrderSummaryBrief):
     items: list[ItemSummaryOut]
     fulfillment_orders: list[dict[str, Any]]
     payment_summaries: list[PaymentSummaryOut]
-    invoices: list[dict[str, Any]]
-    credit_memos: list[dict[str, Any]]
+    invoices: list[DocumentOut]
+    credit_memos: list[DocumentOut]
     return_orders: list[dict[str, Any]]
     process_exceptions: list[dict[str, Any]]
     events: list[EventOut]

@@ -21,6 +21,7 @@ from openoms.domain.errors import DomainError
 from openoms.domain.events import DomainEvent
 from openoms.domain.money import format_minor
 from openoms.domain.order import Lifecycle, OrderDraft, PricedOrder, price_order
+from openoms.domain.payments import AuthorizationStatus
 from openoms.domain.quantities import ItemQuantities
 from openoms.domain.summary import derive_status
 from openoms.services.capture_stock import GroupReservation, reserve_order_stock
@@ -234,7 +235,9 @@ def _insert_payments(session: Session, summary_id: str, draft: OrderDraft) -> No
                 "gateway": payment.gateway,
                 "token": payment.token,
                 "display": mask_token(payment.token),
-                "authorized": payment.amount,
+                # Authorized only once a gateway said so: a bare token is authorized by
+                # the worker (services/authorizations.py) right after capture.
+                "authorized": payment.amount if payment.authorization_reference else 0,
             }
         )
         authorizations.append(
@@ -243,7 +246,11 @@ def _insert_payments(session: Session, summary_id: str, draft: OrderDraft) -> No
                 "order_payment_summary_id": ops_id,
                 "amount": payment.amount,
                 "gateway_reference": payment.authorization_reference,
-                "status": "AUTHORIZED",
+                "status": (
+                    AuthorizationStatus.AUTHORIZED
+                    if payment.authorization_reference
+                    else AuthorizationStatus.PENDING
+                ).value,
             }
         )
     session.execute(_INSERT_PAYMENT_SUMMARIES, payment_summaries)

@@ -376,14 +376,38 @@ def transfer(
     are its own; only the units moved need availability there (else InsufficientStock and
     nothing moves). More than held → TransferExceedsReserved. Emits
     `reservation.transferred` (nothing when there is nothing to move)."""
-    reservation = _lock(session, reservation_id)
+    return transfer_held(
+        session,
+        outbox,
+        _lock(session, reservation_id),
+        to_location_id=to_location_id,
+        items=items,
+        from_location_id=from_location_id,
+    )
+
+
+def transfer_held(
+    session: Session,
+    outbox: Outbox,
+    reservation: Reservation,
+    *,
+    to_location_id: str,
+    items: Mapping[str, int] | None = None,
+    from_location_id: str | None = None,
+    target_active: bool | None = None,
+) -> Reservation:
+    """`transfer` for a caller that already holds the reservation's row lock and loaded its
+    lines in this transaction (routing): spares reading it again. `target_active`: whether
+    the target location is active, when the caller read it in this transaction (None: read
+    it here)."""
     if reservation.status != ReservationStatus.ACTIVE:
         raise IllegalTransition(
             f"a reservation that is {reservation.status} cannot be transferred",
             current=reservation.status,
         )
     conn = session.connection()
-    target_active = repo.location_active(conn, to_location_id)
+    if target_active is None:
+        target_active = repo.location_active(conn, to_location_id)
     if target_active is None:
         raise LocationNotFound(f"no location {to_location_id!r}", location_id=to_location_id)
     takes = _take(
@@ -502,7 +526,18 @@ def release(
     reservation's lines in order, or only at `location_id`). More than held →
     ReleaseExceedsReserved. Once nothing is held the reservation is RELEASED. Emits
     `reservation.released`."""
-    reservation = _lock(session, reservation_id)
+    return release_held(session, outbox, _lock(session, reservation_id), items, location_id)
+
+
+def release_held(
+    session: Session,
+    outbox: Outbox,
+    reservation: Reservation,
+    items: Mapping[str, int] | None = None,
+    location_id: str | None = None,
+) -> Reservation:
+    """`release` for a caller that already holds the reservation's row lock and loaded its
+    lines in this transaction (routing): spares reading it again."""
     check_reservation_transition(ReservationStatus(reservation.status), ReservationStatus.RELEASED)
     takes = _take(
         reservation.lines,

@@ -129,10 +129,10 @@ def route_delivery_group(
 ) -> RouteOutcome:
     """Route round `round` of a delivery group (see the module docstring). Idempotent per
     (group, round); never allocates more than an item has available to fulfill."""
-    group = repo.get_group(session, group_summary_id)
-    summary = repo.lock_summary(session, group.order_summary_id) if group else None
-    if group is None or summary is None or summary.lifecycle != Lifecycle.MANAGED:
+    found = repo.lock_group_summary(session, group_summary_id)
+    if found is None or found[1].lifecycle != Lifecycle.MANAGED:
         return RouteOutcome(RouteStatus.NOTHING_TO_ROUTE, reason="not a managed delivery group")
+    group, summary = found
     fulfillment_orders = repo.group_fulfillment_orders(session, group.id)
     done = tuple(fo.id for fo in fulfillment_orders if fo.routing_round == round)
     if done:

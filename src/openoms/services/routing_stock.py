@@ -27,7 +27,7 @@ from openoms.domain.fulfillment import FulfillmentOrderStatus
 from openoms.domain.inventory import ReservationStatus
 from openoms.domain.routing import Allocation
 from openoms.services.capture_stock import SYSTEM_OWNER
-from openoms.services.reservations import release, reserve, transfer
+from openoms.services.reservations import release_held, reserve, transfer_held
 
 Units = dict[str, int]  # SKU → units
 K = TypeVar("K")
@@ -146,20 +146,28 @@ def hold_stock(
     """Carry out the plan: transfers, then releases, then fresh reservations (keyed by
     `fresh_key(location_id)`); the `stale` reservations of rejected fulfillment orders
     give back what they still hold. Returns location id → the fresh reservation holding
-    its units (the other locations' units sit in the group's reservation). A race for
+    its units (the other locations' units sit in the group's reservation). `reservation`
+    and `stale` must be row-locked with their lines loaded in this transaction, and the
+    plan's target locations read as active in it (routing's candidates). A race for
     stock raises InsufficientStock; the caller rolls the whole plan back."""
     for old in stale:
         if old.status == ReservationStatus.ACTIVE and any(line.quantity for line in old.lines):
-            release(session, outbox, old.id)
+            release_held(session, outbox, old)
     held_in: dict[str, str] = {}
     for (to, src), items in plan.transfers.items():
         assert reservation is not None
-        transfer(
-            session, outbox, reservation.id, to_location_id=to, items=items, from_location_id=src
+        transfer_held(
+            session,
+            outbox,
+            reservation,
+            to_location_id=to,
+            items=items,
+            from_location_id=src,
+            target_active=True,  # a routing candidate: read as active in this transaction
         )
     for src, items in plan.releases.items():
         assert reservation is not None
-        release(session, outbox, reservation.id, items=items, location_id=src)
+        release_held(session, outbox, reservation, items=items, location_id=src)
     for location_id, items in plan.fresh.items():
         request = json.dumps({"items": sorted(items.items()), "location": location_id})
         result = reserve(

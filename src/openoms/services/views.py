@@ -18,6 +18,7 @@ from openoms.domain.fulfillment import CATEGORY, FulfillmentOrderStatus
 from openoms.domain.money import format_minor
 from openoms.domain.payments import PaymentBalance
 from openoms.domain.quantities import ItemQuantities
+from openoms.services.invoicing import documents_of
 from openoms.services.shipping import shipments_of
 
 
@@ -29,6 +30,7 @@ def order_summary_view(session: Session, summary_id: str) -> dict[str, Any]:
     positions = {i.id: i.position for i in summary.items}
     fulfillment_orders = summary_fulfillment_orders(session, summary_id)
     shipments = shipments_of(session, [fo.id for fo, _ in fulfillment_orders])
+    invoices, credit_memos = documents_of(session, summary_id)
     return {
         **summary_brief(summary),
         "delivery_groups": [_group(g, summary.currency) for g in summary.delivery_groups],
@@ -38,8 +40,8 @@ def order_summary_view(session: Session, summary_id: str) -> dict[str, Any]:
             for fo, ref in fulfillment_orders
         ],
         "payment_summaries": [_payment(p, summary.currency) for p in summary.payment_summaries],
-        "invoices": [],
-        "credit_memos": [],
+        "invoices": invoices,
+        "credit_memos": credit_memos,
         "return_orders": [],
         "process_exceptions": [
             _process_exception(e) for e in summary_process_exceptions(session, summary_id)

@@ -9,22 +9,35 @@ from __future__ import annotations
 
 from openoms.adapters.carriers import Carriers, default_carriers
 from openoms.adapters.jobs import JobRegistry
-from openoms.adapters.outbox import ConsumerRegistry
+from openoms.adapters.outbox import ConsumerRegistry, Outbox
+from openoms.adapters.payments import Gateways, default_gateways
+from openoms.services.invoicing import invoicing_consumers
 from openoms.services.labels import label_job
+from openoms.services.payments import payment_consumers, payment_job_kinds
+from openoms.services.refunds import REFUND_JOB, refund_consumers, refund_job
 from openoms.services.routing import routing_consumers, routing_job_kinds
 from openoms.services.shipping import LABEL_JOB
 
 
 def default_registry() -> ConsumerRegistry:
     """A fresh registry with every built-in consumer (built per call: no module state)."""
-    return ConsumerRegistry([*routing_consumers()])
+    registry = ConsumerRegistry([*routing_consumers(), *payment_consumers(), *refund_consumers()])
+    # Invoicing writes `invoice.created` from inside a delivery: its outbox is this registry.
+    for consumer in invoicing_consumers(Outbox(registry)):
+        registry.register(consumer)
+    return registry
 
 
-def default_jobs(carriers: Carriers | None = None) -> JobRegistry:
-    """Every built-in job kind (routing, labels, …), built per call. Pass the process's
-    `carriers` (the ones the API uses) so both share one set of carrier accounts."""
+def default_jobs(carriers: Carriers | None = None, gateways: Gateways | None = None) -> JobRegistry:
+    """Every built-in job kind (routing, labels, refunds, …), built per call. Pass the
+    process's `carriers` and payment `gateways` (the ones the API uses) so both share one
+    set of accounts."""
+    gateways = gateways or default_gateways()  # one set for payments and refunds
     registry = JobRegistry()
     for kind, job_kind in routing_job_kinds().items():
         registry.register(kind, job_kind)
     registry.register(LABEL_JOB, label_job(carriers or default_carriers()))
+    for kind, job_kind in payment_job_kinds(gateways).items():
+        registry.register(kind, job_kind)
+    registry.register(REFUND_JOB, refund_job(gateways))
     return registry

@@ -25,6 +25,8 @@ from openoms.adapters.outbox import ConsumerRegistry, DeliveryStatus
 
 log = logging.getLogger(__name__)
 
+_DELIVERIES = EventDelivery.metadata.tables["event_deliveries"]
+
 MAX_ERROR_CHARS = 2000
 MAX_BACKOFF_SECONDS = 3600
 JITTER_FRACTION = 0.25
@@ -63,8 +65,17 @@ def process_batch(
         if not deliveries:
             return 0
         events = _events_by_id(session, {d.event_id for d in deliveries})
-        for delivery in deliveries:
-            _deliver(session, registry, delivery, events[delivery.event_id], now, jitter)
+        done = [
+            delivery.id
+            for delivery in deliveries
+            if _deliver(session, registry, delivery, events[delivery.event_id], now, jitter)
+        ]
+        if done:  # one UPDATE for the batch rather than one per delivery
+            session.execute(
+                _DELIVERIES.update()
+                .where(_DELIVERIES.c.id.in_(done))
+                .values(status=DeliveryStatus.DONE, processed_at=now)
+            )
         return len(deliveries)
 
 
@@ -92,13 +103,15 @@ def _deliver(
     event: Event,
     now: datetime,
     jitter: Callable[[], float],
-) -> None:
+) -> bool:
+    """Run the handler in a SAVEPOINT; True when it succeeded (the caller marks it done),
+    else the delivery is rescheduled or dead-lettered here."""
     consumer = registry.get(delivery.consumer)
     if consumer is None:
         delivery.status = DeliveryStatus.DEAD
         delivery.last_error = f"consumer {delivery.consumer!r} is not registered in this worker"
         log.error("delivery %s: %s", delivery.id, delivery.last_error)
-        return
+        return False
     try:
         with session.begin_nested():
             consumer.handler(session, event)
@@ -120,9 +133,8 @@ def _deliver(
             delivery.last_error,
         )
         log.debug("consumer %s traceback", consumer.name, exc_info=True)
-    else:
-        delivery.status = DeliveryStatus.DONE
-        delivery.processed_at = now
+        return False
+    return True
 
 
 def replay(

@@ -82,8 +82,10 @@ class Worker:
         return handled
 
     def run_forever(self, stop: threading.Event) -> None:
-        """Loop until `stop` is set: drain, sleep `poll_seconds` when idle, and after a
-        failing pass (e.g. a lost connection) log it and pause, longer each time."""
+        """Loop until `stop` is set: drain, sleep `poll_seconds` only when a pass found
+        nothing to do (a pass that did work goes again at once: routing jobs fall due as the
+        deliveries before them are handled), and after a failing pass (e.g. a lost
+        connection) log it and pause, longer each time."""
         failures = 0
         while not stop.is_set():
             try:
@@ -95,7 +97,7 @@ class Worker:
                 stop.wait(pause)
                 continue
             failures = 0
-            if handled < self.batch_size * self.max_batches_per_run:
+            if not handled:  # work done may have made more due (jobs after deliveries)
                 stop.wait(self.poll_seconds)
 
     def start_in_thread(self) -> tuple[threading.Thread, threading.Event]:

@@ -1,0 +1,68 @@
+"""Payment gateways: the registry of gateway accounts a process uses, by name.
+
+An order's payment method names its gateway (`"gateway": "sandbox"`); the payment summary
+stores that name and every later call (authorize, capture, refund, reverse) looks the
+gateway up here. Build one `Gateways` per process and share it between the API and the
+worker, so a sandbox's ledger is the same for both.
+
+Plugging in a real gateway. Implement `openoms.services.ports.PaymentGateway` (`name`,
+`authorize`, `capture`, `refund`, `reverse_authorization`) in a module of this package,
+e.g. `adapters/payments/stripe.py`:
+- send `GatewayRequest.idempotency_key` as the gateway's idempotency key: openoms retries
+  an INDETERMINATE call with the same key and relies on the gateway to move money once;
+- map answers onto `GatewayResult`: SUCCESS (with the amount actually moved and the
+  gateway's reference), DECLINE for soft refusals worth retrying later (insufficient funds,
+  rate limits), PERMANENT_FAIL for refusals a person must handle (stolen card, closed
+  account, amount above what is left), INDETERMINATE for timeouts, 5xx and network errors;
+- never raise for an outcome: an exception is treated as INDETERMINATE (retried with the
+  same key), never as a decline;
+- set your own HTTP timeouts: calls run in a worker or request thread, never inside a
+  database transaction.
+Then register it (`default_gateways(extra={"stripe": StripeGateway(...)})` or
+`Gateways.register`). Nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from openoms.adapters.payments.sandbox import SandboxGateway
+from openoms.domain.errors import ValidationFailed
+from openoms.services.ports import PaymentGateway
+
+
+class GatewayUnknown(ValidationFailed):
+    code = "gateway_unknown"
+    title = "Payment gateway is not registered"
+
+
+class Gateways:
+    """Payment gateway accounts by name."""
+
+    def __init__(self, gateways: Mapping[str, PaymentGateway]) -> None:
+        self._gateways = dict(gateways)
+
+    def register(self, name: str, gateway: PaymentGateway) -> None:
+        if name in self._gateways:
+            raise ValueError(f"payment gateway {name!r} is already registered")
+        self._gateways[name] = gateway
+
+    def get(self, name: str) -> PaymentGateway:
+        gateway = self._gateways.get(name)
+        if gateway is None:
+            raise GatewayUnknown(
+                f"no payment gateway {name!r} is registered (known: {', '.join(self.names())})",
+                gateway=name,
+            )
+        return gateway
+
+    def names(self) -> list[str]:
+        return sorted(self._gateways)
+
+
+def default_gateways(*, extra: Mapping[str, PaymentGateway] | None = None) -> Gateways:
+    """The sandbox gateway plus `extra`."""
+    return Gateways({"sandbox": SandboxGateway("sandbox"), **(extra or {})})
+
+
+__all__ = ["GatewayUnknown", "Gateways", "SandboxGateway", "default_gateways"]

@@ -1,0 +1,96 @@
+"""Finance: ensure refunds for an order, and reconcile money against documents.
+
+`ensure-refunds` calls payment gateways, so it holds no transaction while they answer (see
+`openoms.services.refunds`); it is safe to call again or concurrently: a credit memo is
+refunded exactly once, and a retry lands on the same gateway idempotency keys.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+
+from openoms.adapters.db.models import OrderSummary
+from openoms.adapters.db.session import Database
+from openoms.adapters.payments import Gateways, default_gateways
+from openoms.api.auth import require_scope
+from openoms.api.deps import get_db
+from openoms.api.errors import PROBLEM_JSON
+from openoms.domain.errors import OrderSummaryNotFound, ValidationFailed
+from openoms.domain.money import format_minor
+from openoms.schemas.finance import EnsureRefundsOut, ReconciliationOut
+from openoms.services.keys import Principal, Scope
+from openoms.services.reconciliation import reconcile
+from openoms.services.refunds import ensure_refunds, refund_views
+
+router = APIRouter(prefix="/api/v1", tags=["finance"])
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {PROBLEM_JSON: {}}}
+    for status, text in {
+        400: "A business rule is broken (stable `code`).",
+        401: "No valid API key.",
+        403: "The API key lacks the agent or admin scope.",
+        404: "Unknown order summary.",
+        422: "The payload does not match the schema.",
+    }.items()
+}
+
+Agent = Annotated[Principal, Depends(require_scope(Scope.AGENT, Scope.ADMIN))]
+
+
+def gateways_of(app: FastAPI) -> Gateways:
+    """The app's payment gateways (`app.state.gateways`), built on first use otherwise."""
+    gateways: Gateways | None = getattr(app.state, "gateways", None)
+    if gateways is None:
+        gateways = app.state.gateways = default_gateways()
+    return gateways
+
+
+@router.post(
+    "/order-summaries/{summary_id}/actions/ensure-refunds",
+    response_model=EnsureRefundsOut,
+    responses=PROBLEMS,
+)
+def ensure_refunds_action(
+    summary_id: str,
+    request: Request,
+    _: Agent,
+    db: Annotated[Database, Depends(get_db)],
+) -> dict[str, Any]:
+    """Refund every posted credit memo's balance and any excess funds now (exact match,
+    else the smallest covering payment, else several, largest first). Answers what this
+    call processed, left pending (declined or unanswered: retried later) or saw fail."""
+    outcome = ensure_refunds(db, request.app.state.outbox, gateways_of(request.app), summary_id)
+    with db.reading() as session:
+        summary = session.get(OrderSummary, summary_id)
+        if summary is None:  # ensure_refunds raised already; kept for the type checker
+            raise OrderSummaryNotFound(f"order summary '{summary_id}' does not exist")
+        return {
+            "order_summary_id": summary_id,
+            "processed": refund_views(session, outcome.processed),
+            "pending": refund_views(session, outcome.pending),
+            "failed": refund_views(session, outcome.failed),
+            "shortfall": format_minor(outcome.shortfall, summary.currency),
+        }
+
+
+@router.get("/finance/reconciliation", response_model=ReconciliationOut, responses=PROBLEMS)
+def reconciliation(
+    _: Agent,
+    db: Annotated[Database, Depends(get_db)],
+    from_: Annotated[
+        datetime | None, Query(alias="from", description="Ordered at or after (inclusive).")
+    ] = None,
+    to: Annotated[datetime | None, Query(description="Ordered before (exclusive).")] = None,
+) -> dict[str, Any]:
+    """Per order and in total: authorized, captured, refunded, invoiced, credited and
+    outstanding (invoiced − credited − captured + refunded), with every mismatch named
+    (captured > authorized, refunded > captured, documents ≠ grand total once complete)."""
+    for name, value in (("from", from_), ("to", to)):
+        if value is not None and value.tzinfo is None:
+            raise ValidationFailed(f"{name} needs a time zone (e.g. 'Z')", field=name)
+    with db.reading() as session:
+        return reconcile(session, ordered_from=from_, ordered_to=to).view()

@@ -1,0 +1,180 @@
+"""Payments on an order summary (DESIGN.md §7, §12): ensure funds, and an agent's capture.
+
+Both call the gateway with no transaction open. `ensure-funds` is idempotent by nature (it
+captures only what invoices still owe, and resends a pending capture with its own key), so
+it needs no `Idempotency-Key`. `capture` records the pending capture under the request's
+key first, then calls the gateway; a retry with the same key resends that same capture
+(never a second one) and answers with its outcome.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from openoms.adapters.db import models as m
+from openoms.adapters.outbox import Outbox
+from openoms.adapters.payments import Gateways, default_gateways
+from openoms.api.auth import require_scope
+from openoms.api.deps import get_db
+from openoms.api.errors import PROBLEM_JSON
+from openoms.api.idempotency import IdempotencyKey, run_idempotent
+from openoms.domain.money import Money, format_minor
+from openoms.domain.payments import PaymentStatus
+from openoms.services import payment_actions
+from openoms.services import payments as service
+from openoms.services.gateway_calls import balance_of, locked_summary
+from openoms.services.keys import Principal, Scope
+
+router = APIRouter(prefix="/api/v1", tags=["payments"])
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {PROBLEM_JSON: {}}}
+    for status, text in {
+        400: "Bad amount (`amount_invalid`) or currency (`currency_mismatch`).",
+        401: "No valid API key.",
+        402: "The gateway refused the capture (`payment_declined`); nothing was captured.",
+        403: "The API key lacks the agent scope.",
+        404: "Unknown order summary or payment summary.",
+        409: "More than available to capture (`capture_exceeds_authorized`).",
+        422: "The payload does not match the schema.",
+    }.items()
+}
+
+Agent = Annotated[Principal, Depends(require_scope(Scope.AGENT, Scope.ADMIN))]
+
+
+class InvoiceFundsOut(BaseModel):
+    invoice_id: str
+    status: str = Field(description="POSTED while a balance is left, PAID at zero.")
+    grand_total: str
+    applied_from_excess: str = Field(description="Already-captured funds applied in this run.")
+    captured: str = Field(description="Captured from authorizations in this run.")
+    balance: str
+
+
+class EnsureFundsOut(BaseModel):
+    order_summary_id: str
+    invoices: list[InvoiceFundsOut]
+    retry_scheduled: bool = Field(description="A soft decline or unknown answer: retried later.")
+    detail: str
+
+
+class CaptureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    amount: str = Field(description='Decimal string, e.g. "12.34".', examples=["12.34"])
+    currency: str | None = Field(default=None, description="Defaults to the order's currency.")
+
+
+class CaptureOut(BaseModel):
+    payment_summary_id: str
+    payments: list[dict[str, Any]]
+    captured: str
+    available_to_capture: str
+
+
+def gateways_of(app: FastAPI) -> Gateways:
+    """The app's gateways, built on first use (a process that also runs a worker should set
+    `app.state.gateways` to the ones its payment jobs use)."""
+    gateways: Gateways | None = getattr(app.state, "gateways", None)
+    if gateways is None:
+        gateways = app.state.gateways = default_gateways()
+    return gateways
+
+
+@router.post(
+    "/order-summaries/{summary_id}/actions/ensure-funds",
+    response_model=EnsureFundsOut,
+    responses=PROBLEMS,
+)
+def ensure_funds(summary_id: str, request: Request, _: Agent) -> dict[str, Any]:
+    """Capture what the summary's POSTED invoices still owe: excess captured funds first,
+    then authorizations (exact amount first, else largest). Also retries invoices whose
+    payment exception waits for a person. Answers what each invoice got in this run."""
+    result = service.ensure_funds(
+        get_db(request), _outbox(request), gateways_of(request.app), summary_id, retry_blocked=True
+    )
+    return {
+        "order_summary_id": result.order_summary_id,
+        "invoices": [
+            {
+                "invoice_id": f.invoice_id,
+                "status": f.status,
+                "grand_total": format_minor(f.grand_total, f.currency),
+                "applied_from_excess": format_minor(f.from_excess, f.currency),
+                "captured": format_minor(f.captured, f.currency),
+                "balance": format_minor(f.balance, f.currency),
+            }
+            for f in result.invoices
+        ],
+        "retry_scheduled": result.retry,
+        "detail": result.detail,
+    }
+
+
+@router.post(
+    "/order-summaries/{summary_id}/payment-summaries/{ps_id}/actions/capture",
+    response_model=CaptureOut,
+    status_code=201,
+    responses={202: {"description": "The gateway's answer is unknown; retried."}, **PROBLEMS},
+)
+def capture(
+    summary_id: str,
+    ps_id: str,
+    payload: CaptureIn,
+    request: Request,
+    response: Response,
+    principal: Agent,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Capture `amount` on one payment method now, outside any invoice (later invoices use
+    it first). 201 captured; 202 answer unknown (retried with the same key); 402 declined.
+    More than available to capture is 409 `capture_exceeds_authorized`, nothing moved."""
+    db = get_db(request)
+
+    def operation(session: Session) -> tuple[int, dict[str, Any]]:
+        currency = locked_summary(session, summary_id).currency
+        amount = Money.parse(payload.amount, payload.currency or currency, field="amount")
+        ids = payment_actions.prepare_capture(session, summary_id, ps_id, amount)
+        return 202, {"payment_ids": ids}
+
+    body = payload.model_dump(mode="json")
+    result = run_idempotent(db, principal, idempotency_key, request, body, operation)
+    ids: list[str] = result.body["payment_ids"]
+    payment_actions.send_pending(db, _outbox(request), gateways_of(request.app), summary_id, ids)
+    with db.reading() as session:
+        rows = session.scalars(select(m.Payment).where(m.Payment.id.in_(ids))).all()
+        ps = session.get(m.OrderPaymentSummary, ps_id)
+        currency = session.get(m.OrderSummary, summary_id).currency  # type: ignore[union-attr]
+    assert ps is not None
+    statuses = {p.status for p in rows}
+    if PaymentStatus.FAILED in statuses:
+        raise payment_actions.PaymentDeclined(
+            f"the gateway refused the capture on payment summary {ps_id}; nothing was captured",
+            payment_ids=ids,
+        )
+    response.status_code = 202 if PaymentStatus.PENDING in statuses else 201
+    return {
+        "payment_summary_id": ps.id,
+        "payments": [
+            {
+                "id": p.id,
+                "amount": format_minor(p.amount, currency),
+                "status": p.status,
+                "gateway_reference": p.gateway_reference,
+            }
+            for p in rows
+        ],
+        "captured": format_minor(ps.captured, currency),
+        "available_to_capture": format_minor(balance_of(ps).available_to_capture, currency),
+    }
+
+
+def _outbox(request: Request) -> Outbox:
+    outbox: Outbox = request.app.state.outbox
+    return outbox

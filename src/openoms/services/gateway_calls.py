@@ -1,0 +1,160 @@
+"""Calling a payment gateway and recording what it answered: the pieces every money
+movement shares (authorize and capture in services/payments.py, refunds in services/refunds.py).
+
+A call is prepared in one short transaction (`GatewayCall`, holding the token in memory
+only), sent with no transaction open (`call_gateway`), and settled in another short
+transaction that logs it (`log_gateway_call`) under the locked order summary
+(`locked_summary`): every change to a summary's payments is serialised on that lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from openoms.adapters.db import models as m
+from openoms.adapters.db.repositories import payments as repo
+from openoms.adapters.db.repositories.fulfillment import lock_summary
+from openoms.adapters.outbox import Outbox
+from openoms.adapters.payments import Gateways, GatewayUnknown
+from openoms.domain.errors import OrderSummaryNotFound
+from openoms.domain.events import DomainEvent
+from openoms.domain.fulfillment import ProcessExceptionCategory
+from openoms.domain.payments import PaymentBalance
+from openoms.services.ports import GatewayRequest, GatewayResponse, GatewayResult
+from openoms.services.process_exceptions import raise_exception
+
+log = logging.getLogger(__name__)
+R = GatewayResult
+
+
+class GatewayOperation(StrEnum):
+    AUTHORIZE = "authorize"
+    CAPTURE = "capture"
+    REFUND = "refund"
+    REVERSE = "reverse"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayCall:
+    """A prepared call: what to send, to which gateway, for which row. Holds the token in
+    memory only, between the prepare and settle transactions."""
+
+    row_id: str  # the Payment (capture, refund) or PaymentAuthorization it settles
+    payment_summary_id: str
+    gateway: str
+    operation: GatewayOperation
+    request: GatewayRequest
+
+
+def call_gateway(gateways: Gateways, call: GatewayCall) -> GatewayResponse:
+    """Send one call, outside any transaction. An unknown gateway is PERMANENT_FAIL; an
+    exception from the adapter is INDETERMINATE (the outcome is unknown: retry, same key)."""
+    try:
+        gateway = gateways.get(call.gateway)
+    except GatewayUnknown as exc:
+        return GatewayResponse(R.PERMANENT_FAIL, 0, None, exc.detail)
+    method = {
+        GatewayOperation.AUTHORIZE: gateway.authorize,
+        GatewayOperation.CAPTURE: gateway.capture,
+        GatewayOperation.REFUND: gateway.refund,
+        GatewayOperation.REVERSE: gateway.reverse_authorization,
+    }[call.operation]
+    try:
+        return method(call.request)
+    except Exception as exc:
+        log.warning("gateway %s %s raised %s", call.gateway, call.operation, type(exc).__name__)
+        return GatewayResponse(R.INDETERMINATE, 0, None, f"{type(exc).__name__}: {exc}"[:500])
+
+
+def log_gateway_call(
+    session: Session,
+    *,
+    order_payment_summary_id: str | None,
+    gateway: str,
+    operation: GatewayOperation,
+    request: GatewayRequest,
+    response: GatewayResponse,
+) -> m.PaymentGatewayLog:
+    """Record a request and its answer. The token is never written: the payment summary id
+    says which payment method it was."""
+    entry = m.PaymentGatewayLog(
+        order_payment_summary_id=order_payment_summary_id,
+        gateway=gateway,
+        operation=operation.value,
+        idempotency_key=request.idempotency_key,
+        amount=request.amount,
+        currency=request.currency,
+        result=response.result.value,
+        gateway_reference=response.reference or request.reference,
+        message=response.message[:2000] or None,
+    )
+    session.add(entry)
+    return entry
+
+
+def locked_summary(session: Session, order_summary_id: str) -> m.OrderSummary:
+    """The summary, locked: every change to its payments is serialised on it."""
+    summary = lock_summary(session, order_summary_id)
+    if summary is None:
+        raise OrderSummaryNotFound(
+            f"order summary {order_summary_id} does not exist", order_summary_id=order_summary_id
+        )
+    return summary
+
+
+def balance_of(ps: m.OrderPaymentSummary) -> PaymentBalance:
+    return PaymentBalance(
+        authorized=ps.authorized,
+        captured=ps.captured,
+        refunded=ps.refunded,
+        reversed=ps.reversed,
+        pending_capture=ps.pending_capture,
+        pending_refund=ps.pending_refund,
+    )
+
+
+def excess_captured(session: Session, order_summary_id: str) -> int:
+    """Captured funds not yet applied to an invoice nor refunded (or being refunded)."""
+    held = sum(
+        ps.captured - ps.refunded - ps.pending_refund
+        for ps in repo.payment_summaries(session, order_summary_id)
+    )
+    return max(held - repo.applied_to_invoices(session, order_summary_id), 0)
+
+
+def record_exception(
+    session: Session,
+    outbox: Outbox,
+    summary: m.OrderSummary,
+    *,
+    dedupe_key: str,
+    severity: str,
+    message: str,
+    action: dict[str, Any],
+) -> None:
+    raise_exception(
+        session,
+        outbox,
+        order_summary_id=summary.id,
+        category=ProcessExceptionCategory.PAYMENT,
+        severity=severity,
+        dedupe_key=dedupe_key,
+        message=message,
+        action=action,
+    )
+
+
+def payment_event(name: str, summary: m.OrderSummary, **payload: Any) -> DomainEvent:
+    aggregate = str(payload.get("payment_id") or payload.get("payment_authorization_id"))
+    return DomainEvent(
+        name,
+        "payment",
+        aggregate,
+        {"order_summary_id": summary.id, **payload},
+        summary.id,
+    )

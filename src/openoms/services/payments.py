@@ -1,0 +1,507 @@
+"""Talking to payment gateways (DESIGN.md §7): authorizing, and ensuring funds for invoices.
+
+Every money movement has the same three steps, like a carrier label (services/labels.py):
+1. a short transaction records the intent — a PENDING Payment with a deterministic
+   idempotency key, and the amount as `pending_capture` on the payment summary;
+2. the gateway is called with no transaction open;
+3. a short transaction settles the answer (and logs request and answer to
+   PaymentGatewayLog — never the token), only if the row is still PENDING.
+
+SUCCESS moves the amounts; DECLINE (soft) fails the Payment, gives the pending amount back,
+opens a medium payment exception and asks for a retry with backoff (a new key: the decline
+was the key's final answer); PERMANENT_FAIL does the same with a high exception and no
+retry until a person acts; INDETERMINATE keeps the Payment PENDING: the next run sends the
+SAME key, so a charge whose answer was lost is found, never made twice.
+
+Keys: `capture:{invoice_id}:{authorization_id}:{n}` (`capture:manual:…` for an agent's
+capture, services/payment_actions.py; `authorize:{authorization_id}:{n}` in
+services/authorizations.py), where n counts the earlier attempts: a refused attempt is final
+for its key, so the next one takes a new key; an unknown answer keeps its key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from openoms.adapters.db import models as m
+from openoms.adapters.db.ids import new_id
+from openoms.adapters.db.repositories import payments as repo
+from openoms.adapters.db.session import Database, retry_transient
+from openoms.adapters.jobs import JobContext, JobKind, Reschedule, enqueue
+from openoms.adapters.outbox import Consumer, Outbox
+from openoms.adapters.payments import Gateways
+from openoms.domain.events import DomainEvent
+from openoms.domain.money import format_minor
+from openoms.domain.payments import AuthorizationStatus, PaymentStatus, plan_captures
+from openoms.services.authorizations import AUTHORIZE_JOB, authorize_payments
+from openoms.services.gateway_calls import (
+    GatewayCall,
+    GatewayOperation,
+    balance_of,
+    call_gateway,
+    excess_captured,
+    locked_summary,
+    log_gateway_call,
+    payment_event,
+    record_exception,
+)
+from openoms.services.ports import GatewayRequest, GatewayResponse, GatewayResult
+from openoms.services.process_exceptions import active_exception, resolve_exception
+
+__all__ = [
+    "AUTHORIZE_JOB",
+    "ENSURE_FUNDS_JOB",
+    "authorize_payments",
+    "ensure_funds",
+    "log_gateway_call",
+]
+
+ENSURE_FUNDS_JOB = "ensure_funds"
+R = GatewayResult
+
+
+# --- ensuring funds for invoices -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceFunds:
+    """One invoice after an ensure-funds run: what this run applied and captured for it."""
+
+    invoice_id: str
+    currency: str
+    grand_total: int
+    from_excess: int
+    captured: int
+    balance: int
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class EnsureFundsResult:
+    order_summary_id: str
+    invoices: tuple[InvoiceFunds, ...]
+    retry: bool  # a soft decline or an unknown answer: run again after a backoff
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class _Prepared:
+    calls: list[GatewayCall]
+    invoice_ids: list[str]
+    from_excess: dict[str, int]
+    invoice_of: dict[str, str | None]  # payment id → invoice id
+
+
+def ensure_funds(
+    db: Database,
+    outbox: Outbox,
+    gateways: Gateways,
+    order_summary_id: str,
+    *,
+    invoice_id: str | None = None,
+    retry_blocked: bool = False,
+) -> EnsureFundsResult:
+    """Cover every POSTED invoice with a balance (or just `invoice_id`): authorize what is
+    pending, resend PENDING captures with their own keys, apply excess captured funds, then
+    capture against authorizations as `plan_captures` says, one Payment per capture and
+    never more than available to capture. An invoice with an open high payment exception
+    is left alone unless `retry_blocked` (an agent asked). Emits `payment.captured`,
+    `invoice.excess_applied`, `invoice.paid`. Safe to run twice or concurrently."""
+    authorized = authorize_payments(db, outbox, gateways, order_summary_id)
+
+    def prepare() -> _Prepared:
+        with db.transaction() as session:
+            return _prepare_funds(session, outbox, order_summary_id, invoice_id, retry_blocked)
+
+    prepared = retry_transient(prepare)
+    results = send_captures(db, outbox, gateways, order_summary_id, prepared.calls)
+    captured: dict[str | None, int] = {}
+    for call, response in results:
+        if response.result is GatewayResult.SUCCESS:
+            owner = prepared.invoice_of[call.row_id]
+            captured[owner] = captured.get(owner, 0) + response.amount
+    with db.reading() as session:
+        invoices = [session.get(m.Invoice, i) for i in prepared.invoice_ids]
+    funds = tuple(
+        InvoiceFunds(
+            invoice_id=inv.id,
+            currency=inv.currency,
+            grand_total=inv.grand_total,
+            from_excess=prepared.from_excess.get(inv.id, 0),
+            captured=captured.get(inv.id, 0),
+            balance=inv.balance,
+            status=inv.status,
+        )
+        for inv in invoices
+        if inv is not None
+    )
+    unsettled = [r for _, r in results if r.result in (R.DECLINE, R.INDETERMINATE)]
+    owing = any(f.balance > 0 for f in funds)
+    detail = "; ".join(f"{r.result.value}: {r.message}" for r in unsettled) or authorized.detail
+    return EnsureFundsResult(
+        order_summary_id, funds, bool(unsettled) or (authorized.retry and owing), detail
+    )
+
+
+def _prepare_funds(
+    session: Session,
+    outbox: Outbox,
+    order_summary_id: str,
+    invoice_id: str | None,
+    retry_blocked: bool,
+) -> _Prepared:
+    summary = locked_summary(session, order_summary_id)
+    by_id = {ps.id: ps for ps in repo.payment_summaries(session, summary.id)}
+    pending = repo.payments(session, list(by_id), status=PaymentStatus.PENDING)
+    prepared = _Prepared([], [], {}, {p.id: p.invoice_id for p in pending})
+    prepared.calls = [capture_call(session, summary, by_id, p) for p in pending]
+    busy = {p.invoice_id for p in pending}
+    available = available_by_authorization(session, by_id)
+    excess = excess_captured(session, summary.id)
+    for invoice in repo.open_invoices(session, summary.id, invoice_id):
+        prepared.invoice_ids.append(invoice.id)
+        if invoice.id in busy or (not retry_blocked and _blocked(session, invoice.id)):
+            continue
+        plan = plan_captures(invoice.balance, excess, list(available.items()))
+        if plan.from_excess:
+            excess -= plan.from_excess
+            prepared.from_excess[invoice.id] = plan.from_excess
+            _apply_excess(session, outbox, summary, invoice, plan.from_excess)
+        for capture in plan.captures:
+            available[capture.authorization_id] -= capture.amount
+            payment = new_capture(
+                session, by_id, capture.authorization_id, capture.amount, invoice.id
+            )
+            prepared.invoice_of[payment.id] = invoice.id
+            prepared.calls.append(capture_call(session, summary, by_id, payment))
+        _report_shortfall(session, outbox, summary, invoice, plan.shortfall)
+    session.flush()
+    return prepared
+
+
+def available_by_authorization(
+    session: Session, by_id: dict[str, m.OrderPaymentSummary], *, only: str | None = None
+) -> dict[str, int]:
+    """Authorization id → what may still be captured on it: its amount less what is captured
+    or pending on it, and never more than its payment summary's available_to_capture.
+    Authorizations without a gateway reference cannot be captured."""
+    auths = [
+        a
+        for a in repo.authorizations(session, list(by_id), AuthorizationStatus.AUTHORIZED)
+        if a.gateway_reference and only in (None, a.order_payment_summary_id)
+    ]
+    auths.sort(key=lambda a: by_id[a.order_payment_summary_id].position)
+    used = repo.used_per_authorization(session, [a.id for a in auths])
+    left = {ps_id: balance_of(ps).available_to_capture for ps_id, ps in by_id.items()}
+    available = {}
+    for auth in auths:
+        amount = max(
+            min(auth.amount - used.get(auth.id, 0), left[auth.order_payment_summary_id]), 0
+        )
+        left[auth.order_payment_summary_id] -= amount
+        available[auth.id] = amount
+    return available
+
+
+def _blocked(session: Session, invoice_id: str) -> bool:
+    """A hard failure waits for a person before the gateway is asked again."""
+    exception = active_exception(session, f"payment:capture:{invoice_id}")
+    return exception is not None and exception.severity == "high"
+
+
+def new_capture(
+    session: Session,
+    by_id: dict[str, m.OrderPaymentSummary],
+    authorization_id: str,
+    amount: int,
+    invoice_id: str | None,
+) -> m.Payment:
+    """A PENDING capture with its deterministic key; the amount is pending on the summary."""
+    auth = session.get(m.PaymentAuthorization, authorization_id)
+    assert auth is not None
+    n = repo.count_payments(session, invoice_id=invoice_id, authorization_id=auth.id) + 1
+    payment = m.Payment(
+        id=new_id("pay"),
+        order_payment_summary_id=auth.order_payment_summary_id,
+        payment_authorization_id=auth.id,
+        invoice_id=invoice_id,
+        amount=amount,
+        status=PaymentStatus.PENDING.value,
+        idempotency_key=f"capture:{invoice_id or 'manual'}:{auth.id}:{n}",
+    )
+    session.add(payment)
+    by_id[auth.order_payment_summary_id].pending_capture += amount
+    session.flush()  # the next count sees it
+    return payment
+
+
+def capture_call(
+    session: Session,
+    summary: m.OrderSummary,
+    by_id: dict[str, m.OrderPaymentSummary],
+    payment: m.Payment,
+) -> GatewayCall:
+    ps = by_id[payment.order_payment_summary_id]
+    auth = session.get(m.PaymentAuthorization, payment.payment_authorization_id)
+    reference = auth.gateway_reference if auth is not None else None
+    request = GatewayRequest(
+        payment.idempotency_key, ps.token, payment.amount, summary.currency, reference
+    )
+    return GatewayCall(payment.id, ps.id, ps.gateway, GatewayOperation.CAPTURE, request)
+
+
+def _apply_excess(
+    session: Session, outbox: Outbox, summary: m.OrderSummary, invoice: m.Invoice, amount: int
+) -> None:
+    invoice.balance -= amount
+    payload = {
+        "invoice_id": invoice.id,
+        "order_summary_id": summary.id,
+        "amount": format_minor(amount, invoice.currency),
+        "balance": format_minor(invoice.balance, invoice.currency),
+    }
+    outbox.record(
+        session,
+        [DomainEvent("invoice.excess_applied", "invoice", invoice.id, payload, summary.id)],
+    )
+    _mark_paid(session, outbox, summary, invoice)
+
+
+def _mark_paid(
+    session: Session, outbox: Outbox, summary: m.OrderSummary, invoice: m.Invoice
+) -> None:
+    if invoice.balance > 0 or invoice.status == repo.PAID:
+        return
+    invoice.status = repo.PAID
+    payload = {"invoice_id": invoice.id, "order_summary_id": summary.id}
+    outbox.record(
+        session,
+        [DomainEvent("invoice.paid", "invoice", invoice.id, payload, summary.id)],
+    )
+
+
+def _report_shortfall(
+    session: Session, outbox: Outbox, summary: m.OrderSummary, invoice: m.Invoice, shortfall: int
+) -> None:
+    dedupe = f"payment:shortfall:{invoice.id}"
+    if shortfall == 0:
+        resolve_exception(session, outbox, dedupe, note="covered")
+        return
+    message = (
+        f"invoice {invoice.id}: {format_minor(shortfall, invoice.currency)} {invoice.currency} "
+        "is not covered by any authorization; add a payment method, then ensure funds"
+    )
+    action = {
+        "kind": ENSURE_FUNDS_JOB,
+        "payload": {"order_summary_id": summary.id, "invoice_id": invoice.id},
+    }
+    record_exception(
+        session,
+        outbox,
+        summary,
+        dedupe_key=dedupe,
+        severity="high",
+        message=message,
+        action=action,
+    )
+
+
+# --- sending and settling captures ---------------------------------------------------------
+
+
+def send_captures(
+    db: Database,
+    outbox: Outbox,
+    gateways: Gateways,
+    order_summary_id: str,
+    calls: list[GatewayCall],
+) -> list[tuple[GatewayCall, GatewayResponse]]:
+    """Send each prepared capture with no transaction open, then settle each in its own."""
+    results = [(call, call_gateway(gateways, call)) for call in calls]
+    for call, response in results:
+
+        def settle(call: GatewayCall = call, response: GatewayResponse = response) -> None:
+            with db.transaction() as session:
+                _settle_capture(session, outbox, order_summary_id, call, response)
+
+        retry_transient(settle)
+    return results
+
+
+def _settle_capture(
+    session: Session,
+    outbox: Outbox,
+    order_summary_id: str,
+    call: GatewayCall,
+    response: GatewayResponse,
+) -> None:
+    summary = locked_summary(session, order_summary_id)
+    payment = session.get(m.Payment, call.row_id, populate_existing=True)
+    ps = session.get(m.OrderPaymentSummary, call.payment_summary_id, populate_existing=True)
+    assert payment is not None
+    assert ps is not None
+    log_gateway_call(
+        session,
+        order_payment_summary_id=ps.id,
+        gateway=call.gateway,
+        operation=call.operation,
+        request=call.request,
+        response=response,
+    )
+    if payment.status != PaymentStatus.PENDING:
+        return  # settled by a concurrent run
+    invoice = (
+        session.get(m.Invoice, payment.invoice_id, populate_existing=True)
+        if payment.invoice_id
+        else None
+    )
+    if response.result is R.SUCCESS:
+        _captured(session, outbox, summary, ps, payment, invoice, response)
+    elif response.result in (R.DECLINE, R.PERMANENT_FAIL):
+        payment.status = PaymentStatus.FAILED.value
+        ps.pending_capture -= payment.amount
+        if invoice is not None:
+            _capture_exception(session, outbox, summary, payment, invoice, response)
+    elif invoice is not None:
+        _capture_exception(session, outbox, summary, payment, invoice, response)
+    else:  # a capture outside any invoice: no job owns it, so queue one to resend it
+        enqueue(
+            session,
+            ENSURE_FUNDS_JOB,
+            f"ensure_funds:payment:{payment.id}",
+            {"order_summary_id": summary.id, "invoice_id": None},
+            available_at=m.utcnow() + timedelta(seconds=30),
+        )
+    session.flush()
+
+
+def _captured(
+    session: Session,
+    outbox: Outbox,
+    summary: m.OrderSummary,
+    ps: m.OrderPaymentSummary,
+    payment: m.Payment,
+    invoice: m.Invoice | None,
+    response: GatewayResponse,
+) -> None:
+    moved = response.amount
+    ps.pending_capture -= payment.amount
+    ps.captured += moved
+    payment.amount = moved
+    payment.status = PaymentStatus.PROCESSED.value
+    payment.gateway_reference = response.reference
+    if invoice is not None:
+        invoice.balance = max(invoice.balance - moved, 0)
+        _mark_paid(session, outbox, summary, invoice)
+    money = summary.currency
+    event = payment_event(
+        "payment.captured",
+        summary,
+        payment_id=payment.id,
+        order_payment_summary_id=ps.id,
+        invoice_id=payment.invoice_id,
+        amount=format_minor(moved, money),
+        currency=money,
+        gateway_reference=response.reference,
+    )
+    outbox.record(session, [event])
+    resolve_exception(
+        session, outbox, f"payment:capture:{payment.invoice_id or payment.id}", note="captured"
+    )
+
+
+def _capture_exception(
+    session: Session,
+    outbox: Outbox,
+    summary: m.OrderSummary,
+    payment: m.Payment,
+    invoice: m.Invoice,
+    response: GatewayResponse,
+) -> None:
+    amount = f"{format_minor(payment.amount, summary.currency)} {summary.currency}"
+    hard = response.result is R.PERMANENT_FAIL
+    then = {
+        R.DECLINE: "declined; retrying later",
+        R.PERMANENT_FAIL: "refused; resolve with the customer, then ensure funds again",
+        R.INDETERMINATE: "answer unknown; retrying with the same key",
+    }[response.result]
+    message = f"capture of {amount} for invoice {invoice.id}: {response.message}; {then}"
+    action = {
+        "kind": ENSURE_FUNDS_JOB,
+        "payload": {"order_summary_id": summary.id, "invoice_id": invoice.id},
+    }
+    record_exception(
+        session,
+        outbox,
+        summary,
+        dedupe_key=f"payment:capture:{invoice.id}",
+        severity="high" if hard else "medium",
+        message=message,
+        action=action,
+    )
+
+
+# --- jobs and consumers --------------------------------------------------------------------
+
+
+def payment_job_kinds(gateways: Gateways) -> dict[str, JobKind]:
+    """`authorize_payments` and `ensure_funds`: calling jobs (no transaction held while the
+    gateway thinks) that reschedule with backoff on soft declines and unknown answers."""
+
+    def authorize(context: JobContext, payload: dict[str, Any]) -> Reschedule | None:
+        result = authorize_payments(
+            context.db, context.outbox, gateways, payload["order_summary_id"]
+        )
+        return Reschedule(result.detail) if result.retry else None
+
+    def ensure(context: JobContext, payload: dict[str, Any]) -> Reschedule | None:
+        result = ensure_funds(
+            context.db,
+            context.outbox,
+            gateways,
+            payload["order_summary_id"],
+            invoice_id=payload.get("invoice_id"),
+        )
+        return Reschedule(result.detail) if result.retry else None
+
+    def on_dead(context: JobContext, session: Session, payload: dict[str, Any], why: str) -> None:
+        summary = locked_summary(session, payload["order_summary_id"])
+        owner = payload.get("invoice_id") or summary.id
+        record_exception(
+            session,
+            context.outbox,
+            summary,
+            dedupe_key=f"payment:capture:{owner}",
+            severity="high",
+            message=f"payment for {owner} still unsettled after {context.attempt} attempts: {why}",
+            action={"kind": ENSURE_FUNDS_JOB, "payload": payload},
+        )
+
+    return {
+        AUTHORIZE_JOB: JobKind(authorize, transactional=False, on_dead=on_dead),
+        ENSURE_FUNDS_JOB: JobKind(ensure, transactional=False, on_dead=on_dead),
+    }
+
+
+def on_invoice_created(session: Session, event: m.Event) -> None:
+    invoice_id = event.payload["invoice_id"]
+    payload = {"order_summary_id": event.payload["order_summary_id"], "invoice_id": invoice_id}
+    enqueue(session, ENSURE_FUNDS_JOB, f"ensure_funds:{invoice_id}", payload)
+
+
+def on_order_summary_created(session: Session, event: m.Event) -> None:
+    summary_id = event.order_summary_id or event.aggregate_id
+    if repo.has_pending_authorizations(session, summary_id):
+        payload = {"order_summary_id": summary_id}
+        enqueue(session, AUTHORIZE_JOB, f"authorize_payments:{summary_id}", payload)
+
+
+def payment_consumers() -> list[Consumer]:
+    return [
+        Consumer("ensure-funds", ("invoice.created",), on_invoice_created),
+        Consumer("authorize-payments", ("order_summary.created",), on_order_summary_created),
+    ]
