@@ -357,6 +357,7 @@ def run_demo(db: Database, outbox: Outbox, console: Console) -> None:
     from rich.table import Table
 
     from openoms.adapters.carriers import default_carriers
+    from openoms.adapters.payments import default_gateways
     from openoms.services.labels import request_label
     from openoms.services.shipping import ship
     from openoms.worker.consumers import default_jobs, default_registry
@@ -393,7 +394,7 @@ def run_demo(db: Database, outbox: Outbox, console: Console) -> None:
         console.print(f"refused: [bold]{exc.code}[/bold] — {exc.detail}")
 
     console.rule("4. the worker routes every delivery group to fulfillment orders")
-    worker = Worker(db, default_registry(), jobs=default_jobs(carriers))
+    worker = Worker(db, default_registry(), jobs=default_jobs(carriers, default_gateways()))
     handled = sum(iter(worker.run_once, 0))  # until idle
     console.print(f"{handled} events and jobs handled")
 
@@ -405,9 +406,13 @@ def run_demo(db: Database, outbox: Outbox, console: Console) -> None:
             shipment = ship(session, outbox, fo_id, carrier_choice=carriers)
         label = request_label(db, outbox, carriers, shipment.id)
         console.print(f"shipped {fo_id}: label {label.outcome.value.lower()}")
+    handled = sum(iter(worker.run_once, 0))  # invoices for the shipments, then captures
+    console.print(f"{handled} events and jobs handled: invoiced and captured what shipped")
 
     console.rule("6. the order summaries")
-    table = Table("order summary", "channel", "status", "items", "grand total", "fulfillment")
+    table = Table(
+        "order summary", "channel", "status", "items", "grand total", "captured", "fulfillment"
+    )
     with db.reading() as session:
         for summary_id in ids:
             view = order_summary_view(session, summary_id)
@@ -418,6 +423,7 @@ def run_demo(db: Database, outbox: Outbox, console: Console) -> None:
                 view["status"],
                 ", ".join(f"{i['quantity_ordered']}× {i['sku']}" for i in products),
                 f"{view['totals']['grand_total']} {view['currency']}",
+                ", ".join(p["captured"] for p in view["payment_summaries"]) or "-",
                 "; ".join(_fulfillment_line(fo) for fo in view["fulfillment_orders"]),
             )
     console.print(table)

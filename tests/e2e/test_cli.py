@@ -358,7 +358,8 @@ def test_demo_captures_retries_refuses_and_shows_a_table(
     assert f"created again? False — same summary {first_id}\n" in out
     assert re.search(r"^refused: totals_mismatch — grand_total is 1\.00 but ", out, re.M)
     assert re.search(
-        r"^┃ order summary +┃ channel +┃ status +┃ items +┃ grand total +┃ fulfillment +┃$",
+        r"^┃ order summary +┃ channel +┃ status +┃ items +┃ grand total +┃ captured +┃"
+        r" fulfillment +┃$",
         out,
         re.M,
     )
@@ -381,7 +382,11 @@ def test_demo_captures_retries_refuses_and_shows_a_table(
         assert cells[4] == f"{view['totals']['grand_total']} {view['currency']}"
         fos = view["fulfillment_orders"]
         assert fos
-        assert all(fo["location"] in cells[5] for fo in fos)
+        assert all(fo["location"] in cells[6] for fo in fos)
+        # what shipped was invoiced and captured: all of the first order, none of the rest
+        paid = view["totals"]["grand_total"] if n == 0 else "0.00"
+        assert cells[5] == paid
+        assert [p["captured"] for p in view["payment_summaries"]] == [paid]
         for item in view["items"]:
             if item["type"] == "product":
                 assert item["quantity_allocated"] == item["quantity_ordered"]
