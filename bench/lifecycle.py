@@ -1,0 +1,699 @@
+"""End to end: capture → reserve → route → fulfillment orders, with workers, SQLite and PostgreSQL.
+
+    .venv/bin/python bench/lifecycle.py [--backend sqlite|postgres|both] [--orders N]
+        [--clients C] [--client-mode thread|process] [--workers W]
+        [--worker-mode thread|process|both] [--poll SECONDS]
+
+Every run starts from a freshly migrated database (a temporary SQLite file, or the scratch
+PostgreSQL database `openoms_bench_lifecycle`, dropped at the end) holding the demo network
+(`seed_demo_network`) with 10,000,000 units of every SKU everywhere, so no order waits for
+stock. The payload dicts (`demo_orders`, MANAGED: 1–4 lines, a quarter with a store pickup)
+are built before the clock starts; validation and pricing are timed.
+
+While C clients capture (`capture_order`, one transaction per order, reserving each delivery
+group), W workers (`Worker(db, default_registry(), jobs=default_jobs()).run_forever`, threads
+in this process or processes of their own) drain the outbox (the `routing` consumer queues a
+`route_group` job per group) and run the jobs (route the group, move its stock, create its
+fulfillment orders). A monitor polls the database for orders whose every delivery group has
+a fulfillment order. The clock starts when the clients start and stops when the last order
+is routed: orders/s = orders ÷ that time. Time to routed = when the monitor saw the order's
+last group routed − when its capture returned (the monitor polls every 20 ms, so figures
+below that are its resolution). A few warm-up orders are captured and routed untimed first.
+
+CPU per order (what a loaded, shared machine moves least): *app* is this process (clients
+and workers as threads, and the monitor) plus the worker and client processes; *db* is the
+PostgreSQL backends of the scratch database (from /proc, so only for a local server), both
+over the timed region.
+
+At the end every order must be WAITING_TO_FULFILL, each product item allocated in full
+(quantity_allocated == ordered, and its fulfillment order lines sum to the same), no job or
+delivery dead or pending, and no oversell: every inventory record's `reserved` equals the sum
+of its reservation lines and stays within on_hand − safety_stock.
+
+DESIGN.md §11 targets: ≥ 200 orders/s on SQLite, ≥ 500 orders/s on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import os
+import platform
+import queue
+import shlex
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+from openoms.adapters.db.migrate import upgrade
+from openoms.adapters.db.session import Database, retry_transient
+from openoms.adapters.outbox import Outbox
+from openoms.config import normalise_database_url
+from openoms.demo import CATALOGUE, SITES, demo_orders, seed_demo_network
+from openoms.schemas.orders import OrderCreate
+from openoms.services.capture import CaptureResult, capture_order
+from openoms.services.inventory_import import InventoryLine, apply_inventory_import
+from openoms.worker.consumers import default_jobs, default_registry
+from openoms.worker.runner import Worker
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+SCRATCH_DATABASE = "openoms_bench_lifecycle"
+TARGETS = {"sqlite": 200, "postgres": 500}  # orders/s, DESIGN.md §11
+ABUNDANT_STOCK = 10_000_000
+WARM_UP = 20  # orders captured and routed before the clock starts
+MONITOR_SECONDS = 0.02
+DRAIN_TIMEOUT = 120.0  # seconds after the last capture before the run is declared stuck
+
+
+@dataclass(slots=True)
+class Run:
+    backend: str
+    clients: str
+    workers: str
+    orders: int = 0
+    seconds: float = 0.0
+    capture_seconds: float = 0.0
+    capture_latencies: list[float] = field(default_factory=list)
+    routed_latencies: list[float] = field(default_factory=list)
+    failures: int = 0
+    retries: int = 0
+    problems: list[str] = field(default_factory=list)
+    app_cpu: float = 0.0  # CPU seconds of this process, its worker and client processes
+    db_cpu: float | None = None  # CPU seconds of the PostgreSQL backends of the database
+
+    @property
+    def per_second(self) -> float:
+        return self.orders / self.seconds if self.seconds else 0.0
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile, in milliseconds."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[max(1, round(p / 100 * len(ordered))) - 1] * 1000
+
+
+# --- databases ----------------------------------------------------------------------------
+
+
+class Backend:
+    name: str
+
+    def fresh(self) -> str:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Drop what `fresh` created."""
+
+    def version(self) -> str:
+        raise NotImplementedError
+
+
+class SqliteBackend(Backend):
+    name = "sqlite"
+
+    def __init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="openoms-lifecycle-")
+        self._runs = 0
+
+    def fresh(self) -> str:
+        self._runs += 1
+        url = f"sqlite:///{self._dir.name}/lifecycle-{self._runs}.db"
+        upgrade(url)
+        return url
+
+    def close(self) -> None:
+        self._dir.cleanup()
+
+    def version(self) -> str:
+        return f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)"
+
+
+class PostgresBackend(Backend):
+    name = "postgres"
+
+    def __init__(self, server_url: str) -> None:
+        self._admin: Engine = create_engine(
+            normalise_database_url(server_url), isolation_level="AUTOCOMMIT", poolclass=NullPool
+        )
+        self._url = make_url(normalise_database_url(server_url)).set(database=SCRATCH_DATABASE)
+
+    def fresh(self) -> str:
+        self._drop()
+        with self._admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{SCRATCH_DATABASE}"'))
+        url = self._url.render_as_string(hide_password=False)
+        upgrade(url)
+        return url
+
+    def _drop(self) -> None:
+        with self._admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{SCRATCH_DATABASE}" WITH (FORCE)'))
+
+    def close(self) -> None:
+        self._drop()
+        self._admin.dispose()
+
+    def version(self) -> str:
+        with self._admin.connect() as connection:
+            server = connection.execute(text("SHOW server_version")).scalar()
+            commit = connection.execute(text("SHOW synchronous_commit")).scalar()
+        return f"PostgreSQL {server} (synchronous_commit={commit}), psycopg {version('psycopg')}"
+
+
+def fresh_database(backend: Backend) -> str:
+    url = backend.fresh()
+    db = Database(url)
+    outbox = Outbox(default_registry())
+    seed_demo_network(db, outbox)
+    stock = [
+        InventoryLine(line=n, location=site.ref, sku=product.sku, on_hand=ABUNDANT_STOCK)
+        for n, (site, product) in enumerate(
+            ((site, product) for site in SITES for product in CATALOGUE), start=1
+        )
+    ]
+    apply_inventory_import(db, outbox, stock, mode="delta")
+    db.dispose()
+    return url
+
+
+def payloads(count: int, *, prefix: str, seed: int) -> list[dict[str, Any]]:
+    orders = demo_orders(count, seed=seed, prefix=prefix)
+    for order in orders:
+        order["lifecycle"] = "MANAGED"
+    return orders
+
+
+# --- capture clients ----------------------------------------------------------------------
+
+
+def capture_one(db: Database, outbox: Outbox, payload: dict[str, Any]) -> tuple[str, int]:
+    """Validate, then one transaction, run afresh after a deadlock or serialization failure
+    (as the API does). Returns the summary id and how many times it was retried."""
+    attempts = 0
+
+    def attempt() -> CaptureResult:
+        nonlocal attempts
+        attempts += 1
+        draft = OrderCreate.model_validate(payload).to_draft()
+        with db.transaction() as session:
+            return capture_order(session, outbox, draft)
+
+    result = retry_transient(attempt)
+    if not result.created:
+        raise RuntimeError(f"{payload['external_reference']} was not created")
+    return result.order_summary_id, attempts - 1
+
+
+def capture_all(
+    db: Database,
+    batch: list[dict[str, Any]],
+    report: Callable[[tuple[str, float, float, int]], object],
+    start: Callable[[], object],
+) -> None:
+    """Capture `batch`; report (summary id, latency, end time, retries) per order, or
+    ("", latency, end, -1) for a failed one."""
+    outbox = Outbox(default_registry())
+    start()
+    for payload in batch:
+        began = time.monotonic()
+        try:
+            summary_id, retried = capture_one(db, outbox, payload)
+        except Exception as exc:  # counted and shown; the run goes on
+            print(f"capture failed: {exc!r:.300}", file=sys.stderr)
+            summary_id, retried = "", -1
+        end = time.monotonic()
+        report((summary_id, end - began, end, retried))
+
+
+def _client_process(url: str, batch: Any, results: Any, go: Any) -> None:
+    db = Database(url)
+    capture_all(db, batch, results.put, go.wait)
+    results.put(None)
+    db.dispose()
+
+
+# --- workers ------------------------------------------------------------------------------
+
+
+def worker_loop(url: str, stop: Any, poll: float | None) -> None:
+    db = Database(url)
+    worker = Worker(db, default_registry(), jobs=default_jobs())
+    if poll is not None:
+        worker.poll_seconds = poll
+    worker.run_forever(stop)
+    db.dispose()
+
+
+class Workers:
+    """W workers as threads of this process or as processes of their own."""
+
+    def __init__(self, url: str, count: int, mode: str, poll: float | None) -> None:
+        self._mode = mode
+        if mode == "process":
+            context = multiprocessing.get_context("spawn")
+            self._stop: Any = context.Event()
+            self._runners: list[Any] = [
+                context.Process(target=worker_loop, args=(url, self._stop, poll), daemon=True)
+                for _ in range(count)
+            ]
+        else:
+            self._stop = threading.Event()
+            self._runners = [
+                threading.Thread(target=worker_loop, args=(url, self._stop, poll), daemon=True)
+                for _ in range(count)
+            ]
+
+    def start(self) -> None:
+        for runner in self._runners:
+            runner.start()
+
+    @property
+    def pids(self) -> list[int]:
+        return [r.pid for r in self._runners] if self._mode == "process" else []
+
+    def stop(self) -> None:
+        self._stop.set()
+        for runner in self._runners:
+            runner.join(timeout=30)
+
+
+# --- CPU ---------------------------------------------------------------------------------
+
+
+def _cpu(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc; 0 when it is gone."""
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def _backends() -> list[int]:
+    """PostgreSQL backends serving the scratch database (a local server only)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if f" {SCRATCH_DATABASE} ".encode() in cmdline.read_bytes()[:200]:
+                found.append(int(cmdline.parent.name))
+    return found
+
+
+class CpuMeter:
+    """CPU used from now on by the app's processes and, on PostgreSQL, the backends."""
+
+    def __init__(self, pids: list[int], backend: Backend) -> None:
+        self._pids = pids
+        self._postgres = backend.name == "postgres"
+        self._app = {pid: _cpu(pid) for pid in pids}
+        self._db = {pid: _cpu(pid) for pid in _backends()} if self._postgres else {}
+
+    def used(self) -> tuple[float, float | None]:
+        app = sum(_cpu(pid) - self._app[pid] for pid in self._pids)
+        if not self._postgres:
+            return app, None
+        return app, sum(_cpu(pid) - self._db.get(pid, 0.0) for pid in _backends())
+
+
+# --- the monitor --------------------------------------------------------------------------
+
+_ROUTED = text(
+    """
+    SELECT g.order_summary_id
+    FROM order_delivery_group_summaries g
+    WHERE g.order_summary_id IN ({ids})
+    GROUP BY g.order_summary_id
+    HAVING count(*) = sum(CASE WHEN EXISTS (SELECT 1 FROM fulfillment_orders f
+                                        WHERE f.delivery_group_summary_id = g.id)
+                          THEN 1 ELSE 0 END)
+    """
+)
+
+
+def routed_among(db: Database, ids: list[str]) -> set[str]:
+    """Those of the orders whose every delivery group has a fulfillment order."""
+    done: set[str] = set()
+    with db.reading() as session:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join(f":i{n}" for n in range(len(chunk)))
+            statement = text(_ROUTED.text.format(ids=marks))
+            rows = session.execute(statement, {f"i{n}": i for n, i in enumerate(chunk)})
+            done.update(row[0] for row in rows)
+    return done
+
+
+def wait_routed(
+    db: Database, captured: dict[str, float], routed: dict[str, float], until: Callable[[], bool]
+) -> None:
+    """Poll until `until()` and every captured order is routed; record when each was seen."""
+    while True:
+        finished = until()
+        pending = [i for i in list(captured) if i not in routed]
+        if pending:
+            seen = time.monotonic()
+            for summary_id in routed_among(db, pending):
+                routed[summary_id] = seen
+        elif finished:
+            return
+        time.sleep(MONITOR_SECONDS)
+
+
+# --- one run ------------------------------------------------------------------------------
+
+
+def run(
+    backend: Backend,
+    *,
+    orders: int,
+    clients: int,
+    client_mode: str,
+    workers: int,
+    worker_mode: str,
+    poll: float | None,
+) -> Run:
+    url = fresh_database(backend)
+    db = Database(url)
+    figures = Run(backend.name, _count(clients, client_mode), _count(workers, worker_mode))
+    try:
+        _warm_up(db)
+        every = payloads(orders, prefix="LC", seed=1)
+        batches = [every[n::clients] for n in range(clients)]
+        pool = Workers(url, workers, worker_mode, poll)
+        pool.start()
+        time.sleep(1.0 if worker_mode == "process" else 0.1)  # let them connect and go idle
+        captured: dict[str, float] = {}
+        routed: dict[str, float] = {}
+        outcome: queue.Queue[Any] | Any
+        done_clients = 0
+
+        def take(item: tuple[str, float, float, int] | None) -> None:
+            nonlocal done_clients
+            if item is None:
+                done_clients += 1
+                return
+            summary_id, latency, end, retried = item
+            figures.capture_latencies.append(latency)
+            if retried < 0:
+                figures.failures += 1
+                return
+            figures.retries += retried
+            captured[summary_id] = end
+
+        if client_mode == "process":
+            context = multiprocessing.get_context("spawn")
+            outcome, go = context.Queue(), context.Event()
+            procs = [
+                context.Process(target=_client_process, args=(url, batch, outcome, go))
+                for batch in batches
+            ]
+            for proc in procs:
+                proc.start()
+            time.sleep(1.0)
+            app_pids = [os.getpid(), *pool.pids, *(p.pid for p in procs if p.pid)]
+            cpu = CpuMeter(app_pids, backend)
+            start = time.monotonic()
+            go.set()
+        else:
+            outcome = queue.Queue()
+            go_t = threading.Event()
+            threads = [
+                threading.Thread(target=_client_thread, args=(db, batch, outcome, go_t))
+                for batch in batches
+            ]
+            for thread in threads:
+                thread.start()
+            cpu = CpuMeter([os.getpid(), *pool.pids], backend)
+            start = time.monotonic()
+            go_t.set()
+
+        capture_end = 0.0
+
+        def all_captured() -> bool:
+            nonlocal capture_end
+            while True:
+                try:
+                    take(outcome.get_nowait())
+                except queue.Empty:
+                    break
+            if done_clients == clients and not capture_end:
+                capture_end = time.monotonic()
+            if capture_end and time.monotonic() - capture_end > DRAIN_TIMEOUT:
+                raise TimeoutError(f"{len(captured) - len(routed)} orders not routed in time")
+            return done_clients == clients
+
+        wait_routed(db, captured, routed, all_captured)
+        end = max(routed.values(), default=start)
+        figures.app_cpu, figures.db_cpu = cpu.used()
+        pool.stop()
+        figures.orders = len(captured)
+        figures.seconds = end - start
+        figures.capture_seconds = capture_end - start
+        figures.routed_latencies = [routed[i] - captured[i] for i in captured]
+        figures.problems = verify(db)
+    finally:
+        db.dispose()
+    return figures
+
+
+def _count(n: int, mode: str) -> str:
+    return f"{n} {mode}" + ("" if n == 1 else "es" if mode == "process" else "s")
+
+
+def _client_thread(db: Database, batch: Any, results: Any, go: threading.Event) -> None:
+    capture_all(db, batch, results.put, go.wait)
+    results.put(None)
+
+
+def _warm_up(db: Database) -> None:
+    """Capture and route a few orders so connections, caches and imports exist."""
+    outbox = Outbox(default_registry())
+    for payload in payloads(WARM_UP, prefix="WARM", seed=99):
+        capture_one(db, outbox, payload)
+    worker = Worker(db, default_registry(), jobs=default_jobs())
+    for _ in range(20):
+        if not worker.run_once():
+            break
+
+
+# --- verification -------------------------------------------------------------------------
+
+_CHECKS = {
+    "orders not WAITING_TO_FULFILL": """
+        SELECT count(*) FROM order_summaries WHERE status <> 'WAITING_TO_FULFILL'""",
+    "product items not allocated in full": """
+        SELECT count(*) FROM order_item_summaries
+        WHERE type = 'PRODUCT' AND quantity_allocated <> quantity_ordered""",
+    "product items whose fulfillment order lines differ from the ordered units": """
+        SELECT count(*) FROM order_item_summaries i
+        WHERE i.type = 'PRODUCT' AND i.quantity_ordered <> (
+            SELECT coalesce(sum(l.quantity), 0) FROM fulfillment_order_line_items l
+            WHERE l.order_item_summary_id = i.id)""",
+    "inventory records whose reserved differs from their reservation lines": """
+        SELECT count(*) FROM inventory_records r
+        WHERE r.reserved <> (
+            SELECT coalesce(sum(l.quantity), 0) FROM reservation_lines l
+            WHERE l.location_id = r.location_id AND l.sku = r.sku)""",
+    "inventory records oversold (reserved > on_hand - safety_stock)": """
+        SELECT count(*) FROM inventory_records WHERE reserved > on_hand - safety_stock""",
+    "fulfillment order units not held by their reservation": """
+        SELECT count(*) FROM (
+            SELECT f.reservation_id, f.location_id, l.sku, sum(l.quantity) AS units
+            FROM fulfillment_orders f JOIN fulfillment_order_line_items l
+                ON l.fulfillment_order_id = f.id
+            GROUP BY f.reservation_id, f.location_id, l.sku) u
+        WHERE u.units > coalesce((
+            SELECT sum(r.quantity) FROM reservation_lines r
+            WHERE r.reservation_id = u.reservation_id AND r.location_id = u.location_id
+              AND r.sku = u.sku), 0)""",
+    "jobs not done": "SELECT count(*) FROM jobs WHERE status <> 'done'",
+    "deliveries not done": "SELECT count(*) FROM event_deliveries WHERE status <> 'done'",
+}
+
+
+def verify(db: Database) -> list[str]:
+    """What is wrong at the end (nothing, if the run was correct)."""
+    problems = []
+    with db.reading() as session:
+        for what, sql in _CHECKS.items():
+            count = session.execute(text(sql)).scalar_one()
+            if count:
+                problems.append(f"{count} {what}")
+        orders = session.execute(text("SELECT count(*) FROM order_summaries")).scalar_one()
+        if not orders:
+            problems.append("no orders")
+    return problems
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def machine() -> list[str]:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
+    return [
+        f"date:     {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"command:  {shlex.join([Path(sys.executable).name, *sys.argv])}",
+        f"code:     {_revision()}",
+        f"machine:  {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}",
+        f"load:     {load} (1, 5, 15 min, before the runs; the machine may be shared)",
+        f"python:   {platform.python_version()}, SQLAlchemy {version('sqlalchemy')}",
+    ]
+
+
+def _revision() -> str:
+    git = ["git", "-C", str(Path(__file__).resolve().parent.parent)]
+    try:
+        commit = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"commit {commit}" + (" with uncommitted changes" if changed else "")
+
+
+def table(rows: Iterable[Run]) -> list[str]:
+    lines = [
+        "| backend | clients | workers | orders | orders/s | capture only/s "
+        "| capture p50 ms | capture p99 ms | to routed p50 ms | to routed p99 ms "
+        "| app CPU ms/order | db CPU ms/order | retried | failed | verified |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        capture_rate = r.orders / r.capture_seconds if r.capture_seconds else 0.0
+        app = f"{1000 * r.app_cpu / r.orders:.1f}" if r.orders else "–"
+        db = f"{1000 * r.db_cpu / r.orders:.1f}" if r.orders and r.db_cpu is not None else "–"
+        lines.append(
+            f"| {r.backend} | {r.clients} | {r.workers} | {r.orders} | {r.per_second:.0f} "
+            f"| {capture_rate:.0f} | {percentile(r.capture_latencies, 50):.2f} "
+            f"| {percentile(r.capture_latencies, 99):.2f} "
+            f"| {percentile(r.routed_latencies, 50):.1f} "
+            f"| {percentile(r.routed_latencies, 99):.1f} | {app} | {db} | {r.retries} "
+            f"| {r.failures} "
+            f"| {'ok' if not r.problems else 'FAILED'} |"
+        )
+    return lines
+
+
+def verdict(rows: list[Run]) -> list[str]:
+    lines = ["", "target (DESIGN.md §11): capture → route → fulfillment orders, end to end"]
+    for backend, target in TARGETS.items():
+        mine = [r for r in rows if r.backend == backend and not r.problems]
+        if not mine:
+            continue
+        best = max(mine, key=lambda r: r.per_second)
+        met = "met" if best.per_second >= target else "MISSED"
+        lines.append(
+            f"  {backend}: >= {target} orders/s: best {best.per_second:.0f} orders/s "
+            f"({best.clients}, {best.workers} workers): {met}"
+        )
+    for r in rows:
+        for problem in r.problems:
+            lines.append(
+                f"  VERIFICATION FAILED ({r.backend}, {r.clients}, {r.workers}): {problem}"
+            )
+    return lines
+
+
+# --- main ---------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument("--orders", type=int, default=1000, help="orders per run")
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--client-mode", choices=("thread", "process"), default="thread")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="workers per run (default: 1 on SQLite, 2 on PG)"
+    )
+    parser.add_argument(
+        "--worker-mode",
+        choices=("thread", "process", "both"),
+        default="both",
+        help="on PostgreSQL: worker threads, processes or both in turn (SQLite: threads)",
+    )
+    parser.add_argument(
+        "--poll", type=float, default=None, help="worker idle poll seconds (default: Worker's)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    backends: list[Backend] = []
+    if args.backend in ("sqlite", "both"):
+        backends.append(SqliteBackend())
+    if args.backend in ("postgres", "both"):
+        try:
+            backend = PostgresBackend(args.postgres_url)
+            backend.version()
+            backends.append(backend)
+        except OperationalError as exc:
+            if args.backend == "postgres":
+                raise
+            print(f"PostgreSQL unreachable, skipped: {exc}", file=sys.stderr)
+    header = machine()
+    rows: list[Run] = []
+    try:
+        for backend in backends:
+            header.append(f"{backend.name + ':':9} {backend.version()}")
+            modes = ["thread"]
+            if backend.name == "postgres":
+                modes = ["thread", "process"] if args.worker_mode == "both" else [args.worker_mode]
+            elif args.worker_mode == "process":
+                modes = ["process"]
+            workers = args.workers or (1 if backend.name == "sqlite" else 2)
+            for mode in modes:
+                figures = run(
+                    backend,
+                    orders=args.orders,
+                    clients=args.clients,
+                    client_mode=args.client_mode,
+                    workers=workers,
+                    worker_mode=mode,
+                    poll=args.poll,
+                )
+                rows.append(figures)
+                print(table([figures])[-1], file=sys.stderr, flush=True)
+    finally:
+        for backend in backends:
+            backend.close()
+    print("\n".join(header))
+    print()
+    print("\n".join(table(rows)))
+    print("\n".join(verdict(rows)))
+    if any(r.problems for r in rows):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
