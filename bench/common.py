@@ -200,18 +200,22 @@ def pid_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu(database: str) -> float | None:
-    """CPU seconds of the live PostgreSQL backends connected to `database`, read from /proc:
-    None unless the server runs on this machine and /proc shows its processes."""
-    total, seen = 0.0, False
+def postgres_pids(database: str) -> list[int]:
+    """Process ids of the live PostgreSQL backends connected to `database`, read from /proc:
+    none unless the server runs on this machine and /proc shows its processes."""
+    found = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         with contextlib.suppress(OSError):
-            if f" {database} ".encode() not in cmdline.read_bytes()[:200]:
-                continue
-            cpu = pid_cpu(int(cmdline.parent.name))
-            if cpu is not None:
-                total, seen = total + cpu, True
-    return total if seen else None
+            if f" {database} ".encode() in cmdline.read_bytes()[:200]:
+                found.append(int(cmdline.parent.name))
+    return found
+
+
+def postgres_cpu(database: str) -> float | None:
+    """CPU seconds of the live PostgreSQL backends connected to `database` (see
+    `postgres_pids`): None when none can be observed."""
+    seen = [cpu for pid in postgres_pids(database) if (cpu := pid_cpu(pid)) is not None]
+    return sum(seen) if seen else None
 
 
 # --- HTTP server --------------------------------------------------------------------------

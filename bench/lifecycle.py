@@ -36,34 +36,31 @@ DESIGN.md §11 targets: ≥ 200 orders/s on SQLite, ≥ 500 orders/s on PostgreS
 from __future__ import annotations
 
 import argparse
-import contextlib
 import multiprocessing
 import os
-import platform
 import queue
-import shlex
-import sqlite3
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, make_url, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
-from openoms.adapters.db.migrate import upgrade
+from common import (
+    DEFAULT_POSTGRES_URL,
+    Backend,
+    PostgresBackend,
+    SqliteBackend,
+    machine,
+    percentile,
+    pid_cpu,
+    postgres_pids,
+)
 from openoms.adapters.db.session import Database, retry_transient
 from openoms.adapters.outbox import Outbox
-from openoms.config import normalise_database_url
 from openoms.demo import CATALOGUE, SITES, demo_orders, seed_demo_network
 from openoms.schemas.orders import OrderCreate
 from openoms.services.capture import CaptureResult, capture_order
@@ -71,7 +68,6 @@ from openoms.services.inventory_import import InventoryLine, apply_inventory_imp
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 SCRATCH_DATABASE = "openoms_bench_lifecycle"
 TARGETS = {"sqlite": 200, "postgres": 500}  # orders/s, DESIGN.md §11
 ABUNDANT_STOCK = 10_000_000
@@ -101,80 +97,12 @@ class Run:
         return self.orders / self.seconds if self.seconds else 0.0
 
 
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile, in milliseconds."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[max(1, round(p / 100 * len(ordered))) - 1] * 1000
+def _ms(values: list[float], p: float) -> float:
+    """Nearest-rank percentile of latencies in seconds, in milliseconds (NaN for none)."""
+    return percentile(values, p) * 1000 if values else float("nan")
 
 
 # --- databases ----------------------------------------------------------------------------
-
-
-class Backend:
-    name: str
-
-    def fresh(self) -> str:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        """Drop what `fresh` created."""
-
-    def version(self) -> str:
-        raise NotImplementedError
-
-
-class SqliteBackend(Backend):
-    name = "sqlite"
-
-    def __init__(self) -> None:
-        self._dir = tempfile.TemporaryDirectory(prefix="openoms-lifecycle-")
-        self._runs = 0
-
-    def fresh(self) -> str:
-        self._runs += 1
-        url = f"sqlite:///{self._dir.name}/lifecycle-{self._runs}.db"
-        upgrade(url)
-        return url
-
-    def close(self) -> None:
-        self._dir.cleanup()
-
-    def version(self) -> str:
-        return f"SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)"
-
-
-class PostgresBackend(Backend):
-    name = "postgres"
-
-    def __init__(self, server_url: str) -> None:
-        self._admin: Engine = create_engine(
-            normalise_database_url(server_url), isolation_level="AUTOCOMMIT", poolclass=NullPool
-        )
-        self._url = make_url(normalise_database_url(server_url)).set(database=SCRATCH_DATABASE)
-
-    def fresh(self) -> str:
-        self._drop()
-        with self._admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{SCRATCH_DATABASE}"'))
-        url = self._url.render_as_string(hide_password=False)
-        upgrade(url)
-        return url
-
-    def _drop(self) -> None:
-        with self._admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{SCRATCH_DATABASE}" WITH (FORCE)'))
-
-    def close(self) -> None:
-        self._drop()
-        self._admin.dispose()
-
-    def version(self) -> str:
-        with self._admin.connect() as connection:
-            server = connection.execute(text("SHOW server_version")).scalar()
-            commit = connection.execute(text("SHOW synchronous_commit")).scalar()
-        return f"PostgreSQL {server} (synchronous_commit={commit}), psycopg {version('psycopg')}"
 
 
 def fresh_database(backend: Backend) -> str:
@@ -298,21 +226,13 @@ class Workers:
 
 
 def _cpu(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc; 0 when it is gone."""
-    with contextlib.suppress(OSError):
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return 0.0
+    """utime + stime of a process (all its threads); 0 when it is gone."""
+    return pid_cpu(pid) or 0.0
 
 
 def _backends() -> list[int]:
     """PostgreSQL backends serving the scratch database (a local server only)."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        with contextlib.suppress(OSError):
-            if f" {SCRATCH_DATABASE} ".encode() in cmdline.read_bytes()[:200]:
-                found.append(int(cmdline.parent.name))
-    return found
+    return postgres_pids(SCRATCH_DATABASE)
 
 
 class CpuMeter:
@@ -544,41 +464,6 @@ def verify(db: Database) -> list[str]:
 # --- report -------------------------------------------------------------------------------
 
 
-def machine() -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
-    return [
-        f"date:     {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"command:  {shlex.join([Path(sys.executable).name, *sys.argv])}",
-        f"code:     {_revision()}",
-        f"machine:  {os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}",
-        f"load:     {load} (1, 5, 15 min, before the runs; the machine may be shared)",
-        f"python:   {platform.python_version()}, SQLAlchemy {version('sqlalchemy')}",
-    ]
-
-
-def _revision() -> str:
-    git = ["git", "-C", str(Path(__file__).resolve().parent.parent)]
-    try:
-        commit = subprocess.run(
-            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        changed = subprocess.run(
-            [*git, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (not a git checkout)"
-    return f"commit {commit}" + (" with uncommitted changes" if changed else "")
-
-
 def table(rows: Iterable[Run]) -> list[str]:
     lines = [
         "| backend | clients | workers | orders | orders/s | capture only/s "
@@ -592,10 +477,10 @@ def table(rows: Iterable[Run]) -> list[str]:
         db = f"{1000 * r.db_cpu / r.orders:.1f}" if r.orders and r.db_cpu is not None else "–"
         lines.append(
             f"| {r.backend} | {r.clients} | {r.workers} | {r.orders} | {r.per_second:.0f} "
-            f"| {capture_rate:.0f} | {percentile(r.capture_latencies, 50):.2f} "
-            f"| {percentile(r.capture_latencies, 99):.2f} "
-            f"| {percentile(r.routed_latencies, 50):.1f} "
-            f"| {percentile(r.routed_latencies, 99):.1f} | {app} | {db} | {r.retries} "
+            f"| {capture_rate:.0f} | {_ms(r.capture_latencies, 50):.2f} "
+            f"| {_ms(r.capture_latencies, 99):.2f} "
+            f"| {_ms(r.routed_latencies, 50):.1f} "
+            f"| {_ms(r.routed_latencies, 99):.1f} | {app} | {db} | {r.retries} "
             f"| {r.failures} "
             f"| {'ok' if not r.problems else 'FAILED'} |"
         )
@@ -651,17 +536,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     backends: list[Backend] = []
     if args.backend in ("sqlite", "both"):
-        backends.append(SqliteBackend())
+        backends.append(SqliteBackend("lifecycle"))
     if args.backend in ("postgres", "both"):
         try:
-            backend = PostgresBackend(args.postgres_url)
+            backend = PostgresBackend(args.postgres_url, SCRATCH_DATABASE)
             backend.version()
             backends.append(backend)
         except OperationalError as exc:
             if args.backend == "postgres":
                 raise
             print(f"PostgreSQL unreachable, skipped: {exc}", file=sys.stderr)
-    header = machine()
+    header = machine("sqlalchemy")
     rows: list[Run] = []
     try:
         for backend in backends:

@@ -23,11 +23,12 @@ from openoms.domain.payments import AuthorizationStatus
 from openoms.services.gateway_calls import (
     GatewayCall,
     GatewayOperation,
-    call_gateway,
     locked_summary,
-    log_gateway_call,
+    log_answer,
     payment_event,
     record_exception,
+    retry_detail,
+    send_and_settle,
 )
 from openoms.services.ports import GatewayRequest, GatewayResponse, GatewayResult
 from openoms.services.process_exceptions import resolve_exception
@@ -56,18 +57,10 @@ def authorize_payments(
             return _prepare_authorizations(session, order_summary_id)
 
     calls = retry_transient(prepare)
-    results = [(call, call_gateway(gateways, call)) for call in calls]
-    for call, response in results:
-
-        def settle(call: GatewayCall = call, response: GatewayResponse = response) -> None:
-            with db.transaction() as session:
-                _settle_authorization(session, outbox, order_summary_id, call, response)
-
-        retry_transient(settle)
+    results = send_and_settle(db, outbox, gateways, order_summary_id, calls, _settle_authorization)
     approved = sum(1 for _, r in results if r.result is R.SUCCESS)
-    unsettled = [r for _, r in results if r.result in (R.DECLINE, R.INDETERMINATE)]
-    detail = "; ".join(f"{r.result.value}: {r.message}" for r in unsettled)
-    return AuthorizeResult(approved, bool(unsettled), detail)
+    detail = retry_detail(results)
+    return AuthorizeResult(approved, bool(detail), detail)
 
 
 def _prepare_authorizations(session: Session, order_summary_id: str) -> list[GatewayCall]:
@@ -94,14 +87,7 @@ def _settle_authorization(
     summary = locked_summary(session, order_summary_id)
     auth = session.get(m.PaymentAuthorization, call.row_id, populate_existing=True)
     assert auth is not None
-    log_gateway_call(
-        session,
-        order_payment_summary_id=call.payment_summary_id,
-        gateway=call.gateway,
-        operation=call.operation,
-        request=call.request,
-        response=response,
-    )
+    log_answer(session, call, response)
     if auth.status != AuthorizationStatus.PENDING:
         return  # settled by a concurrent run
     dedupe = f"payment:authorize:{auth.id}"
@@ -126,27 +112,24 @@ def _settle_authorization(
         )
         outbox.record(session, [event])
         resolve_exception(session, outbox, dedupe, note="authorized")
-    elif response.result is R.PERMANENT_FAIL:
-        auth.status = AuthorizationStatus.DECLINED.value
-        message = f"{what} refused by {call.gateway}: {response.message}; ask for another card"
-        record_exception(
-            session,
-            outbox,
-            summary,
-            dedupe_key=dedupe,
-            severity="high",
-            message=message,
-            action=action,
-        )
     else:
-        message = f"{what}: {call.gateway} answered {response.result.value} ({response.message})"
+        if response.result is R.PERMANENT_FAIL:
+            auth.status = AuthorizationStatus.DECLINED.value
+            severity = "high"
+            message = f"{what} refused by {call.gateway}: {response.message}; ask for another card"
+        else:
+            severity = "medium"
+            message = (
+                f"{what}: {call.gateway} answered {response.result.value} ({response.message})"
+                "; retrying"
+            )
         record_exception(
             session,
             outbox,
             summary,
             dedupe_key=dedupe,
-            severity="medium",
-            message=f"{message}; retrying",
+            severity=severity,
+            message=message,
             action=action,
         )
     session.flush()

@@ -10,6 +10,7 @@ transaction that logs it (`log_gateway_call`) under the locked order summary
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from openoms.adapters.db import models as m
 from openoms.adapters.db.repositories import payments as repo
 from openoms.adapters.db.repositories.fulfillment import lock_summary
+from openoms.adapters.db.session import Database, retry_transient
 from openoms.adapters.outbox import Outbox
 from openoms.adapters.payments import Gateways, GatewayUnknown
 from openoms.domain.errors import OrderSummaryNotFound
@@ -71,6 +73,37 @@ def call_gateway(gateways: Gateways, call: GatewayCall) -> GatewayResponse:
         return GatewayResponse(R.INDETERMINATE, 0, None, f"{type(exc).__name__}: {exc}"[:500])
 
 
+Settle = Callable[[Session, Outbox, str, GatewayCall, GatewayResponse], None]
+
+
+def send_and_settle(
+    db: Database,
+    outbox: Outbox,
+    gateways: Gateways,
+    order_summary_id: str,
+    calls: list[GatewayCall],
+    settle: Settle,
+) -> list[tuple[GatewayCall, GatewayResponse]]:
+    """Send each prepared call with no transaction open, then `settle` each answer in its
+    own short transaction (run afresh after a deadlock or serialization failure)."""
+    results = [(call, call_gateway(gateways, call)) for call in calls]
+    for call, response in results:
+
+        def settle_one(call: GatewayCall = call, response: GatewayResponse = response) -> None:
+            with db.transaction() as session:
+                settle(session, outbox, order_summary_id, call, response)
+
+        retry_transient(settle_one)
+    return results
+
+
+def retry_detail(results: Iterable[tuple[GatewayCall, GatewayResponse]]) -> str:
+    """The soft declines and unknown answers among `results` (run again later), as
+    `result: message` joined by `; `; empty when there are none."""
+    unsettled = [r for _, r in results if r.result in (R.DECLINE, R.INDETERMINATE)]
+    return "; ".join(f"{r.result.value}: {r.message}" for r in unsettled)
+
+
 def log_gateway_call(
     session: Session,
     *,
@@ -95,6 +128,20 @@ def log_gateway_call(
     )
     session.add(entry)
     return entry
+
+
+def log_answer(
+    session: Session, call: GatewayCall, response: GatewayResponse
+) -> m.PaymentGatewayLog:
+    """Record a prepared call's request and the gateway's answer to it."""
+    return log_gateway_call(
+        session,
+        order_payment_summary_id=call.payment_summary_id,
+        gateway=call.gateway,
+        operation=call.operation,
+        request=call.request,
+        response=response,
+    )
 
 
 def locked_summary(session: Session, order_summary_id: str) -> m.OrderSummary:

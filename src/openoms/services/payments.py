@@ -42,12 +42,14 @@ from openoms.services.gateway_calls import (
     GatewayCall,
     GatewayOperation,
     balance_of,
-    call_gateway,
     excess_captured,
     locked_summary,
+    log_answer,
     log_gateway_call,
     payment_event,
     record_exception,
+    retry_detail,
+    send_and_settle,
 )
 from openoms.services.ports import GatewayRequest, GatewayResponse, GatewayResult
 from openoms.services.process_exceptions import active_exception, resolve_exception
@@ -139,11 +141,13 @@ def ensure_funds(
         for inv in invoices
         if inv is not None
     )
-    unsettled = [r for _, r in results if r.result in (R.DECLINE, R.INDETERMINATE)]
+    unsettled = retry_detail(results)
     owing = any(f.balance > 0 for f in funds)
-    detail = "; ".join(f"{r.result.value}: {r.message}" for r in unsettled) or authorized.detail
     return EnsureFundsResult(
-        order_summary_id, funds, bool(unsettled) or (authorized.retry and owing), detail
+        order_summary_id,
+        funds,
+        bool(unsettled) or (authorized.retry and owing),
+        unsettled or authorized.detail,
     )
 
 
@@ -295,10 +299,6 @@ def _report_shortfall(
         f"invoice {invoice.id}: {format_minor(shortfall, invoice.currency)} {invoice.currency} "
         "is not covered by any authorization; add a payment method, then ensure funds"
     )
-    action = {
-        "kind": ENSURE_FUNDS_JOB,
-        "payload": {"order_summary_id": summary.id, "invoice_id": invoice.id},
-    }
     record_exception(
         session,
         outbox,
@@ -306,8 +306,16 @@ def _report_shortfall(
         dedupe_key=dedupe,
         severity="high",
         message=message,
-        action=action,
+        action=_ensure_funds_action(summary, invoice),
     )
+
+
+def _ensure_funds_action(summary: m.OrderSummary, invoice: m.Invoice) -> dict[str, Any]:
+    """The action that retries ensuring funds for `invoice`."""
+    return {
+        "kind": ENSURE_FUNDS_JOB,
+        "payload": {"order_summary_id": summary.id, "invoice_id": invoice.id},
+    }
 
 
 # --- sending and settling captures ---------------------------------------------------------
@@ -321,15 +329,7 @@ def send_captures(
     calls: list[GatewayCall],
 ) -> list[tuple[GatewayCall, GatewayResponse]]:
     """Send each prepared capture with no transaction open, then settle each in its own."""
-    results = [(call, call_gateway(gateways, call)) for call in calls]
-    for call, response in results:
-
-        def settle(call: GatewayCall = call, response: GatewayResponse = response) -> None:
-            with db.transaction() as session:
-                _settle_capture(session, outbox, order_summary_id, call, response)
-
-        retry_transient(settle)
-    return results
+    return send_and_settle(db, outbox, gateways, order_summary_id, calls, _settle_capture)
 
 
 def _settle_capture(
@@ -344,14 +344,7 @@ def _settle_capture(
     ps = session.get(m.OrderPaymentSummary, call.payment_summary_id, populate_existing=True)
     assert payment is not None
     assert ps is not None
-    log_gateway_call(
-        session,
-        order_payment_summary_id=ps.id,
-        gateway=call.gateway,
-        operation=call.operation,
-        request=call.request,
-        response=response,
-    )
+    log_answer(session, call, response)
     if payment.status != PaymentStatus.PENDING:
         return  # settled by a concurrent run
     invoice = (
@@ -430,10 +423,6 @@ def _capture_exception(
         R.INDETERMINATE: "answer unknown; retrying with the same key",
     }[response.result]
     message = f"capture of {amount} for invoice {invoice.id}: {response.message}; {then}"
-    action = {
-        "kind": ENSURE_FUNDS_JOB,
-        "payload": {"order_summary_id": summary.id, "invoice_id": invoice.id},
-    }
     record_exception(
         session,
         outbox,
@@ -441,7 +430,7 @@ def _capture_exception(
         dedupe_key=f"payment:capture:{invoice.id}",
         severity="high" if hard else "medium",
         message=message,
-        action=action,
+        action=_ensure_funds_action(summary, invoice),
     )
 
 

@@ -49,7 +49,7 @@ from openoms.services.gateway_calls import (
     GatewayOperation,
     call_gateway,
     locked_summary,
-    log_gateway_call,
+    log_answer,
 )
 from openoms.services.invoicing import CreditMemoStatus
 from openoms.services.ports import GatewayRequest, GatewayResponse, GatewayResult
@@ -310,14 +310,7 @@ def settle_refund(
         .execution_options(populate_existing=True)
     ).one()
     session.refresh(ops, with_for_update=True)
-    log_gateway_call(
-        session,
-        order_payment_summary_id=ops.id,
-        gateway=call.gateway,
-        operation=GatewayOperation.REFUND,
-        request=call.request,
-        response=response,
-    )
+    log_answer(session, call, response)
     if refund.status != RefundStatus.PENDING:
         return refund.status  # settled by another caller already
     key = refund.idempotency_key
