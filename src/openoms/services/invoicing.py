@@ -178,7 +178,10 @@ def create_credit_memo(
 
 
 def billed_per_item(session: Session, order_summary_id: str) -> dict[str, Amounts]:
-    """Per item summary id: units invoiced, and amounts invoiced less amounts credited."""
+    """Per item summary id: units invoiced, and amounts invoiced less amounts credited by
+    change orders. Only a change order lowers the item's own amounts, so only its credit
+    memos are netted: a credit with no change order behind it (goodwill) must not make the
+    item's next shipment bill the credited amount again."""
     inv, cm = m.InvoiceLine, m.CreditMemoLine
     invoiced = session.execute(
         select(
@@ -200,7 +203,10 @@ def billed_per_item(session: Session, order_summary_id: str) -> dict[str, Amount
             func.sum(cm.tax),
         )
         .join(m.CreditMemo, m.CreditMemo.id == cm.credit_memo_id)
-        .where(m.CreditMemo.order_summary_id == order_summary_id)
+        .where(
+            m.CreditMemo.order_summary_id == order_summary_id,
+            m.CreditMemo.change_order_id.is_not(None),
+        )
         .group_by(cm.order_item_summary_id)
     ).all()
     billed: dict[str, Amounts] = {}

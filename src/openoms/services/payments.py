@@ -21,7 +21,7 @@ for its key, so the next one takes a new key; an unknown answer keeps its key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -96,6 +96,7 @@ class _Prepared:
     invoice_ids: list[str]
     from_excess: dict[str, int]
     invoice_of: dict[str, str | None]  # payment id → invoice id
+    waited: set[str] = field(default_factory=set)  # invoices left alone: a capture was pending
 
 
 def ensure_funds(
@@ -143,11 +144,16 @@ def ensure_funds(
     )
     unsettled = retry_detail(results)
     owing = any(f.balance > 0 for f in funds)
+    # An invoice left alone while a capture of it was pending may still owe once that one
+    # settled (another part of it was declined): no other job runs for it, so run again.
+    waited = [f.invoice_id for f in funds if f.balance > 0 and f.invoice_id in prepared.waited]
     return EnsureFundsResult(
         order_summary_id,
         funds,
-        bool(unsettled) or (authorized.retry and owing),
-        unsettled or authorized.detail,
+        bool(unsettled) or (authorized.retry and owing) or bool(waited),
+        unsettled
+        or authorized.detail
+        or "; ".join(f"invoice {i} still owes after its pending capture settled" for i in waited),
     )
 
 
@@ -168,7 +174,10 @@ def _prepare_funds(
     excess = excess_captured(session, summary.id)
     for invoice in repo.open_invoices(session, summary.id, invoice_id):
         prepared.invoice_ids.append(invoice.id)
-        if invoice.id in busy or (not retry_blocked and _blocked(session, invoice.id)):
+        if invoice.id in busy:
+            prepared.waited.add(invoice.id)
+            continue
+        if not retry_blocked and _blocked(session, invoice.id):
             continue
         plan = plan_captures(invoice.balance, excess, list(available.items()))
         if plan.from_excess:

@@ -1,0 +1,485 @@
+"""The §3 Amounts invariants under random sequences of actions (hypothesis, stateful).
+
+One order — TEE-M ×3 + MUG ×2 from WH-LDN, CAP ×2 from WH-MAN (no single warehouse holds
+all three, so it routes to two), grand total 120.99, paid by two cards preauthorized at
+checkout: `tok_soft_decline` 50.00 and `tok_timeout` 70.99 — then random steps:
+
+- ship a random remaining quantity of a random fulfillment order line;
+- run the worker (invoicing, ensure funds, ensure refunds), sometimes with every backoff over;
+- toggle gateway faults: the soft-declining card declines / recovers, `tok_timeout` answers
+  time out (money moved, answer lost) or not, the next call of an operation is declined or
+  unanswered (nothing moved);
+- credit part of what was invoiced (a credit memo of some units of an invoice line of an
+  item invoiced whole) and run ensure refunds.
+
+After every step: per payment summary captured ≤ authorized and refunded ≤ captured (with
+what is pending), available_to_capture / available_to_refund follow their formulas (floored
+at 0), the summary's amounts are the sums of its Payment / Refund rows, Σ invoices − Σ
+credit memos is what reconciliation reports, no credit memo is refunded beyond its total,
+and the sandbox ledger's captures and refunds per card are exactly openoms's PROCESSED
+payments and refunds plus the PENDING ones whose answer was lost. At the end every fault
+is cleared, the rest ships and the worker runs until idle: everything invoiced is captured
+once, every memo refunded once, outstanding 0, ledger = PROCESSED totals to the cent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from sqlalchemy import delete, select, text, update
+
+from openoms.adapters.carriers import default_carriers
+from openoms.adapters.db import models as m
+from openoms.adapters.db.models import Base, utcnow
+from openoms.adapters.db.session import Database
+from openoms.adapters.outbox import Outbox
+from openoms.adapters.payments import Gateways
+from openoms.adapters.payments.sandbox import SandboxGateway
+from openoms.domain.finance import DocumentLine
+from openoms.domain.payments import PaymentBalance
+from openoms.services.invoicing import create_credit_memo
+from openoms.services.ports import GatewayResult
+from openoms.services.reconciliation import reconcile
+from openoms.services.refunds import ensure_refunds
+from openoms.services.shipping import ship
+from openoms.services.views import order_summary_view
+from openoms.worker.consumers import default_jobs, default_registry
+from openoms.worker.runner import Worker
+from tests.integration.helpers import capture
+from tests.network import stock_network
+from tests.payloads import order_payload
+
+SOFT = "tok_soft_decline"
+TIMEOUT = "tok_timeout"
+GRAND_TOTAL = 12099
+CARDS = {SOFT: 5000, TIMEOUT: 7099}
+STOCK = {("WH-LDN", "TEE-M"): 10, ("WH-LDN", "MUG"): 20, ("WH-MAN", "CAP"): 5}
+ITEMS = [
+    {
+        "sku": "TEE-M",
+        "quantity": 3,
+        "unit_price": "20.00",
+        "tax": "12.00",
+        "delivery_group": "home",
+    },
+    {"sku": "MUG", "quantity": 2, "unit_price": "8.00", "tax": "3.20", "delivery_group": "home"},
+    {"sku": "CAP", "quantity": 2, "unit_price": "12.00", "tax": "4.80", "delivery_group": "home"},
+]
+FAULT_STEPS = (
+    "soft card declines",
+    "soft card recovers",
+    "timeouts on",
+    "timeouts off",
+    "next capture DECLINE",
+    "next capture INDETERMINATE",
+    "next refund DECLINE",
+    "next refund INDETERMINATE",
+)
+
+
+def minor(amount: str) -> int:
+    units, _, cents = amount.partition(".")
+    sign = -1 if units.startswith("-") else 1
+    return sign * (abs(int(units)) * 100 + int(cents.ljust(2, "0")))
+
+
+def reset(db: Database) -> None:
+    """Empty every table (faster than a new database per example)."""
+    with db.engine.begin() as connection:
+        if db.dialect == "postgresql":
+            tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(delete(table))
+
+
+class MoneyMachine(RuleBasedStateMachine):
+    db: Database  # set on the subclass made per backend
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.memos = 0
+        self.steps: list[str] = []
+        self.credited_units: dict[int, int] = {}  # invoice line id → units credited
+
+    # --- set-up -------------------------------------------------------------------------
+
+    @initialize()
+    def order(self) -> None:
+        reset(self.db)
+        stock_network(self.db, stock=STOCK)
+        self.sandbox = SandboxGateway(timeout_calls=0)
+        payments = [
+            {
+                "gateway": "sandbox",
+                "token": token,
+                "amount": f"{amount // 100}.{amount % 100:02d}",
+                "authorization_reference": self.sandbox.preauthorize(
+                    token, amount, "GBP", key=f"checkout:{token}"
+                ),
+            }
+            for token, amount in CARDS.items()
+        ]
+        payload = order_payload(external_reference="WEB-PROP", items=ITEMS, payments=payments)
+        payload["delivery_groups"] = [g for g in payload["delivery_groups"] if g["ref"] == "home"]
+        registry = default_registry()
+        self.outbox = Outbox(registry)
+        self.carriers = default_carriers()
+        self.gateways = Gateways({"sandbox": self.sandbox})
+        self.summary_id = capture(self.db, self.outbox, payload)
+        jobs = default_jobs(self.carriers, self.gateways)
+        self.worker = Worker(self.db, registry, jobs=jobs)
+        self.drain()
+        fos = self.view()["fulfillment_orders"]
+        assert sorted(fo["location"] for fo in fos) == ["WH-LDN", "WH-MAN"]
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def drain(self) -> None:
+        for _ in range(50):
+            if self.worker.run_once() == 0:
+                return
+        raise AssertionError("the worker never went idle")
+
+    def backoff_passes(self) -> None:
+        with self.db.transaction() as session:
+            session.execute(
+                update(m.Job)
+                .where(m.Job.status == "pending")
+                .values(available_at=utcnow() - timedelta(seconds=1))
+            )
+
+    def view(self) -> dict[str, Any]:
+        with self.db.reading() as session:
+            return order_summary_view(session, self.summary_id)
+
+    def remaining(self) -> list[tuple[str, str, int]]:
+        """(fo id, sku, units left to ship) of every line with units left."""
+        return [
+            (fo["id"], ln["sku"], ln["quantity"] - ln["shipped"])
+            for fo in self.view()["fulfillment_orders"]
+            for ln in fo["lines"]
+            if ln["quantity"] > ln["shipped"]
+        ]
+
+    def creditable(self) -> list[tuple[int, str, int, int, int, int, int]]:
+        """Per invoice line with units not yet credited, of an item invoiced whole: (line
+        id, item id, quantity, price, adjustments, tax, units credited so far).
+
+        Only whole-invoiced items: these memos stand alone (no change order lowers the
+        item), and a later invoice of the same item would bill what they credited again
+        (`invoicing.billed_per_item` nets every memo, as if a change order had lowered
+        the item)."""
+        with self.db.reading() as session:
+            lines = session.execute(
+                select(
+                    m.InvoiceLine.id,
+                    m.InvoiceLine.order_item_summary_id,
+                    m.InvoiceLine.quantity,
+                    m.InvoiceLine.total_price,
+                    m.InvoiceLine.adjustments,
+                    m.InvoiceLine.tax,
+                )
+                .join(m.Invoice, m.Invoice.id == m.InvoiceLine.invoice_id)
+                .where(m.Invoice.order_summary_id == self.summary_id)
+                .order_by(m.InvoiceLine.id)
+            ).all()
+            ordered = dict(
+                session.execute(
+                    select(m.OrderItemSummary.id, m.OrderItemSummary.quantity_ordered).where(
+                        m.OrderItemSummary.order_summary_id == self.summary_id
+                    )
+                ).all()
+            )
+        invoiced: dict[str, int] = defaultdict(int)
+        for line in lines:
+            invoiced[line[1]] += line[2]
+        return [
+            (*line, self.credited_units.get(line[0], 0))
+            for line in lines
+            if self.credited_units.get(line[0], 0) < line[2]
+            and invoiced[line[1]] == ordered[line[1]]
+        ]
+
+    # --- rules ----------------------------------------------------------------------------
+
+    @precondition(lambda self: bool(self.remaining()))
+    @rule(data=st.data(), then_run_worker=st.booleans())
+    def ship_some(self, data: st.DataObject, then_run_worker: bool) -> None:
+        fo_id, sku, units = data.draw(st.sampled_from(self.remaining()), label="line")
+        quantity = data.draw(st.integers(1, units), label="quantity")
+        self.steps.append(
+            f"ship {quantity} {sku}" + (" and run the worker" if then_run_worker else "")
+        )
+        with self.db.transaction() as session:
+            ship(session, self.outbox, fo_id, items=[(sku, quantity)], carrier_choice=self.carriers)
+        if then_run_worker:
+            self.drain()
+
+    @rule(backoff_over=st.booleans())
+    def run_worker(self, backoff_over: bool) -> None:
+        self.steps.append(f"worker backoff_over={backoff_over}")
+        if backoff_over:
+            self.backoff_passes()
+        self.drain()
+
+    @precondition(lambda self: bool(self.creditable()))
+    @rule(data=st.data())
+    def credit_and_refund(self, data: st.DataObject) -> None:
+        lines = self.creditable()
+        line_id, item_id, quantity, price, adjustments, tax, done = data.draw(
+            st.sampled_from(lines), label="invoice line"
+        )
+        units = data.draw(st.integers(1, quantity - done), label="units")
+
+        def part(amount: int) -> int:  # telescoping: all units credited = the line's amount
+            return amount * (done + units) // quantity - amount * done // quantity
+
+        line = DocumentLine(item_id, units, part(price), part(adjustments), part(tax))
+        if line.total <= 0:
+            return
+        self.memos += 1
+        self.steps.append(f"credit {units} of line {line_id}: {line.total}")
+        with self.db.transaction() as session:
+            create_credit_memo(
+                session,
+                self.outbox,
+                self.summary_id,
+                None,
+                [line],
+                source_key=f"prop:{self.summary_id}:{self.memos}",
+            )
+        self.credited_units[line_id] = done + units
+        ensure_refunds(self.db, self.outbox, self.gateways, self.summary_id)
+
+    @rule(fault=st.sampled_from(FAULT_STEPS))
+    def toggle_fault(self, fault: str) -> None:
+        self.steps.append(fault)
+        if fault == "soft card declines":
+            self.sandbox._recovered.discard(SOFT)  # the sandbox has no public "un-recover"
+        elif fault == "soft card recovers":
+            self.sandbox.recover(SOFT)
+        elif fault.startswith("timeouts"):
+            self.sandbox.timeout_calls = 1 if fault == "timeouts on" else 0
+        else:  # "next {operation} {DECLINE|INDETERMINATE}": nothing moved
+            _, operation, result = fault.split()
+            self.sandbox.fail_next(1, GatewayResult(result), operation=operation)
+
+    # --- invariants -----------------------------------------------------------------------
+
+    @invariant()
+    def amounts_hold(self) -> None:
+        if not hasattr(self, "summary_id"):
+            return
+        check_amounts(self.db, self.sandbox, self.summary_id, self.view())
+
+    def teardown(self) -> None:
+        if hasattr(self, "summary_id"):
+            settle_everything(self)
+
+
+def check_amounts(
+    db: Database, sandbox: SandboxGateway, summary_id: str, view: dict[str, Any]
+) -> None:
+    with db.reading() as session:
+        summaries = session.scalars(
+            select(m.OrderPaymentSummary).where(
+                m.OrderPaymentSummary.order_summary_id == summary_id
+            )
+        ).all()
+        payments = session.scalars(
+            select(m.Payment).where(
+                m.Payment.order_payment_summary_id.in_([s.id for s in summaries])
+            )
+        ).all()
+        refunds = session.scalars(
+            select(m.Refund).where(m.Refund.order_payment_summary_id.in_([s.id for s in summaries]))
+        ).all()
+        invoices = session.scalars(
+            select(m.Invoice).where(m.Invoice.order_summary_id == summary_id)
+        ).all()
+        memos = session.scalars(
+            select(m.CreditMemo).where(m.CreditMemo.order_summary_id == summary_id)
+        ).all()
+        (ledger,) = reconcile(session).orders
+        summary = session.get(m.OrderSummary, summary_id)
+        assert summary is not None
+        tokens = {s.id: s.token for s in summaries}
+
+        # Per payment summary: the bounds, the formulas, and the rows behind the amounts.
+        shown = {p["id"]: p for p in view["payment_summaries"]}
+        for ps in summaries:
+            mine = [p for p in payments if p.order_payment_summary_id == ps.id]
+            back = [r for r in refunds if r.order_payment_summary_id == ps.id]
+            assert min(ps.captured, ps.refunded, ps.pending_capture, ps.pending_refund) >= 0
+            assert ps.captured <= ps.authorized, ps.id
+            assert ps.captured + ps.pending_capture <= ps.authorized, ps.id
+            assert ps.refunded <= ps.captured, ps.id
+            assert ps.refunded + ps.pending_refund <= ps.captured, ps.id
+            assert ps.captured == sum(p.amount for p in mine if p.status == "PROCESSED")
+            assert ps.pending_capture == sum(p.amount for p in mine if p.status == "PENDING")
+            assert ps.refunded == sum(r.amount for r in back if r.status == "PROCESSED")
+            assert ps.pending_refund == sum(r.amount for r in back if r.status == "PENDING")
+            balance = PaymentBalance(
+                ps.authorized,
+                ps.captured,
+                ps.refunded,
+                ps.reversed,
+                ps.pending_capture,
+                ps.pending_refund,
+            )
+            to_capture = max(ps.authorized - (ps.captured + ps.pending_capture + ps.reversed), 0)
+            to_refund = max(ps.captured + ps.pending_capture - (ps.refunded + ps.pending_refund), 0)
+            assert (balance.available_to_capture, balance.available_to_refund) == (
+                to_capture,
+                to_refund,
+            )
+            assert minor(shown[ps.id]["available_to_capture"]) == to_capture
+            assert minor(shown[ps.id]["available_to_refund"]) == to_refund
+            for refund in back:  # never more back than a capture took
+                payment = next(p for p in mine if p.id == refund.payment_id)
+                assert payment.status == "PROCESSED"
+            for payment in mine:
+                taken = sum(
+                    r.amount for r in back if r.payment_id == payment.id and r.status != "FAILED"
+                )
+                assert taken <= payment.amount, payment.id
+
+        # Documents: Σ invoices − Σ memos as reconciliation and the view say.
+        invoiced = sum(i.grand_total for i in invoices)
+        credited = sum(c.grand_total for c in memos)
+        assert (ledger.invoiced, ledger.credited) == (invoiced, credited)
+        assert invoiced - credited == ledger.invoiced - ledger.credited
+        assert sum(minor(i["grand_total"]) for i in view["invoices"]) == invoiced
+        assert sum(minor(c["grand_total"]) for c in view["credit_memos"]) == credited
+        assert invoiced <= summary.grand_total
+        for invoice in invoices:
+            assert 0 <= invoice.balance <= invoice.grand_total
+            assert (invoice.status == "PAID") == (invoice.balance == 0), invoice.id
+            paid = sum(
+                p.amount for p in payments if p.invoice_id == invoice.id and p.status == "PROCESSED"
+            )
+            assert paid <= invoice.grand_total, invoice.id
+
+        # No memo refunded twice: its balance and its live refunds add up to its total.
+        for memo in memos:
+            live = sum(
+                r.amount for r in refunds if r.credit_memo_id == memo.id and r.status != "FAILED"
+            )
+            assert memo.balance >= 0
+            assert memo.balance + live == memo.grand_total, memo.id
+        assert len({r.idempotency_key for r in refunds}) == len(refunds)
+        assert len({p.idempotency_key for p in payments}) == len(payments)
+
+    # The gateway's ledger against openoms's rows, per card.
+    by_key = {p.idempotency_key: p for p in payments}
+    refunds_by_key = {r.idempotency_key: r for r in refunds}
+    moved: dict[tuple[str, str], int] = defaultdict(int)
+    for entry in sandbox.ledger:
+        if entry.operation == "capture":
+            payment = by_key[entry.idempotency_key]  # every charge is a Payment of openoms
+            assert payment.status in ("PROCESSED", "PENDING"), entry
+            assert payment.amount == entry.amount
+            if payment.status == "PROCESSED":
+                assert payment.gateway_reference == entry.reference
+                moved["captured", entry.token] += entry.amount
+        elif entry.operation == "refund":
+            refund = refunds_by_key[entry.idempotency_key]
+            assert refund.status in ("PROCESSED", "PENDING"), entry
+            assert refund.amount == entry.amount
+            if refund.status == "PROCESSED":
+                assert refund.gateway_reference == entry.reference
+                moved["refunded", entry.token] += entry.amount
+    for ps in summaries:
+        token = tokens[ps.id]
+        assert moved["captured", token] == ps.captured, token
+        assert moved["refunded", token] == ps.refunded, token
+    charged = {e.idempotency_key for e in sandbox.movements("capture")}
+    assert {p.idempotency_key for p in payments if p.status == "PROCESSED"} <= charged
+    returned = {e.idempotency_key for e in sandbox.movements("refund")}
+    assert {r.idempotency_key for r in refunds if r.status == "PROCESSED"} <= returned
+
+
+def settle_everything(machine: MoneyMachine) -> None:
+    """Clear every fault, ship the rest, run until idle: all owed is captured once and all
+    credited refunded once."""
+    sandbox = machine.sandbox
+    sandbox.recover(SOFT)
+    sandbox.timeout_calls = 0
+    sandbox._fail_next.clear()  # the sandbox has no public "clear injected faults"
+    for fo_id, sku, units in machine.remaining():
+        with machine.db.transaction() as session:
+            ship(
+                session,
+                machine.outbox,
+                fo_id,
+                items=[(sku, units)],
+                carrier_choice=machine.carriers,
+            )
+    for _ in range(6):
+        machine.backoff_passes()
+        machine.drain()
+    ensure_refunds(machine.db, machine.outbox, machine.gateways, machine.summary_id)
+    view = machine.view()
+    check_amounts(machine.db, sandbox, machine.summary_id, view)
+    assert view["status"] == "FULFILLED"
+    with machine.db.reading() as session:
+        invoices = session.scalars(
+            select(m.Invoice).where(m.Invoice.order_summary_id == machine.summary_id)
+        ).all()
+        memos = session.scalars(
+            select(m.CreditMemo).where(m.CreditMemo.order_summary_id == machine.summary_id)
+        ).all()
+        pending = session.scalars(select(m.Payment.id).where(m.Payment.status == "PENDING")).all()
+        pending += session.scalars(select(m.Refund.id).where(m.Refund.status == "PENDING")).all()
+        (ledger,) = reconcile(session).orders
+    assert pending == [], machine.steps
+    assert sum(i.grand_total for i in invoices) == GRAND_TOTAL
+    assert [(i.balance, i.status) for i in invoices] == [(0, "PAID")] * len(invoices), machine.steps
+    assert [c.balance for c in memos] == [0] * len(memos), machine.steps
+    credited = sum(c.grand_total for c in memos)
+    assert (ledger.captured, ledger.refunded) == (GRAND_TOTAL, credited), machine.steps
+    assert ledger.outstanding == 0
+    with machine.db.reading() as session:
+        for status in session.scalars(select(m.Payment.status)):
+            event(f"capture {status}")
+    event(f"credit memos: {len(memos)}")
+    event(f"invoices: {len(invoices)}")
+    ledger_captured = sum(e.amount for e in sandbox.movements("capture"))
+    ledger_refunded = sum(e.amount for e in sandbox.movements("refund"))
+    assert (ledger_captured, ledger_refunded) == (GRAND_TOTAL, credited), machine.steps
+
+
+EXAMPLES = int(os.environ.get("OPENOMS_MONEY_EXAMPLES", "15"))
+
+
+def test_money_invariants_hold_for_any_sequence(db: Database) -> None:
+    class Machine(MoneyMachine):
+        pass
+
+    Machine.db = db
+    run_state_machine_as_test(
+        Machine,
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=20,
+            deadline=None,
+            derandomize=not os.environ.get("OPENOMS_MONEY_RANDOM"),
+            phases=[Phase.explicit, Phase.generate] if os.environ.get("NOSHRINK") else list(Phase),
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )
