@@ -10,13 +10,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from openoms.adapters.db.models import OrderSummary
 from openoms.adapters.db.session import Database
-from openoms.adapters.payments import Gateways, default_gateways
 from openoms.api.auth import require_scope
-from openoms.api.deps import get_db
+from openoms.api.deps import gateways_of, get_db
 from openoms.api.errors import PROBLEM_JSON
 from openoms.domain.errors import OrderSummaryNotFound, ValidationFailed
 from openoms.domain.money import format_minor
@@ -39,14 +38,6 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 Agent = Annotated[Principal, Depends(require_scope(Scope.AGENT, Scope.ADMIN))]
-
-
-def gateways_of(app: FastAPI) -> Gateways:
-    """The app's payment gateways (`app.state.gateways`), built on first use otherwise."""
-    gateways: Gateways | None = getattr(app.state, "gateways", None)
-    if gateways is None:
-        gateways = app.state.gateways = default_gateways()
-    return gateways
 
 
 @router.post(

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
 from openoms.adapters.outbox import Outbox
-from openoms.adapters.payments import Gateways, default_gateways
 from openoms.api.auth import require_scope
-from openoms.api.deps import get_db
+from openoms.api.deps import gateways_of, get_db
 from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import IdempotencyKey, run_idempotent
 from openoms.domain.money import Money, format_minor
@@ -76,15 +75,6 @@ class CaptureOut(BaseModel):
     payments: list[dict[str, Any]]
     captured: str
     available_to_capture: str
-
-
-def gateways_of(app: FastAPI) -> Gateways:
-    """The app's gateways, built on first use (a process that also runs a worker should set
-    `app.state.gateways` to the ones its payment jobs use)."""
-    gateways: Gateways | None = getattr(app.state, "gateways", None)
-    if gateways is None:
-        gateways = app.state.gateways = default_gateways()
-    return gateways
 
 
 @router.post(
