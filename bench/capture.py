@@ -53,6 +53,7 @@ from common import (
     percentile,
     server_env,
     serving,
+    stocked_demo_database,
 )
 from openoms.adapters.db.session import Database, retry_transient
 from openoms.adapters.outbox import Outbox
@@ -64,7 +65,6 @@ from openoms.worker.consumers import default_registry
 SCRATCH_DATABASE = "openoms_bench"
 TARGET_PER_SECOND = 1_000  # DESIGN.md §11: capture alone, service layer, PostgreSQL
 WARM_UP = 25  # orders per thread or process, captured before the clock starts
-ABUNDANT_STOCK = 10_000_000  # units of every demo SKU at every demo location
 LIFECYCLES = {
     "MANAGED": "capture and reserve stock, what a storefront order does",
     "UNMANAGED": "capture alone: order, summary, payments, event",
@@ -95,27 +95,6 @@ class Figures:
 
 
 # --- databases ----------------------------------------------------------------------------
-
-
-def fresh_database(backend: Backend) -> str:
-    """A fresh, migrated database holding the demo network (locations, groups, channels) with
-    more stock than any run takes, so every MANAGED capture can reserve what it orders."""
-    from openoms.demo import CATALOGUE, SITES, seed_demo_network
-    from openoms.services.inventory_import import InventoryLine, apply_inventory_import
-
-    url = backend.fresh()
-    db = Database(url)
-    outbox = Outbox(default_registry())
-    seed_demo_network(db, outbox)
-    stock = [
-        InventoryLine(line=n, location=site.ref, sku=product.sku, on_hand=ABUNDANT_STOCK)
-        for n, (site, product) in enumerate(
-            ((site, product) for site in SITES for product in CATALOGUE), start=1
-        )
-    ]
-    apply_inventory_import(db, outbox, stock, mode="delta")
-    db.dispose()
-    return url
 
 
 def demo_payloads(
@@ -207,7 +186,7 @@ def run_service(
     backend: Backend, orders: int, runners: int, *, processes: bool, lifecycle: str
 ) -> Figures:
     """`orders` captures split over `runners` threads (one shared engine) or processes."""
-    url = fresh_database(backend)
+    url = stocked_demo_database(backend)
     tag = f"S{runners}{'P' if processes else 'T'}"
     payloads = demo_payloads(orders, prefix=f"{tag}-RUN", lifecycle=lifecycle)
     warm_ups = [
@@ -353,7 +332,7 @@ def serve_workers(port: int, workers: int) -> None:
 
 def run_api(backend: Backend, orders: int, clients: int, *, workers: int) -> Figures:
     """`orders` POST /api/v1/orders from `clients` threads against a fresh server."""
-    url = fresh_database(backend)
+    url = stocked_demo_database(backend)
     key = f"oms_benchkey_{secrets.token_urlsafe(32)}"
     tag = f"A{workers}W"
     chunks = _split(demo_payloads(orders, prefix=f"{tag}-RUN"), clients)

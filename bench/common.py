@@ -268,3 +268,32 @@ def _wait_until_healthy(base_url: str, server: subprocess.Popen[bytes], log: IO[
         time.sleep(0.1)
     log.seek(0)
     raise RuntimeError(f"the server did not become healthy:\n{log.read().decode()[-3000:]}")
+
+
+# --- a stocked demo network ---------------------------------------------------------------
+
+ABUNDANT_STOCK = 10_000_000  # units of every demo SKU at every demo location
+
+
+def stocked_demo_database(backend: Backend, *, on_hand: int = ABUNDANT_STOCK) -> str:
+    """A fresh, migrated database holding the demo network (locations, groups, channels) with
+    more stock than any run takes, so every MANAGED order can reserve what it orders."""
+    from openoms.adapters.db.session import Database
+    from openoms.adapters.outbox import Outbox
+    from openoms.demo import CATALOGUE, SITES, seed_demo_network
+    from openoms.services.inventory_import import InventoryLine, apply_inventory_import
+    from openoms.worker.consumers import default_registry
+
+    url = backend.fresh()
+    db = Database(url)
+    outbox = Outbox(default_registry())
+    seed_demo_network(db, outbox)
+    stock = [
+        InventoryLine(line=n, location=site.ref, sku=product.sku, on_hand=on_hand)
+        for n, (site, product) in enumerate(
+            ((site, product) for site in SITES for product in CATALOGUE), start=1
+        )
+    ]
+    apply_inventory_import(db, outbox, stock, mode="delta")
+    db.dispose()
+    return url

@@ -58,19 +58,18 @@ from common import (
     percentile,
     pid_cpu,
     postgres_pids,
+    stocked_demo_database,
 )
 from openoms.adapters.db.session import Database, retry_transient
 from openoms.adapters.outbox import Outbox
-from openoms.demo import CATALOGUE, SITES, demo_orders, seed_demo_network
+from openoms.demo import demo_orders
 from openoms.schemas.orders import OrderCreate
 from openoms.services.capture import CaptureResult, capture_order
-from openoms.services.inventory_import import InventoryLine, apply_inventory_import
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
 
 SCRATCH_DATABASE = "openoms_bench_lifecycle"
 TARGETS = {"sqlite": 200, "postgres": 500}  # orders/s, DESIGN.md §11
-ABUNDANT_STOCK = 10_000_000
 WARM_UP = 20  # orders captured and routed before the clock starts
 MONITOR_SECONDS = 0.02
 DRAIN_TIMEOUT = 120.0  # seconds after the last capture before the run is declared stuck
@@ -103,22 +102,6 @@ def _ms(values: list[float], p: float) -> float:
 
 
 # --- databases ----------------------------------------------------------------------------
-
-
-def fresh_database(backend: Backend) -> str:
-    url = backend.fresh()
-    db = Database(url)
-    outbox = Outbox(default_registry())
-    seed_demo_network(db, outbox)
-    stock = [
-        InventoryLine(line=n, location=site.ref, sku=product.sku, on_hand=ABUNDANT_STOCK)
-        for n, (site, product) in enumerate(
-            ((site, product) for site in SITES for product in CATALOGUE), start=1
-        )
-    ]
-    apply_inventory_import(db, outbox, stock, mode="delta")
-    db.dispose()
-    return url
 
 
 def payloads(count: int, *, prefix: str, seed: int) -> list[dict[str, Any]]:
@@ -308,7 +291,7 @@ def run(
     worker_mode: str,
     poll: float | None,
 ) -> Run:
-    url = fresh_database(backend)
+    url = stocked_demo_database(backend)
     db = Database(url)
     figures = Run(backend.name, _count(clients, client_mode), _count(workers, worker_mode))
     try:

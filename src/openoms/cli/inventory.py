@@ -10,11 +10,11 @@ import typer
 from openoms.adapters.outbox import Outbox
 from openoms.cli.common import console, err, fail, import_app, open_database, progress_bar
 from openoms.domain.inventory import InventoryImportInvalid
+from openoms.services.file_lines import LineError
 from openoms.services.inventory_import import (
     MAX_REPORTED_ERRORS,
     ImportFormat,
     ImportMode,
-    LineError,
     apply_inventory_import,
     parse_inventory_lines,
 )

@@ -25,6 +25,7 @@ from openoms.domain.errors import DomainError
 from openoms.domain.inventory import LocationType
 from openoms.schemas import field_path
 from openoms.schemas.locations import LocationImportLine
+from openoms.services.file_lines import LineError
 from openoms.services.locations import (
     LocationData,
     check_ref,
@@ -44,17 +45,6 @@ CSV_COLUMNS = (
 )
 _CSV_REQUIRED = frozenset("ref name type line1 city country can_ship can_pickup".split())
 _ADDRESS = ("line1", "city", "region", "postal_code", "country", "lat", "lon")
-
-
-@dataclass(frozen=True, slots=True)
-class BadLine:
-    line: int
-    field: str | None
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"line {self.line}" + (f", field {self.field}" if self.field else "")
-        return f"{where}: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +97,7 @@ def import_locations(
     except DomainError as exc:
         # Every line was checked above, so only a rule that needs the database lands here;
         # the transaction rolled back, so nothing was applied.
-        problem = BadLine(number, exc.field, exc.detail)
+        problem = LineError(number, exc.field, exc.detail)
         raise fail(escape(f"{problem}; nothing was imported")) from None
     finally:
         db.dispose()
@@ -158,18 +148,18 @@ def _yes(flag: bool) -> str:
 # --- checking lines ---------------------------------------------------------------------
 
 # (line number, parsed object or the reason it could not be read)
-Row = tuple[int, dict[str, Any] | BadLine]
+Row = tuple[int, dict[str, Any] | LineError]
 
 
 def check_lines(
     rows: Iterator[Row], *, is_csv: bool = False
-) -> tuple[list[GoodLine], list[BadLine]]:
+) -> tuple[list[GoodLine], list[LineError]]:
     """Every row parsed and checked as a location PUT would be; a ref given twice is bad."""
     good: list[GoodLine] = []
-    bad: list[BadLine] = []
+    bad: list[LineError] = []
     first_line: dict[str, int] = {}
     for number, row in rows:
-        if isinstance(row, BadLine):
+        if isinstance(row, LineError):
             bad.append(row)
             continue
         try:
@@ -178,16 +168,18 @@ def check_lines(
             data = payload.to_data()
             validate_location(payload.ref, data)
         except ValidationError as exc:
-            bad.extend(BadLine(number, _field(e["loc"], is_csv), e["msg"]) for e in exc.errors())
+            bad.extend(LineError(number, _field(e["loc"], is_csv), e["msg"]) for e in exc.errors())
             continue
         except DomainError as exc:
             # Amount errors repeat their field in the detail; say it once.
             reason = exc.detail.removeprefix(f"{exc.field}: ")
-            bad.append(BadLine(number, _field(exc.field, is_csv), reason))
+            bad.append(LineError(number, _field(exc.field, is_csv), reason))
             continue
         if payload.ref in first_line:
             bad.append(
-                BadLine(number, "ref", f"{payload.ref!r} is also on line {first_line[payload.ref]}")
+                LineError(
+                    number, "ref", f"{payload.ref!r} is also on line {first_line[payload.ref]}"
+                )
             )
             continue
         first_line[payload.ref] = number
@@ -213,10 +205,13 @@ def _json_rows(text: str) -> Iterator[Row]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield number, BadLine(number, None, f"not valid JSON: {exc.msg} at column {exc.colno}")
+            yield (
+                number,
+                LineError(number, None, f"not valid JSON: {exc.msg} at column {exc.colno}"),
+            )
             continue
         if not isinstance(value, dict):
-            yield number, BadLine(number, None, "expected a JSON object")
+            yield number, LineError(number, None, "expected a JSON object")
             continue
         yield number, value
 
@@ -228,16 +223,16 @@ def _csv_rows(text: str) -> Iterator[Row]:
     missing = sorted(_CSV_REQUIRED - set(columns))
     if unknown or missing:
         for column in unknown:
-            yield 1, BadLine(1, column, f"unknown column; known: {','.join(CSV_COLUMNS)}")
+            yield 1, LineError(1, column, f"unknown column; known: {','.join(CSV_COLUMNS)}")
         for column in missing:
-            yield 1, BadLine(1, column, "required column is missing")
+            yield 1, LineError(1, column, "required column is missing")
         return
     reader.fieldnames = columns
     end = reader.line_num
     for raw in reader:
         number, end = end + 1, reader.line_num
         if None in raw:
-            yield number, BadLine(number, None, "more values than columns")
+            yield number, LineError(number, None, "more values than columns")
             continue
         values = {k: (v or "").strip() for k, v in raw.items()}
         if not any(values.values()):

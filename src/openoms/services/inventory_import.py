@@ -38,6 +38,7 @@ from openoms.domain.events import DomainEvent
 from openoms.domain.inventory import InventoryImportInvalid
 from openoms.schemas import field_path
 from openoms.schemas.inventory import InventoryLineIn
+from openoms.services.file_lines import LineError
 
 ImportFormat = Literal["jsonl", "csv"]
 ImportMode = Literal["delta", "full"]
@@ -62,17 +63,6 @@ class InventoryLine:
     safety_stock: int | None = None
     futures: tuple[tuple[int, date], ...] | None = None  # (quantity, expected_date)
     record_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class LineError:
-    line: int
-    field: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"line {self.line}" + (f", field {self.field}" if self.field else "")
-        return f"{where}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)

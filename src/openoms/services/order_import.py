@@ -19,25 +19,14 @@ from openoms.domain.order import OrderDraft
 from openoms.schemas import field_path
 from openoms.schemas.orders import OrderCreate
 from openoms.services.capture import CaptureResult, capture_order
-
-
-@dataclass(frozen=True, slots=True)
-class LineRejection:
-    line: int
-    field: str | None
-    code: str
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"line {self.line}" + (f", field {self.field}" if self.field else "")
-        return f"{where}: {self.reason} ({self.code})"
+from openoms.services.file_lines import LineError
 
 
 @dataclass(slots=True)
 class ImportReport:
     accepted: int = 0
     duplicates: int = 0
-    rejected: list[LineRejection] = field(default_factory=list)
+    rejected: list[LineError] = field(default_factory=list)
 
     @property
     def lines(self) -> int:
@@ -75,8 +64,8 @@ def _import_line(
         result = retry_transient(lambda: _capture(db, outbox, draft))
     except json.JSONDecodeError as exc:
         report.rejected.append(
-            LineRejection(
-                number, None, "json_invalid", f"not valid JSON: {exc.msg} at column {exc.colno}"
+            LineError(
+                number, None, f"not valid JSON: {exc.msg} at column {exc.colno}", "json_invalid"
             )
         )
         return
@@ -85,11 +74,11 @@ def _import_line(
         location = field_path(first["loc"]) or None
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         report.rejected.append(
-            LineRejection(number, location, "payload_invalid", f"{first['msg']}{more}")
+            LineError(number, location, f"{first['msg']}{more}", "payload_invalid")
         )
         return
     except DomainError as exc:
-        report.rejected.append(LineRejection(number, exc.field, exc.code, exc.detail))
+        report.rejected.append(LineError(number, exc.field, exc.detail, exc.code))
         return
     if result.created:
         report.accepted += 1

@@ -652,14 +652,10 @@ class Refund(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class Invoice(Base):
-    """What is owed: for what shipped (one per shipment), or an increase such as a fee."""
+class _FinanceDocument:
+    """What an invoice and a credit memo both carry: totals by kind and what is still open."""
 
-    __tablename__ = "invoices"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    order_summary_id: Mapped[str] = mapped_column(ForeignKey("order_summaries.id"), index=True)
-    # The source it was made for; unique so a retried job never invoices twice.
+    # The source it was made for; unique so a retried job never makes the document twice.
     source_key: Mapped[str] = mapped_column(String(200), unique=True)
     currency: Mapped[str] = mapped_column(String(3))
     total_product: Mapped[int] = mapped_column(Money, default=0)
@@ -667,18 +663,12 @@ class Invoice(Base):
     total_adjustments: Mapped[int] = mapped_column(Money, default=0)
     total_tax: Mapped[int] = mapped_column(Money, default=0)
     grand_total: Mapped[int] = mapped_column(Money, default=0)
-    balance: Mapped[int] = mapped_column(Money, default=0)  # not yet covered by captures
-    status: Mapped[str] = mapped_column(String(20))  # POSTED|PAID
+    balance: Mapped[int] = mapped_column(Money, default=0)
+    status: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    lines: Mapped[list[InvoiceLine]] = relationship(lazy="raise", order_by="InvoiceLine.id")
 
-
-class InvoiceLine(Base):
-    __tablename__ = "invoice_lines"
-
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+class _FinanceDocumentLine:
     order_item_summary_id: Mapped[str | None] = mapped_column(String(40))
     type: Mapped[str] = mapped_column(String(20))  # product|delivery_charge|fee
     sku: Mapped[str | None] = mapped_column(String(100))
@@ -688,37 +678,40 @@ class InvoiceLine(Base):
     tax: Mapped[int] = mapped_column(Money, default=0)
 
 
-class CreditMemo(Base):
-    """What is owed back: for a cancel, return or discount (a change order)."""
+class Invoice(_FinanceDocument, Base):
+    """What is owed: for what shipped (one per shipment), or an increase such as a fee.
+    `balance` is what captures have not covered yet; status POSTED, then PAID."""
+
+    __tablename__ = "invoices"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_summary_id: Mapped[str] = mapped_column(ForeignKey("order_summaries.id"), index=True)
+
+    lines: Mapped[list[InvoiceLine]] = relationship(lazy="raise", order_by="InvoiceLine.id")
+
+
+class InvoiceLine(_FinanceDocumentLine, Base):
+    __tablename__ = "invoice_lines"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+
+
+class CreditMemo(_FinanceDocument, Base):
+    """What is owed back for a cancel, return or discount (a change order): `grand_total` is
+    positive, `balance` is what is not refunded yet; status POSTED, then REFUNDED."""
 
     __tablename__ = "credit_memos"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     order_summary_id: Mapped[str] = mapped_column(ForeignKey("order_summaries.id"), index=True)
     change_order_id: Mapped[str | None] = mapped_column(String(40))
-    source_key: Mapped[str] = mapped_column(String(200), unique=True)
-    currency: Mapped[str] = mapped_column(String(3))
-    total_product: Mapped[int] = mapped_column(Money, default=0)
-    total_delivery: Mapped[int] = mapped_column(Money, default=0)
-    total_adjustments: Mapped[int] = mapped_column(Money, default=0)
-    total_tax: Mapped[int] = mapped_column(Money, default=0)
-    grand_total: Mapped[int] = mapped_column(Money, default=0)  # positive: owed back
-    balance: Mapped[int] = mapped_column(Money, default=0)  # not yet refunded
-    status: Mapped[str] = mapped_column(String(20))  # POSTED|REFUNDED
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     lines: Mapped[list[CreditMemoLine]] = relationship(lazy="raise", order_by="CreditMemoLine.id")
 
 
-class CreditMemoLine(Base):
+class CreditMemoLine(_FinanceDocumentLine, Base):
     __tablename__ = "credit_memo_lines"
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     credit_memo_id: Mapped[str] = mapped_column(ForeignKey("credit_memos.id"), index=True)
-    order_item_summary_id: Mapped[str | None] = mapped_column(String(40))
-    type: Mapped[str] = mapped_column(String(20))
-    sku: Mapped[str | None] = mapped_column(String(100))
-    quantity: Mapped[int] = mapped_column(default=0)
-    total_price: Mapped[int] = mapped_column(Money, default=0)
-    adjustments: Mapped[int] = mapped_column(Money, default=0)
-    tax: Mapped[int] = mapped_column(Money, default=0)
