@@ -12,7 +12,9 @@ from openoms.adapters.carriers import Carriers
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.adapters.payments import Gateways
+from openoms.api.adjustments.router import router as adjustments_router
 from openoms.api.auth import install_auth
+from openoms.api.cancels.router import router as cancels_router
 from openoms.api.errors import install_error_handlers
 from openoms.api.finance.router import router as finance_router
 from openoms.api.fulfillment.router import router as fulfillment_router
@@ -20,7 +22,10 @@ from openoms.api.inventory.router import router as inventory_router
 from openoms.api.locations.router import router as locations_router
 from openoms.api.orders.router import router as orders_router
 from openoms.api.payments.router import router as payments_router
+from openoms.api.process_exceptions.router import router as process_exceptions_router
 from openoms.api.reservations.router import router as reservations_router
+from openoms.api.reships.router import router as reships_router
+from openoms.api.returns.router import router as returns_router
 from openoms.api.routing.router import router as routing_router
 
 DESCRIPTION = """
@@ -60,6 +65,11 @@ def create_app(
     app.include_router(fulfillment_router)
     app.include_router(payments_router)
     app.include_router(finance_router)
+    app.include_router(cancels_router)
+    app.include_router(adjustments_router)
+    app.include_router(returns_router)
+    app.include_router(reships_router)
+    app.include_router(process_exceptions_router)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, Any]:

@@ -82,10 +82,12 @@ def invoice_lines_for_shipment(
 
     `shipped`: (item, units) of this shipment. `items`: each item's running amounts with
     `quantity` = net ordered (ordered − canceled). `billed`: per item, what its earlier
-    invoices took less what its credit memos gave back (`quantity` = units invoiced).
-    `delivery_charge`: the group's delivery charge item on its first invoice, billed whole.
-    Each line is the item's amounts for (billed + shipped) units, pro rata, less what was
-    billed: the shipment that completes an item takes the remainder, exact to the unit.
+    invoices took less what its change orders' credit memos gave back (`quantity` = units
+    invoiced). `delivery_charge`: the group's delivery charge item on its first invoice,
+    billed whole. Each line is the units' share of what is still unbilled: (amounts −
+    billed) pro rata over the units not invoiced yet, so the shipment that completes an item
+    takes the remainder exactly, and a cancel, return or discount in between (which moves
+    amounts and billed together) never makes a later invoice bill too much or too little.
     """
     lines: list[DocumentLine] = []
     units_by_item: dict[str, int] = {}
@@ -99,21 +101,29 @@ def invoice_lines_for_shipment(
         wanted.append((key, max(charge.quantity - billed.get(key, Amounts()).quantity, 1)))
         items = {**items, key: charge}
     for item, units in wanted:
-        amounts = items[item]
         before = billed.get(item, Amounts())
-        upto = before.quantity + units
-        if amounts.quantity <= 0:
-            target = amounts
-        else:
-            target = Amounts(
-                upto,
-                _part(amounts.total_price, upto, amounts.quantity),
-                _part(amounts.adjustments, upto, amounts.quantity),
-                _part(amounts.tax, upto, amounts.quantity),
-            )
-        delta = target - before
+        delta = unbilled_share(items[item], before, units)
         lines.append(DocumentLine(item, units, delta.total_price, delta.adjustments, delta.tax))
     return lines
+
+
+def unbilled_share(amounts: Amounts, billed: Amounts, units: int) -> Amounts:
+    """`units`' share of what an item has not been billed yet: (amounts − billed) pro rata
+    over its units not invoiced yet (amounts.quantity − billed.quantity); all of it when
+    `units` covers them. The quantity of the result is 0."""
+    left = amounts - billed
+    return share(Amounts(0, left.total_price, left.adjustments, left.tax), units, left.quantity)
+
+
+def share(amounts: Amounts, units: int, of: int) -> Amounts:
+    """`units` of `of` of `amounts`, each component rounded toward zero (the remainder stays
+    with the last units); all of it when units ≥ of."""
+    return Amounts(
+        amounts.quantity,
+        _part(amounts.total_price, units, of),
+        _part(amounts.adjustments, units, of),
+        _part(amounts.tax, units, of),
+    )
 
 
 def credit_memo_lines(change_order: ChangeOrder) -> list[DocumentLine]:

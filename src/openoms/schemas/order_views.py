@@ -122,6 +122,9 @@ class OrderSummaryOut(OrderSummaryBrief):
     items: list[ItemSummaryOut]
     fulfillment_orders: list[dict[str, Any]]
     payment_summaries: list[PaymentSummaryOut]
+    change_orders: list[dict[str, Any]] = Field(
+        description="Every cancel, return, discount or addition, oldest first, signed."
+    )
     invoices: list[DocumentOut]
     credit_memos: list[DocumentOut]
     return_orders: list[dict[str, Any]]

@@ -38,6 +38,9 @@ class CreditMemoStatus:
     REFUNDED = "REFUNDED"
 
 
+RESHIP = "reship"  # FulfillmentOrder.type of replacement goods sent at no charge
+
+
 def shipment_source_key(shipment_id: str) -> str:
     return f"shipment:{shipment_id}"
 
@@ -45,8 +48,9 @@ def shipment_source_key(shipment_id: str) -> str:
 # --- invoices -----------------------------------------------------------------------------
 
 
-def invoice_shipment(session: Session, outbox: Outbox, shipment_id: str) -> m.Invoice:
-    """The shipment's invoice, made now or found made. Emits `invoice.created` when new."""
+def invoice_shipment(session: Session, outbox: Outbox, shipment_id: str) -> m.Invoice | None:
+    """The shipment's invoice, made now or found made. Emits `invoice.created` when new.
+    A reshipment (replacement goods at no charge) is not invoiced: None."""
     source_key = shipment_source_key(shipment_id)
     existing = _invoice_by_source(session, source_key)
     if existing is not None:
@@ -60,6 +64,8 @@ def invoice_shipment(session: Session, outbox: Outbox, shipment_id: str) -> m.In
         return existing
     fo = session.get(m.FulfillmentOrder, shipment.fulfillment_order_id)
     assert fo is not None  # foreign key
+    if fo.type == RESHIP:
+        return None
     items = {i.id: i for i in fulfillment_repo.summary_items(session, summary.id)}
     billed = billed_per_item(session, summary.id)
     charge = next(
@@ -69,6 +75,7 @@ def invoice_shipment(session: Session, outbox: Outbox, shipment_id: str) -> m.In
             if i.type == ItemType.DELIVERY_CHARGE.value
             and i.delivery_group_summary_id == fo.delivery_group_summary_id
             and billed.get(i.id, Amounts()).quantity == 0
+            and i.quantity_ordered > i.quantity_canceled  # not canceled with a refund
         ),
         None,
     )

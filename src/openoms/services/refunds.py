@@ -459,7 +459,21 @@ def refund_consumers() -> list[Consumer]:
             {"order_summary_id": summary_id},
         )
 
-    return [Consumer("ensure-refunds", ("credit_memo.created",), on_credit_memo_created)]
+    def on_order_changed(session: Session, event: m.Event) -> None:
+        # A change without a credit memo can still leave excess funds (money captured at
+        # order time for what is now canceled): ensure-refunds finds and pays them back.
+        summary_id = event.payload["order_summary_id"]
+        enqueue(
+            session,
+            REFUND_JOB,
+            refund_job_key(summary_id, f"change:{event.payload['change_order_id']}"),
+            {"order_summary_id": summary_id},
+        )
+
+    return [
+        Consumer("ensure-refunds", ("credit_memo.created",), on_credit_memo_created),
+        Consumer("refund-after-change", ("order_summary.changed",), on_order_changed),
+    ]
 
 
 def refund_job(gateways: Gateways | None = None) -> JobKind:

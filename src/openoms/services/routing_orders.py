@@ -38,10 +38,11 @@ def create_fulfillment_orders(
     *,
     round: int,
     now: datetime,
+    fo_type: str = "standard",
 ) -> list[tuple[m.FulfillmentOrder, Lines]]:
     """One ALLOCATED fulfillment order per chosen location; each SKU's units go to the
     group's items of that SKU in order, each allocated through ItemQuantities (which refuses
-    more than is available to fulfill)."""
+    more than is available to fulfill). `fo_type` "reship" marks replacement goods."""
     quantities = {item.id: item_quantities(item) for item in items}
     by_sku: dict[str, list[m.OrderItemSummary]] = defaultdict(list)
     for item in items:
@@ -55,6 +56,7 @@ def create_fulfillment_orders(
             location_id=location_id,
             reservation_id=held_in.get(location_id),
             routing_round=round,
+            type=fo_type,
             status=FulfillmentOrderStatus.ALLOCATED.value,
             reason=result.reason[:500],
             created_at=now,

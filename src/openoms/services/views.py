@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
@@ -40,6 +41,7 @@ def order_summary_view(session: Session, summary_id: str) -> dict[str, Any]:
             for fo, ref in fulfillment_orders
         ],
         "payment_summaries": [_payment(p, summary.currency) for p in summary.payment_summaries],
+        "change_orders": _change_orders(session, summary_id, summary.currency),
         "invoices": invoices,
         "credit_memos": credit_memos,
         "return_orders": [],
@@ -48,6 +50,48 @@ def order_summary_view(session: Session, summary_id: str) -> dict[str, Any]:
         ],
         "events": [_event(e) for e in summary_events(session, summary_id)],
     }
+
+
+def _change_orders(session: Session, summary_id: str, currency: str) -> list[dict[str, Any]]:
+    """The summary's change orders, oldest first, with their signed lines."""
+    money = _money(currency)
+    rows = session.execute(
+        select(m.Order, m.OrderItem)
+        .join(m.OrderItem, m.OrderItem.order_id == m.Order.id)
+        .where(m.Order.order_summary_id == summary_id, m.Order.kind == "change")
+        .order_by(m.Order.created_at, m.Order.id, m.OrderItem.position)
+    ).all()
+    orders: dict[str, dict[str, Any]] = {}
+    for order, line in rows:
+        body = orders.setdefault(
+            order.id,
+            {
+                "id": order.id,
+                "kind": order.change_kind,
+                "reason": order.reason,
+                "created_at": order.created_at.isoformat().replace("+00:00", "Z"),
+                "totals": {
+                    "product": money(order.total_product),
+                    "delivery": money(order.total_delivery),
+                    "adjustments": money(order.total_adjustments),
+                    "tax": money(order.total_tax),
+                },
+                "grand_total": money(order.grand_total),
+                "lines": [],
+            },
+        )
+        body["lines"].append(
+            {
+                "order_item_summary_id": line.order_item_summary_id,
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "total_price": money(line.total_price),
+                "adjustments": money(line.adjustments),
+                "tax": money(line.tax),
+                "total": money(line.total_price + line.adjustments + line.tax),
+            }
+        )
+    return list(orders.values())
 
 
 def summary_brief(summary: m.OrderSummary) -> dict[str, Any]:

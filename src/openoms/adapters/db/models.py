@@ -386,6 +386,10 @@ class Channel(Base):
     capture_policy: Mapped[str] = mapped_column(String(32), default="on_shipment")
     # {"GBP": 500}: items under this value (minor units) are refunded without a return.
     returnless_threshold: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # {"GBP": 295}: a fee (minor units, tax included) invoiced per received return order.
+    return_fee: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The return order status at which its refunds run (RECEIVED by default).
+    refund_eligible_status: Mapped[str] = mapped_column(String(20), default="RECEIVED")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -483,6 +487,8 @@ class FulfillmentOrder(Base):
     # Which routing of the group made it (1, 2, … after rejections): retries of the same
     # routing find the FOs it already made instead of making more.
     routing_round: Mapped[int] = mapped_column(default=1)
+    # standard, or reship (replacement goods at no charge: never invoiced).
+    type: Mapped[str] = mapped_column(String(16), default="standard")
     status: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(String(500))  # routing reason, rejection reason
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -539,6 +545,63 @@ class ShipmentItem(Base):
     order_item_summary_id: Mapped[str] = mapped_column(String(40))
     sku: Mapped[str] = mapped_column(String(100))
     quantity: Mapped[int]
+
+
+class ReturnOrder(Base):
+    """An RMA: what is expected back from an order, why, and to which location."""
+
+    __tablename__ = "return_orders"
+    __table_args__ = (Index("ix_return_orders_status", "status"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    order_summary_id: Mapped[str] = mapped_column(ForeignKey("order_summaries.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    expected_location_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id"))
+    # The status at which refunds run, fixed when the return order is made (channel policy).
+    refund_eligible_status: Mapped[str] = mapped_column(String(20), default="RECEIVED")
+    # The exchange this return belongs to, if any (its new items are on the order).
+    exchange_change_order_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    lines: Mapped[list[ReturnOrderLineItem]] = relationship(
+        lazy="raise", order_by="ReturnOrderLineItem.id"
+    )
+
+
+class ReturnOrderLineItem(Base):
+    __tablename__ = "return_order_line_items"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    return_order_id: Mapped[str] = mapped_column(ForeignKey("return_orders.id"), index=True)
+    order_item_summary_id: Mapped[str] = mapped_column(
+        ForeignKey("order_item_summaries.id"), index=True
+    )
+    sku: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    quantity_expected: Mapped[int]
+    quantity_received: Mapped[int] = mapped_column(default=0)
+    quantity_canceled: Mapped[int] = mapped_column(default=0)
+    # Units already turned into a return change order and credit memo.
+    quantity_credited: Mapped[int] = mapped_column(default=0)
+
+
+class ReturnReceipt(Base):
+    """Units of a return line that arrived: where, in which condition, and what became of
+    them (restock at the receiving location, or written off as damaged or discarded)."""
+
+    __tablename__ = "return_receipts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    return_order_line_item_id: Mapped[str] = mapped_column(
+        ForeignKey("return_order_line_items.id"), index=True
+    )
+    location_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id"))
+    quantity: Mapped[int]
+    condition: Mapped[str] = mapped_column(String(20))  # new | opened | damaged
+    disposition: Mapped[str] = mapped_column(String(20))  # restock | damaged | discard
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ProcessException(Base):

@@ -102,6 +102,17 @@ class Database:
             yield session
 
     @contextmanager
+    def rehearsal(self) -> Iterator[Session]:
+        """A unit of work that is always rolled back: a preview runs the real action in it
+        and reports what it would do, so a preview can never disagree with the submit."""
+        with self._sessions() as session:
+            transaction = session.begin()
+            try:
+                yield session
+            finally:
+                transaction.rollback()
+
+    @contextmanager
     def reading(self) -> Iterator[Session]:
         """A read-only unit of work (never takes SQLite's write lock)."""
         # Closing the session ends the transaction without expiring what was loaded.

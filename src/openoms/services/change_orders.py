@@ -1,0 +1,307 @@
+"""Change orders (DESIGN.md §3): the one way a service action changes an order summary.
+
+Every cancel, return, discount or addition is stored as an Order of kind 'change' with
+signed item lines against the original; the item summaries' counters and amounts and the
+summary's totals and status move with it, in the caller's transaction, and
+`order_summary.changed` goes to the outbox with them. What the change gives back of what
+was already invoiced becomes its credit memo (refunded by the ensure-refunds job the memo
+queues); what was never invoiced needs none: later invoices bill the lower amounts.
+
+Amounts of a change are worked out from what each item has been billed (see
+`openoms.domain.finance`): a cancel takes its units' share of what is still unbilled, a
+return its units' share of what the kept units were billed, so the item's running amounts
+less what it was billed always belong to the units not invoiced yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from openoms.adapters.db import models as m
+from openoms.adapters.db.ids import new_id
+from openoms.adapters.db.models import utcnow
+from openoms.adapters.db.repositories import fulfillment as repo
+from openoms.adapters.outbox import Outbox
+from openoms.domain.errors import OrderSummaryNotFound
+from openoms.domain.events import DomainEvent
+from openoms.domain.finance import Amounts, DocumentLine
+from openoms.domain.money import format_minor
+from openoms.domain.order import ItemType, PricedItem
+from openoms.domain.summary import ChangeLine, ChangeOrder, ItemState, apply_change
+from openoms.services.fulfillment import item_quantities, refresh_summary_status
+from openoms.services.invoicing import billed_per_item, create_credit_memo
+from openoms.services.views import order_summary_view
+
+CHANGE_EVENT = "order_summary.changed"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedChange:
+    change_order_id: str
+    change: ChangeOrder
+    credit_memo_id: str | None
+    credited: int  # what the credit memo owes back (0 without one)
+    stage: str | None = None  # a discount's part: pre_fulfillment, in_fulfillment, …
+
+
+def locked_summary(session: Session, order_summary_id: str) -> m.OrderSummary:
+    """The order summary, row-locked (the first lock of every action on an order)."""
+    summary = repo.lock_summary(session, order_summary_id)
+    if summary is None:
+        raise OrderSummaryNotFound(f"order summary '{order_summary_id}' does not exist")
+    return summary
+
+
+def item_amounts(item: m.OrderItemSummary) -> Amounts:
+    """An item's running amounts, `quantity` = its net ordered units (ordered − canceled)."""
+    return Amounts(
+        item.quantity_ordered - item.quantity_canceled, item.total_price, item.adjustments, item.tax
+    )
+
+
+def billed_amounts(session: Session, order_summary_id: str) -> dict[str, Amounts]:
+    """Per item summary id: units invoiced, amounts invoiced less change-order credits."""
+    return billed_per_item(session, order_summary_id)
+
+
+def record_change(
+    session: Session,
+    outbox: Outbox,
+    summary: m.OrderSummary,
+    change: ChangeOrder,
+    *,
+    credit: Sequence[DocumentLine] = (),
+    stage: str | None = None,
+    now: datetime | None = None,
+) -> RecordedChange:
+    """Store `change` (lines keyed by item summary id) against the locked `summary`: the
+    change order and its lines, the items' counters and amounts, the summary's totals and
+    status, a credit memo of `credit` (positive amounts owed back of what was invoiced;
+    none when empty or zero) and `order_summary.changed`. Raises without writing anything
+    when a line breaks a quantity or amount rule."""
+    now = now or utcnow()
+    items = repo.lock_items(session, {line.item_key for line in change.lines})
+    states = {item_id: _state(item) for item_id, item in items.items()}
+    changed = apply_change(states, change)  # raises before anything is written
+    order_id = new_id("ord")
+    session.add(_change_order_row(summary, change, order_id, items, now))
+    for item_id, state in changed.items():
+        _write_back(items[item_id], state)
+    session.flush()
+    _refresh_totals(session, summary)
+    refresh_summary_status(session, outbox, summary.id)
+    memo = None
+    if credit and sum(line.total for line in credit) > 0:
+        memo = create_credit_memo(
+            session,
+            outbox,
+            summary.id,
+            order_id,
+            [line for line in credit if line.quantity or line.total],
+            source_key=f"change:{order_id}",
+        )
+    total = change.total
+    outbox.record(
+        session,
+        [
+            DomainEvent(
+                CHANGE_EVENT,
+                "order_summary",
+                summary.id,
+                {
+                    "order_summary_id": summary.id,
+                    "change_order_id": order_id,
+                    "change_kind": change.kind.value,
+                    "reason": change.reason,
+                    "stage": stage,
+                    "grand_total": format_minor(total, summary.currency),
+                    "credit_memo_id": memo.id if memo else None,
+                    "lines": [
+                        {
+                            "order_item_summary_id": line.item_key,
+                            "sku": items[line.item_key].sku,
+                            "quantity": line.quantity,
+                            "total": format_minor(line.total, summary.currency),
+                        }
+                        for line in change.lines
+                    ],
+                },
+                summary.id,
+            )
+        ],
+    )
+    return RecordedChange(
+        change_order_id=order_id,
+        change=change,
+        credit_memo_id=memo.id if memo else None,
+        credited=memo.grand_total if memo else 0,
+        stage=stage,
+    )
+
+
+def action_result(
+    session: Session,
+    order_summary_id: str,
+    recorded: Sequence[RecordedChange],
+    *,
+    preview: bool,
+    messages: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The answer of a service action (schemas.service_actions.ServiceActionOut): its change
+    orders, what their credit memos owe back, and the order summary after it. A preview
+    runs the same action in a rehearsal (Database.rehearsal) and answers this body before
+    the rollback, with the ids left out."""
+    summary = session.get(m.OrderSummary, order_summary_id)
+    assert summary is not None
+    skus = {i.id: i.sku for i in repo.summary_items(session, order_summary_id)}
+
+    def money(minor: int) -> str:
+        return format_minor(minor, summary.currency)
+
+    return {
+        "order_summary_id": order_summary_id,
+        "preview": preview,
+        "change_orders": [
+            {
+                "id": None if preview else r.change_order_id,
+                "kind": r.change.kind.value,
+                "stage": r.stage,
+                "reason": r.change.reason,
+                "grand_total": money(r.change.total),
+                "lines": [
+                    {
+                        "order_item_summary_id": line.item_key,
+                        "sku": skus.get(line.item_key),
+                        "quantity": line.quantity,
+                        "total_price": money(line.total_price),
+                        "adjustments": money(line.adjustments),
+                        "tax": money(line.tax),
+                        "total": money(line.total),
+                    }
+                    for line in r.change.lines
+                ],
+                "credit_memo_id": None if preview else r.credit_memo_id,
+                "credited": money(r.credited),
+            }
+            for r in recorded
+        ],
+        "to_refund": money(sum(r.credited for r in recorded)),
+        "messages": list(messages),
+        "order_summary": order_summary_view(session, order_summary_id),
+    }
+
+
+def _state(item: m.OrderItemSummary) -> ItemState:
+    priced = PricedItem(
+        key=item.id,
+        type=ItemType(item.type),
+        sku=item.sku,
+        delivery_group=item.delivery_group_summary_id,
+        quantity=item.quantity_ordered,
+        unit_price=item.unit_price,
+        total_price=item.total_price,
+        adjustments=item.adjustments,
+        tax=item.tax,
+        name=item.name,
+    )
+    return ItemState(
+        original=priced,
+        quantities=item_quantities(item),
+        total_price=item.total_price,
+        adjustments=item.adjustments,
+        tax=item.tax,
+    )
+
+
+def _write_back(item: m.OrderItemSummary, state: ItemState) -> None:
+    q = state.quantities
+    item.quantity_ordered = q.ordered
+    item.quantity_canceled = q.canceled
+    item.quantity_returned = q.returned
+    item.quantity_return_initiated = q.return_initiated
+    item.quantity_allocated = q.allocated
+    item.quantity_fulfilled = q.fulfilled
+    item.quantity_reshipped = q.reshipped
+    item.total_price = state.total_price
+    item.adjustments = state.adjustments
+    item.tax = state.tax
+
+
+def _change_order_row(
+    summary: m.OrderSummary,
+    change: ChangeOrder,
+    order_id: str,
+    items: Mapping[str, m.OrderItemSummary],
+    now: datetime,
+) -> m.Order:
+    lines = change.lines
+    product = sum(
+        ln.total_price for ln in lines if items[ln.item_key].type == ItemType.PRODUCT.value
+    )
+    delivery = sum(ln.total_price for ln in lines) - product
+    adjustments = sum(ln.adjustments for ln in lines)
+    tax = sum(ln.tax for ln in lines)
+    order = m.Order(
+        id=order_id,
+        order_summary_id=summary.id,
+        kind="change",
+        change_kind=change.kind.value,
+        original_order_id=summary.original_order_id,
+        reason=change.reason[:500] if change.reason else None,
+        channel=summary.channel,
+        external_reference=summary.external_reference,
+        currency=summary.currency,
+        ordered_at=now,
+        total_product=product,
+        total_delivery=delivery,
+        total_adjustments=adjustments,
+        total_tax=tax,
+        grand_total=product + delivery + adjustments + tax,
+        order_adjustments=[],
+        created_at=now,
+    )
+    order.items = [
+        _order_item(order_id, position, ln, items[ln.item_key]) for position, ln in enumerate(lines)
+    ]
+    return order
+
+
+def _order_item(
+    order_id: str, position: int, line: ChangeLine, item: m.OrderItemSummary
+) -> m.OrderItem:
+    return m.OrderItem(
+        id=new_id("oi"),
+        order_id=order_id,
+        order_item_summary_id=item.id,
+        position=position,
+        type=item.type,
+        sku=item.sku,
+        name=item.name,
+        quantity=line.quantity,
+        unit_price=item.unit_price,
+        total_price=line.total_price,
+        adjustments=line.adjustments,
+        tax=line.tax,
+        adjustment_details=[],
+    )
+
+
+def _refresh_totals(session: Session, summary: m.OrderSummary) -> None:
+    items = repo.summary_items(session, summary.id)
+    product = sum(i.total_price for i in items if i.type == ItemType.PRODUCT.value)
+    summary.total_product = product
+    summary.total_delivery = sum(i.total_price for i in items) - product
+    summary.total_adjustments = sum(i.adjustments for i in items)
+    summary.total_tax = sum(i.tax for i in items)
+    summary.grand_total = (
+        summary.total_product
+        + summary.total_delivery
+        + summary.total_adjustments
+        + summary.total_tax
+    )
+    summary.updated_at = utcnow()
