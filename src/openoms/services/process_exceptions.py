@@ -4,21 +4,40 @@ One open exception per failing thing: raising again under the same `dedupe_key` 
 the open one (message, action, occurrences + 1) instead of adding another. The order
 summary's `active_process_exception_count` moves with every exception that opens or
 closes, in the same transaction.
+
+A person works the queue: `triage`, `pause`, `resolve`, `ignore`, `void` move an exception
+through the one transition table (domain/fulfillment.py); `retry_exception` runs its failed
+action again by putting the very job that failed (same kind, same dedupe key) back in the
+queue. The exception stays open while the job runs: the job's success resolves it, and
+another failure refreshes it (occurrences + 1).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.ids import new_id
-from openoms.adapters.db.models import OrderSummary, ProcessException, utcnow
+from openoms.adapters.db.models import Job, OrderSummary, ProcessException, Refund, utcnow
+from openoms.adapters.db.repositories.fulfillment import lock_summary
+from openoms.adapters.jobs import enqueue, requeue
 from openoms.adapters.outbox import Outbox
+from openoms.domain.errors import (
+    IllegalTransition,
+    ProcessExceptionActionUnknown,
+    ProcessExceptionNotActive,
+    ProcessExceptionNotFound,
+)
 from openoms.domain.events import DomainEvent
 from openoms.domain.fulfillment import (
     ACTIVE_EXCEPTION_STATUSES,
+    PROCESS_EXCEPTION_TRANSITIONS,
     ProcessExceptionCategory,
     ProcessExceptionStatus,
     check_process_exception_transition,
@@ -90,6 +109,311 @@ def active_exception(session: Session, dedupe_key: str) -> ProcessException | No
         .order_by(ProcessException.created_at.desc())
         .limit(1)
     ).first()
+
+
+# --- the queue: reading -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionFilter:
+    """What to list: each given field must match; `statuses` is any of them."""
+
+    category: str | None = None
+    severity: str | None = None
+    statuses: tuple[str, ...] = ()
+    order_summary_id: str | None = None
+
+
+def list_exceptions(
+    session: Session, where: ExceptionFilter, *, after_id: str | None = None, limit: int = 50
+) -> Sequence[ProcessException]:
+    """Exceptions oldest first (ids sort by creation), filtered, `limit` after `after_id`."""
+    query = select(ProcessException).order_by(ProcessException.id).limit(limit)
+    if where.category is not None:
+        query = query.where(ProcessException.category == where.category)
+    if where.severity is not None:
+        query = query.where(ProcessException.severity == where.severity)
+    if where.statuses:
+        query = query.where(ProcessException.status.in_(where.statuses))
+    if where.order_summary_id is not None:
+        query = query.where(ProcessException.order_summary_id == where.order_summary_id)
+    if after_id is not None:
+        query = query.where(ProcessException.id > after_id)
+    return session.scalars(query).all()
+
+
+def get_exception(session: Session, exception_id: str) -> ProcessException:
+    exception = session.get(ProcessException, exception_id)
+    if exception is None:
+        raise ProcessExceptionNotFound(
+            f"no process exception {exception_id!r}", process_exception_id=exception_id
+        )
+    return exception
+
+
+def exception_view(exception: ProcessException) -> dict[str, Any]:
+    """The public body of an exception (schemas/process_exceptions.py)."""
+    action = exception.action or {}
+    return {
+        "id": exception.id,
+        "order_summary_id": exception.order_summary_id,
+        "category": exception.category,
+        "severity": exception.severity,
+        "priority": exception.priority,
+        "status": exception.status,
+        "message": exception.message,
+        "action": {"kind": action.get("kind"), "payload": dict(action.get("payload") or {})},
+        "occurrences": exception.occurrences,
+        "created_at": _iso(exception.created_at),
+        "updated_at": _iso(exception.updated_at),
+    }
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+# --- the queue: a person's moves ----------------------------------------------------------
+
+
+class ExceptionMove(StrEnum):
+    """An agent's move, named by the status it leads to."""
+
+    TRIAGE = "triage"
+    PAUSE = "pause"
+    RESOLVE = "resolve"
+    IGNORE = "ignore"
+    VOID = "void"
+
+
+_S = ProcessExceptionStatus
+_TARGET = {
+    ExceptionMove.TRIAGE: _S.TRIAGED,
+    ExceptionMove.PAUSE: _S.PAUSED,
+    ExceptionMove.RESOLVE: _S.RESOLVED,
+    ExceptionMove.IGNORE: _S.IGNORED,
+    ExceptionMove.VOID: _S.VOIDED,
+}
+_MOVE = {target: move for move, target in _TARGET.items()}
+
+
+def move_exception(
+    session: Session,
+    outbox: Outbox,
+    exception_id: str,
+    move: ExceptionMove,
+    *,
+    note: str | None = None,
+) -> ProcessException:
+    """Triage, pause, resolve, ignore or void the exception (the transition table decides
+    what is allowed: an illegal move is `IllegalTransition`, nothing changed). The summary's
+    count moves only when the exception leaves the active set. Emits
+    `process_exception.<triaged|paused|resolved|ignored|voided>` with the note."""
+    exception = _locked(session, exception_id)
+    current, target = _S(exception.status), _TARGET[move]
+    _check_move(exception, current, target)
+    _set_status(session, exception, current, target)
+    name = f"process_exception.{target.value.lower()}"
+    outbox.record(session, [_event(name, exception, note=note, previous_status=current.value)])
+    session.flush()
+    return exception
+
+
+def _check_move(
+    exception: ProcessException, current: ProcessExceptionStatus, target: ProcessExceptionStatus
+) -> None:
+    try:
+        check_process_exception_transition(current, target)
+    except IllegalTransition:
+        allowed = sorted(_MOVE[s].value for s in PROCESS_EXCEPTION_TRANSITIONS[current])
+        then = (
+            f"allowed now: {', '.join(allowed)}"
+            if allowed
+            else "it is closed; nothing more can be done with it"
+        )
+        raise IllegalTransition(
+            f"process exception {exception.id} is {current.value}: it cannot be "
+            f"{target.value.lower()} ({then})",
+            current=current.value,
+            target=target.value,
+            allowed_actions=allowed,
+        ) from None
+
+
+def _set_status(
+    session: Session,
+    exception: ProcessException,
+    current: ProcessExceptionStatus,
+    target: ProcessExceptionStatus,
+) -> None:
+    exception.status = target.value
+    exception.updated_at = utcnow()
+    was, now = current in ACTIVE_EXCEPTION_STATUSES, target in ACTIVE_EXCEPTION_STATUSES
+    _count(session, exception.order_summary_id, int(now) - int(was))
+
+
+def _locked(session: Session, exception_id: str) -> ProcessException:
+    """The exception, locked after its summary (the order raisers take the locks in)."""
+    summary_id = get_exception(session, exception_id).order_summary_id
+    if summary_id is not None:
+        lock_summary(session, summary_id)  # its active count moves
+    return session.scalars(
+        select(ProcessException)
+        .where(ProcessException.id == exception_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+# --- the queue: retrying the failed action ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetryJob:
+    """The job that failed: its kind, its dedupe key and the payload to queue it with."""
+
+    kind: str
+    key: str
+    payload: dict[str, Any]
+    # The job does nothing while the exception is open (labels.py): resolve it first.
+    resolve_first: bool = False
+    # The job leaves a hard payment failure alone until a person acts (payments._blocked):
+    # the caller runs ensure-funds as the agent (`retry_blocked=True`) after commit.
+    run_as_agent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RetryOutcome:
+    exception: ProcessException
+    job: RetryJob
+    requeued: bool  # False: the job was waiting to run already, nothing changed
+
+
+def retry_exception(
+    session: Session,
+    outbox: Outbox,
+    exception_id: str,
+    *,
+    note: str | None = None,
+    now: datetime | None = None,
+) -> RetryOutcome:
+    """Run an open exception's failed action again: its job (same kind and key) is revived
+    when done or dead, brought forward when backing off, queued anew when gone. The
+    exception stays open: the job's success resolves it, another failure refreshes it. A
+    label job asks no carrier while its exception is open (labels.py), so a label retry
+    resolves the exception first and a new refusal opens a new one. Idempotent: while the job
+    is due to run, a retry changes nothing. Emits `process_exception.retry_requested`."""
+    exception = _locked(session, exception_id)
+    current = _S(exception.status)
+    if current not in ACTIVE_EXCEPTION_STATUSES:
+        raise ProcessExceptionNotActive(
+            f"process exception {exception.id} is {current.value}: only an open one (NEW, "
+            "TRIAGED or PAUSED) can be retried",
+            current=current.value,
+        )
+    job = _retry_job(session, exception)
+    if not _rerun(session, job, now or utcnow()):
+        return RetryOutcome(exception, job, requeued=False)
+    events = [_event("process_exception.retry_requested", exception, note=note, job_kind=job.kind)]
+    if job.resolve_first:
+        _set_status(session, exception, current, _S.RESOLVED)
+        why = "retry requested: the label is asked for again; a new refusal opens a new one"
+        events.append(
+            _event("process_exception.resolved", exception, note=why, previous_status=current.value)
+        )
+    outbox.record(session, events)
+    session.flush()
+    return RetryOutcome(exception, job, requeued=True)
+
+
+def _rerun(session: Session, job: RetryJob, now: datetime) -> bool:
+    """Queue the job again; False when it is pending and due already (nothing to do)."""
+    row = session.execute(
+        select(Job.status, Job.available_at <= now).where(Job.dedupe_key == job.key)
+    ).first()
+    if row is None:
+        return enqueue(session, job.kind, job.key, job.payload)
+    status, due = row
+    if status == "pending" and due:
+        return False
+    requeue(session, job.key, available_at=now)
+    return True
+
+
+def _retry_job(session: Session, exception: ProcessException) -> RetryJob:
+    """The job each raiser queued for the failing thing, read from the exception's action."""
+    action = exception.action or {}
+    kind = action.get("kind")
+    payload = action.get("payload")
+    builder = _retry_builders().get(str(kind))
+    if builder is None or not isinstance(payload, dict):
+        raise ProcessExceptionActionUnknown(
+            f"process exception {exception.id} has action {kind!r}, which openoms cannot run "
+            "again; fix the cause, then resolve, ignore or void it",
+            action_kind=kind,
+        )
+    try:
+        return builder(session, exception, payload)
+    except KeyError as exc:
+        raise ProcessExceptionActionUnknown(
+            f"process exception {exception.id}: its {kind} action lacks {exc}; fix the cause, "
+            "then resolve, ignore or void it",
+            action_kind=kind,
+        ) from None
+
+
+_Builder = Callable[[Session, ProcessException, dict[str, Any]], RetryJob]
+
+
+def _retry_builders() -> dict[str, _Builder]:
+    # Imported here: those services raise exceptions through this module.
+    from openoms.services.authorizations import AUTHORIZE_JOB
+    from openoms.services.payments import ENSURE_FUNDS_JOB
+    from openoms.services.refunds import REFUND_JOB, refund_job_key
+    from openoms.services.routing import ROUTE_JOB, route_job_key
+    from openoms.services.shipping import LABEL_JOB, label_key
+
+    def route(_: Session, __: ProcessException, p: dict[str, Any]) -> RetryJob:
+        group, round = str(p["group_summary_id"]), int(p["round"])
+        payload = {"group_summary_id": group, "round": round}
+        return RetryJob(ROUTE_JOB, route_job_key(group, round), payload)
+
+    def label(_: Session, __: ProcessException, p: dict[str, Any]) -> RetryJob:
+        shipment = str(p["shipment_id"])
+        payload = {"shipment_id": shipment}
+        return RetryJob(LABEL_JOB, label_key(shipment), payload, resolve_first=True)
+
+    def ensure_funds(_: Session, e: ProcessException, p: dict[str, Any]) -> RetryJob:
+        invoice = p.get("invoice_id")  # payments.on_invoice_created keys the job by invoice
+        key = f"{ENSURE_FUNDS_JOB}:{invoice}" if invoice else _own_key(e)
+        payload = {"order_summary_id": str(p["order_summary_id"]), "invoice_id": invoice}
+        return RetryJob(ENSURE_FUNDS_JOB, key, payload, run_as_agent=e.severity == "high")
+
+    def authorize(_: Session, __: ProcessException, p: dict[str, Any]) -> RetryJob:
+        summary = str(p["order_summary_id"])  # payments.on_order_summary_created's key
+        key = f"{AUTHORIZE_JOB}:{summary}"
+        return RetryJob(AUTHORIZE_JOB, key, {"order_summary_id": summary})
+
+    def refund(session: Session, e: ProcessException, p: dict[str, Any]) -> RetryJob:
+        summary = str(p["order_summary_id"])
+        memo = session.scalar(  # the exception is keyed by the refund's idempotency key
+            select(Refund.credit_memo_id).where(Refund.idempotency_key == e.dedupe_key)
+        )
+        key = refund_job_key(summary, memo) if memo else _own_key(e)
+        return RetryJob(REFUND_JOB, key, {"order_summary_id": summary})
+
+    return {
+        ROUTE_JOB: route,
+        LABEL_JOB: label,
+        ENSURE_FUNDS_JOB: ensure_funds,
+        AUTHORIZE_JOB: authorize,
+        REFUND_JOB: refund,
+    }
+
+
+def _own_key(exception: ProcessException) -> str:
+    """A job key of the exception's own, when the failed job's key cannot be rebuilt."""
+    return f"process_exception:{exception.id}"
 
 
 def _count(session: Session, order_summary_id: str | None, delta: int) -> None:
