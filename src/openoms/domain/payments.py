@@ -87,3 +87,59 @@ class AuthorizationStatus(StrEnum):
     PENDING = "PENDING"
     AUTHORIZED = "AUTHORIZED"
     DECLINED = "DECLINED"  # the gateway refused for good: a person must act
+
+
+# --- agent refunds and reversals ------------------------------------------------------------
+
+# An agent's refund (no credit memo) is told apart from a memo's or an excess-funds refund by
+# its gateway idempotency key: `refund:agent:{payment_id}:{n}`, n counting that payment's
+# earlier agent refunds. Reconciliation reports these as refunded without a credit memo.
+AGENT_REFUND_KEY_PREFIX = "refund:agent:"
+
+
+def agent_refund_key(payment_id: str, n: int) -> str:
+    return f"{AGENT_REFUND_KEY_PREFIX}{payment_id}:{n}"
+
+
+def reversal_key(authorization_id: str, n: int) -> str:
+    """`reverse:{authorization_id}:{n}`: n moves on after each final answer (approved or
+    refused); an unknown answer keeps its key (and its amount) for the retry."""
+    return f"reverse:{authorization_id}:{n}"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemProgress:
+    """A product item summary's counters that say whether anything is left to ship."""
+
+    ordered: int
+    canceled: int
+    allocated: int
+    fulfilled: int
+
+    @property
+    def done(self) -> bool:
+        # available_to_fulfill == 0 and everything allocated has shipped
+        return (
+            self.ordered - self.canceled - self.allocated == 0 and self.allocated == self.fulfilled
+        )
+
+
+def order_settled(
+    items: Sequence[ItemProgress], invoices_paid: Sequence[bool], uninvoiced_shipments: int
+) -> bool:
+    """Nothing is left to ship, every shipment is invoiced and every invoice is PAID: no
+    capture can come any more, so what is still authorized may be released."""
+    return all(item.done for item in items) and all(invoices_paid) and uninvoiced_shipments == 0
+
+
+def plan_reversals(left: Sequence[tuple[str, int]], available: int) -> tuple[tuple[str, int], ...]:
+    """(authorization id, amount) to reverse: what is left on each authorization (its
+    amount less captured, pending and reversed), in order, never more in all than the
+    payment summary's `available` to capture."""
+    plan: list[tuple[str, int]] = []
+    for auth_id, amount in left:
+        take = min(max(amount, 0), available)
+        if take > 0:
+            plan.append((auth_id, take))
+            available -= take
+    return tuple(plan)

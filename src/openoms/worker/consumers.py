@@ -15,6 +15,7 @@ from openoms.services.invoicing import invoicing_consumers
 from openoms.services.labels import label_job
 from openoms.services.payments import payment_consumers, payment_job_kinds
 from openoms.services.refunds import REFUND_JOB, refund_consumers, refund_job
+from openoms.services.reversals import REVERSE_JOB, reversal_consumers, reversal_job
 from openoms.services.routing import routing_consumers, routing_job_kinds
 from openoms.services.shipping import LABEL_JOB
 
@@ -24,6 +25,9 @@ def default_registry() -> ConsumerRegistry:
     registry = ConsumerRegistry([*routing_consumers(), *payment_consumers(), *refund_consumers()])
     # Invoicing writes `invoice.created` from inside a delivery: its outbox is this registry.
     for consumer in invoicing_consumers(Outbox(registry)):
+        registry.register(consumer)
+    # Releasing what is still authorized once an order is settled (services/reversals.py).
+    for consumer in reversal_consumers():
         registry.register(consumer)
     return registry
 
@@ -40,4 +44,5 @@ def default_jobs(carriers: Carriers | None = None, gateways: Gateways | None = N
     for kind, job_kind in payment_job_kinds(gateways).items():
         registry.register(kind, job_kind)
     registry.register(REFUND_JOB, refund_job(gateways))
+    registry.register(REVERSE_JOB, reversal_job(gateways))
     return registry

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
 
 from openoms.adapters.db.models import OrderSummary
 from openoms.adapters.db.session import Database
@@ -19,7 +20,7 @@ from openoms.api.deps import gateways_of, get_db
 from openoms.api.errors import PROBLEM_JSON
 from openoms.domain.errors import OrderSummaryNotFound, ValidationFailed
 from openoms.domain.money import format_minor
-from openoms.schemas.finance import EnsureRefundsOut, ReconciliationOut
+from openoms.schemas.finance import EnsureRefundsOut, ReconciliationRow
 from openoms.services.keys import Principal, Scope
 from openoms.services.reconciliation import reconcile
 from openoms.services.refunds import ensure_refunds, refund_views
@@ -38,6 +39,26 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 Agent = Annotated[Principal, Depends(require_scope(Scope.AGENT, Scope.ADMIN))]
+
+
+# The agent refund and the reversal of unused authorizations add two columns to the report.
+# (Kept here while schemas/finance.py is being changed by another piece of work; they belong
+# there.)
+class ReconciliationRowOut(ReconciliationRow):
+    outstanding: str = Field(
+        description="invoiced − credited − captured + (refunded − refunded_without_credit_memo)."
+    )
+    reversed: str = Field(description="Authorizations released at the gateway, unused.")
+    refunded_without_credit_memo: str = Field(
+        description="Agent refunds (no document owes them): shown, not a mismatch, and set "
+        "aside from outstanding."
+    )
+
+
+class ReconciliationReportOut(BaseModel):
+    orders: list[ReconciliationRowOut]
+    totals: list[ReconciliationRowOut] = Field(description="One row per currency.")
+    mismatches: int = Field(description="How many orders have at least one mismatch.")
 
 
 @router.post(
@@ -68,7 +89,7 @@ def ensure_refunds_action(
         }
 
 
-@router.get("/finance/reconciliation", response_model=ReconciliationOut, responses=PROBLEMS)
+@router.get("/finance/reconciliation", response_model=ReconciliationReportOut, responses=PROBLEMS)
 def reconciliation(
     _: Agent,
     db: Annotated[Database, Depends(get_db)],
@@ -77,9 +98,11 @@ def reconciliation(
     ] = None,
     to: Annotated[datetime | None, Query(description="Ordered before (exclusive).")] = None,
 ) -> dict[str, Any]:
-    """Per order and in total: authorized, captured, refunded, invoiced, credited and
-    outstanding (invoiced − credited − captured + refunded), with every mismatch named
-    (captured > authorized, refunded > captured, documents ≠ grand total once complete)."""
+    """Per order and in total: authorized, captured, refunded, reversed, invoiced, credited,
+    refunded without a credit memo (agent refunds) and outstanding (invoiced − credited −
+    captured + refunds a document owes), with every mismatch named (captured > authorized,
+    captured + reversed > authorized, refunded > captured, documents ≠ grand total once
+    complete). An agent refund is listed, not a mismatch."""
     for name, value in (("from", from_), ("to", to)):
         if value is not None and value.tzinfo is None:
             raise ValidationFailed(f"{name} needs a time zone (e.g. 'Z')", field=name)

@@ -1,10 +1,11 @@
-"""Payments on an order summary (DESIGN.md §7, §12): ensure funds, and an agent's capture.
+"""Payments on an order summary (DESIGN.md §7, §12): ensure funds, and an agent's capture
+and refund.
 
-Both call the gateway with no transaction open. `ensure-funds` is idempotent by nature (it
+All call the gateway with no transaction open. `ensure-funds` is idempotent by nature (it
 captures only what invoices still owe, and resends a pending capture with its own key), so
-it needs no `Idempotency-Key`. `capture` records the pending capture under the request's
-key first, then calls the gateway; a retry with the same key resends that same capture
-(never a second one) and answers with its outcome.
+it needs no `Idempotency-Key`. `capture` and `refund` record the pending movement under the
+request's key first, then call the gateway; a retry with the same key resends that same
+movement (never a second one) and answers with its outcome.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from openoms.adapters.outbox import Outbox
 from openoms.api.auth import require_scope
 from openoms.api.deps import gateways_of, get_db
 from openoms.api.errors import PROBLEM_JSON
-from openoms.api.idempotency import IdempotencyKey, run_idempotent
+from openoms.api.idempotency import REPLAYED_HEADER, IdempotencyKey, run_idempotent
 from openoms.domain.money import Money, format_minor
 from openoms.domain.payments import PaymentStatus
+from openoms.schemas.finance import RefundOut as RefundView
 from openoms.services import payment_actions
 from openoms.services import payments as service
 from openoms.services.gateway_calls import balance_of, locked_summary
 from openoms.services.keys import Principal, Scope
+from openoms.services.refunds import refund_views
 
 router = APIRouter(prefix="/api/v1", tags=["payments"])
 
@@ -36,10 +39,11 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     for status, text in {
         400: "Bad amount (`amount_invalid`) or currency (`currency_mismatch`).",
         401: "No valid API key.",
-        402: "The gateway refused the capture (`payment_declined`); nothing was captured.",
+        402: "The gateway refused for good (`payment_declined`, `refund_declined`); nothing moved.",
         403: "The API key lacks the agent scope.",
         404: "Unknown order summary or payment summary.",
-        409: "More than available to capture (`capture_exceeds_authorized`).",
+        409: "More than available to capture (`capture_exceeds_authorized`) or to refund "
+        "(`refund_exceeds_captured`).",
         422: "The payload does not match the schema.",
     }.items()
 }
@@ -68,6 +72,23 @@ class CaptureIn(BaseModel):
 
     amount: str = Field(description='Decimal string, e.g. "12.34".', examples=["12.34"])
     currency: str | None = Field(default=None, description="Defaults to the order's currency.")
+
+
+class RefundIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    amount: str = Field(description='Decimal string, e.g. "12.34".', examples=["12.34"])
+    currency: str | None = Field(default=None, description="Defaults to the order's currency.")
+    reason: str | None = Field(
+        default=None, max_length=500, description="Why (goodwill, price match…); on the event."
+    )
+
+
+class RefundOut(BaseModel):
+    payment_summary_id: str
+    refunds: list[RefundView]
+    refunded: str
+    available_to_refund: str
 
 
 class CaptureOut(BaseModel):
@@ -162,6 +183,71 @@ def capture(
         ],
         "captured": format_minor(ps.captured, currency),
         "available_to_capture": format_minor(balance_of(ps).available_to_capture, currency),
+    }
+
+
+@router.post(
+    "/order-summaries/{summary_id}/payment-summaries/{ps_id}/actions/refund",
+    response_model=RefundOut,
+    status_code=201,
+    responses={
+        202: {"description": "Soft-declined or the answer is unknown; the worker retries."},
+        **PROBLEMS,
+    },
+)
+def refund(
+    summary_id: str,
+    ps_id: str,
+    payload: RefundIn,
+    request: Request,
+    response: Response,
+    principal: Agent,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Give `amount` back on one payment method now, with no credit memo (goodwill, price
+    match): planned over its captures (exact match, else the smallest covering, else several,
+    largest first). 201 refunded; 202 pending (soft decline or unknown answer: the worker
+    resends it with the same key); 402 refused for good. More than available to refund
+    (captured + pending capture − refunded − pending refund) is 409
+    `refund_exceeds_captured`, nothing moved. Reconciliation shows it as refunded without a
+    credit memo."""
+    db = get_db(request)
+
+    def operation(session: Session) -> tuple[int, dict[str, Any]]:
+        currency = locked_summary(session, summary_id).currency
+        amount = Money.parse(payload.amount, payload.currency or currency, field="amount")
+        ids = payment_actions.prepare_refund(
+            session, _outbox(request), summary_id, ps_id, amount, payload.reason
+        )
+        return 202, {"refund_ids": ids}
+
+    body = payload.model_dump(mode="json")
+    result = run_idempotent(db, principal, idempotency_key, request, body, operation)
+    ids: list[str] = result.body["refund_ids"]
+    payment_actions.send_pending_refunds(
+        db, _outbox(request), gateways_of(request.app), summary_id, ids
+    )
+    with db.reading() as session:
+        views = refund_views(session, ids)
+        ps = session.get(m.OrderPaymentSummary, ps_id)
+        currency = session.get(m.OrderSummary, summary_id).currency  # type: ignore[union-attr]
+    assert ps is not None
+    statuses = {v["status"] for v in views}
+    if PaymentStatus.FAILED in statuses:
+        done = [v["amount"] for v in views if v["status"] != PaymentStatus.FAILED]
+        moved = f"{' + '.join(done)} was refunded" if done else "nothing was refunded"
+        raise payment_actions.RefundDeclined(
+            f"the gateway refused the refund on payment summary {ps_id}; {moved}",
+            refund_ids=ids,
+        )
+    response.status_code = 202 if PaymentStatus.PENDING in statuses else 201
+    if result.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return {
+        "payment_summary_id": ps.id,
+        "refunds": views,
+        "refunded": format_minor(ps.refunded, currency),
+        "available_to_refund": format_minor(balance_of(ps).available_to_refund, currency),
     }
 
 
