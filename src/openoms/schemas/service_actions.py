@@ -4,7 +4,7 @@ quantities and amounts are allowed is the domain's business (409/400 with a stab
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,3 +55,33 @@ class ServiceActionOut(BaseModel):
     to_refund: str = Field(description="What the credit memos of this action owe back.")
     messages: list[str] = Field(default_factory=list)
     order_summary: dict[str, Any]
+
+
+# --- discounts (adjust-item-preview / adjust-item-submit) ---------------------------------
+
+
+class ItemAdjustmentIn(_Strict):
+    """One discount on one item (product or delivery charge), as Salesforce's
+    adjustItemSubmit: a percentage of the item's current net price, or an amount."""
+
+    order_item_summary_id: str = Field(min_length=1, max_length=40)
+    type: Literal["percentage", "amount_with_tax", "amount_without_tax"] = Field(
+        description="percentage: `amount` percent off the item's net price (total price + "
+        "adjustments), its tax lowered in proportion. amount_with_tax: `amount` includes tax, "
+        "split by the item's tax rate. amount_without_tax: `amount` is the net discount, the "
+        "tax lowered in proportion."
+    )
+    amount: str = Field(
+        max_length=40,
+        description='A decimal string. percentage: in (0, 100], e.g. "10" for 10% off; '
+        'amounts: negative, in the order\'s currency, e.g. "-5.00".',
+        examples=["10", "-5.00"],
+    )
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class AdjustItemsIn(_Strict):
+    """Discounts (goodwill, appeasement) on items of an order summary."""
+
+    items: list[ItemAdjustmentIn] = Field(min_length=1, max_length=500)
+    reason: str | None = Field(default=None, max_length=500)

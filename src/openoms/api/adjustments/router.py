@@ -1,7 +1,88 @@
-"""adjustments (DESIGN.md §9): filled by its area's work."""
+"""Discounts on items of an order summary (DESIGN.md §9, §12), as Salesforce's
+adjustItemPreview / adjustItemSubmit: `adjust-item-preview` runs the very same action as
+`adjust-item-submit` in a transaction that is always rolled back, so the two can never
+disagree. `adjust-item-submit` takes an `Idempotency-Key`: a retry with the same key replays
+the first answer and discounts nothing more."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
+
+from openoms.adapters.outbox import Outbox
+from openoms.api.auth import require_scope
+from openoms.api.deps import get_db
+from openoms.api.errors import PROBLEM_JSON
+from openoms.api.idempotency import IdempotencyKey, answer_idempotent
+from openoms.schemas.service_actions import AdjustItemsIn, ServiceActionOut
+from openoms.services.adjustments import submit_adjustments
+from openoms.services.change_orders import action_result
+from openoms.services.keys import Principal, Scope
 
 router = APIRouter(prefix="/api/v1", tags=["adjustments"])
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {PROBLEM_JSON: {}}}
+    for status, text in {
+        400: "An item not on the order (`order_item_summary_unknown`), or not a discount the "
+        "item can bear (`discount_invalid`: an amount that is not negative, a percentage "
+        "outside (0, 100], more than the item is worth), or an Idempotency-Key problem.",
+        401: "No valid API key.",
+        403: "The API key lacks the agent scope.",
+        404: "Unknown order summary (`order_summary_not_found`).",
+        409: "The Idempotency-Key was used for another request.",
+        422: "The payload does not match the schema.",
+    }.items()
+}
+
+Agent = Annotated[Principal, Depends(require_scope(Scope.AGENT, Scope.ADMIN))]
+
+
+@router.post(
+    "/order-summaries/{summary_id}/actions/adjust-item-preview",
+    response_model=ServiceActionOut,
+    responses=PROBLEMS,
+)
+def adjust_item_preview(
+    summary_id: str, payload: AdjustItemsIn, request: Request, _: Agent
+) -> dict[str, Any]:
+    """What `adjust-item-submit` with this payload would do now: its change orders by
+    stage, what it would refund and the order summary after it. Changes nothing; ids are
+    null."""
+    with get_db(request).rehearsal() as session:
+        recorded = submit_adjustments(session, _outbox(request), summary_id, payload)
+        return action_result(session, summary_id, recorded, preview=True)
+
+
+@router.post(
+    "/order-summaries/{summary_id}/actions/adjust-item-submit",
+    response_model=ServiceActionOut,
+    responses=PROBLEMS,
+)
+def adjust_item_submit(
+    summary_id: str,
+    payload: AdjustItemsIn,
+    request: Request,
+    response: Response,
+    principal: Agent,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Discount items: up to three change orders of kind adjust (pre_fulfillment,
+    in_fulfillment, post_fulfillment). What was already invoiced is credited on a credit
+    memo and refunded by the worker; the rest lowers what later invoices bill. Emits
+    `order_summary.changed`."""
+    outbox = _outbox(request)
+
+    def operation(session: Session) -> tuple[int, dict[str, Any]]:
+        recorded = submit_adjustments(session, outbox, summary_id, payload)
+        return 200, action_result(session, summary_id, recorded, preview=False)
+
+    body = payload.model_dump(mode="json")
+    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+
+
+def _outbox(request: Request) -> Outbox:
+    outbox: Outbox = request.app.state.outbox
+    return outbox

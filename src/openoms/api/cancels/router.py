@@ -1,7 +1,88 @@
-"""cancels (DESIGN.md §9): filled by its area's work."""
+"""Cancel units of an order summary (DESIGN.md §9, §12): `preview-cancel` answers what
+`submit-cancel` would do, by running the very same action in a transaction that is always
+rolled back, so the two can never disagree. `submit-cancel` takes an `Idempotency-Key`: a
+retry with the same key replays the first answer and cancels nothing more."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
+
+from openoms.adapters.outbox import Outbox
+from openoms.api.auth import require_scope
+from openoms.api.deps import get_db
+from openoms.api.errors import PROBLEM_JSON
+from openoms.api.idempotency import IdempotencyKey, answer_idempotent
+from openoms.schemas.service_actions import ItemsActionIn, ServiceActionOut
+from openoms.services.cancels import cancel_with_messages
+from openoms.services.change_orders import action_result
+from openoms.services.keys import Principal, Scope
 
 router = APIRouter(prefix="/api/v1", tags=["cancels"])
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {PROBLEM_JSON: {}}}
+    for status, text in {
+        400: "An item not on the order (`order_item_summary_unknown`), a delivery charge "
+        "named (`delivery_charge_cancel_invalid`: use refund_shipping), a quantity below one "
+        "(`quantity_invalid`), or an Idempotency-Key problem.",
+        401: "No valid API key.",
+        403: "The API key lacks the agent scope.",
+        404: "Unknown order summary (`order_summary_not_found`).",
+        409: "More than the units not shipped yet (`cancel_exceeds_available`: return shipped "
+        "units instead), or the Idempotency-Key was used for another request.",
+        422: "The payload does not match the schema.",
+    }.items()
+}
+
+Agent = Annotated[Principal, Depends(require_scope(Scope.AGENT, Scope.ADMIN))]
+
+
+@router.post(
+    "/order-summaries/{summary_id}/actions/preview-cancel",
+    response_model=ServiceActionOut,
+    responses=PROBLEMS,
+)
+def preview_cancel(
+    summary_id: str, payload: ItemsActionIn, request: Request, _: Agent
+) -> dict[str, Any]:
+    """What `submit-cancel` with this payload would do now: its change order, what it would
+    refund and the order summary after it. Changes nothing; ids are null."""
+    with get_db(request).rehearsal() as session:
+        recorded, messages = cancel_with_messages(session, _outbox(request), summary_id, payload)
+        return action_result(session, summary_id, recorded, preview=True, messages=messages)
+
+
+@router.post(
+    "/order-summaries/{summary_id}/actions/submit-cancel",
+    response_model=ServiceActionOut,
+    responses=PROBLEMS,
+)
+def submit_cancel(
+    summary_id: str,
+    payload: ItemsActionIn,
+    request: Request,
+    response: Response,
+    principal: Agent,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Cancel units not shipped yet: unallocated units first, then units of fulfillment
+    orders least advanced first (their lines shrink, their stock is released). One change
+    order of kind cancel; with `refund_shipping`, each delivery group left with nothing
+    ordered also gives back its delivery charge. Emits `order_summary.changed`; money
+    captured beyond what is now owed is refunded by the worker."""
+    outbox = _outbox(request)
+
+    def operation(session: Session) -> tuple[int, dict[str, Any]]:
+        recorded, messages = cancel_with_messages(session, outbox, summary_id, payload)
+        return 200, action_result(session, summary_id, recorded, preview=False, messages=messages)
+
+    body = payload.model_dump(mode="json")
+    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+
+
+def _outbox(request: Request) -> Outbox:
+    outbox: Outbox = request.app.state.outbox
+    return outbox
