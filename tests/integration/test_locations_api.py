@@ -390,6 +390,8 @@ DEFAULT_CHANNEL = {
     "max_splits": 2,
     "capture_policy": "on_shipment",
     "returnless_threshold": {},
+    "return_fee": {},
+    "refund_eligible_status": "RECEIVED",
     "updated_at": None,
 }
 
@@ -403,6 +405,8 @@ def test_channel_put_and_get(api: Api) -> None:
         "max_splits": 0,
         "capture_policy": "on_order",
         "returnless_threshold": {"GBP": "5", "JPY": "500"},
+        "return_fee": {"GBP": "2.95"},
+        "refund_eligible_status": "IN_TRANSIT",
     }
 
     created = put(api, "channels/web-uk", body)
@@ -437,6 +441,8 @@ def test_channel_put_and_get(api: Api) -> None:
             "max_splits": 0,
             "capture_policy": "on_order",
             "returnless_threshold": {"GBP": 500, "JPY": 500},
+            "return_fee": {"GBP": 295},
+            "refund_eligible_status": "IN_TRANSIT",
         },
         {
             "ref": "web-uk",
@@ -447,6 +453,8 @@ def test_channel_put_and_get(api: Api) -> None:
             "max_splits": 2,
             "capture_policy": "on_shipment",
             "returnless_threshold": {},
+            "return_fee": {},
+            "refund_eligible_status": "RECEIVED",
         },
     ]
 

@@ -7,7 +7,7 @@ currency, and refs and other rules are checked by the services (400 with a stabl
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -15,6 +15,7 @@ from openoms.adapters.db import models as m
 from openoms.domain.errors import CurrencyUnknown
 from openoms.domain.inventory import LocationType
 from openoms.domain.money import Money, currency_exponent, format_minor
+from openoms.domain.returns import ReturnOrderStatus
 from openoms.services.channels import (
     CapturePolicy,
     ChannelData,
@@ -295,22 +296,44 @@ class ChannelUpsert(_Strict):
         description="Per currency: items worth less are refunded without being sent back.",
         examples=[{"GBP": "5.00"}],
     )
+    return_fee: dict[Currency, Amount] = Field(
+        default_factory=dict,
+        max_length=200,
+        description="Per currency: a fee (tax included) invoiced once per return order when "
+        "its returned units are refunded; it is taken from that refund.",
+        examples=[{"GBP": "2.95"}],
+    )
+    refund_eligible_status: Literal["SUBMITTED", "APPROVED", "IN_TRANSIT", "RECEIVED", "CLOSED"] = (
+        Field(
+            default="RECEIVED",
+            description="The return order status at which returned units are refunded: "
+            "SUBMITTED, APPROVED or IN_TRANSIT refund the units expected back, RECEIVED or "
+            "CLOSED the units received.",
+        )
+    )
 
     def to_data(self) -> ChannelData:
-        """The service input; thresholds parsed exactly in their currency."""
-        thresholds = []
-        for currency, amount in sorted(self.returnless_threshold.items()):
-            where = f"returnless_threshold.{currency}"
-            _check_currency(currency, where)
-            thresholds.append(Money.parse(amount, currency, field=where))
+        """The service input; thresholds and fees parsed exactly in their currency."""
+        thresholds = _amounts(self.returnless_threshold, "returnless_threshold")
         return ChannelData(
             location_group=self.location_group,
             shortage_policy=self.shortage_policy,
             routing_strategy=self.routing_strategy,
             max_splits=self.max_splits,
             capture_policy=self.capture_policy,
-            returnless_threshold=tuple(thresholds),
+            returnless_threshold=thresholds,
+            return_fee=_amounts(self.return_fee, "return_fee"),
+            refund_eligible_status=ReturnOrderStatus(self.refund_eligible_status),
         )
+
+
+def _amounts(amounts: dict[str, str], name: str) -> tuple[Money, ...]:
+    parsed = []
+    for currency, amount in sorted(amounts.items()):
+        where = f"{name}.{currency}"
+        _check_currency(currency, where)
+        parsed.append(Money.parse(amount, currency, field=where))
+    return tuple(parsed)
 
 
 class Channel(BaseModel):
@@ -324,6 +347,8 @@ class Channel(BaseModel):
     max_splits: int
     capture_policy: CapturePolicy
     returnless_threshold: dict[str, str]
+    return_fee: dict[str, str]
+    refund_eligible_status: str
     updated_at: datetime | None
 
     @classmethod
@@ -337,6 +362,8 @@ class Channel(BaseModel):
             max_splits=policy.max_splits,
             capture_policy=policy.capture_policy,
             returnless_threshold=threshold_strings(policy.returnless_threshold),
+            return_fee=threshold_strings(policy.return_fee),
+            refund_eligible_status=policy.refund_eligible_status.value,
             updated_at=updated_at,
         )
 

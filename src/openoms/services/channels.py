@@ -1,6 +1,7 @@
 """Channel policy (DESIGN.md §12): where a channel's orders reserve and route, and what a
-shortage, a capture and a small return do. A channel nobody configured gets DEFAULT_POLICY:
-every active location, reject shortages, fewest splits (at most 2), capture on shipment."""
+shortage, a capture and a return do. A channel nobody configured gets DEFAULT_POLICY:
+every active location, reject shortages, fewest splits (at most 2), capture on shipment,
+no returnless refunds, no return fee, refunds when a return is RECEIVED."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import ValidationFailed
 from openoms.domain.events import DomainEvent
 from openoms.domain.money import Money, format_minor
+from openoms.domain.returns import REFUND_ELIGIBLE_STATUSES, ReturnOrderStatus
 from openoms.services.locations import (
     LocationGroupUnknown,
     apply_changes,
@@ -48,6 +50,16 @@ class ThresholdInvalid(ValidationFailed):
     title = "Returnless threshold is not valid"
 
 
+class ReturnFeeInvalid(ValidationFailed):
+    code = "return_fee_invalid"
+    title = "Return fee is not valid"
+
+
+class RefundEligibleStatusInvalid(ValidationFailed):
+    code = "refund_eligible_status_invalid"
+    title = "Refund-eligible status is not valid"
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelData:
     """Everything a channel PUT sets (a PUT replaces: what is left out gets the default)."""
@@ -58,13 +70,18 @@ class ChannelData:
     max_splits: int = 2
     capture_policy: CapturePolicy = CapturePolicy.ON_SHIPMENT
     returnless_threshold: tuple[Money, ...] = ()
+    return_fee: tuple[Money, ...] = ()
+    refund_eligible_status: ReturnOrderStatus = ReturnOrderStatus.RECEIVED
 
 
 @dataclass(frozen=True, slots=True)
 class ChannelPolicy:
     """How orders from one channel are handled. `location_group_id` None: every active
     location. `returnless_threshold`: currency → minor units under which an item is refunded
-    without being sent back (a currency not listed: always sent back)."""
+    without being sent back (a currency not listed: always sent back).
+    `return_fee`: currency → minor units (tax included) invoiced once per return order when
+    its returned units are refunded (a currency not listed: no fee).
+    `refund_eligible_status`: the return order status at which its refunds are made."""
 
     channel: str
     location_group_id: str | None = None
@@ -74,6 +91,8 @@ class ChannelPolicy:
     max_splits: int = 2
     capture_policy: CapturePolicy = CapturePolicy.ON_SHIPMENT
     returnless_threshold: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    return_fee: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    refund_eligible_status: ReturnOrderStatus = ReturnOrderStatus.RECEIVED
     configured: bool = False
 
 
@@ -111,6 +130,8 @@ def upsert_channel(
         "max_splits": data.max_splits,
         "capture_policy": data.capture_policy.value,
         "returnless_threshold": {m.currency: m.minor for m in data.returnless_threshold},
+        "return_fee": {m.currency: m.minor for m in data.return_fee},
+        "refund_eligible_status": data.refund_eligible_status.value,
     }
     changed = apply_changes(channel, values)
     session.flush()
@@ -159,6 +180,12 @@ def policy_of(session: Session, channel: Channel) -> ChannelPolicy:
         returnless_threshold=MappingProxyType(
             {currency: int(minor) for currency, minor in channel.returnless_threshold.items()}
         ),
+        return_fee=MappingProxyType(
+            {currency: int(minor) for currency, minor in (channel.return_fee or {}).items()}
+        ),
+        refund_eligible_status=ReturnOrderStatus(
+            channel.refund_eligible_status or ReturnOrderStatus.RECEIVED.value
+        ),
         configured=True,
     )
 
@@ -181,13 +208,27 @@ def threshold_strings(threshold: Mapping[str, int]) -> dict[str, str]:
 def _check(data: ChannelData) -> None:
     if data.max_splits < 0:
         raise ValidationFailed("max_splits cannot be negative", field="max_splits")
-    currencies = [m.currency for m in data.returnless_threshold]
-    for money in data.returnless_threshold:
-        where = f"returnless_threshold.{money.currency}"
+    _check_amounts(data.returnless_threshold, "returnless_threshold", ThresholdInvalid, "threshold")
+    _check_amounts(data.return_fee, "return_fee", ReturnFeeInvalid, "return fee")
+    if data.refund_eligible_status not in REFUND_ELIGIBLE_STATUSES:
+        allowed = ", ".join(s.value for s in ReturnOrderStatus if s in REFUND_ELIGIBLE_STATUSES)
+        raise RefundEligibleStatusInvalid(
+            f"refunds cannot wait for a return order to be {data.refund_eligible_status.value}; "
+            f"choose one of {allowed}",
+            field="refund_eligible_status",
+        )
+
+
+def _check_amounts(
+    amounts: tuple[Money, ...], name: str, error: type[ValidationFailed], what: str
+) -> None:
+    currencies = [m.currency for m in amounts]
+    for money in amounts:
+        where = f"{name}.{money.currency}"
         if money.minor < 0:
-            raise ThresholdInvalid("a threshold cannot be negative", field=where)
+            raise error(f"a {what} cannot be negative", field=where)
         if currencies.count(money.currency) > 1:
-            raise ThresholdInvalid(f"{money.currency} is listed twice", field=where)
+            raise error(f"{money.currency} is listed twice", field=where)
 
 
 def _channel_event(channel: Channel, data: ChannelData, created: bool) -> DomainEvent:
@@ -204,5 +245,7 @@ def _channel_event(channel: Channel, data: ChannelData, created: bool) -> Domain
             "max_splits": channel.max_splits,
             "capture_policy": channel.capture_policy,
             "returnless_threshold": dict(channel.returnless_threshold),
+            "return_fee": dict(channel.return_fee or {}),
+            "refund_eligible_status": channel.refund_eligible_status,
         },
     )

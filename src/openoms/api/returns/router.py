@@ -1,7 +1,294 @@
-"""returns (DESIGN.md §9): filled by its area's work."""
+"""Returns (DESIGN.md §4, §9, §12): return orders (RMAs) and their lifecycle actions, and the
+simple return (`preview-return` / `submit-return`) of units already back.
+
+Every POST honours `Idempotency-Key`: a retry with the same key replays the first answer
+and changes nothing. A preview runs the very same submit in a rehearsal that is always
+rolled back, so it can never disagree with the submit.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.orm import Session
+
+from openoms.adapters.db.session import Database
+from openoms.adapters.outbox import Outbox
+from openoms.api.auth import require_scope
+from openoms.api.cursors import decode_cursor, encode_cursor
+from openoms.api.deps import get_db
+from openoms.api.errors import PROBLEM_JSON
+from openoms.api.idempotency import IdempotencyKey, answer_idempotent
+from openoms.domain.returns import ReturnOrderStatus
+from openoms.schemas.returns import (
+    CancelIn,
+    ReceiveIn,
+    ReturnOrderCreate,
+    ReturnOrderOut,
+    ReturnOrderPage,
+    SubmitReturnIn,
+    SubmitReturnOut,
+)
+from openoms.services import returns as service
+from openoms.services.change_orders import action_result
+from openoms.services.keys import Principal, Scope
 
 router = APIRouter(prefix="/api/v1", tags=["returns"])
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {PROBLEM_JSON: {}}}
+    for status, text in {
+        400: "A business rule is broken (stable `code`).",
+        401: "No valid API key.",
+        403: "The API key lacks the scope.",
+        404: "No such return order or order summary.",
+        409: "Conflicts with the current state (e.g. `return_exceeds_available`, "
+        "`illegal_transition`).",
+        422: "The payload does not match the schema.",
+    }.items()
+}
+
+Agent = Annotated[Principal, Depends(require_scope(Scope.AGENT))]
+Receiver = Annotated[Principal, Depends(require_scope(Scope.AGENT, Scope.WAREHOUSE))]
+Db = Annotated[Database, Depends(get_db)]
+Action = Literal["submit", "approve", "mark-in-transit", "close"]
+
+_ACTIONS: dict[str, Callable[[Session, Outbox, str], service.ReturnOutcome]] = {
+    "submit": lambda s, o, i: service.submit_return_order(s, o, i),
+    "approve": service.approve_return_order,
+    "mark-in-transit": service.mark_return_in_transit,
+    "close": service.close_return_order,
+}
+
+
+def _answer(session: Session, outcome: service.ReturnOutcome) -> dict[str, Any]:
+    session.flush()
+    body = service.get_return_order(session, outcome.return_order_id)
+    return {**body, "messages": list(outcome.messages)}
+
+
+@router.post("/return-orders", status_code=201, response_model=ReturnOrderOut, responses=PROBLEMS)
+def create_return_order(
+    payload: ReturnOrderCreate,
+    request: Request,
+    response: Response,
+    principal: Agent,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Open an RMA: the items expected back (each at most its quantity available to return:
+    shipped and not already being returned). Submitted at once unless `submit` is false;
+    lines under the channel's returnless threshold are refunded at once and not expected
+    back (see `messages`). Nothing else is refunded until the return reaches its
+    refund-eligible status."""
+    outbox = request.app.state.outbox
+    status = ReturnOrderStatus.SUBMITTED if payload.submit else ReturnOrderStatus.DRAFT
+
+    def operation(session: Session) -> tuple[int, dict[str, Any]]:
+        outcome = service.create_return_order(
+            session,
+            outbox,
+            payload.order_summary_id,
+            payload.lines(),
+            reason=payload.reason,
+            expected_location=payload.expected_location,
+            status=status,
+        )
+        return 201, _answer(session, outcome)
+
+    body = payload.model_dump(mode="json")
+    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+
+
+@router.get("/return-orders/{return_order_id}", response_model=ReturnOrderOut, responses=PROBLEMS)
+def get_return_order(return_order_id: str, _: Receiver, db: Db) -> dict[str, Any]:
+    """One return order with its lines and receipts."""
+    with db.reading() as session:
+        return service.get_return_order(session, return_order_id)
+
+
+@router.get("/return-orders", response_model=ReturnOrderPage, responses=PROBLEMS)
+def list_return_orders(
+    _: Receiver,
+    db: Db,
+    order_summary_id: str | None = None,
+    status: ReturnOrderStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+) -> dict[str, Any]:
+    """Return orders oldest first, optionally of one order summary and/or in one status."""
+    with db.reading() as session:
+        rows = service.list_return_orders(
+            session,
+            order_summary_id=order_summary_id,
+            status=status.value if status else None,
+            after_id=decode_cursor(cursor, prefix="ro_"),
+            limit=limit + 1,
+        )
+    page = rows[:limit]
+    more = len(rows) > limit
+    return {"items": page, "next_cursor": encode_cursor(page[-1]["id"]) if more else None}
+
+
+@router.post(
+    "/return-orders/{return_order_id}/actions/receive",
+    response_model=ReturnOrderOut,
+    responses=PROBLEMS,
+)
+def receive_return_order(
+    return_order_id: str,
+    payload: ReceiveIn,
+    request: Request,
+    response: Response,
+    principal: Receiver,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Record units that arrived (APPROVED or IN_TRANSIT returns): restocked at the receiving
+    location, or written off as damaged or discarded. The return is RECEIVED once nothing is
+    expected any more; refunds follow its refund-eligible status."""
+    outbox = request.app.state.outbox
+
+    def operation(session: Session) -> tuple[int, dict[str, Any]]:
+        outcome = service.receive(session, outbox, return_order_id, payload.lines())
+        return 200, _answer(session, outcome)
+
+    body = payload.model_dump(mode="json")
+    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+
+
+@router.post(
+    "/return-orders/{return_order_id}/actions/cancel",
+    response_model=ReturnOrderOut,
+    responses=PROBLEMS,
+)
+def cancel_return_order(
+    return_order_id: str,
+    request: Request,
+    response: Response,
+    principal: Agent,
+    payload: CancelIn | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Cancel units still expected back (all of them without `items`), giving their return
+    initiated back. Nothing left expected: the return is CANCELED, or RECEIVED when some units
+    did arrive (those are refunded)."""
+    outbox = request.app.state.outbox
+    payload = payload or CancelIn()
+    lines = (
+        [(i.return_order_line_item_id, i.quantity) for i in payload.items]
+        if payload.items
+        else None
+    )
+
+    def operation(session: Session) -> tuple[int, dict[str, Any]]:
+        outcome = service.cancel_return_order(session, outbox, return_order_id, lines)
+        return 200, _answer(session, outcome)
+
+    body = payload.model_dump(mode="json")
+    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+
+
+@router.post(
+    "/return-orders/{return_order_id}/actions/{action}",
+    response_model=ReturnOrderOut,
+    responses=PROBLEMS,
+)
+def move_return_order(
+    return_order_id: str,
+    action: Action,
+    request: Request,
+    response: Response,
+    principal: Agent,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Move the return along its lifecycle: `submit` (DRAFT → SUBMITTED), `approve`
+    (SUBMITTED → APPROVED), `mark-in-transit` (APPROVED → IN_TRANSIT), `close` (RECEIVED →
+    CLOSED). Any other move is 409 `illegal_transition`, naming the allowed ones."""
+    outbox = request.app.state.outbox
+    run = _ACTIONS[action]
+
+    def operation(session: Session) -> tuple[int, dict[str, Any]]:
+        return 200, _answer(session, run(session, outbox, return_order_id))
+
+    return answer_idempotent(request, response, principal, idempotency_key, {}, operation)
+
+
+# --- simple return ------------------------------------------------------------------------
+
+
+def _submit(
+    session: Session, outbox: Outbox, summary_id: str, payload: SubmitReturnIn
+) -> service.ReturnOutcome:
+    return service.submit_return(
+        session,
+        outbox,
+        summary_id,
+        payload.lines(),
+        reason=payload.reason,
+        location=payload.location,
+        refund_shipping=payload.refund_shipping,
+    )
+
+
+def _simple_body(
+    session: Session, outcome: service.ReturnOutcome, *, preview: bool
+) -> dict[str, Any]:
+    session.flush()
+    body = action_result(
+        session,
+        outcome.order_summary_id,
+        outcome.recorded,
+        preview=preview,
+        messages=outcome.messages,
+    )
+    return_order = service.get_return_order(session, outcome.return_order_id)
+    if preview:  # nothing was made: no ids
+        return_order = {
+            **return_order,
+            "id": None,
+            "lines": [{**line, "id": None} for line in return_order["lines"]],
+        }
+    return {**body, "return_order": return_order}
+
+
+@router.post(
+    "/order-summaries/{summary_id}/actions/preview-return",
+    response_model=SubmitReturnOut,
+    responses=PROBLEMS,
+)
+def preview_return(
+    summary_id: str, payload: SubmitReturnIn, request: Request, _: Agent, db: Db
+) -> dict[str, Any]:
+    """What `submit-return` would do, changing nothing: the same action run in a rehearsal
+    that is rolled back."""
+    with db.rehearsal() as session:
+        outcome = _submit(session, request.app.state.outbox, summary_id, payload)
+        return _simple_body(session, outcome, preview=True)
+
+
+@router.post(
+    "/order-summaries/{summary_id}/actions/submit-return",
+    response_model=SubmitReturnOut,
+    responses=PROBLEMS,
+)
+def submit_return(
+    summary_id: str,
+    payload: SubmitReturnIn,
+    request: Request,
+    response: Response,
+    principal: Agent,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Return units already back (in store): one RMA created, approved and received at once,
+    with restock at `location` or write-off, the return change order and its credit memo
+    (refunded by ensure-refunds), returnless lines refunded without receipts, the return
+    fee, and (`refund_shipping`) delivery charges of groups that came back whole."""
+    outbox = request.app.state.outbox
+
+    def operation(session: Session) -> tuple[int, dict[str, Any]]:
+        outcome = _submit(session, outbox, summary_id, payload)
+        return 200, _simple_body(session, outcome, preview=False)
+
+    body = payload.model_dump(mode="json")
+    return answer_idempotent(request, response, principal, idempotency_key, body, operation)

@@ -1,0 +1,169 @@
+"""Return orders (RMAs) and simple returns (DESIGN.md §4, §9, §12): payloads and bodies.
+Structure is checked here (422); whether the units may be returned is the domain's
+business (409/400 with a stable code)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from openoms.domain.returns import ReturnCondition, ReturnDisposition
+from openoms.schemas.service_actions import ItemChangeIn, ServiceActionOut
+from openoms.services.returns import ReceiptRequest, ReturnLineRequest, SimpleReturnLine
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ReturnOrderCreate(_Strict):
+    """A new RMA: items expected back. `submit` false keeps it a DRAFT (holding nothing)."""
+
+    order_summary_id: str = Field(min_length=1, max_length=40)
+    items: list[ItemChangeIn] = Field(min_length=1, max_length=500)
+    reason: str | None = Field(default=None, max_length=500)
+    expected_location: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Where the units are expected (a location ref); receipts default to it.",
+    )
+    submit: bool = Field(
+        default=True,
+        description="Submit at once (the units are held as return initiated, and returnless "
+        "lines are refunded); false: a DRAFT.",
+    )
+
+    def lines(self) -> list[ReturnLineRequest]:
+        return [
+            ReturnLineRequest(i.order_item_summary_id, i.quantity, i.reason) for i in self.items
+        ]
+
+
+class ReceiptIn(_Strict):
+    return_order_line_item_id: str = Field(min_length=1, max_length=40)
+    quantity: int = Field(description="Units received, a positive whole number.")
+    condition: ReturnCondition = ReturnCondition.NEW
+    disposition: ReturnDisposition = Field(
+        default=ReturnDisposition.RESTOCK,
+        description="restock: back on hand at the receiving location; damaged or discard: "
+        "written off.",
+    )
+    location: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Where the units arrived (a location ref); default: the return's "
+        "expected location.",
+    )
+
+
+class ReceiveIn(_Strict):
+    """Units that arrived, per return line."""
+
+    items: list[ReceiptIn] = Field(min_length=1, max_length=500)
+
+    def lines(self) -> list[ReceiptRequest]:
+        return [
+            ReceiptRequest(
+                i.return_order_line_item_id, i.quantity, i.condition, i.disposition, i.location
+            )
+            for i in self.items
+        ]
+
+
+class CancelLineIn(_Strict):
+    return_order_line_item_id: str = Field(min_length=1, max_length=40)
+    quantity: int = Field(description="Units no longer expected, a positive whole number.")
+
+
+class CancelIn(_Strict):
+    """Units to cancel; no items: every unit still expected (and not refunded)."""
+
+    items: list[CancelLineIn] | None = Field(default=None, min_length=1, max_length=500)
+
+
+class SimpleReturnItemIn(ItemChangeIn):
+    condition: ReturnCondition = ReturnCondition.NEW
+    disposition: ReturnDisposition = Field(
+        default=ReturnDisposition.RESTOCK,
+        description="restock (at `location`), damaged or discard (written off).",
+    )
+
+
+class SubmitReturnIn(_Strict):
+    """A return of units already back (in store): received, restocked or written off, and
+    refunded in one call."""
+
+    items: list[SimpleReturnItemIn] = Field(min_length=1, max_length=500)
+    reason: str | None = Field(default=None, max_length=500)
+    location: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Where the units were received (a location ref); needed to restock.",
+    )
+    refund_shipping: bool = Field(
+        default=False,
+        description="Also refund the delivery charge of each delivery group with nothing "
+        "left with the customer or to ship.",
+    )
+
+    def lines(self) -> list[SimpleReturnLine]:
+        return [
+            SimpleReturnLine(
+                i.order_item_summary_id, i.quantity, i.reason, i.condition, i.disposition
+            )
+            for i in self.items
+        ]
+
+
+class ReturnReceiptOut(BaseModel):
+    location: str | None
+    quantity: int
+    condition: str
+    disposition: str
+    received_at: str
+
+
+class ReturnOrderLineOut(BaseModel):
+    id: str | None
+    order_item_summary_id: str
+    sku: str
+    reason: str | None
+    quantity_expected: int = Field(description="Units expected back (0 for a returnless line).")
+    quantity_received: int
+    quantity_canceled: int
+    quantity_credited: int = Field(description="Units turned into a return change order.")
+    returnless: bool = Field(description="Refunded without being sent back.")
+    receipts: list[ReturnReceiptOut]
+
+
+class ReturnOrderOut(BaseModel):
+    """A return order (RMA). `messages`: what an action decided (returnless refunds, restocks,
+    return fee); empty on a read."""
+
+    id: str | None
+    order_summary_id: str
+    status: str
+    reason: str | None
+    expected_location: str | None
+    refund_eligible_status: str
+    exchange_change_order_id: str | None
+    lines: list[ReturnOrderLineOut]
+    created_at: str
+    updated_at: str
+    messages: list[str] = Field(default_factory=list)
+
+
+class ReturnOrderPage(BaseModel):
+    items: list[ReturnOrderOut]
+    next_cursor: str | None
+
+
+class SubmitReturnOut(ServiceActionOut):
+    """A simple return's (or its preview's) answer: the service action body and the return
+    order it made (ids null in a preview)."""
+
+    return_order: dict[str, Any]
