@@ -179,6 +179,8 @@ def _prepare_funds(
             continue
         if not retry_blocked and _blocked(session, invoice.id):
             continue
+        if _apply_exchange_credit(session, outbox, summary, invoice) and invoice.balance == 0:
+            continue  # an exchange's return credit paid it all
         plan = plan_captures(invoice.balance, excess, list(available.items()))
         if plan.from_excess:
             excess -= plan.from_excess
@@ -194,6 +196,16 @@ def _prepare_funds(
         _report_shortfall(session, outbox, summary, invoice, plan.shortfall)
     session.flush()
     return prepared
+
+
+def _apply_exchange_credit(
+    session: Session, outbox: Outbox, summary: m.OrderSummary, invoice: m.Invoice
+) -> int:
+    """An exchange's return credit pays what the invoice bills for its new items before
+    anything is captured (services/exchanges.py); returns the amount applied."""
+    from openoms.services.exchanges import apply_exchange_credit  # builds on this module
+
+    return apply_exchange_credit(session, outbox, summary, invoice)
 
 
 def available_by_authorization(

@@ -129,7 +129,10 @@ def claim_refunds(
         )
         .order_by(m.CreditMemo.created_at, m.CreditMemo.id)
     ).all()
+    held = _exchange_held(session, order_summary_id)
     for memo in memos:
+        if memo.id in held:
+            continue  # it pays an exchange's new items first (services/exchanges.py)
         plan = plan_refunds(memo.balance, [(p.id, left) for p, left in payments.values()])
         shortfall += plan.shortfall
         if not plan.parts or not _claim_memo(session, memo.id, plan.total):
@@ -143,6 +146,15 @@ def claim_refunds(
             _new_refund(session, outbox, summaries, payments, payment_id, amount, None, now)
     session.flush()
     return _lease(session, summary, summaries, now), shortfall
+
+
+def _exchange_held(session: Session, order_summary_id: str) -> set[str]:
+    """Memos of an exchange's return while its new items are still to be invoiced or paid:
+    they are applied to the new items' invoice (ensure funds), not refunded. Their balances
+    still count as owed back in `_excess`, so they are never refunded as excess either."""
+    from openoms.services.exchanges import held_memo_ids  # exchanges builds on this module
+
+    return held_memo_ids(session, order_summary_id)
 
 
 def _refundable(session: Session, order_summary_id: str) -> dict[str, tuple[m.Payment, int]]:

@@ -67,6 +67,7 @@ EXCEPTION_SEVERITY = "medium"
 # Events after which stock may be free for groups waiting to be routed.
 RESTOCK_EVENTS = (
     "inventory.imported",
+    "inventory.restocked",
     "reservation.released",
     "reservation.expired",
     "location.upserted",
@@ -192,20 +193,46 @@ def _decide(
     fulfillment_orders: Sequence[m.FulfillmentOrder],
 ) -> _Decision:
     """Gather the candidates and what each can give, and run the channel's strategy."""
-    policy = channel_policy(session, summary.channel)
     reservation = repo.lock_reservation(
         session, SYSTEM_OWNER, group_reservation_key(summary.id, group.ref)
     )
     own = own_units(reservation, fulfillment_orders)
-    rejected = {
+    wanted: dict[str, int] = defaultdict(int)
+    for item in items:
+        wanted[item.sku] += item_quantities(item).available_to_fulfill
+    policy, locations, result = plan_route(
+        session, summary, group, wanted, own, rejected_locations(fulfillment_orders)
+    )
+    return _Decision(items, policy, reservation, own, locations, result)
+
+
+def rejected_locations(fulfillment_orders: Sequence[m.FulfillmentOrder]) -> set[str]:
+    """Locations that rejected a fulfillment order of the group: never candidates again."""
+    return {
         fo.location_id
         for fo in fulfillment_orders
         if fo.status == FulfillmentOrderStatus.REJECTED.value
     }
-    wanted: dict[str, int] = defaultdict(int)
-    for item in items:
-        wanted[item.sku] += item_quantities(item).available_to_fulfill
+
+
+def plan_route(
+    session: Session,
+    summary: m.OrderSummary,
+    group: m.OrderDeliveryGroupSummary,
+    wanted: Mapping[str, int],
+    own: Mapping[tuple[str, str], int],
+    rejected: set[str],
+    *,
+    allow_partial: bool | None = None,
+) -> tuple[ChannelPolicy, dict[str, m.Location], RoutingResult]:
+    """Run the channel's strategy for `wanted` units (SKU → units) of the group over its
+    candidate locations, each offering its free stock plus the `own` units held there.
+    `allow_partial` defaults to the channel's shortage policy. Shared with reships
+    (services/reships.py), which route replacement units by the same rules."""
+    policy = channel_policy(session, summary.channel)
     locations = _candidate_locations(session, group, policy, rejected)
+    if allow_partial is None:
+        allow_partial = policy.shortage_policy is ShortagePolicy.BACKORDER
     result = route(
         [RoutingItem(sku, units) for sku, units in wanted.items()],
         _candidates(session, locations, group, summary.currency, wanted, own),
@@ -213,10 +240,10 @@ def _decide(
         RoutingPolicy(
             strategy=policy.routing_strategy.value,
             max_splits=policy.max_splits,
-            allow_partial=policy.shortage_policy is ShortagePolicy.BACKORDER,
+            allow_partial=allow_partial,
         ),
     )
-    return _Decision(items, policy, reservation, own, locations, result)
+    return policy, locations, result
 
 
 def _record(
@@ -423,7 +450,7 @@ def on_stock_added(session: Session, event: m.Event) -> None:
     event gave back, for reservation events): its failing round, or a new round after the
     last one that placed something. A group whose job is already due is left alone."""
     skus: set[str] | None = None
-    if event.name.startswith("reservation."):
+    if event.name.startswith("reservation.") or event.name == "inventory.restocked":
         skus = {line["sku"] for line in event.payload.get("lines", ())}
         if not skus:
             return
@@ -488,8 +515,13 @@ def routing_consumers() -> list[Consumer]:
 
 
 def routing_job_kinds() -> dict[str, JobKind]:
+    # Reships route replacement units by these rules (services/reships.py builds on this
+    # module, so it is imported here, not at the top).
+    from openoms.services.reships import RESHIP_JOB, reship_job_kind
+
     return {
         ROUTE_JOB: JobKind(
             run_route_job, max_attempts=ROUTE_JOB_MAX_ATTEMPTS, on_dead=on_route_job_dead
-        )
+        ),
+        RESHIP_JOB: reship_job_kind(),
     }

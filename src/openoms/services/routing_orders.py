@@ -24,6 +24,7 @@ from openoms.services.views import item_quantities
 
 Lines = list[m.FulfillmentOrderLineItem]
 
+RESHIP = "reship"  # FulfillmentOrder.type of replacement goods (as services/invoicing.py)
 _ORDERS = m.Base.metadata.tables["fulfillment_orders"]
 _LINES = m.Base.metadata.tables["fulfillment_order_line_items"]
 
@@ -39,11 +40,15 @@ def create_fulfillment_orders(
     round: int,
     now: datetime,
     fo_type: str = "standard",
+    reship_units: Mapping[str, int] | None = None,
 ) -> list[tuple[m.FulfillmentOrder, Lines]]:
     """One ALLOCATED fulfillment order per chosen location; each SKU's units go to the
     group's items of that SKU in order, each allocated through ItemQuantities (which refuses
-    more than is available to fulfill). `fo_type` "reship" marks replacement goods."""
+    more than is available to fulfill). `fo_type` "reship" marks replacement goods: their
+    units come from `reship_units` (item id → units) and leave the items' counters alone,
+    which count the original units only (quantity_reshipped was raised by the reship)."""
     quantities = {item.id: item_quantities(item) for item in items}
+    replacing = dict(reship_units or {}) if fo_type == RESHIP else None
     by_sku: dict[str, list[m.OrderItemSummary]] = defaultdict(list)
     for item in items:
         by_sku[item.sku].append(item)
@@ -65,11 +70,12 @@ def create_fulfillment_orders(
         lines: Lines = []
         for a in result.allocations:
             if a.location_id == location_id:
-                lines += _allocate(fo.id, a.sku, a.quantity, by_sku[a.sku], quantities)
+                lines += _allocate(fo.id, a.sku, a.quantity, by_sku[a.sku], quantities, replacing)
         created.append((fo, lines))
     _insert(session, created)
-    for item in items:
-        item.quantity_allocated = quantities[item.id].allocated
+    if replacing is None:
+        for item in items:
+            item.quantity_allocated = quantities[item.id].allocated
     return created
 
 
@@ -100,13 +106,22 @@ def _allocate(
     units: int,
     items: Iterable[m.OrderItemSummary],
     quantities: dict[str, ItemQuantities],
+    replacing: dict[str, int] | None = None,
 ) -> Lines:
     lines = []
     for item in items:
-        take = min(units, quantities[item.id].available_to_fulfill)
+        open_units = (
+            replacing.get(item.id, 0)
+            if replacing is not None
+            else quantities[item.id].available_to_fulfill
+        )
+        take = min(units, open_units)
         if take == 0:
             continue
-        quantities[item.id] = quantities[item.id].allocate(take)
+        if replacing is not None:
+            replacing[item.id] -= take
+        else:
+            quantities[item.id] = quantities[item.id].allocate(take)
         units -= take
         lines.append(
             m.FulfillmentOrderLineItem(

@@ -46,6 +46,7 @@ from openoms.services.fulfillment import (
     refresh_summary_status,
     walk_status,
 )
+from openoms.services.invoicing import RESHIP
 from openoms.services.ports import (
     CarrierChoice,
     CarrierSelector,
@@ -98,7 +99,10 @@ def ship(
     FO has left → 409 `shipment_exceeds_fulfillment_order` naming the SKU, nothing changed.
     `carrier_choice` is a fixed choice or the rules that choose by route. The label job runs
     from `label_after` on (the API asks the carrier itself first). Emits
-    `fulfillment_order.shipped` and the status events."""
+    `fulfillment_order.shipped` and the status events. A reship FO (replacement units,
+    services/reships.py) fulfils its reservation like any other but leaves the items'
+    quantity_fulfilled alone: it counts the original units, and the reship was counted in
+    quantity_reshipped when it was submitted."""
     fo = load_for_update(session, fo_id)
     if fo.status not in SHIPPABLE:
         raise IllegalTransition(
@@ -120,7 +124,8 @@ def ship(
     per_sku: dict[str, int] = defaultdict(int)
     for line, units in plan:
         item = locked[line.order_item_summary_id]
-        item.quantity_fulfilled = item_quantities(item).fulfill(units).fulfilled
+        if fo.type != RESHIP:  # replacement units: fulfilled counts the original units only
+            item.quantity_fulfilled = item_quantities(item).fulfill(units).fulfilled
         line.shipped += units
         per_sku[line.sku] += units
     reservations.fulfill(

@@ -1,7 +1,174 @@
-"""reships (DESIGN.md §9): filled by its area's work."""
+"""Reship and exchange actions on an order summary (DESIGN.md §9, §12).
+
+Each submit runs through `answer_idempotent` (an Idempotency-Key retry replays the first
+answer and changes nothing); each preview runs the very same service in `db.rehearsal()`
+and answers before the rollback, so a preview can never disagree with the submit.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
+
+from openoms.adapters.db.session import Database
+from openoms.adapters.outbox import Outbox
+from openoms.api.auth import require_scope
+from openoms.api.deps import get_db
+from openoms.api.errors import PROBLEM_JSON
+from openoms.api.idempotency import IdempotencyKey, answer_idempotent
+from openoms.schemas.reships import ExchangeIn, ExchangeOut, ReshipIn, ReshipOut
+from openoms.services.exchanges import ExchangeReturn, NewItem, exchange_result, submit_exchange
+from openoms.services.keys import Principal, Scope
+from openoms.services.reships import ReshipRequest, reship_result, submit_reship
 
 router = APIRouter(prefix="/api/v1", tags=["reships"])
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {PROBLEM_JSON: {}}}
+    for status, text in {
+        400: "A business rule is broken (stable `code`).",
+        401: "No valid API key.",
+        403: "The API key lacks the scope.",
+        404: "No such order summary.",
+        409: "Not available: e.g. `reship_exceeds_available`, with the numbers.",
+        422: "The payload does not match the schema.",
+    }.items()
+}
+
+Agent = Annotated[Principal, Depends(require_scope(Scope.AGENT))]
+Action = Callable[[Session, Outbox, bool], dict[str, Any]]
+
+
+def _preview(db: Database, outbox: Outbox, action: Action) -> dict[str, Any]:
+    with db.rehearsal() as session:
+        return action(session, outbox, True)
+
+
+# --- reship -------------------------------------------------------------------------------
+
+
+def _reship(summary_id: str, payload: ReshipIn) -> Action:
+    requests = [ReshipRequest(i.order_item_summary_id, i.quantity, i.reason) for i in payload.items]
+
+    def action(session: Session, outbox: Outbox, preview: bool) -> dict[str, Any]:
+        reship = submit_reship(
+            session, outbox, summary_id, requests, reason=payload.reason, note=payload.note
+        )
+        return reship_result(session, reship, preview=preview)
+
+    return action
+
+
+@router.post(
+    "/order-summaries/{summary_id}/actions/preview-reship",
+    response_model=ReshipOut,
+    responses=PROBLEMS,
+)
+def preview_reship(
+    summary_id: str, payload: ReshipIn, request: Request, _: Agent
+) -> dict[str, Any]:
+    """What `submit-reship` would do, changing nothing."""
+    return _preview(get_db(request), request.app.state.outbox, _reship(summary_id, payload))
+
+
+@router.post(
+    "/order-summaries/{summary_id}/actions/submit-reship",
+    response_model=ReshipOut,
+    responses=PROBLEMS,
+)
+def submit_reship_action(
+    summary_id: str,
+    payload: ReshipIn,
+    request: Request,
+    response: Response,
+    principal: Agent,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Send replacement units at no charge for goods lost or damaged: at most each item's
+    quantity_available_to_reship (fulfilled − (reshipped + return_initiated)), else 409
+    `reship_exceeds_available`. quantity_reshipped rises now; the routing job makes the
+    reship fulfillment orders (type reship, never invoiced). Emits `order_summary.reshipped`."""
+    action = _reship(summary_id, payload)
+    outbox = request.app.state.outbox
+
+    def operation(session: Session) -> tuple[int, dict[str, Any]]:
+        return 200, action(session, outbox, False)
+
+    body = payload.model_dump(mode="json")
+    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+
+
+# --- exchange -----------------------------------------------------------------------------
+
+
+def _exchange(summary_id: str, payload: ExchangeIn) -> Action:
+    returns = [
+        ExchangeReturn(i.order_item_summary_id, i.quantity, i.reason) for i in payload.return_items
+    ]
+    new_items = [
+        NewItem(
+            sku=i.sku,
+            quantity=i.quantity,
+            unit_price=i.unit_price,
+            tax=i.tax,
+            name=i.name,
+            delivery_group=i.delivery_group,
+        )
+        for i in payload.new_items
+    ]
+
+    def action(session: Session, outbox: Outbox, preview: bool) -> dict[str, Any]:
+        exchange = submit_exchange(
+            session,
+            outbox,
+            summary_id,
+            returns,
+            new_items,
+            reason=payload.reason,
+            expected_location=payload.expected_location,
+        )
+        return exchange_result(session, exchange, preview=preview)
+
+    return action
+
+
+@router.post(
+    "/order-summaries/{summary_id}/actions/preview-exchange",
+    response_model=ExchangeOut,
+    responses=PROBLEMS,
+)
+def preview_exchange(
+    summary_id: str, payload: ExchangeIn, request: Request, _: Agent
+) -> dict[str, Any]:
+    """What `submit-exchange` would do, changing nothing."""
+    return _preview(get_db(request), request.app.state.outbox, _exchange(summary_id, payload))
+
+
+@router.post(
+    "/order-summaries/{summary_id}/actions/submit-exchange",
+    response_model=ExchangeOut,
+    responses=PROBLEMS,
+)
+def submit_exchange_action(
+    summary_id: str,
+    payload: ExchangeIn,
+    request: Request,
+    response: Response,
+    principal: Agent,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Return items and order others in one action: a return order for the returned units
+    (credited when received) and an ADD change order for the new items, routed like an
+    order. The return's credit pays for the new items' invoice first; only the difference
+    is captured (dearer) or refunded (cheaper), an even exchange moves no money."""
+    action = _exchange(summary_id, payload)
+    outbox = request.app.state.outbox
+
+    def operation(session: Session) -> tuple[int, dict[str, Any]]:
+        return 200, action(session, outbox, False)
+
+    body = payload.model_dump(mode="json")
+    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
