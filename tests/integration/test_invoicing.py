@@ -124,7 +124,8 @@ def test_a_retried_delivery_never_invoices_twice(
     drain(db, registry)
     with db.transaction() as session:
         again = invoice_shipment(session, outbox, shipment.id)
-        assert again is not None and again.source_key == f"shipment:{shipment.id}"
+        assert again is not None
+        assert again.source_key == f"shipment:{shipment.id}"
 
     assert invoices(db, summary_id) == before
     assert len(before) == 1

@@ -132,3 +132,107 @@ class ApiKeyInvalid(ValidationFailed):
 class ApiKeyNotFound(NotFound):
     code = "api_key_not_found"
     title = "API key not found"
+
+
+class ProcessExceptionNotFound(NotFound):
+    code = "process_exception_not_found"
+    title = "Process exception not found"
+
+
+class ProcessExceptionNotActive(Conflict):
+    """Only an open (NEW, TRIAGED or PAUSED) exception can be retried."""
+
+    code = "process_exception_not_active"
+    title = "Process exception is closed"
+
+
+class ProcessExceptionActionUnknown(Conflict):
+    """The exception's action names no job this openoms knows how to run again."""
+
+    code = "process_exception_action_unknown"
+    title = "Process exception has no retryable action"
+
+
+class RefundExceedsCaptured(Conflict):
+    """More asked back than a payment summary has available to refund (captured + pending
+    capture − refunded − pending refund), or than its settled captures hold."""
+
+    code = "refund_exceeds_captured"
+    title = "Refund exceeds what is captured"
+
+
+class OrderItemSummaryUnknown(ValidationFailed):
+    """A service action names an item that is not on the order summary."""
+
+    code = "order_item_summary_unknown"
+    title = "Order item summary is not on this order"
+
+
+class CancelExceedsAvailable(Conflict):
+    """More units asked to be canceled than are left unshipped (shipped units are returned,
+    not canceled)."""
+
+    code = "cancel_exceeds_available"
+    title = "Cancel exceeds the units not yet shipped"
+
+
+class DeliveryChargeCancelInvalid(ValidationFailed):
+    """A delivery charge is canceled with `refund_shipping`, never named as an item."""
+
+    code = "delivery_charge_cancel_invalid"
+    title = "Delivery charges are canceled with refund_shipping"
+
+
+class DiscountInvalid(ValidationFailed):
+    """A discount that does not lower the price, or lowers it below zero."""
+
+    code = "discount_invalid"
+    title = "Discount is not valid"
+
+
+class ReshipExceedsAvailable(Conflict):
+    """More units asked to be reshipped than are available to reship (shipped, not being
+    returned, not reshipped already)."""
+
+    code = "reship_exceeds_available"
+    title = "Reship exceeds the units available to reship"
+
+
+class ReshipNotAllowed(Conflict):
+    """The item or order cannot be reshipped at all (a delivery charge, an unmanaged order)."""
+
+    code = "reship_not_allowed"
+    title = "Reship is not allowed"
+
+
+class ExchangeInvalid(ValidationFailed):
+    """An exchange's new items cannot be placed as asked (unknown delivery group, …)."""
+
+    code = "exchange_invalid"
+    title = "Exchange is not valid"
+
+
+class ReturnOrderNotFound(NotFound):
+    code = "return_order_not_found"
+    title = "Return order not found"
+
+
+class ReturnExceedsAvailable(Conflict):
+    """More units asked back than have shipped and are not already being returned."""
+
+    code = "return_exceeds_available"
+    title = "Return exceeds what is available to return"
+
+
+class ReturnItemNotReturnable(ValidationFailed):
+    """An item that cannot go on a return: a delivery charge, or an item of another order."""
+
+    code = "return_item_not_returnable"
+    title = "Item cannot be returned"
+
+
+class ReturnLocationRequired(ValidationFailed):
+    """Restocked units need a location: the receipt's, or the return's expected one."""
+
+    code = "return_location_required"
+    title = "Return location is required"

@@ -375,6 +375,7 @@ def fulfillment_order_view(
         "delivery_group_summary_id": fo.delivery_group_summary_id,
         "delivery_group": group_refs.get(fo.delivery_group_summary_id),
         "location": location_refs.get(fo.location_id),
+        "type": fo.type,
         "status": fo.status,
         "status_category": CATEGORY[S(fo.status)].value,
         "routing_round": fo.routing_round,

@@ -44,12 +44,19 @@ def order_summary_view(session: Session, summary_id: str) -> dict[str, Any]:
         "change_orders": _change_orders(session, summary_id, summary.currency),
         "invoices": invoices,
         "credit_memos": credit_memos,
-        "return_orders": [],
+        "return_orders": _return_orders(session, summary_id),
         "process_exceptions": [
             _process_exception(e) for e in summary_process_exceptions(session, summary_id)
         ],
         "events": [_event(e) for e in summary_events(session, summary_id)],
     }
+
+
+def _return_orders(session: Session, summary_id: str) -> list[dict[str, Any]]:
+    # Imported here: services.returns builds on change_orders, which imports this module.
+    from openoms.services.returns import return_orders_of
+
+    return return_orders_of(session, summary_id)
 
 
 def _change_orders(session: Session, summary_id: str, currency: str) -> list[dict[str, Any]]:
@@ -215,6 +222,7 @@ def _fulfillment_order(
     )
     return {
         "id": fo.id,
+        "type": fo.type,
         "location": location_ref,
         "status": status.value,
         "status_category": CATEGORY[status].value,
