@@ -6,20 +6,18 @@ the first answer and discounts nothing more."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
 from openoms.adapters.outbox import Outbox
-from openoms.api.auth import require_scope
-from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
-from openoms.api.idempotency import IdempotencyKey, answer_idempotent
+from openoms.api.idempotency import IdempotencyKey
+from openoms.api.service_actions import Action, Agent, preview, submit
 from openoms.schemas.service_actions import AdjustItemsIn, ServiceActionOut
 from openoms.services.adjustments import submit_adjustments
 from openoms.services.change_orders import action_result
-from openoms.services.keys import Principal, Scope
 
 router = APIRouter(prefix="/api/v1", tags=["adjustments"])
 
@@ -37,7 +35,13 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 
-Agent = Annotated[Principal, Depends(require_scope(Scope.AGENT, Scope.ADMIN))]
+
+def _adjust(summary_id: str, payload: AdjustItemsIn) -> Action:
+    def action(session: Session, outbox: Outbox, preview: bool) -> dict[str, Any]:
+        recorded = submit_adjustments(session, outbox, summary_id, payload)
+        return action_result(session, summary_id, recorded, preview=preview)
+
+    return action
 
 
 @router.post(
@@ -51,9 +55,7 @@ def adjust_item_preview(
     """What `adjust-item-submit` with this payload would do now: its change orders by
     stage, what it would refund and the order summary after it. Changes nothing; ids are
     null."""
-    with get_db(request).rehearsal() as session:
-        recorded = submit_adjustments(session, _outbox(request), summary_id, payload)
-        return action_result(session, summary_id, recorded, preview=True)
+    return preview(request, _adjust(summary_id, payload))
 
 
 @router.post(
@@ -73,16 +75,5 @@ def adjust_item_submit(
     in_fulfillment, post_fulfillment). What was already invoiced is credited on a credit
     memo and refunded by the worker; the rest lowers what later invoices bill. Emits
     `order_summary.changed`."""
-    outbox = _outbox(request)
-
-    def operation(session: Session) -> tuple[int, dict[str, Any]]:
-        recorded = submit_adjustments(session, outbox, summary_id, payload)
-        return 200, action_result(session, summary_id, recorded, preview=False)
-
-    body = payload.model_dump(mode="json")
-    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
-
-
-def _outbox(request: Request) -> Outbox:
-    outbox: Outbox = request.app.state.outbox
-    return outbox
+    action = _adjust(summary_id, payload)
+    return submit(request, response, principal, idempotency_key, payload, action)

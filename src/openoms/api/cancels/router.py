@@ -5,20 +5,18 @@ retry with the same key replays the first answer and cancels nothing more."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
 from openoms.adapters.outbox import Outbox
-from openoms.api.auth import require_scope
-from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
-from openoms.api.idempotency import IdempotencyKey, answer_idempotent
+from openoms.api.idempotency import IdempotencyKey
+from openoms.api.service_actions import Action, Agent, preview, submit
 from openoms.schemas.service_actions import ItemsActionIn, ServiceActionOut
 from openoms.services.cancels import cancel_with_messages
 from openoms.services.change_orders import action_result
-from openoms.services.keys import Principal, Scope
 
 router = APIRouter(prefix="/api/v1", tags=["cancels"])
 
@@ -37,7 +35,13 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 
-Agent = Annotated[Principal, Depends(require_scope(Scope.AGENT, Scope.ADMIN))]
+
+def _cancel(summary_id: str, payload: ItemsActionIn) -> Action:
+    def action(session: Session, outbox: Outbox, preview: bool) -> dict[str, Any]:
+        recorded, messages = cancel_with_messages(session, outbox, summary_id, payload)
+        return action_result(session, summary_id, recorded, preview=preview, messages=messages)
+
+    return action
 
 
 @router.post(
@@ -50,9 +54,7 @@ def preview_cancel(
 ) -> dict[str, Any]:
     """What `submit-cancel` with this payload would do now: its change order, what it would
     refund and the order summary after it. Changes nothing; ids are null."""
-    with get_db(request).rehearsal() as session:
-        recorded, messages = cancel_with_messages(session, _outbox(request), summary_id, payload)
-        return action_result(session, summary_id, recorded, preview=True, messages=messages)
+    return preview(request, _cancel(summary_id, payload))
 
 
 @router.post(
@@ -73,16 +75,5 @@ def submit_cancel(
     order of kind cancel; with `refund_shipping`, each delivery group left with nothing
     ordered also gives back its delivery charge. Emits `order_summary.changed`; money
     captured beyond what is now owed is refunded by the worker."""
-    outbox = _outbox(request)
-
-    def operation(session: Session) -> tuple[int, dict[str, Any]]:
-        recorded, messages = cancel_with_messages(session, outbox, summary_id, payload)
-        return 200, action_result(session, summary_id, recorded, preview=False, messages=messages)
-
-    body = payload.model_dump(mode="json")
-    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
-
-
-def _outbox(request: Request) -> Outbox:
-    outbox: Outbox = request.app.state.outbox
-    return outbox
+    action = _cancel(summary_id, payload)
+    return submit(request, response, principal, idempotency_key, payload, action)

@@ -7,21 +7,17 @@ and answers before the rollback, so a preview can never disagree with the submit
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
-from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
-from openoms.api.auth import require_scope
-from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
-from openoms.api.idempotency import IdempotencyKey, answer_idempotent
+from openoms.api.idempotency import IdempotencyKey
+from openoms.api.service_actions import Action, Agent, preview, submit
 from openoms.schemas.reships import ExchangeIn, ExchangeOut, ReshipIn, ReshipOut
 from openoms.services.exchanges import ExchangeReturn, NewItem, exchange_result, submit_exchange
-from openoms.services.keys import Principal, Scope
 from openoms.services.reships import ReshipRequest, reship_result, submit_reship
 
 router = APIRouter(prefix="/api/v1", tags=["reships"])
@@ -37,14 +33,6 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         422: "The payload does not match the schema.",
     }.items()
 }
-
-Agent = Annotated[Principal, Depends(require_scope(Scope.AGENT))]
-Action = Callable[[Session, Outbox, bool], dict[str, Any]]
-
-
-def _preview(db: Database, outbox: Outbox, action: Action) -> dict[str, Any]:
-    with db.rehearsal() as session:
-        return action(session, outbox, True)
 
 
 # --- reship -------------------------------------------------------------------------------
@@ -71,7 +59,7 @@ def preview_reship(
     summary_id: str, payload: ReshipIn, request: Request, _: Agent
 ) -> dict[str, Any]:
     """What `submit-reship` would do, changing nothing."""
-    return _preview(get_db(request), request.app.state.outbox, _reship(summary_id, payload))
+    return preview(request, _reship(summary_id, payload))
 
 
 @router.post(
@@ -92,13 +80,7 @@ def submit_reship_action(
     `reship_exceeds_available`. quantity_reshipped rises now; the routing job makes the
     reship fulfillment orders (type reship, never invoiced). Emits `order_summary.reshipped`."""
     action = _reship(summary_id, payload)
-    outbox = request.app.state.outbox
-
-    def operation(session: Session) -> tuple[int, dict[str, Any]]:
-        return 200, action(session, outbox, False)
-
-    body = payload.model_dump(mode="json")
-    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+    return submit(request, response, principal, idempotency_key, payload, action)
 
 
 # --- exchange -----------------------------------------------------------------------------
@@ -144,7 +126,7 @@ def preview_exchange(
     summary_id: str, payload: ExchangeIn, request: Request, _: Agent
 ) -> dict[str, Any]:
     """What `submit-exchange` would do, changing nothing."""
-    return _preview(get_db(request), request.app.state.outbox, _exchange(summary_id, payload))
+    return preview(request, _exchange(summary_id, payload))
 
 
 @router.post(
@@ -165,10 +147,4 @@ def submit_exchange_action(
     order. The return's credit pays for the new items' invoice first; only the difference
     is captured (dearer) or refunded (cheaper), an even exchange moves no money."""
     action = _exchange(summary_id, payload)
-    outbox = request.app.state.outbox
-
-    def operation(session: Session) -> tuple[int, dict[str, Any]]:
-        return 200, action(session, outbox, False)
-
-    body = payload.model_dump(mode="json")
-    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+    return submit(request, response, principal, idempotency_key, payload, action)
