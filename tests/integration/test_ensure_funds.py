@@ -23,6 +23,7 @@ from openoms.domain.payments import AuthorizationStatus
 from openoms.services import payments as service
 from openoms.services.payment_actions import capture_payment
 from openoms.services.payments import ENSURE_FUNDS_JOB
+from openoms.services.ports import GatewayResult
 from openoms.worker.consumers import default_jobs, default_registry
 from tests.integration.conftest import Api
 from tests.integration.helpers import capture, count
@@ -370,3 +371,70 @@ def test_api_capture_is_idempotent(shop_api: tuple[Api, Shop]) -> None:
     assert first.json()["captured"] == again.json()["captured"] == "76.59"
     assert first.json()["available_to_capture"] == "0.00"
     assert captures(shop) == [GRAND_TOTAL]
+
+
+# --- the job's retry_blocked flag --------------------------------------------------------------
+
+
+def blocked_shop(db: Database) -> tuple[Shop, str]:
+    """An approving card whose first capture was refused for good: the invoice is blocked
+    behind a high payment exception."""
+    shop = shop_with(db, "tok_visa")
+    invoice = shop.invoice(5000)
+    shop.sandbox.fail_next(1, GatewayResult.PERMANENT_FAIL, operation="capture")
+    shop.ensure()
+    assert shop.exceptions() == [("payment", "high", "NEW")]
+    return shop, invoice
+
+
+def queue_ensure(shop: Shop, key: str, **payload: Any) -> None:
+    with shop.db.transaction() as session:
+        body = {"order_summary_id": shop.summary_id, **payload}
+        enqueue(session, ENSURE_FUNDS_JOB, key, body)
+
+
+def test_the_job_leaves_a_blocked_invoice_alone_without_the_flag(stocked: Database) -> None:
+    shop, invoice = blocked_shop(stocked)
+    calls = shop.sandbox.calls
+    queue_ensure(shop, "plain", invoice_id=invoice)
+    assert run_due_jobs(stocked, shop.outbox, default_jobs(gateways=shop.gateways)) == 1
+    assert shop.sandbox.calls == calls
+    assert captures(shop) == []
+    assert shop.get_invoice(invoice) == (5000, "POSTED")
+
+
+def test_the_job_with_retry_blocked_captures_a_blocked_invoice(stocked: Database) -> None:
+    shop, invoice = blocked_shop(stocked)
+    queue_ensure(shop, "retry", invoice_id=invoice, retry_blocked=True)
+    assert run_due_jobs(stocked, shop.outbox, default_jobs(gateways=shop.gateways)) == 1
+    assert captures(shop) == [5000]
+    assert shop.get_invoice(invoice) == (0, "PAID")
+    assert [(a, s, k.rsplit(":", 1)[1]) for a, s, k in shop.payments()] == [
+        (5000, "FAILED", "1"),
+        (5000, "PROCESSED", "2"),
+    ]
+    assert shop.exceptions() == [("payment", "high", "RESOLVED")]
+    with stocked.reading() as session:
+        assert session.scalars(select(m.Job.status)).one() == "done"
+
+
+def test_retry_blocked_holds_for_one_run_only(stocked: Database) -> None:
+    """A flagged run that must run again (here a soft decline) drops the flag: the retries
+    after it leave the invoice alone again while its high exception is open."""
+    shop, invoice = blocked_shop(stocked)
+    queue_ensure(shop, "retry", invoice_id=invoice, retry_blocked=True)
+    jobs = default_jobs(gateways=shop.gateways)
+    shop.sandbox.fail_next(1, GatewayResult.DECLINE, operation="capture")
+    calls = shop.sandbox.calls
+    assert run_due_jobs(stocked, shop.outbox, jobs) == 1
+    assert shop.sandbox.calls == calls + 1  # asked once, declined
+    with stocked.reading() as session:
+        job = session.scalars(select(m.Job)).one()
+        assert (job.status, job.payload) == (
+            "pending",
+            {"order_summary_id": shop.summary_id, "invoice_id": invoice},
+        )
+    assert run_due_jobs(stocked, shop.outbox, jobs, now=utcnow() + timedelta(hours=2)) == 1
+    assert shop.sandbox.calls == calls + 1  # blocked again: no gateway call
+    assert captures(shop) == []
+    assert shop.get_invoice(invoice) == (5000, "POSTED")

@@ -28,7 +28,9 @@ from openoms.adapters.outbox import Outbox
 from openoms.adapters.payments import Gateways
 from openoms.adapters.payments.sandbox import SandboxGateway
 from openoms.domain.finance import DocumentLine
+from openoms.domain.money import Money
 from openoms.services.invoicing import create_credit_memo
+from openoms.services.payment_actions import capture_payment
 from openoms.services.payments import ENSURE_FUNDS_JOB
 from openoms.services.ports import GatewayResult
 from openoms.services.reconciliation import reconcile
@@ -36,7 +38,9 @@ from openoms.services.shipping import ship
 from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
+from tests.integration.conftest import Api
 from tests.integration.helpers import capture
+from tests.integration.test_exchange_api import MUG_INVOICE, exchange, shipped_shop
 from tests.network import stock_network
 from tests.payloads import order_payload
 
@@ -455,3 +459,31 @@ def test_a_goodwill_credit_is_not_billed_again_by_later_shipments(db: Database) 
     assert len(invoices) == 3
     assert sum(total for total, _, _ in invoices.values()) == GRAND_TOTAL
     assert all(status == "PAID" for _, _, status in invoices.values())
+
+
+def test_excess_pays_a_shipment_after_an_exchange_with_no_capture_and_refund(
+    stocked: Database, api: Api
+) -> None:
+    """An agent captured the MUG's 8.95 ahead; an even exchange's credit memo then pays the
+    TEE-L's invoice. That memo-paid invoice took none of the captured money, so the MUG's
+    invoice is paid from the 8.95 held: no second capture of it, and nothing refunded."""
+    shop = shipped_shop(api, ship_mug=False)
+    tee_invoice = 7659 - MUG_INVOICE
+    [ps] = shop.view()["payment_summaries"]
+    outbox = Outbox(default_registry())
+    gateways = Gateways({"sandbox": shop.sandbox})
+    capture_payment(api.db, outbox, gateways, shop.summary_id, ps["id"], Money(MUG_INVOICE, "GBP"))
+    exchange(shop, "16.55", "4.00")  # even: 20.55 for 20.55
+    shop.ship("STORE-LDN")
+    shop.drain()
+    money = shop.money()
+    assert money["invoices"] == [tee_invoice, 2055, MUG_INVOICE]
+    assert money["memos"] == [(2055, 0, "APPLIED")]
+    assert money["ledger"] == [
+        ("authorize", 9000),
+        ("capture", tee_invoice),
+        ("capture", MUG_INVOICE),  # the agent's, ahead of the shipment
+        ("reverse", 9000 - 7659),  # settled: what is left of the 90.00 is released
+    ]
+    assert money["payment"] == (9000, 7659, 0)
+    assert shop.view()["process_exceptions"] == []

@@ -73,6 +73,84 @@ def plan_captures(
     return CapturePlan(amount, from_excess, tuple(captures), left)
 
 
+# --- an order's funds: excess for invoices, excess to refund, what to capture on order -----
+
+
+@dataclass(frozen=True, slots=True)
+class ItemBilling:
+    """One item summary as `still_to_invoice` sees it: `total` its running amounts (price +
+    adjustments + tax), `billed` what invoices took of it less its change orders' credits,
+    `net_units` ordered − canceled, `invoiced_units` units invoiced so far."""
+
+    group: str
+    is_charge: bool
+    net_units: int
+    invoiced_units: int
+    total: int
+    billed: int
+
+
+def still_to_invoice(items: Sequence[ItemBilling]) -> int:
+    """What later shipment invoices will bill: each product's unbilled amount while it has
+    units not invoiced yet, and a delivery charge not billed yet (and not canceled) while a
+    product of its group has such units (a charge goes on its group's first invoice)."""
+    open_groups = set()
+    total = 0
+    for item in items:
+        if not item.is_charge and item.net_units > item.invoiced_units:
+            open_groups.add(item.group)
+            total += max(item.total - item.billed, 0)
+    for item in items:
+        if item.is_charge and item.invoiced_units == 0 and item.net_units > 0:
+            total += max(item.total - item.billed, 0) if item.group in open_groups else 0
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFunds:
+    """An order's money (minor units) as ensure funds and ensure refunds see it.
+
+    `held`: captured − refunded − pending refunds over its payment methods; `invoiced` /
+    `credited`: Σ invoice / credit memo grand totals, `invoice_balances` / `credit_balances`:
+    what of them is still open; `to_invoice`: `still_to_invoice`."""
+
+    held: int
+    pending_capture: int = 0
+    invoiced: int = 0
+    invoice_balances: int = 0
+    credited: int = 0
+    credit_balances: int = 0
+    to_invoice: int = 0
+
+    @property
+    def excess(self) -> int:
+        """Held money no invoice has taken, for ensure funds to apply first. What invoices
+        took of held money is what they were paid less what memos gave back of it: a memo's
+        grand total − balance is either applied to an invoice (an exchange's credit, a return
+        fee: it paid that invoice, not captured money) or refunded (it left `held`)."""
+        paid = self.invoiced - self.invoice_balances
+        given_back = self.credited - self.credit_balances
+        return max(self.held - (paid - given_back), 0)
+
+    @property
+    def owed(self) -> int:
+        """What the customer owes in all as the order stands: invoiced − credited, plus what
+        is still to be invoiced."""
+        return self.invoiced - self.credited + self.to_invoice
+
+    @property
+    def refundable(self) -> int:
+        """Excess to refund now: held beyond what is owed and beyond the open memo balances
+        (refunded as memos, or applied to an exchange's invoice; never again as excess)."""
+        return max(self.held - self.owed - self.credit_balances, 0)
+
+    @property
+    def capture_due(self) -> int:
+        """What a capture on order still has to take for held funds to cover what is owed
+        (captures in flight count as taken)."""
+        return max(self.owed - self.held - self.pending_capture, 0)
+
+
 class PaymentStatus(StrEnum):
     """A capture (Payment) or refund: PENDING until the gateway's answer is recorded."""
 
@@ -99,6 +177,18 @@ AGENT_REFUND_KEY_PREFIX = "refund:agent:"
 
 def agent_refund_key(payment_id: str, n: int) -> str:
     return f"{AGENT_REFUND_KEY_PREFIX}{payment_id}:{n}"
+
+
+# A capture on order (channel capture_policy "on_order") takes the order's total as soon as
+# it is authorized, outside any invoice, keyed per order summary and payment summary:
+# `capture:order:{order_summary_id}:{payment_summary_id}:{n}`, n counting that pair's earlier
+# captures (a refused one is final for its key; an unknown
+# answer keeps its key and is sent again).
+ORDER_CAPTURE_KEY_PREFIX = "capture:order:"
+
+
+def order_capture_key(order_summary_id: str, payment_summary_id: str, n: int) -> str:
+    return f"{ORDER_CAPTURE_KEY_PREFIX}{order_summary_id}:{payment_summary_id}:{n}"
 
 
 def reversal_key(authorization_id: str, n: int) -> str:

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
+from openoms.adapters.db.repositories import fulfillment as fulfillment_repo
 from openoms.adapters.db.repositories import payments as repo
 from openoms.adapters.db.repositories.fulfillment import lock_summary
 from openoms.adapters.db.session import Database, retry_transient
@@ -25,8 +27,11 @@ from openoms.adapters.outbox import Outbox
 from openoms.adapters.payments import Gateways, GatewayUnknown
 from openoms.domain.errors import OrderSummaryNotFound
 from openoms.domain.events import DomainEvent
+from openoms.domain.finance import Amounts
 from openoms.domain.fulfillment import ProcessExceptionCategory
-from openoms.domain.payments import PaymentBalance
+from openoms.domain.order import ItemType
+from openoms.domain.payments import ItemBilling, OrderFunds, PaymentBalance, still_to_invoice
+from openoms.services.invoicing import billed_per_item
 from openoms.services.ports import GatewayRequest, GatewayResponse, GatewayResult
 from openoms.services.process_exceptions import raise_exception
 
@@ -165,13 +170,68 @@ def balance_of(ps: m.OrderPaymentSummary) -> PaymentBalance:
     )
 
 
-def excess_captured(session: Session, order_summary_id: str) -> int:
-    """Captured funds not yet applied to an invoice nor refunded (or being refunded)."""
-    held = sum(
-        ps.captured - ps.refunded - ps.pending_refund
-        for ps in repo.payment_summaries(session, order_summary_id)
+def order_funds(session: Session, order_summary_id: str, *, with_items: bool = True) -> OrderFunds:
+    """The order's money as `OrderFunds` sees it, read from its rows (payment summaries,
+    invoices, credit memos and, `with_items`, what its items have still to be invoiced)."""
+    held = pending = 0
+    for ps in repo.payment_summaries(session, order_summary_id):
+        held += ps.captured - ps.refunded - ps.pending_refund
+        pending += ps.pending_capture
+    invoiced, invoice_balances = _sums(session, m.Invoice, order_summary_id)
+    credited, credit_balances = _sums(session, m.CreditMemo, order_summary_id)
+    return OrderFunds(
+        held=held,
+        pending_capture=pending,
+        invoiced=invoiced,
+        invoice_balances=invoice_balances,
+        credited=credited,
+        credit_balances=credit_balances,
+        to_invoice=_to_invoice(session, order_summary_id) if with_items else 0,
     )
-    return max(held - repo.applied_to_invoices(session, order_summary_id), 0)
+
+
+def _sums(
+    session: Session, document: type[m.Invoice] | type[m.CreditMemo], order_summary_id: str
+) -> tuple[int, int]:
+    total, balance = session.execute(
+        select(
+            func.coalesce(func.sum(document.grand_total), 0),
+            func.coalesce(func.sum(document.balance), 0),
+        ).where(document.order_summary_id == order_summary_id)
+    ).one()
+    return int(total), int(balance)
+
+
+def _to_invoice(session: Session, order_summary_id: str) -> int:
+    billed = billed_per_item(session, order_summary_id)
+    return still_to_invoice(
+        [
+            ItemBilling(
+                group=item.delivery_group_summary_id,
+                is_charge=item.type == ItemType.DELIVERY_CHARGE.value,
+                net_units=item.quantity_ordered - item.quantity_canceled,
+                invoiced_units=billed.get(item.id, Amounts()).quantity,
+                total=item.total_price + item.adjustments + item.tax,
+                billed=billed.get(item.id, Amounts()).total,
+            )
+            for item in fulfillment_repo.summary_items(session, order_summary_id)
+        ]
+    )
+
+
+def excess_captured(session: Session, order_summary_id: str) -> int:
+    """Captured funds that no invoice took and that are not refunded (or being refunded):
+    what ensure funds applies first (`OrderFunds.excess`: parts of invoices a credit memo
+    paid are not counted as paid by captured money)."""
+    return order_funds(session, order_summary_id, with_items=False).excess
+
+
+def refundable_excess(session: Session, order_summary_id: str) -> int:
+    """Excess funds to refund now (`OrderFunds.refundable`): held beyond what the order owes,
+    counting what is still to be invoiced, and beyond the open credit memo balances. Never
+    more, so a capture on order is refunded at once for a cancel, and the rest only when
+    nothing is left to invoice."""
+    return order_funds(session, order_summary_id).refundable
 
 
 def record_exception(

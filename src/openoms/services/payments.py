@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
@@ -36,8 +37,16 @@ from openoms.adapters.outbox import Consumer, Outbox
 from openoms.adapters.payments import Gateways
 from openoms.domain.events import DomainEvent
 from openoms.domain.money import format_minor
-from openoms.domain.payments import AuthorizationStatus, PaymentStatus, plan_captures
+from openoms.domain.order import Lifecycle
+from openoms.domain.payments import (
+    ORDER_CAPTURE_KEY_PREFIX,
+    AuthorizationStatus,
+    PaymentStatus,
+    order_capture_key,
+    plan_captures,
+)
 from openoms.services.authorizations import AUTHORIZE_JOB, authorize_payments
+from openoms.services.channels import CapturePolicy, channel_policy
 from openoms.services.gateway_calls import (
     GatewayCall,
     GatewayOperation,
@@ -46,6 +55,7 @@ from openoms.services.gateway_calls import (
     locked_summary,
     log_answer,
     log_gateway_call,
+    order_funds,
     payment_event,
     record_exception,
     retry_detail,
@@ -88,6 +98,7 @@ class EnsureFundsResult:
     invoices: tuple[InvoiceFunds, ...]
     retry: bool  # a soft decline or an unknown answer: run again after a backoff
     detail: str = ""
+    order_captured: int = 0  # captured on order by this run ("on_order" channels)
 
 
 @dataclass(slots=True)
@@ -109,16 +120,28 @@ def ensure_funds(
     retry_blocked: bool = False,
 ) -> EnsureFundsResult:
     """Cover every POSTED invoice with a balance (or just `invoice_id`): authorize what is
-    pending, resend PENDING captures with their own keys, apply excess captured funds, then
-    capture against authorizations as `plan_captures` says, one Payment per capture and
-    never more than available to capture. An invoice with an open high payment exception
-    is left alone unless `retry_blocked` (an agent asked). Emits `payment.captured`,
-    `invoice.excess_applied`, `invoice.paid`. Safe to run twice or concurrently."""
+    pending, capture on order what an "on_order" channel's order still needs (see
+    `_prepare_order_capture`), resend PENDING captures with their own keys, apply excess
+    captured funds, then capture against authorizations as `plan_captures` says, one Payment
+    per capture and never more than available to capture. An invoice (or an order capture)
+    with an open high payment exception is left alone unless `retry_blocked` (an agent
+    asked). Emits `payment.captured`, `invoice.excess_applied`, `invoice.paid`. Safe to run
+    twice or concurrently."""
     authorized = authorize_payments(db, outbox, gateways, order_summary_id)
+
+    def prepare_order() -> list[GatewayCall]:
+        with db.transaction() as session:
+            return _prepare_order_capture(session, order_summary_id, retry_blocked)
+
+    on_order = send_captures(db, outbox, gateways, order_summary_id, retry_transient(prepare_order))
+    # Money on its way for the whole order: the invoices wait for it, not capture beside it.
+    hold = any(r.result is not GatewayResult.SUCCESS for _, r in on_order)
 
     def prepare() -> _Prepared:
         with db.transaction() as session:
-            return _prepare_funds(session, outbox, order_summary_id, invoice_id, retry_blocked)
+            return _prepare_funds(
+                session, outbox, order_summary_id, invoice_id, retry_blocked, hold=hold
+            )
 
     prepared = retry_transient(prepare)
     results = send_captures(db, outbox, gateways, order_summary_id, prepared.calls)
@@ -142,7 +165,7 @@ def ensure_funds(
         for inv in invoices
         if inv is not None
     )
-    unsettled = retry_detail(results)
+    unsettled = retry_detail([*on_order, *results])
     owing = any(f.balance > 0 for f in funds)
     # An invoice left alone while a capture of it was pending may still owe once that one
     # settled (another part of it was declined): no other job runs for it, so run again.
@@ -154,6 +177,7 @@ def ensure_funds(
         unsettled
         or authorized.detail
         or "; ".join(f"invoice {i} still owes after its pending capture settled" for i in waited),
+        order_captured=sum(r.amount for _, r in on_order if r.result is GatewayResult.SUCCESS),
     )
 
 
@@ -163,10 +187,16 @@ def _prepare_funds(
     order_summary_id: str,
     invoice_id: str | None,
     retry_blocked: bool,
+    *,
+    hold: bool = False,
 ) -> _Prepared:
     summary = locked_summary(session, order_summary_id)
     by_id = {ps.id: ps for ps in repo.payment_summaries(session, summary.id)}
     pending = repo.payments(session, list(by_id), status=PaymentStatus.PENDING)
+    # Captures on order are sent by `_prepare_order_capture`; while one is in flight (or
+    # did not go through in this run: `hold`) the invoices wait for the money it brings.
+    hold = hold or any(_on_order(p) for p in pending)
+    pending = [p for p in pending if not _on_order(p)]
     prepared = _Prepared([], [], {}, {p.id: p.invoice_id for p in pending})
     prepared.calls = [capture_call(session, summary, by_id, p) for p in pending]
     busy = {p.invoice_id for p in pending}
@@ -181,11 +211,15 @@ def _prepare_funds(
             continue
         if _apply_exchange_credit(session, outbox, summary, invoice) and invoice.balance == 0:
             continue  # an exchange's return credit paid it all
-        plan = plan_captures(invoice.balance, excess, list(available.items()))
+        plan = plan_captures(invoice.balance, excess, [] if hold else list(available.items()))
         if plan.from_excess:
             excess -= plan.from_excess
             prepared.from_excess[invoice.id] = plan.from_excess
             _apply_excess(session, outbox, summary, invoice, plan.from_excess)
+        if hold:
+            if invoice.balance > 0:
+                prepared.waited.add(invoice.id)
+            continue
         for capture in plan.captures:
             available[capture.authorization_id] -= capture.amount
             payment = new_capture(
@@ -196,6 +230,64 @@ def _prepare_funds(
         _report_shortfall(session, outbox, summary, invoice, plan.shortfall)
     session.flush()
     return prepared
+
+
+# --- capturing on order ----------------------------------------------------------------------
+
+
+def _on_order(payment: m.Payment) -> bool:
+    return payment.idempotency_key.startswith(ORDER_CAPTURE_KEY_PREFIX)
+
+
+def captures_on_order(session: Session, summary: m.OrderSummary) -> bool:
+    """A MANAGED order of a channel whose `capture_policy` is "on_order"."""
+    if summary.lifecycle != Lifecycle.MANAGED.value:
+        return False
+    return channel_policy(session, summary.channel).capture_policy is CapturePolicy.ON_ORDER
+
+
+def _prepare_order_capture(
+    session: Session, order_summary_id: str, retry_blocked: bool
+) -> list[GatewayCall]:
+    """The captures on order to send now: those PENDING (their own keys: an unknown answer
+    is asked again, never charged twice), else, for an order that `captures_on_order`, new
+    ones of what it still owes beyond the funds held and in flight (`OrderFunds.capture_due`:
+    its whole grand total at first), planned over its authorizations like an invoice's, key
+    `capture:order:{order_summary_id}:{payment_summary_id}:{n}`. Left alone while its high
+    payment exception is open, unless `retry_blocked`."""
+    summary = locked_summary(session, order_summary_id)
+    by_id = {ps.id: ps for ps in repo.payment_summaries(session, summary.id)}
+    pending = [
+        p for p in repo.payments(session, list(by_id), status=PaymentStatus.PENDING) if _on_order(p)
+    ]
+    if pending:
+        return [capture_call(session, summary, by_id, p) for p in pending]
+    if not captures_on_order(session, summary):
+        return []
+    if not retry_blocked and _blocked_exception(session, _order_dedupe(summary.id)):
+        return []
+    due = order_funds(session, summary.id).capture_due
+    if due == 0:
+        return []
+    available = available_by_authorization(session, by_id)
+    calls = []
+    for capture in plan_captures(due, 0, list(available.items())).captures:
+        auth = session.get(m.PaymentAuthorization, capture.authorization_id)
+        assert auth is not None
+        prefix = order_capture_key(summary.id, auth.order_payment_summary_id, 0)[:-1]
+        n = session.scalar(
+            select(func.count()).where(
+                m.Payment.idempotency_key.startswith(prefix, autoescape=True)
+            )
+        )
+        key = order_capture_key(summary.id, auth.order_payment_summary_id, int(n or 0) + 1)
+        payment = new_capture(session, by_id, auth.id, capture.amount, None, key=key)
+        calls.append(capture_call(session, summary, by_id, payment))
+    return calls
+
+
+def _order_dedupe(order_summary_id: str) -> str:
+    return f"payment:capture:order:{order_summary_id}"
 
 
 def _apply_exchange_credit(
@@ -234,7 +326,11 @@ def available_by_authorization(
 
 def _blocked(session: Session, invoice_id: str) -> bool:
     """A hard failure waits for a person before the gateway is asked again."""
-    exception = active_exception(session, f"payment:capture:{invoice_id}")
+    return _blocked_exception(session, f"payment:capture:{invoice_id}")
+
+
+def _blocked_exception(session: Session, dedupe_key: str) -> bool:
+    exception = active_exception(session, dedupe_key)
     return exception is not None and exception.severity == "high"
 
 
@@ -244,8 +340,11 @@ def new_capture(
     authorization_id: str,
     amount: int,
     invoice_id: str | None,
+    *,
+    key: str | None = None,
 ) -> m.Payment:
-    """A PENDING capture with its deterministic key; the amount is pending on the summary."""
+    """A PENDING capture with its deterministic key (`key`, else the invoice's or manual
+    one); the amount is pending on the summary."""
     auth = session.get(m.PaymentAuthorization, authorization_id)
     assert auth is not None
     n = repo.count_payments(session, invoice_id=invoice_id, authorization_id=auth.id) + 1
@@ -256,7 +355,7 @@ def new_capture(
         invoice_id=invoice_id,
         amount=amount,
         status=PaymentStatus.PENDING.value,
-        idempotency_key=f"capture:{invoice_id or 'manual'}:{auth.id}:{n}",
+        idempotency_key=key or f"capture:{invoice_id or 'manual'}:{auth.id}:{n}",
     )
     session.add(payment)
     by_id[auth.order_payment_summary_id].pending_capture += amount
@@ -331,11 +430,15 @@ def _report_shortfall(
     )
 
 
-def _ensure_funds_action(summary: m.OrderSummary, invoice: m.Invoice) -> dict[str, Any]:
-    """The action that retries ensuring funds for `invoice`."""
+def _ensure_funds_action(summary: m.OrderSummary, invoice: m.Invoice | None) -> dict[str, Any]:
+    """The action that retries ensuring funds for `invoice` (None: the whole order, whose
+    run captures on order first)."""
     return {
         "kind": ENSURE_FUNDS_JOB,
-        "payload": {"order_summary_id": summary.id, "invoice_id": invoice.id},
+        "payload": {
+            "order_summary_id": summary.id,
+            "invoice_id": invoice.id if invoice is not None else None,
+        },
     }
 
 
@@ -373,16 +476,18 @@ def _settle_capture(
         if payment.invoice_id
         else None
     )
+    owned = invoice is not None or _on_order(payment)  # a job retries it, an exception tells
     if response.result is R.SUCCESS:
         _captured(session, outbox, summary, ps, payment, invoice, response)
     elif response.result in (R.DECLINE, R.PERMANENT_FAIL):
         payment.status = PaymentStatus.FAILED.value
         ps.pending_capture -= payment.amount
-        if invoice is not None:
+        if owned:
             _capture_exception(session, outbox, summary, payment, invoice, response)
-    elif invoice is not None:
+    elif owned:
         _capture_exception(session, outbox, summary, payment, invoice, response)
-    else:  # a capture outside any invoice: no job owns it, so queue one to resend it
+    if response.result is R.INDETERMINATE and invoice is None:
+        # Outside any invoice: the caller may be an agent, not a job, so queue one to resend it.
         enqueue(
             session,
             ENSURE_FUNDS_JOB,
@@ -423,9 +528,17 @@ def _captured(
         gateway_reference=response.reference,
     )
     outbox.record(session, [event])
-    resolve_exception(
-        session, outbox, f"payment:capture:{payment.invoice_id or payment.id}", note="captured"
-    )
+    resolve_exception(session, outbox, _capture_dedupe(summary, payment), note="captured")
+
+
+def _capture_dedupe(summary: m.OrderSummary, payment: m.Payment) -> str:
+    """The payment exception a capture raises or resolves: its invoice's, the order's for a
+    capture on order, its own for an agent's."""
+    if payment.invoice_id is not None:
+        return f"payment:capture:{payment.invoice_id}"
+    if _on_order(payment):
+        return _order_dedupe(summary.id)
+    return f"payment:capture:{payment.id}"
 
 
 def _capture_exception(
@@ -433,7 +546,7 @@ def _capture_exception(
     outbox: Outbox,
     summary: m.OrderSummary,
     payment: m.Payment,
-    invoice: m.Invoice,
+    invoice: m.Invoice | None,
     response: GatewayResponse,
 ) -> None:
     amount = f"{format_minor(payment.amount, summary.currency)} {summary.currency}"
@@ -443,12 +556,13 @@ def _capture_exception(
         R.PERMANENT_FAIL: "refused; resolve with the customer, then ensure funds again",
         R.INDETERMINATE: "answer unknown; retrying with the same key",
     }[response.result]
-    message = f"capture of {amount} for invoice {invoice.id}: {response.message}; {then}"
+    what = f"invoice {invoice.id}" if invoice is not None else f"order {summary.id} (on order)"
+    message = f"capture of {amount} for {what}: {response.message}; {then}"
     record_exception(
         session,
         outbox,
         summary,
-        dedupe_key=f"payment:capture:{invoice.id}",
+        dedupe_key=_capture_dedupe(summary, payment),
         severity="high" if hard else "medium",
         message=message,
         action=_ensure_funds_action(summary, invoice),
@@ -469,14 +583,20 @@ def payment_job_kinds(gateways: Gateways) -> dict[str, JobKind]:
         return Reschedule(result.detail) if result.retry else None
 
     def ensure(context: JobContext, payload: dict[str, Any]) -> Reschedule | None:
+        retry_blocked = payload.get("retry_blocked") is True
         result = ensure_funds(
             context.db,
             context.outbox,
             gateways,
             payload["order_summary_id"],
             invoice_id=payload.get("invoice_id"),
+            retry_blocked=retry_blocked,
         )
-        return Reschedule(result.detail) if result.retry else None
+        if not result.retry:
+            return None
+        if retry_blocked:  # for this run only: a new hard failure waits for a person again
+            _forget_retry_blocked(context, payload)
+        return Reschedule(result.detail)
 
     def on_dead(context: JobContext, session: Session, payload: dict[str, Any], why: str) -> None:
         summary = locked_summary(session, payload["order_summary_id"])
@@ -488,13 +608,29 @@ def payment_job_kinds(gateways: Gateways) -> dict[str, JobKind]:
             dedupe_key=f"payment:capture:{owner}",
             severity="high",
             message=f"payment for {owner} still unsettled after {context.attempt} attempts: {why}",
-            action={"kind": ENSURE_FUNDS_JOB, "payload": payload},
+            action={"kind": ENSURE_FUNDS_JOB, "payload": _without_retry_blocked(payload)},
         )
 
     return {
         AUTHORIZE_JOB: JobKind(authorize, transactional=False, on_dead=on_dead),
         ENSURE_FUNDS_JOB: JobKind(ensure, transactional=False, on_dead=on_dead),
     }
+
+
+def _without_retry_blocked(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k != "retry_blocked"}
+
+
+def _forget_retry_blocked(context: JobContext, payload: dict[str, Any]) -> None:
+    """Drop `retry_blocked` from the job's payload before it is rescheduled: the flag is a
+    person's go-ahead for one run, not for the retries after it."""
+    with context.db.transaction() as session:
+        session.execute(
+            update(m.Job)
+            .where(m.Job.id == context.job_id)
+            .values(payload=_without_retry_blocked(payload))
+            .execution_options(synchronize_session=False)
+        )
 
 
 def on_invoice_created(session: Session, event: m.Event) -> None:
@@ -508,10 +644,44 @@ def on_order_summary_created(session: Session, event: m.Event) -> None:
     if repo.has_pending_authorizations(session, summary_id):
         payload = {"order_summary_id": summary_id}
         enqueue(session, AUTHORIZE_JOB, f"authorize_payments:{summary_id}", payload)
+    if _has_authorized(session, summary_id):  # authorized at checkout: capture on order now
+        _queue_capture_on_order(session, summary_id, f"{ENSURE_FUNDS_JOB}:order:{summary_id}")
+
+
+def on_payment_authorized(session: Session, event: m.Event) -> None:
+    """A bare token authorized by the worker: an "on_order" order is captured now."""
+    summary_id = event.payload["order_summary_id"]
+    authorization_id = event.payload["payment_authorization_id"]
+    key = f"{ENSURE_FUNDS_JOB}:order:{summary_id}:{authorization_id}"
+    _queue_capture_on_order(session, summary_id, key)
+
+
+def _queue_capture_on_order(session: Session, summary_id: str, key: str) -> None:
+    summary = session.get(m.OrderSummary, summary_id)
+    if summary is not None and captures_on_order(session, summary):
+        payload = {"order_summary_id": summary_id, "invoice_id": None}
+        enqueue(session, ENSURE_FUNDS_JOB, key, payload)
+
+
+def _has_authorized(session: Session, summary_id: str) -> bool:
+    ids = [ps.id for ps in repo.payment_summaries(session, summary_id)]
+    return bool(ids) and bool(repo.authorizations(session, ids, AuthorizationStatus.AUTHORIZED))
+
+
+def on_excess_applied(session: Session, event: m.Event) -> None:
+    """Excess paid an invoice: what is left of it may be refundable now (everything is
+    invoiced, say), so queue ensure-refunds, which refunds only `refundable_excess`."""
+    from openoms.services.refunds import REFUND_JOB, refund_job_key  # refunds builds on us
+
+    summary_id = event.payload["order_summary_id"]
+    key = refund_job_key(summary_id, f"excess:{event.payload['invoice_id']}")
+    enqueue(session, REFUND_JOB, key, {"order_summary_id": summary_id})
 
 
 def payment_consumers() -> list[Consumer]:
     return [
         Consumer("ensure-funds", ("invoice.created",), on_invoice_created),
         Consumer("authorize-payments", ("order_summary.created",), on_order_summary_created),
+        Consumer("capture-on-order", ("payment.authorized",), on_payment_authorized),
+        Consumer("refund-excess", ("invoice.excess_applied",), on_excess_applied),
     ]
