@@ -662,6 +662,81 @@ def test_a_refused_label_raises_a_carrier_exception_and_stops(
     assert [n for n, _ in events(stocked, "process_exception.")] == ["process_exception.raised"]
 
 
+def test_an_agent_retry_asks_the_carrier_and_a_stored_label_resolves_the_exception(
+    stocked: Database, outbox: Outbox, carriers: Carriers
+) -> None:
+    payload = order_payload()
+    del payload["delivery_groups"][0]["recipient"]["address"]["postal_code"]
+    summary_id = capture(stocked, outbox, **{"delivery_groups": payload["delivery_groups"]})
+    fo_id = make_fo(stocked, outbox, summary_id=summary_id)
+    shipment = ship(stocked, outbox, fo_id, carrier_choice=carriers)
+    assert labels.request_label(stocked, outbox, carriers, shipment.id).outcome is (
+        labels.LabelOutcome.REJECTED
+    )
+    domestic = carriers.get("sandbox-domestic")
+    assert isinstance(domestic, SandboxCarrier)
+    calls = domestic.calls
+    blocked = labels.request_label(stocked, outbox, carriers, shipment.id)
+    assert (blocked.outcome, domestic.calls) == (labels.LabelOutcome.BLOCKED, calls)
+
+    # An agent's retry asks though the exception is open; refused again, it is refreshed.
+    again = labels.request_label(stocked, outbox, carriers, shipment.id, agent_retry=True)
+    assert again.outcome is labels.LabelOutcome.REJECTED
+    assert domestic.calls == calls + 1
+    with stocked.reading() as session:
+        [exception] = session.scalars(select(m.ProcessException)).all()
+    assert (exception.status, exception.occurrences) == ("NEW", 2)
+
+    with stocked.transaction() as session:  # the agent fixes the address
+        group = session.scalars(
+            select(m.OrderDeliveryGroupSummary).where(
+                m.OrderDeliveryGroupSummary.order_summary_id == summary_id,
+                m.OrderDeliveryGroupSummary.ref == "home",
+            )
+        ).one()
+        group.postal_code = "EC1A 1BB"
+    created = labels.request_label(stocked, outbox, carriers, shipment.id, agent_retry=True)
+    assert created.outcome is labels.LabelOutcome.CREATED
+    stored = shipment_row(stocked, shipment.id)
+    assert (stored.status, stored.tracking_number) == ("SHIPPED", created.detail)
+    with stocked.reading() as session:
+        [exception] = session.scalars(select(m.ProcessException)).all()
+        summary = session.get(m.OrderSummary, summary_id)
+        assert summary is not None
+        assert summary.active_process_exception_count == 0
+    assert (exception.status, exception.occurrences) == ("RESOLVED", 2)
+    assert [n for n, _ in events(stocked, "process_exception.")] == [
+        "process_exception.raised",
+        "process_exception.resolved",
+    ]
+    assert len(domestic.ledger) == 1
+    # Asked once more, the shipment has its label: nothing is bought, nothing reopens.
+    done = labels.request_label(stocked, outbox, carriers, shipment.id, agent_retry=True)
+    assert (done.outcome, len(domestic.ledger)) == (labels.LabelOutcome.DONE, 1)
+    assert len(events(stocked, "process_exception.")) == 2
+
+
+def test_a_label_stored_elsewhere_resolves_a_stale_exception(
+    stocked: Database, outbox: Outbox, carriers: Carriers
+) -> None:
+    summary_id = capture(stocked, outbox)
+    fo_id = make_fo(stocked, outbox, summary_id=summary_id)
+    shipment = ship(stocked, outbox, fo_id, carrier_choice=carriers)
+    assert labels.request_label(stocked, outbox, carriers, shipment.id).outcome is (
+        labels.LabelOutcome.CREATED
+    )
+    with stocked.transaction() as session:  # raised late, as a job dying at the same moment
+        labels.raise_carrier_exception(session, outbox, shipment.id, "no label after 20 attempts")
+    done = labels.request_label(stocked, outbox, carriers, shipment.id)
+    assert done.outcome is labels.LabelOutcome.DONE
+    with stocked.reading() as session:
+        [exception] = session.scalars(select(m.ProcessException)).all()
+        summary = session.get(m.OrderSummary, summary_id)
+        assert summary is not None
+        assert summary.active_process_exception_count == 0
+    assert exception.status == "RESOLVED"
+
+
 def test_the_job_gives_up_into_a_carrier_exception(
     stocked: Database, outbox: Outbox, carriers: Carriers
 ) -> None:

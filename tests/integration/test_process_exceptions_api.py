@@ -5,14 +5,16 @@ retried — the failed job runs again and its success resolves the exception."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from openoms.adapters.carriers import Carriers, default_carriers
 from openoms.adapters.carriers.sandbox import SandboxCarrier
 from openoms.adapters.db import models as m
+from openoms.adapters.db.models import utcnow
 from openoms.adapters.db.session import Database
 from openoms.adapters.jobs import run_due_jobs
 from openoms.adapters.outbox import Outbox
@@ -26,6 +28,7 @@ from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
 from tests.integration.conftest import Api
 from tests.integration.helpers import count
+from tests.integration.service_actions import make_shop
 from tests.network import stock_network
 from tests.payloads import order_payload
 
@@ -139,6 +142,24 @@ def snapshot(db: Database) -> tuple[Any, ...]:
             [(s.id, s.active_process_exception_count) for s in summaries],
             count(db, m.Event),
             route_jobs(db),
+        )
+
+
+def label_job(db: Database) -> tuple[str, dict[str, Any]]:
+    """(status, payload) of the one label job."""
+    with db.reading() as session:
+        job = session.scalars(select(m.Job).where(m.Job.kind == "create_label")).one()
+        return job.status, dict(job.payload)
+
+
+def back_off(db: Database, key: str) -> None:
+    """Hold the job off for an hour, as a long backoff would: a slow run of the test must
+    not find it due before the retry (its first backoff is about two seconds)."""
+    with db.transaction() as session:
+        session.execute(
+            update(m.Job)
+            .where(m.Job.dedupe_key == key)
+            .values(available_at=utcnow() + timedelta(hours=1))
         )
 
 
@@ -381,6 +402,7 @@ def test_retry_reruns_the_routing_job_which_resolves_the_exception(
     group_id = summary(api, order)["delivery_groups"][0]["id"]
     key = f"route:{group_id}:1"
     assert (key, "pending", 1) in route_jobs(api.db)  # backing off
+    back_off(api.db, key)
     # Stock arrives, but nothing tells routing (the outbox is not relayed): the job waits.
     apply_inventory_import(
         api.db,
@@ -514,19 +536,62 @@ def test_retry_of_a_label_the_carrier_never_gave_asks_again(api: Api) -> None:
         assert isinstance(carrier, SandboxCarrier)
         carrier.set_outage(False)
 
-    # The label job asks no carrier while its exception is open: the retry resolves it.
+    # The retry queues the job as the agent's: it asks the carrier though the exception is
+    # open, which stays open until the label is stored.
     response = act(api, pe["id"], "retry")
-    assert (response.status_code, response.json()["status"]) == (202, "RESOLVED")
-    assert active_count(api, order) == 0
-    assert [n for n, _ in events(api.db)][-2:] == [
-        "process_exception.retry_requested",
-        "process_exception.resolved",
-    ]
+    assert (response.status_code, response.json()["status"]) == (202, "NEW")
+    assert active_count(api, order) == 1
+    assert [n for n, _ in events(api.db)][-1] == "process_exception.retry_requested"
+    assert label_job(api.db) == ("pending", {"shipment_id": shipment, "agent_retry": True})
+    again = act(api, pe["id"], "retry")  # due to run already: nothing changes
+    assert (again.status_code, again.json()["status"]) == (202, "NEW")
+    assert [n for n, _ in events(api.db)].count("process_exception.retry_requested") == 1
+
     assert jobs_due_now(api.db, carriers) == 1
     label = api.client.get(f"/api/v1/shipments/{shipment}", headers=api.headers("warehouse"))
     assert label.json()["status"] == "SHIPPED"
     assert label.json()["tracking_number"]
+    body = api.client.get(f"{BASE}/{pe['id']}", headers=api.headers("agent")).json()
+    assert (body["status"], body["occurrences"]) == ("RESOLVED", 1)
+    assert active_count(api, order) == 0
+    assert [n for n, _ in events(api.db)][-1] == "process_exception.resolved"
+    assert label_job(api.db)[0] == "done"
     assert count(api.db, m.ProcessException, m.ProcessException.category == "carrier") == 1
+
+
+def test_a_label_retry_that_fails_again_refreshes_the_exception(api: Api) -> None:
+    stock_network(api.db)
+    carriers = default_carriers(env={})
+    sandboxes = [carriers.get(name) for name in carriers.names()]
+    order = place(api, "PE-LABEL-DOWN", "TEE-M")
+    drain(api.db, carriers=carriers)
+    [fo] = summary(api, order)["fulfillment_orders"]
+    for carrier in sandboxes:
+        assert isinstance(carrier, SandboxCarrier)
+        carrier.set_outage(True)
+    with api.db.transaction() as session:
+        shipment = ship(session, outbox(), fo["id"], carrier_choice=carriers).id
+        session.execute(  # the next failure is the job's last
+            m.Job.__table__.update().where(m.Job.kind == "create_label").values(attempts=19)
+        )
+    assert jobs_due_now(api.db, carriers) == 1
+    [pe] = listed(api, f"order_summary_id={order}&category=carrier")
+    calls = [c.calls for c in sandboxes if isinstance(c, SandboxCarrier)]
+
+    # Still down: the retried job asks, fails for good again, and refreshes the exception.
+    response = act(api, pe["id"], "retry")
+    assert (response.status_code, response.json()["status"]) == (202, "NEW")
+    assert jobs_due_now(api.db, carriers) == 1
+    assert [c.calls for c in sandboxes if isinstance(c, SandboxCarrier)] != calls
+    body = api.client.get(f"{BASE}/{pe['id']}", headers=api.headers("agent")).json()
+    assert (body["status"], body["occurrences"]) == ("NEW", 2)
+    assert body["message"].startswith(f"no label for shipment {shipment} after 21 attempts")
+    assert active_count(api, order) == 1
+    assert label_job(api.db) == ("dead", {"shipment_id": shipment, "agent_retry": True})
+    shipped = api.client.get(f"/api/v1/shipments/{shipment}", headers=api.headers("warehouse"))
+    assert (shipped.json()["status"], shipped.json()["tracking_number"]) == ("LABEL_PENDING", None)
+    assert count(api.db, m.ProcessException) == 1
+    assert [n for n, _ in events(api.db)].count("process_exception.raised") == 1
 
 
 def test_an_action_openoms_cannot_run_is_409(api: Api, queue: dict[str, str]) -> None:
@@ -547,3 +612,87 @@ def test_an_action_openoms_cannot_run_is_409(api: Api, queue: dict[str, str]) ->
         "the cause, then resolve, ignore or void it"
     )
     assert snapshot(api.db) == before
+
+
+def test_retry_of_a_reship_without_stock_routes_it_once_stock_arrives(
+    stocked: Database, api: Api
+) -> None:
+    shop = make_shop(api)
+    shop.capture()
+    shop.drain()
+    shop.ship("WH-LDN")
+    shop.ship("STORE-LDN")
+    shop.drain()
+    empty = [
+        InventoryLine(line=1, location="WH-LDN", sku="TEE-M", on_hand=0),
+        InventoryLine(line=2, location="WH-MAN", sku="TEE-M", on_hand=0),
+    ]
+    apply_inventory_import(api.db, outbox(), empty, mode="delta")
+    tee = shop.item_id("TEE-M")
+    body = {"items": [{"order_item_summary_id": tee, "quantity": 1}], "reason": "damaged"}
+    answer = shop.action("submit-reship", body)
+    assert answer.status_code == 200, answer.text
+    reship_id = answer.json()["reship_id"]
+    shop.drain()
+    [pe] = listed(api, f"order_summary_id={shop.summary_id}")
+    group = pe["action"]["payload"]["group_summary_id"]
+    assert {k: pe[k] for k in ("category", "severity", "status", "occurrences")} == {
+        "category": "routing",
+        "severity": "medium",
+        "status": "NEW",
+        "occurrences": 1,
+    }
+    assert pe["action"] == {
+        "kind": "route_reship",
+        "payload": {
+            "reship_id": reship_id,
+            "order_summary_id": shop.summary_id,
+            "group_summary_id": group,
+            "reason": "damaged",
+            "lines": [{"order_item_summary_id": tee, "sku": "TEE-M", "quantity": 1}],
+        },
+    }
+    key = f"reship:{reship_id}:{group}"
+    assert reship_job(api.db, key) == ("pending", 1)  # backing off
+    back_off(api.db, key)
+    apply_inventory_import(
+        api.db,
+        outbox(),
+        [InventoryLine(line=1, location="WH-MAN", sku="TEE-M", on_hand=4)],
+        mode="delta",
+    )
+    assert jobs_due_now(api.db) == 0  # the backoff has not run out
+
+    response = act(api, pe["id"], "retry", note="stock is in")
+    assert (response.status_code, response.json()["status"]) == (202, "NEW")
+    assert active_count(api, shop.summary_id) == 1  # open until the job succeeds
+    assert reship_job(api.db, key) == ("pending", 1)
+    assert jobs_due_now(api.db) == 1
+
+    body = api.client.get(f"{BASE}/{pe['id']}", headers=api.headers("agent")).json()
+    assert (body["status"], body["occurrences"]) == ("RESOLVED", 1)
+    assert active_count(api, shop.summary_id) == 0
+    assert reship_job(api.db, key) == ("done", 2)
+    assert [
+        (
+            fo["type"],
+            fo["location"],
+            fo["status"],
+            [(ln["sku"], ln["quantity"]) for ln in fo["lines"]],
+        )
+        for fo in shop.view()["fulfillment_orders"]
+        if fo["type"] == "reship"
+    ] == [("reship", "WH-MAN", "ALLOCATED", [("TEE-M", 1)])]
+    assert shop.stock()[("WH-MAN", "TEE-M")] == (4, 1)
+    assert [n for n, _ in events(api.db)][-2:] == [
+        "process_exception.retry_requested",
+        "process_exception.resolved",
+    ]
+    again = act(api, pe["id"], "retry")
+    assert (again.status_code, again.json()["code"]) == (409, "process_exception_not_active")
+
+
+def reship_job(db: Database, key: str) -> tuple[str, int]:
+    with db.reading() as session:
+        job = session.scalars(select(m.Job).where(m.Job.dedupe_key == key)).one()
+        return job.status, job.attempts

@@ -243,6 +243,54 @@ def test_a_permanent_failure_gives_the_balance_back(world: World) -> None:
         assert (pe.category, pe.severity) == ("payment", "high")
 
 
+def test_a_later_refund_of_the_memo_resolves_its_exception(world: World) -> None:
+    """Refused for good twice (keys `…`, `…:2`), paid on the third run (`…:3`): the memo's
+    one exception is refreshed by the second refusal and resolved by the payment."""
+    w = world
+    memo_id = return_one_tee(w)
+    key = f"refund:{memo_id}:{w.payment_id}"
+    for attempt in (1, 2):
+        w.sandbox.fail_next(1, GatewayResult.PERMANENT_FAIL, operation="refund")
+        outcome = ensure_refunds(w.db, w.outbox, w.gateways, w.summary_id)
+        assert (len(outcome.processed), len(outcome.failed)) == (0, 1)
+        with w.db.reading() as session:
+            pe = session.scalars(select(m.ProcessException)).one()
+            summary = session.get(m.OrderSummary, w.summary_id)
+            assert summary is not None
+            assert summary.active_process_exception_count == 1
+        assert (pe.dedupe_key, pe.status, pe.severity, pe.occurrences) == (
+            key,
+            "NEW",
+            "high",
+            attempt,
+        )
+    assert money(w)["memos"] == [(RETURN_ONE_TEE, RETURN_ONE_TEE, "POSTED")]
+
+    outcome = ensure_refunds(w.db, w.outbox, w.gateways, w.summary_id)
+    assert (len(outcome.processed), len(outcome.failed)) == (1, 0)
+    after = money(w)
+    assert after["refunds"] == [
+        (RETURN_ONE_TEE, "FAILED", key),
+        (RETURN_ONE_TEE, "FAILED", f"{key}:2"),
+        (RETURN_ONE_TEE, "PROCESSED", f"{key}:3"),
+    ]
+    assert (after["refunded"], after["pending_refund"]) == (RETURN_ONE_TEE, 0)
+    assert after["memos"] == [(RETURN_ONE_TEE, 0, "REFUNDED")]
+    assert after["ledger"] == [("refund", RETURN_ONE_TEE)]
+    with w.db.reading() as session:
+        pe = session.scalars(select(m.ProcessException)).one()
+        summary = session.get(m.OrderSummary, w.summary_id)
+        assert summary is not None
+        assert summary.active_process_exception_count == 0
+        names = session.scalars(
+            select(m.Event.name)
+            .where(m.Event.name.startswith("process_exception."))
+            .order_by(m.Event.id)
+        ).all()
+    assert (pe.status, pe.occurrences) == ("RESOLVED", 2)
+    assert names == ["process_exception.raised", "process_exception.resolved"]
+
+
 def test_credit_memo_created_queues_the_refund_job(world: World) -> None:
     w = world
     memo_id = return_one_tee(w)

@@ -286,3 +286,173 @@ def test_no_stock_raises_a_routing_exception_until_stock_arrives(stocked: Any, a
     assert shop.stock()[("WH-MAN", "TEE-M")] == (2, 1)
     assert jobs(shop) == [("route_reship", "done")]
     assert [e["status"] for e in shop.view()["process_exceptions"]] == ["RESOLVED"]
+
+
+# --- canceling and rejecting a reship fulfillment order -----------------------------------
+
+
+def reship_fo_id(shop: Shop, status: str = "ALLOCATED") -> str:
+    (fo,) = [
+        f
+        for f in shop.view()["fulfillment_orders"]
+        if f["type"] == "reship" and f["status"] == status
+    ]
+    return str(fo["id"])
+
+
+def fo_action(shop: Shop, fo_id: str, name: str, body: dict[str, Any]) -> Any:
+    return shop.api.client.post(
+        f"/api/v1/fulfillment-orders/{fo_id}/actions/{name}",
+        json=body,
+        headers=shop.api.headers("warehouse"),
+    )
+
+
+def test_canceling_a_reship_line_lowers_reshipped_and_releases_its_unit(
+    stocked: Any, api: Api
+) -> None:
+    shop = shipped_shop(api)
+    before = shop.money()
+    answer = shop.action("submit-reship", reship_body(shop, 2))
+    assert answer.status_code == 200, answer.text
+    shop.drain()
+    fo_id = reship_fo_id(shop)
+    assert reship_fos(shop) == [("reship", "WH-LDN", "ALLOCATED", [("TEE-M", 2, 0)])]
+    assert shop.stock()[("WH-LDN", "TEE-M")] == (7, 2)
+    assert quantities(shop.item("TEE-M")) == (3, 3, 2, 0, 1)
+
+    canceled = fo_action(shop, fo_id, "cancel-lines", {"items": [{"sku": "TEE-M", "quantity": 1}]})
+    assert canceled.status_code == 200, canceled.text
+    assert [
+        (ln["quantity"], ln["canceled"], ln["unshipped"]) for ln in canceled.json()["lines"]
+    ] == [(1, 1, 1)]
+    assert reship_fos(shop) == [("reship", "WH-LDN", "ALLOCATED", [("TEE-M", 1, 0)])]
+    assert shop.stock()[("WH-LDN", "TEE-M")] == (7, 1)  # the canceled replacement is free
+    tee = shop.item("TEE-M")
+    assert quantities(tee) == (3, 3, 1, 0, 2)  # allocated untouched; it may be reshipped again
+    assert tee["status"] == "RESHIPPED"
+
+    shop.ship_fo(fo_id)
+    shop.drain()
+    assert reship_fos(shop) == [("reship", "WH-LDN", "FULFILLED", [("TEE-M", 1, 1)])]
+    assert shop.stock()[("WH-LDN", "TEE-M")] == (6, 0)
+    assert quantities(shop.item("TEE-M")) == (3, 3, 1, 0, 2)
+    assert shop.money() == before  # nothing invoiced, captured or refunded
+    assert shop.view()["status"] == "FULFILLED"
+
+
+def test_canceling_a_whole_reship_fo_gives_the_item_back_its_reship(stocked: Any, api: Api) -> None:
+    shop = shipped_shop(api)
+    before = shop.money()
+    assert shop.action("submit-reship", reship_body(shop, 1)).status_code == 200
+    shop.drain()
+    fo_id = reship_fo_id(shop)
+    canceled = fo_action(shop, fo_id, "cancel-lines", {"items": [{"sku": "TEE-M", "quantity": 1}]})
+    assert canceled.status_code == 200, canceled.text
+    assert canceled.json()["status"] == "CANCELED"
+    assert shop.stock()[("WH-LDN", "TEE-M")] == (7, 0)
+    tee = shop.item("TEE-M")
+    assert quantities(tee) == (3, 3, 0, 0, 3)
+    assert tee["status"] == "FULFILLED"
+    refused = fo_action(shop, fo_id, "cancel-lines", {"items": [{"sku": "TEE-M", "quantity": 1}]})
+    assert (refused.status_code, refused.json()["code"]) == (409, "illegal_transition")
+    assert shop.money() == before
+    # The agent can reship the unit again.
+    assert shop.action("submit-reship", reship_body(shop, 3)).status_code == 200
+    assert quantities(shop.item("TEE-M")) == (3, 3, 3, 0, 0)
+
+
+def test_a_rejected_reship_is_routed_to_another_warehouse_and_shipped(
+    stocked: Any, api: Api
+) -> None:
+    shop = shipped_shop(api)
+    before = shop.money()
+    answer = shop.action("submit-reship", reship_body(shop, 2))
+    assert answer.status_code == 200, answer.text
+    reship_id = answer.json()["reship_id"]
+    shop.drain()
+    first = reship_fo_id(shop)
+    assert shop.stock()[("WH-LDN", "TEE-M")] == (7, 2)
+
+    rejected = fo_action(shop, first, "reject", {"reason": "flooded aisle"})
+    assert rejected.status_code == 200, rejected.text
+    assert (rejected.json()["status"], rejected.json()["reason"]) == ("REJECTED", "flooded aisle")
+    assert shop.stock()[("WH-LDN", "TEE-M")] == (7, 0)  # its hold given back at once
+    assert quantities(shop.item("TEE-M")) == (3, 3, 2, 0, 1)  # still being reshipped
+    assert jobs(shop) == [("route_reship", "done"), ("route_reship", "pending")]
+
+    shop.drain()
+    assert reship_fos(shop) == [
+        ("reship", "WH-LDN", "REJECTED", [("TEE-M", 2, 0)]),
+        ("reship", "WH-MAN", "ALLOCATED", [("TEE-M", 2, 0)]),
+    ]
+    assert (shop.stock()[("WH-LDN", "TEE-M")], shop.stock()[("WH-MAN", "TEE-M")]) == (
+        (7, 0),
+        (5, 2),
+    )
+    assert jobs(shop) == [("route_reship", "done"), ("route_reship", "done")]
+    with api.db.reading() as session:
+        keys = sorted(
+            session.scalars(
+                select(m.Reservation.idempotency_key).where(
+                    m.Reservation.idempotency_key.startswith(f"reship:{reship_id}:")
+                )
+            )
+        )
+        wh = {ref: id_ for ref, id_ in session.execute(select(m.Location.ref, m.Location.id))}
+    assert keys == sorted(
+        [f"reship:{reship_id}:{wh['WH-LDN']}", f"reship:{reship_id}:{wh['WH-MAN']}:2"]
+    )
+
+    shop.ship("WH-MAN")
+    shop.drain()
+    assert reship_fos(shop) == [
+        ("reship", "WH-LDN", "REJECTED", [("TEE-M", 2, 0)]),
+        ("reship", "WH-MAN", "FULFILLED", [("TEE-M", 2, 2)]),
+    ]
+    assert (shop.stock()[("WH-LDN", "TEE-M")], shop.stock()[("WH-MAN", "TEE-M")]) == (
+        (7, 0),
+        (3, 0),
+    )
+    assert quantities(shop.item("TEE-M")) == (3, 3, 2, 0, 1)
+    assert shop.money() == before  # nothing invoiced, captured or refunded
+    view = shop.view()
+    assert (view["status"], view["active_process_exception_count"]) == ("FULFILLED", 0)
+    names = shop.event_names()
+    assert names.count("order_summary.reship_reroute_requested") == 1
+    assert names.count("order_summary.reship_routed") == 2
+    assert names.count("invoice.created") == 2  # the two original shipments only
+
+
+def test_a_rejected_reship_with_nowhere_else_to_go_raises_its_own_exception(
+    stocked: Any, api: Api
+) -> None:
+    shop = shipped_shop(api)
+    apply_inventory_import(
+        api.db,
+        Outbox(default_registry()),
+        [InventoryLine(line=1, location="WH-MAN", sku="TEE-M", on_hand=0)],
+        mode="delta",
+    )
+    answer = shop.action("submit-reship", reship_body(shop))
+    assert answer.status_code == 200, answer.text
+    reship_id = answer.json()["reship_id"]
+    shop.drain()
+    assert fo_action(shop, reship_fo_id(shop), "reject", {"reason": "no"}).status_code == 200
+    shop.drain()
+    # WH-LDN rejected it and WH-MAN has none: round 2 waits, with an exception of its own.
+    assert reship_fos(shop) == [("reship", "WH-LDN", "REJECTED", [("TEE-M", 1, 0)])]
+    assert shop.stock()[("WH-LDN", "TEE-M")] == (7, 0)
+    (exception,) = shop.view()["process_exceptions"]
+    assert (exception["category"], exception["status"]) == ("routing", "NEW")
+    with api.db.reading() as session:
+        key, action = session.execute(
+            select(m.ProcessException.dedupe_key, m.ProcessException.action)
+        ).one()
+    group = action["payload"]["group_summary_id"]
+    assert (key, action["kind"], action["payload"]["round"]) == (
+        f"routing:{group}:reship:{reship_id}:2",
+        "route_reship",
+        2,
+    )
+    assert jobs(shop) == [("route_reship", "done"), ("route_reship", "pending")]

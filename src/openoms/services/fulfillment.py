@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from openoms.domain.errors import (
     IllegalTransition,
     NotFound,
     QuantityInvalid,
+    QuantityInvariantViolated,
     ValidationFailed,
 )
 from openoms.domain.events import DomainEvent
@@ -39,6 +41,7 @@ from openoms.domain.order import ItemType
 from openoms.domain.quantities import ItemQuantities
 from openoms.domain.summary import OrderSummaryStatus, derive_status
 from openoms.services import reservations
+from openoms.services.invoicing import RESHIP
 from openoms.services.locations import LocationNotFound
 
 S = FulfillmentOrderStatus
@@ -178,7 +181,9 @@ def cancel_lines(
 ) -> m.FulfillmentOrder:
     """Cancel unshipped units of lines, given as (line id, quantity). Each line's quantity
     goes down, the item's quantity_allocated goes down (the units are available to fulfil
-    again) and as many units of the reservation at the FO's location are released. When
+    again) and as many units of the reservation at the FO's location are released. On a
+    reship FO (replacement units, services/reships.py) the item's quantity_reshipped goes
+    down instead: those replacements are no longer sent, and may be reshipped again. When
     nothing is left to ship the FO is CANCELED, or FULFILLED if some of it shipped. More
     than a line's unshipped units → 409 `cancel_exceeds_unshipped`, nothing changed.
     Emits `fulfillment_order.lines_canceled` (and status events)."""
@@ -194,7 +199,10 @@ def cancel_lines(
     released: dict[str, int] = defaultdict(int)
     for line, units in wanted.items():
         item = locked[line.order_item_summary_id]
-        item.quantity_allocated = item_quantities(item).deallocate(units).allocated
+        if fo.type == RESHIP:
+            item.quantity_reshipped = _unreship(item, units)
+        else:
+            item.quantity_allocated = item_quantities(item).deallocate(units).allocated
         line.quantity -= units
         released[line.sku] += units
     if fo.reservation_id is not None:  # a FO without a reservation holds no stock
@@ -219,6 +227,18 @@ def cancel_lines(
     refresh_summary_status(session, outbox, fo.order_summary_id)
     session.flush()
     return fo
+
+
+def _unreship(item: m.OrderItemSummary, units: int) -> int:
+    """The item's quantity_reshipped once `units` replacement units are canceled."""
+    q = item_quantities(item)
+    if units > q.reshipped:  # a reship FO never holds more units than were reshipped
+        raise QuantityInvariantViolated(
+            f"cannot cancel {units} replacement {item.sku}: only {q.reshipped} reshipped",
+            requested=units,
+            available=q.reshipped,
+        )
+    return replace(q, reshipped=q.reshipped - units).reshipped
 
 
 def _per_line(
@@ -264,7 +284,10 @@ def reject(session: Session, outbox: Outbox, fo_id: str, *, reason: str) -> m.Fu
     its lines' units go back to available-to-fulfil on the items, and the reservation keeps
     holding them at the location for routing to transfer. Then routing is asked to route
     the delivery group again (`routing.reroute_after_rejection`), excluding this location.
-    Emits `fulfillment_order.rejected` and `fulfillment_order.status_changed`."""
+    A reship FO's units are counted by no item's allocated counter: its reservation gives
+    them back at once and its reship is routed again (`reships.reroute_after_rejection`),
+    excluding this location. Emits `fulfillment_order.rejected` and
+    `fulfillment_order.status_changed`."""
     reason = (reason or "").strip()
     if not reason or len(reason) > MAX_REASON:
         raise ValidationFailed(
@@ -283,10 +306,13 @@ def reject(session: Session, outbox: Outbox, fo_id: str, *, reason: str) -> m.Fu
     status_event = set_status(fo, S.REJECTED)
     fo.reason = reason
     open_lines = [line for line in fo.lines if line.quantity > 0]
-    locked = repo.lock_items(session, {line.order_item_summary_id for line in open_lines})
-    for line in open_lines:
-        item = locked[line.order_item_summary_id]
-        item.quantity_allocated = item_quantities(item).deallocate(line.quantity).allocated
+    if fo.type == RESHIP:
+        _release_lines(session, outbox, fo, open_lines)
+    else:
+        locked = repo.lock_items(session, {line.order_item_summary_id for line in open_lines})
+        for line in open_lines:
+            item = locked[line.order_item_summary_id]
+            item.quantity_allocated = item_quantities(item).deallocate(line.quantity).allocated
     rejected = fo_event(
         fo,
         "fulfillment_order.rejected",
@@ -295,10 +321,31 @@ def reject(session: Session, outbox: Outbox, fo_id: str, *, reason: str) -> m.Fu
     outbox.record(session, [rejected, status_event])
     refresh_summary_status(session, outbox, fo.order_summary_id)
     session.flush()
+    if fo.type == RESHIP:
+        from openoms.services import reships  # reships builds on this module
+
+        reships.reroute_after_rejection(session, outbox, fo, reason=reason)
+        return fo
     reroute = _rerouter()
     if reroute is not None:
         reroute(session, outbox, fo.id, reason=reason)
     return fo
+
+
+def _release_lines(
+    session: Session,
+    outbox: Outbox,
+    fo: m.FulfillmentOrder,
+    lines: Sequence[m.FulfillmentOrderLineItem],
+) -> None:
+    """Give back the units the FO's reservation holds for `lines` at its location."""
+    units: dict[str, int] = defaultdict(int)
+    for line in lines:
+        units[line.sku] += line.quantity - line.shipped
+    if fo.reservation_id is not None and any(units.values()):
+        reservations.release(
+            session, outbox, fo.reservation_id, items=dict(units), location_id=fo.location_id
+        )
 
 
 def _rerouter() -> Any:

@@ -5,8 +5,11 @@ row or shipment row is locked while a carrier thinks), then stores the label in 
 transaction of its own. The shipment's id is the carrier's idempotency key, so a retry after
 a timeout, or the API and the job asking at once, get the same label, never a second one;
 only a LABEL_PENDING shipment takes it. Carrier down → PENDING (the `create_label` job
-reschedules with backoff); carrier refuses → a `carrier` process exception, and no more
-asking while it is open.
+reschedules with backoff); carrier refuses → a `carrier` process exception (key
+`label:{shipment}`), and no more asking while it is open — unless an agent retries it
+(process_exceptions.retry_exception queues the job with `agent_retry`), when the carrier is
+asked again: a refusal refreshes the exception (occurrences + 1), a stored label resolves it.
+Whenever the shipment no longer waits for a label, its open exception is resolved.
 """
 
 from __future__ import annotations
@@ -39,7 +42,11 @@ from openoms.services.ports import (
     PostalAddress,
     TrackingState,
 )
-from openoms.services.process_exceptions import active_exception, raise_exception
+from openoms.services.process_exceptions import (
+    active_exception,
+    raise_exception,
+    resolve_exception,
+)
 from openoms.services.shipping import (
     LABEL_JOB,
     get_shipment,
@@ -66,13 +73,28 @@ class LabelAttempt:
 
 
 def request_label(
-    db: Database, outbox: Outbox, carriers: Carriers, shipment_id: str
+    db: Database,
+    outbox: Outbox,
+    carriers: Carriers,
+    shipment_id: str,
+    *,
+    agent_retry: bool = False,
 ) -> LabelAttempt:
     """Buy the shipment's label, outside any transaction: read, call the carrier, store.
     Safe to run twice or concurrently (the carrier answers one key with one label, and only
-    a LABEL_PENDING shipment takes it). Emits `shipment.label_created`."""
+    a LABEL_PENDING shipment takes it). While the label's exception is open the carrier is
+    not asked (BLOCKED) unless `agent_retry`: a person asked for it. Storing the label
+    resolves the exception. Emits `shipment.label_created`."""
     with db.reading() as session:
-        prepared = _prepare(session, shipment_id)
+        prepared = _prepare(session, shipment_id, agent_retry=agent_retry)
+    if isinstance(prepared, _Settled):
+
+        def close() -> None:
+            with db.transaction() as session:
+                _resolve(session, outbox, shipment_id, note=prepared.attempt.detail)
+
+        retry_transient(close)
+        return prepared.attempt
     if isinstance(prepared, LabelAttempt):
         return prepared
     carrier_name, request = prepared
@@ -97,11 +119,22 @@ def request_label(
     return retry_transient(store)
 
 
-def _prepare(session: Session, shipment_id: str) -> LabelAttempt | tuple[str, LabelRequest]:
+@dataclass(frozen=True, slots=True)
+class _Settled:
+    """The shipment waits for no label any more, yet its label exception is open."""
+
+    attempt: LabelAttempt
+
+
+def _prepare(
+    session: Session, shipment_id: str, *, agent_retry: bool
+) -> LabelAttempt | _Settled | tuple[str, LabelRequest]:
     shipment = get_shipment(session, shipment_id)
+    open_exception = active_exception(session, label_key(shipment_id))
     if shipment.status != ShipmentStatus.LABEL_PENDING:
-        return LabelAttempt(LabelOutcome.DONE, f"shipment is {shipment.status}")
-    if (open_exception := active_exception(session, label_key(shipment_id))) is not None:
+        done = LabelAttempt(LabelOutcome.DONE, f"shipment is {shipment.status}")
+        return done if open_exception is None else _Settled(done)
+    if open_exception is not None and not agent_retry:
         return LabelAttempt(LabelOutcome.BLOCKED, f"process exception {open_exception.id} is open")
     fo = session.get(m.FulfillmentOrder, shipment.fulfillment_order_id)
     assert fo is not None
@@ -137,9 +170,17 @@ def _prepare(session: Session, shipment_id: str) -> LabelAttempt | tuple[str, La
 
 
 def _store_label(session: Session, outbox: Outbox, shipment_id: str, label: Label) -> LabelAttempt:
+    summary_id = get_shipment(session, shipment_id).order_summary_id
+    exception_open = active_exception(session, label_key(shipment_id)) is not None
+    if exception_open:
+        # Before the shipment's lock (the summary comes first): the exception count moves.
+        repo.lock_summary(session, summary_id)
     shipment = get_shipment(session, shipment_id, lock=True)
     if shipment.status != ShipmentStatus.LABEL_PENDING:
-        return LabelAttempt(LabelOutcome.DONE, f"shipment is {shipment.status}")
+        done = LabelAttempt(LabelOutcome.DONE, f"shipment is {shipment.status}")
+        if exception_open:
+            _resolve(session, outbox, shipment_id, note=done.detail)
+        return done
     check_shipment_transition(ShipmentStatus.LABEL_PENDING, ShipmentStatus.SHIPPED)
     shipment.status = ShipmentStatus.SHIPPED.value
     shipment.tracking_number = label.tracking_number
@@ -166,8 +207,18 @@ def _store_label(session: Session, outbox: Outbox, shipment_id: str, label: Labe
             )
         ],
     )
+    if exception_open:
+        _resolve(session, outbox, shipment_id, note=f"label stored: {label.tracking_number}")
     session.flush()
     return LabelAttempt(LabelOutcome.CREATED, label.tracking_number)
+
+
+def _resolve(session: Session, outbox: Outbox, shipment_id: str, *, note: str) -> None:
+    """Resolve the label's open exception: the shipment waits for no label any more."""
+    shipment = get_shipment(session, shipment_id)
+    repo.lock_summary(session, shipment.order_summary_id)  # its exception count moves
+    resolve_exception(session, outbox, label_key(shipment_id), note=note)
+    session.flush()
 
 
 def raise_carrier_exception(
@@ -197,10 +248,17 @@ def raise_carrier_exception(
 def label_job(carriers: Carriers) -> JobKind:
     """The `create_label` job kind: calls the carrier with no transaction held; carrier
     down → Reschedule (backoff by attempt); refused → done, with an exception open;
-    attempts exhausted → a carrier exception."""
+    attempts exhausted → a carrier exception. A payload with `agent_retry` (an agent's
+    retry of the exception) asks the carrier while the exception is open."""
 
     def handler(context: JobContext, payload: dict[str, Any]) -> Reschedule | None:
-        attempt = request_label(context.db, context.outbox, carriers, payload["shipment_id"])
+        attempt = request_label(
+            context.db,
+            context.outbox,
+            carriers,
+            payload["shipment_id"],
+            agent_retry=bool(payload.get("agent_retry")),
+        )
         if attempt.outcome is LabelOutcome.PENDING:
             return Reschedule(attempt.detail)
         return None

@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.ids import new_id
@@ -275,8 +275,9 @@ class RetryJob:
     kind: str
     key: str
     payload: dict[str, Any]
-    # The job does nothing while the exception is open (labels.py): resolve it first.
-    resolve_first: bool = False
+    # The payload says what only an agent's retry may do (labels.py: ask the carrier while
+    # the exception is open): it replaces the queued job's payload.
+    agent_payload: bool = False
     # The job leaves a hard payment failure alone until a person acts (payments._blocked):
     # the caller runs ensure-funds as the agent (`retry_blocked=True`) after commit.
     run_as_agent: bool = False
@@ -300,9 +301,9 @@ def retry_exception(
     """Run an open exception's failed action again: its job (same kind and key) is revived
     when done or dead, brought forward when backing off, queued anew when gone. The
     exception stays open: the job's success resolves it, another failure refreshes it. A
-    label job asks no carrier while its exception is open (labels.py), so a label retry
-    resolves the exception first and a new refusal opens a new one. Idempotent: while the job
-    is due to run, a retry changes nothing. Emits `process_exception.retry_requested`."""
+    label job asks no carrier while its exception is open (labels.py) unless an agent's retry
+    queued it: the retry's payload says so. Idempotent: while the job is due to run (with the
+    retry's payload), a retry changes nothing. Emits `process_exception.retry_requested`."""
     exception = _locked(session, exception_id)
     current = _S(exception.status)
     if current not in ACTIVE_EXCEPTION_STATUSES:
@@ -314,14 +315,8 @@ def retry_exception(
     job = _retry_job(session, exception)
     if not _rerun(session, job, now or utcnow()):
         return RetryOutcome(exception, job, requeued=False)
-    events = [_event("process_exception.retry_requested", exception, note=note, job_kind=job.kind)]
-    if job.resolve_first:
-        _set_status(session, exception, current, _S.RESOLVED)
-        why = "retry requested: the label is asked for again; a new refusal opens a new one"
-        events.append(
-            _event("process_exception.resolved", exception, note=why, previous_status=current.value)
-        )
-    outbox.record(session, events)
+    event = _event("process_exception.retry_requested", exception, note=note, job_kind=job.kind)
+    outbox.record(session, [event])
     session.flush()
     return RetryOutcome(exception, job, requeued=True)
 
@@ -329,13 +324,16 @@ def retry_exception(
 def _rerun(session: Session, job: RetryJob, now: datetime) -> bool:
     """Queue the job again; False when it is pending and due already (nothing to do)."""
     row = session.execute(
-        select(Job.status, Job.available_at <= now).where(Job.dedupe_key == job.key)
+        select(Job.status, Job.available_at <= now, Job.payload).where(Job.dedupe_key == job.key)
     ).first()
     if row is None:
         return enqueue(session, job.kind, job.key, job.payload)
-    status, due = row
-    if status == "pending" and due:
+    status, due, payload = row
+    stale = job.agent_payload and payload != job.payload
+    if status == "pending" and due and not stale:
         return False
+    if stale:
+        session.execute(update(Job).where(Job.dedupe_key == job.key).values(payload=job.payload))
     requeue(session, job.key, available_at=now)
     return True
 
@@ -370,6 +368,8 @@ def _retry_builders() -> dict[str, _Builder]:
     from openoms.services.authorizations import AUTHORIZE_JOB
     from openoms.services.payments import ENSURE_FUNDS_JOB
     from openoms.services.refunds import REFUND_JOB, refund_job_key
+    from openoms.services.reships import RESHIP_JOB
+    from openoms.services.reships import job_key as reship_job_key
     from openoms.services.routing import ROUTE_JOB, route_job_key
     from openoms.services.shipping import LABEL_JOB, label_key
 
@@ -378,10 +378,14 @@ def _retry_builders() -> dict[str, _Builder]:
         payload = {"group_summary_id": group, "round": round}
         return RetryJob(ROUTE_JOB, route_job_key(group, round), payload)
 
+    def reship(_: Session, __: ProcessException, p: dict[str, Any]) -> RetryJob:
+        # The action's payload is the failed job's (reships._no_route): its lines and round.
+        return RetryJob(RESHIP_JOB, reship_job_key(p), dict(p))
+
     def label(_: Session, __: ProcessException, p: dict[str, Any]) -> RetryJob:
         shipment = str(p["shipment_id"])
-        payload = {"shipment_id": shipment}
-        return RetryJob(LABEL_JOB, label_key(shipment), payload, resolve_first=True)
+        payload = {"shipment_id": shipment, "agent_retry": True}  # labels.label_job
+        return RetryJob(LABEL_JOB, label_key(shipment), payload, agent_payload=True)
 
     def ensure_funds(_: Session, e: ProcessException, p: dict[str, Any]) -> RetryJob:
         invoice = p.get("invoice_id")  # payments.on_invoice_created keys the job by invoice
@@ -404,6 +408,7 @@ def _retry_builders() -> dict[str, _Builder]:
 
     return {
         ROUTE_JOB: route,
+        RESHIP_JOB: reship,
         LABEL_JOB: label,
         ENSURE_FUNDS_JOB: ensure_funds,
         AUTHORIZE_JOB: authorize,

@@ -18,6 +18,12 @@ Three steps, never holding a transaction while a gateway thinks:
    DECLINE / INDETERMINATE → still PENDING (retry later with the same key) and a payment
    process exception; PERMANENT_FAIL → FAILED, the amount back on the memo's balance, and a
    process exception for a person.
+
+One exception per failing thing: a memo's (or the excess funds') refund to one payment,
+keyed `refund:{credit_memo_id}:{payment_id}` whichever attempt (`:2`, `:3`, …) failed, so a
+later failure refreshes it and a later success resolves it; a memo refunded in full resolves
+the exceptions of its refunds to every payment. An agent's refund (`refund:agent:…`) is a
+thing of its own, keyed by its own key.
 """
 
 from __future__ import annotations
@@ -247,7 +253,7 @@ def _new_refund(
 def _refund_key(session: Session, memo_id: str | None, payment_id: str, summary_id: str) -> str:
     """`refund:{credit_memo_id}:{payment_id}`; a second refund of the same pair (after a
     shortfall or a failure) gets `:2`, `:3`, …; excess funds use `refund:excess:{summary}`."""
-    base = f"refund:{memo_id or f'excess:{summary_id}'}:{payment_id}"
+    base = _pair_key(memo_id, payment_id, summary_id)
     taken = session.scalar(
         select(func.count()).where(
             m.Refund.payment_id == payment_id,
@@ -337,8 +343,11 @@ def settle_refund(
         refund.gateway_reference = response.reference
         refund.updated_at = now
         session.flush()
-        _close_memo(session, refund.credit_memo_id)
-        resolve_exception(session, outbox, key, note="refund processed")
+        keys = {_exception_key(refund, ops.order_summary_id)}
+        if _close_memo(session, refund.credit_memo_id):
+            keys |= _memo_exception_keys(session, refund.credit_memo_id, ops.order_summary_id)
+        for open_key in sorted(keys):
+            resolve_exception(session, outbox, open_key, note=f"refund {key} processed")
         outbox.record(session, [_event("refund.processed", refund, ops)])
     elif response.result is GatewayResult.PERMANENT_FAIL:
         ops.pending_refund -= refund.amount
@@ -365,22 +374,46 @@ def _give_back(session: Session, memo_id: str | None, amount: int) -> None:
         )
 
 
-def _close_memo(session: Session, memo_id: str | None) -> None:
-    """A memo with nothing left to claim and no refund in flight is REFUNDED."""
+def _pair_key(memo_id: str | None, payment_id: str, summary_id: str) -> str:
+    return f"refund:{memo_id or f'excess:{summary_id}'}:{payment_id}"
+
+
+def _exception_key(refund: m.Refund, summary_id: str) -> str:
+    """The exception of the refund's memo (or excess funds) and payment, whichever attempt
+    this refund is; an agent's refund keeps its own key."""
+    base = _pair_key(refund.credit_memo_id, refund.payment_id, summary_id)
+    key = refund.idempotency_key
+    return base if key == base or key.startswith(f"{base}:") else key
+
+
+def _memo_exception_keys(session: Session, memo_id: str | None, summary_id: str) -> set[str]:
+    """The exception keys of the memo's refunds to every payment."""
+    payments = session.scalars(
+        select(m.Refund.payment_id).where(m.Refund.credit_memo_id == memo_id).distinct()
+    )
+    return {_pair_key(memo_id, payment_id, summary_id) for payment_id in payments}
+
+
+def _close_memo(session: Session, memo_id: str | None) -> bool:
+    """A memo with nothing left to claim and no refund in flight is REFUNDED; True when it
+    is (now or already)."""
     if memo_id is None:
-        return
+        return False
     in_flight = session.scalar(
         select(func.count()).where(
             m.Refund.credit_memo_id == memo_id, m.Refund.status == RefundStatus.PENDING
         )
     )
-    if not in_flight:
-        session.execute(
-            update(m.CreditMemo)
-            .where(m.CreditMemo.id == memo_id, m.CreditMemo.balance == 0)
-            .values(status=CreditMemoStatus.REFUNDED)
-            .execution_options(synchronize_session=False)
-        )
+    if in_flight:
+        return False
+    session.execute(
+        update(m.CreditMemo)
+        .where(m.CreditMemo.id == memo_id, m.CreditMemo.balance == 0)
+        .values(status=CreditMemoStatus.REFUNDED)
+        .execution_options(synchronize_session=False)
+    )
+    status = session.scalar(select(m.CreditMemo.status).where(m.CreditMemo.id == memo_id))
+    return status == CreditMemoStatus.REFUNDED
 
 
 def _raise(
@@ -398,7 +431,7 @@ def _raise(
         order_summary_id=ops.order_summary_id,
         category=ProcessExceptionCategory.PAYMENT,
         severity=severity,
-        dedupe_key=refund.idempotency_key,
+        dedupe_key=_exception_key(refund, ops.order_summary_id),
         message=f"refund {refund.id} of {money} via {ops.gateway} {why}",
         action={"kind": REFUND_JOB, "payload": {"order_summary_id": ops.order_summary_id}},
     )

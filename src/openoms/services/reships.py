@@ -15,6 +15,17 @@ process exception (key `routing:{group}:reship:{reship_id}`, refreshed on every 
 retries with backoff; success resolves it. A retried job finds the fulfillment orders its
 reservations made and does nothing.
 
+Rounds: a location may reject a reship fulfillment order (services/fulfillment.reject gives
+its reservation back); `reroute_after_rejection` then queues the job again for the rejected
+units in a new round of the reship, numbered 1 + the reship's rejected fulfillment orders.
+A later round's keys end in `:{round}` — job `reship:{reship_id}:{group}:{round}`,
+reservations `reship:{reship_id}:{location_id}:{round}`, exception
+`routing:{group}:reship:{reship_id}:{round}` — so it never mistakes an earlier round's
+fulfillment orders for its own; like any routing it leaves out every location that rejected
+one of the group's fulfillment orders.
+Canceling a reship fulfillment order's lines lowers quantity_reshipped instead: those
+replacements are no longer sent, and the agent may reship the units again.
+
 Accounting: the items' allocated and fulfilled counters count the original units only. A
 reship fulfillment order's lines name the same item summaries but never raise
 quantity_allocated (routing_orders.create_fulfillment_orders with `fo_type="reship"`) nor
@@ -31,7 +42,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
@@ -47,7 +58,7 @@ from openoms.domain.errors import (
     ReshipNotAllowed,
 )
 from openoms.domain.events import DomainEvent
-from openoms.domain.fulfillment import ProcessExceptionCategory
+from openoms.domain.fulfillment import FulfillmentOrderStatus, ProcessExceptionCategory
 from openoms.domain.inventory import InsufficientStock
 from openoms.domain.order import ItemType, Lifecycle
 from openoms.domain.quantities import ItemQuantities
@@ -70,6 +81,8 @@ RESHIP_JOB = "route_reship"
 RESHIP_JOB_MAX_ATTEMPTS = 20
 RESHIPPED_EVENT = "order_summary.reshipped"
 EXCEPTION_SEVERITY = "medium"
+FIRST_ROUND = 1
+_RESERVATION_PREFIX = "reship:"
 
 
 class ReshipReason(StrEnum):
@@ -108,17 +121,33 @@ class SubmittedReship:
     lines: tuple[ReshipLine, ...]
 
 
-def reship_job_key(reship_id: str, group_summary_id: str) -> str:
-    return f"reship:{reship_id}:{group_summary_id}"
+def reship_job_key(reship_id: str, group_summary_id: str, round: int = FIRST_ROUND) -> str:
+    return _in_round(f"reship:{reship_id}:{group_summary_id}", round)
 
 
-def reservation_key(reship_id: str, location_id: str) -> str:
-    """The fresh reservation of one location's replacement units (owner SYSTEM)."""
-    return f"reship:{reship_id}:{location_id}"
+def job_key(payload: Mapping[str, Any]) -> str:
+    """The dedupe key of the job that runs `payload` (a process exception's retry rebuilds it
+    from the action's payload); KeyError when the payload lacks the reship or the group."""
+    return reship_job_key(
+        str(payload["reship_id"]), str(payload["group_summary_id"]), _round(payload)
+    )
 
 
-def exception_key(group_summary_id: str, reship_id: str) -> str:
-    return f"routing:{group_summary_id}:reship:{reship_id}"
+def reservation_key(reship_id: str, location_id: str, round: int = FIRST_ROUND) -> str:
+    """The fresh reservation of one location's replacement units in one round (owner SYSTEM)."""
+    return _in_round(f"{_RESERVATION_PREFIX}{reship_id}:{location_id}", round)
+
+
+def exception_key(group_summary_id: str, reship_id: str, round: int = FIRST_ROUND) -> str:
+    return _in_round(f"routing:{group_summary_id}:reship:{reship_id}", round)
+
+
+def _in_round(key: str, round: int) -> str:
+    return key if round == FIRST_ROUND else f"{key}:{round}"
+
+
+def _round(payload: Mapping[str, Any]) -> int:
+    return int(payload.get("round", FIRST_ROUND))
 
 
 # --- the action ---------------------------------------------------------------------------
@@ -294,15 +323,17 @@ def _reshipped_event(reship: SubmittedReship) -> DomainEvent:
 def route_reship(
     session: Session, outbox: Outbox, payload: Mapping[str, Any], *, now: datetime
 ) -> RouteOutcome:
-    """Route one delivery group's replacement units of a reship (the module docstring).
-    Idempotent: the reship's fulfillment orders, once made, are found and nothing more is."""
+    """Route one delivery group's replacement units of a reship, in the payload's round (the
+    module docstring). Idempotent: the round's fulfillment orders, once made, are found and
+    nothing more is."""
     reship_id, group_id = str(payload["reship_id"]), str(payload["group_summary_id"])
+    round = _round(payload)
     found = routing_repo.lock_group_summary(session, group_id)
     if found is None:
         return RouteOutcome(RouteStatus.NOTHING_TO_ROUTE, reason="no such delivery group")
     group, summary = found
     fulfillment_orders = routing_repo.group_fulfillment_orders(session, group.id)
-    done = _reship_fulfillment_orders(session, fulfillment_orders, reship_id)
+    done = _reship_fulfillment_orders(session, fulfillment_orders, reship_id, round)
     if done:
         return RouteOutcome(RouteStatus.ALREADY_ROUTED, tuple(done))
     units = {str(ln["order_item_summary_id"]): int(ln["quantity"]) for ln in payload["lines"]}
@@ -316,7 +347,7 @@ def route_reship(
         group,
         wanted,
         {},
-        rejected_locations(fulfillment_orders),
+        rejected_locations(fulfillment_orders),  # a rejected reship FO's location too
         allow_partial=False,  # a reship ships whole: no replacement waits in pieces
     )
     if not result.complete or not result.allocations:
@@ -331,11 +362,12 @@ def route_reship(
                 None,
                 plan,
                 order_summary_id=summary.id,
-                fresh_key=lambda location_id: reservation_key(reship_id, location_id),
+                fresh_key=lambda location_id: reservation_key(reship_id, location_id, round),
             )
     except InsufficientStock as exc:
         return RouteOutcome(RouteStatus.RACED, reason=f"stock moved while routing: {exc.detail}")
-    why = f"reship {reship_id} ({payload.get('reason', 'other')}): {result.reason}"
+    again = f", round {round} after a rejection" if round != FIRST_ROUND else ""
+    why = f"reship {reship_id} ({payload.get('reason', 'other')}{again}): {result.reason}"
     routed = replace(result, reason=why)
     created = create_fulfillment_orders(
         session,
@@ -350,7 +382,10 @@ def route_reship(
         reship_units=units,
     )
     resolve_exception(
-        session, outbox, exception_key(group.id, reship_id), note=f"reship {reship_id} routed"
+        session,
+        outbox,
+        exception_key(group.id, reship_id, round),
+        note=f"reship {reship_id} routed",
     )
     fo_ids = tuple(fo.id for fo, _ in created)
     outbox.record(
@@ -364,6 +399,7 @@ def route_reship(
                 {
                     "order_summary_id": summary.id,
                     "reship_id": reship_id,
+                    "round": round,
                     "delivery_group_summary_id": group.id,
                     "delivery_group": group.ref,
                     "strategy": result.strategy,
@@ -378,22 +414,29 @@ def route_reship(
 
 
 def _reship_fulfillment_orders(
-    session: Session, fulfillment_orders: Sequence[m.FulfillmentOrder], reship_id: str
+    session: Session, fulfillment_orders: Sequence[m.FulfillmentOrder], reship_id: str, round: int
 ) -> list[str]:
-    """The group's fulfillment orders this reship made: those holding its reservations."""
+    """The group's fulfillment orders this round of the reship made: those holding the
+    round's reservation at their location (an earlier round's, rejected or not, never match)."""
     reship_fos = [fo for fo in fulfillment_orders if fo.type == RESHIP and fo.reservation_id]
     if not reship_fos:
         return []
-    mine = set(
-        session.scalars(
-            select(m.Reservation.id).where(
-                m.Reservation.id.in_([fo.reservation_id for fo in reship_fos]),
-                m.Reservation.owner == SYSTEM_OWNER,
-                m.Reservation.idempotency_key.startswith(f"reship:{reship_id}:", autoescape=True),
-            )
+    keys = _reservation_keys(session, [str(fo.reservation_id) for fo in reship_fos])
+    return [
+        fo.id
+        for fo in reship_fos
+        if keys.get(str(fo.reservation_id)) == reservation_key(reship_id, fo.location_id, round)
+    ]
+
+
+def _reservation_keys(session: Session, reservation_ids: Sequence[str]) -> dict[str, str]:
+    """Reservation id → idempotency key, of those the system holds."""
+    rows = session.execute(
+        select(m.Reservation.id, m.Reservation.idempotency_key).where(
+            m.Reservation.id.in_(reservation_ids), m.Reservation.owner == SYSTEM_OWNER
         )
     )
-    return [fo.id for fo in reship_fos if fo.reservation_id in mine]
+    return {reservation_id: key for reservation_id, key in rows}
 
 
 def _no_route(
@@ -414,7 +457,7 @@ def _no_route(
         order_summary_id=summary.id,
         category=ProcessExceptionCategory.ROUTING,
         severity=EXCEPTION_SEVERITY,
-        dedupe_key=exception_key(group.id, reship_id),
+        dedupe_key=exception_key(group.id, reship_id, _round(payload)),
         message=f"Reship {reship_id} of delivery group '{group.ref}' could not be routed: {reason}",
         action={"kind": RESHIP_JOB, "payload": dict(payload)},
     )
@@ -436,7 +479,9 @@ def on_reship_job_dead(
     context: JobContext, session: Session, payload: dict[str, Any], reason: str
 ) -> None:
     """Retries ran out: say so on the reship's exception (raise one if none is open)."""
-    key = exception_key(str(payload["group_summary_id"]), str(payload["reship_id"]))
+    key = exception_key(
+        str(payload["group_summary_id"]), str(payload["reship_id"]), _round(payload)
+    )
     note = f"reship routing stopped retrying after {context.attempt} attempts"
     exception = active_exception(session, key)
     if exception is not None:
@@ -456,6 +501,100 @@ def on_reship_job_dead(
 
 def reship_job_kind() -> JobKind:
     return JobKind(run_reship_job, max_attempts=RESHIP_JOB_MAX_ATTEMPTS, on_dead=on_reship_job_dead)
+
+
+# --- routing again after a rejection ------------------------------------------------------
+
+
+def reroute_after_rejection(
+    session: Session, outbox: Outbox, fo: m.FulfillmentOrder, *, reason: str
+) -> int:
+    """Queue the reship job again for the unshipped units of a REJECTED reship fulfillment
+    order, in a new round of its reship (the module docstring) that leaves out the location
+    (and every other that rejected one of the group's fulfillment orders). Call it after the
+    rejection is stored (status REJECTED, the reservation given back), in the same
+    transaction. Returns the round queued; emits `order_summary.reship_reroute_requested`."""
+    reship_id = _reship_of(session, fo)
+    round = FIRST_ROUND + _rejected(session, fo.order_summary_id, reship_id)
+    lines = [
+        {"order_item_summary_id": ln.order_item_summary_id, "sku": ln.sku, "quantity": units}
+        for ln in fo.lines
+        if (units := ln.quantity - ln.shipped) > 0
+    ]
+    payload = {
+        "reship_id": reship_id,
+        "order_summary_id": fo.order_summary_id,
+        "group_summary_id": fo.delivery_group_summary_id,
+        "reason": _first_reason(session, reship_id, fo.delivery_group_summary_id),
+        "round": round,
+        "lines": lines,
+    }
+    enqueue(session, RESHIP_JOB, job_key(payload), payload)
+    outbox.record(
+        session,
+        [
+            DomainEvent(
+                "order_summary.reship_reroute_requested",
+                "order_summary",
+                fo.order_summary_id,
+                {
+                    "order_summary_id": fo.order_summary_id,
+                    "reship_id": reship_id,
+                    "round": round,
+                    "delivery_group_summary_id": fo.delivery_group_summary_id,
+                    "rejected_fulfillment_order_id": fo.id,
+                    "location_id": fo.location_id,
+                    "reason": reason,
+                    "lines": lines,
+                },
+                fo.order_summary_id,
+            )
+        ],
+    )
+    return round
+
+
+def _reship_of(session: Session, fo: m.FulfillmentOrder) -> str:
+    """The reship a reship fulfillment order sends, read from its reservation's key."""
+    key = ""
+    if fo.reservation_id is not None:
+        key = _reservation_keys(session, [fo.reservation_id]).get(fo.reservation_id, "")
+    if not key.startswith(_RESERVATION_PREFIX):
+        raise ReshipNotAllowed(
+            f"fulfillment order {fo.id} holds no reship reservation, so its replacement units "
+            "cannot be routed again; cancel its lines and reship the units anew"
+        )
+    return key.removeprefix(_RESERVATION_PREFIX).split(":", 1)[0]
+
+
+def _rejected(session: Session, summary_id: str, reship_id: str) -> int:
+    """How many fulfillment orders of the reship (any group, any round) were rejected."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(m.FulfillmentOrder)
+            .join(m.Reservation, m.Reservation.id == m.FulfillmentOrder.reservation_id)
+            .where(
+                m.FulfillmentOrder.order_summary_id == summary_id,
+                m.FulfillmentOrder.type == RESHIP,
+                m.FulfillmentOrder.status == FulfillmentOrderStatus.REJECTED.value,
+                m.Reservation.owner == SYSTEM_OWNER,
+                m.Reservation.idempotency_key.startswith(
+                    f"{_RESERVATION_PREFIX}{reship_id}:", autoescape=True
+                ),
+            )
+        )
+        or 0
+    )
+
+
+def _first_reason(session: Session, reship_id: str, group_id: str) -> str:
+    """The reship's reason code, as its first job for the group carried it."""
+    payload = session.scalar(
+        select(m.Job.payload).where(m.Job.dedupe_key == reship_job_key(reship_id, group_id))
+    )
+    reason = (payload or {}).get("reason")
+    return str(reason) if reason else ReshipReason.OTHER.value
 
 
 # --- the answer ---------------------------------------------------------------------------
