@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import select, update
 
 from openoms.adapters.db import models as m
@@ -148,11 +147,6 @@ def test_a_cancel_is_refunded_once_nothing_is_left_to_invoice(stocked: Database,
     assert [op for op, _ in ledger(shop)].count("refund") == 1
 
 
-@pytest.mark.xfail(
-    reason="needs services/refunds.py `_excess` to return gateway_calls.refundable_excess "
-    "(refunds at once, not only once the order is settled)",
-    strict=False,
-)
 def test_a_cancel_of_an_unshipped_unit_is_refunded_at_once_and_never_more(
     stocked: Database, api: Api
 ) -> None:

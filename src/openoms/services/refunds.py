@@ -8,8 +8,9 @@ Three steps, never holding a transaction while a gateway thinks:
    exists, so two racing callers can never both claim it. Each part becomes a PENDING
    Refund with the key `refund:{credit_memo_id}:{payment_id}` (the gateway's idempotency
    key) and moves into the payment summary's pending_refund. Excess funds — money held
-   beyond what the invoices less the credit memos, AND the unrefunded memo balances, ask
-   for — are refunded the same way once nothing is left to invoice. Counting the memo
+   beyond what the order owes (invoiced less credited, plus what is still to be invoiced)
+   AND beyond the unrefunded memo balances — are refunded the same way, at once (a cancel
+   of an order paid at checkout is refunded without waiting for the rest to ship). Counting the memo
    balances is what keeps the Salesforce double-refund trap shut: a memo's amount is never
    refunded again as "excess".
 2. call the gateway for each PENDING refund this caller leased (a lease keeps a racing
@@ -49,13 +50,13 @@ from openoms.domain.finance import plan_refunds
 from openoms.domain.fulfillment import ProcessExceptionCategory
 from openoms.domain.money import format_minor
 from openoms.domain.payments import PaymentStatus
-from openoms.domain.summary import OrderSummaryStatus
 from openoms.services.gateway_calls import (
     GatewayCall,
     GatewayOperation,
     call_gateway,
     locked_summary,
     log_answer,
+    refundable_excess,
 )
 from openoms.services.invoicing import CreditMemoStatus
 from openoms.services.ports import GatewayRequest, GatewayResponse, GatewayResult
@@ -63,12 +64,6 @@ from openoms.services.process_exceptions import raise_exception, resolve_excepti
 
 REFUND_JOB = "ensure_refunds"
 LEASE = timedelta(minutes=2)
-# Nothing is left to invoice in these: money held beyond what is owed is excess.
-SETTLED_STATUSES = frozenset(
-    {OrderSummaryStatus.FULFILLED, OrderSummaryStatus.CANCELED, OrderSummaryStatus.CLOSED}
-)
-
-
 RefundStatus = PaymentStatus
 
 
@@ -200,24 +195,10 @@ def _claim_memo(session: Session, memo_id: str, amount: int) -> bool:
 def _excess(
     session: Session, summary: m.OrderSummary, summaries: dict[str, m.OrderPaymentSummary]
 ) -> int:
-    """Money held beyond what is owed: captured − refunded − pending refunds, less invoiced
-    − credited, less the memo balances still to refund (they are owed back already and are
-    refunded as memos, never again as excess). Only once nothing is left to invoice."""
-    if OrderSummaryStatus(summary.status) not in SETTLED_STATUSES:
-        return 0
-    held = sum(o.captured - o.refunded - o.pending_refund for o in summaries.values())
-    invoiced = session.scalar(
-        select(func.coalesce(func.sum(m.Invoice.grand_total), 0)).where(
-            m.Invoice.order_summary_id == summary.id
-        )
-    )
-    credited, open_balance = session.execute(
-        select(
-            func.coalesce(func.sum(m.CreditMemo.grand_total), 0),
-            func.coalesce(func.sum(m.CreditMemo.balance), 0),
-        ).where(m.CreditMemo.order_summary_id == summary.id)
-    ).one()
-    return max(held - (int(invoiced or 0) - int(credited)) - int(open_balance), 0)
+    """Money held beyond what the order owes (counting what is still to be invoiced) and
+    beyond the memo balances still to refund (owed back already and refunded as memos,
+    never again as excess): see gateway_calls.refundable_excess."""
+    return refundable_excess(session, summary.id)
 
 
 def _new_refund(
