@@ -547,3 +547,91 @@ def test_channel_return_policy_round_trips_and_is_validated(shop: Shop) -> None:
         headers=shop.api.headers("admin"),
     )
     assert bad.status_code in (400, 422)
+
+
+# --- refund_shipping on an RMA --------------------------------------------------------------
+
+DELIVERY = 599  # the TEE-M group's delivery charge: 4.99 + 1.00 tax
+
+
+def receive_all(shop: Shop, ro: dict[str, Any]) -> dict[str, Any]:
+    """Approve the RMA and receive every expected unit at its expected location."""
+    shop.act(ro["id"], "approve")
+    items = [
+        {"return_order_line_item_id": line["id"], "quantity": line["quantity_expected"]}
+        for line in ro["lines"]
+    ]
+    return shop.act(ro["id"], "receive", {"items": items})
+
+
+def delivery_charge(shop: Shop) -> dict[str, Any]:
+    return next(i for i in shop.view()["items"] if i["type"] == "delivery_charge")
+
+
+def test_rma_refund_shipping_refunds_the_charge_once_its_group_is_empty(shop: Shop) -> None:
+    shop.order()
+    # 1 of 3 TEE-M back with refund_shipping: the group still has 2, the charge is kept.
+    first = shop.create(("TEE-M", 1), expected_location="WH-LDN", refund_shipping=True)
+    assert first["refund_shipping"] is True
+    assert shop.money()["memos"] == []
+    got = receive_all(shop, first)
+    assert got["messages"] == [
+        "1 × TEE-M received (new) and restocked at WH-LDN",
+        "delivery charge DELIVERY kept: 2 unit(s) of its group are still with the customer or "
+        "to ship",
+    ]
+    assert shop.money()["memos"] == [(TEE_UNIT, TEE_UNIT, "POSTED")]
+    # 1 more without refund_shipping: nothing said or done about the charge.
+    second = shop.create(("TEE-M", 1), expected_location="WH-LDN")
+    assert second["refund_shipping"] is False
+    assert receive_all(shop, second)["messages"] == [
+        "1 × TEE-M received (new) and restocked at WH-LDN"
+    ]
+    assert delivery_charge(shop)["quantity_canceled"] == 0
+    # The last one with refund_shipping: nothing moves until the credit, then the group is
+    # empty and its charge is canceled with the refund of what of it was invoiced.
+    last = shop.create(("TEE-M", 1), expected_location="WH-LDN", refund_shipping=True)
+    shop.act(last["id"], "approve")
+    held = shop.money()
+    assert held["memos"] == [(TEE_UNIT, TEE_UNIT, "POSTED"), (TEE_UNIT, TEE_UNIT, "POSTED")]
+    line = last["lines"][0]["id"]
+    done = shop.act(
+        last["id"], "receive", {"items": [{"return_order_line_item_id": line, "quantity": 1}]}
+    )
+    assert done["messages"] == [
+        "1 × TEE-M received (new) and restocked at WH-LDN",
+        "delivery charge refunded: 5.99",
+    ]
+    assert shop.money()["memos"] == [
+        *held["memos"],
+        (TEE_UNIT, TEE_UNIT, "POSTED"),
+        (DELIVERY, DELIVERY, "POSTED"),
+    ]
+    assert delivery_charge(shop)["quantity_canceled"] == 1
+    # Closing credits nothing more: the charge is not refunded twice.
+    assert shop.act(last["id"], "close")["messages"] == []
+    shop.drain()
+    money = shop.money()
+    assert sorted(money["ledger"]) == sorted([("refund", TEE_UNIT)] * 3 + [("refund", DELIVERY)])
+    assert money["payments"] == (GRAND_TOTAL, GRAND_TOTAL, 3 * TEE_UNIT + DELIVERY, 0)
+    assert shop.stock()[("WH-LDN", "TEE-M")] == (10, 0)
+    view = shop.view()
+    assert [c["kind"] for c in view["change_orders"]] == ["return", "return", "return", "cancel"]
+    assert shop.grand_total() == MUG_UNIT == GRAND_TOTAL - 3 * TEE_UNIT - DELIVERY
+    assert shop.documents_net() == shop.grand_total()
+
+
+def test_an_all_returnless_rma_refunds_shipping_at_creation(shop: Shop) -> None:
+    shop.policy(returnless_threshold={"GBP": "21.00"})
+    shop.order()
+    ro = shop.create(("TEE-M", 3), refund_shipping=True)
+    assert ro["status"] == "RECEIVED"
+    assert ro["messages"][-1] == "delivery charge refunded: 5.99"
+    assert shop.money()["memos"] == [
+        (3 * TEE_UNIT, 3 * TEE_UNIT, "POSTED"),
+        (DELIVERY, DELIVERY, "POSTED"),
+    ]
+    assert delivery_charge(shop)["quantity_canceled"] == 1
+    shop.drain()
+    assert shop.money()["payments"] == (GRAND_TOTAL, GRAND_TOTAL, 3 * TEE_UNIT + DELIVERY, 0)
+    assert shop.documents_net() == shop.grand_total() == MUG_UNIT

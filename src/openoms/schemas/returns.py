@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from openoms.domain.returns import ReturnCondition, ReturnDisposition
 from openoms.schemas.service_actions import ItemChangeIn, ServiceActionOut
-from openoms.services.returns import ReceiptRequest, ReturnLineRequest, SimpleReturnLine
+from openoms.services.return_receipts import ReceiptRequest
+from openoms.services.returns import ReturnLineRequest, SimpleReturnLine
 
 
 class _Strict(BaseModel):
@@ -33,6 +34,12 @@ class ReturnOrderCreate(_Strict):
         default=True,
         description="Submit at once (the units are held as return initiated, and returnless "
         "lines are refunded); false: a DRAFT.",
+    )
+    refund_shipping: bool = Field(
+        default=False,
+        description="When the return is credited (at its refund-eligible status), also "
+        "refund the delivery charge of each delivery group with nothing left with the "
+        "customer or to ship.",
     )
 
     def lines(self) -> list[ReturnLineRequest]:
@@ -150,6 +157,9 @@ class ReturnOrderOut(BaseModel):
     reason: str | None
     expected_location: str | None
     refund_eligible_status: str
+    refund_shipping: bool = Field(
+        description="Delivery charges of groups the return empties are refunded with it."
+    )
     exchange_change_order_id: str | None
     lines: list[ReturnOrderLineOut]
     created_at: str

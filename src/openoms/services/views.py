@@ -53,8 +53,8 @@ def order_summary_view(session: Session, summary_id: str) -> dict[str, Any]:
 
 
 def _return_orders(session: Session, summary_id: str) -> list[dict[str, Any]]:
-    # Imported here: services.returns builds on change_orders, which imports this module.
-    from openoms.services.returns import return_orders_of
+    # Imported here: services.return_views builds on change_orders, which imports this module.
+    from openoms.services.return_views import return_orders_of
 
     return return_orders_of(session, summary_id)
 

@@ -31,9 +31,11 @@ from openoms.schemas.returns import (
     SubmitReturnIn,
     SubmitReturnOut,
 )
+from openoms.services import return_views as views
 from openoms.services import returns as service
 from openoms.services.change_orders import action_result
 from openoms.services.keys import Principal, Scope
+from openoms.services.return_common import ReturnOutcome
 
 router = APIRouter(prefix="/api/v1", tags=["returns"])
 
@@ -55,7 +57,7 @@ Receiver = Annotated[Principal, Depends(require_scope(Scope.AGENT, Scope.WAREHOU
 Db = Annotated[Database, Depends(get_db)]
 Action = Literal["submit", "approve", "mark-in-transit", "close"]
 
-_ACTIONS: dict[str, Callable[[Session, Outbox, str], service.ReturnOutcome]] = {
+_ACTIONS: dict[str, Callable[[Session, Outbox, str], ReturnOutcome]] = {
     "submit": lambda s, o, i: service.submit_return_order(s, o, i),
     "approve": service.approve_return_order,
     "mark-in-transit": service.mark_return_in_transit,
@@ -63,9 +65,9 @@ _ACTIONS: dict[str, Callable[[Session, Outbox, str], service.ReturnOutcome]] = {
 }
 
 
-def _answer(session: Session, outcome: service.ReturnOutcome) -> dict[str, Any]:
+def _answer(session: Session, outcome: ReturnOutcome) -> dict[str, Any]:
     session.flush()
-    body = service.get_return_order(session, outcome.return_order_id)
+    body = views.get_return_order(session, outcome.return_order_id)
     return {**body, "messages": list(outcome.messages)}
 
 
@@ -81,7 +83,8 @@ def create_return_order(
     shipped and not already being returned). Submitted at once unless `submit` is false;
     lines under the channel's returnless threshold are refunded at once and not expected
     back (see `messages`). Nothing else is refunded until the return reaches its
-    refund-eligible status."""
+    refund-eligible status; then, with `refund_shipping`, so is the delivery charge of each
+    group left with nothing kept or to ship."""
     outbox = request.app.state.outbox
     status = ReturnOrderStatus.SUBMITTED if payload.submit else ReturnOrderStatus.DRAFT
 
@@ -94,6 +97,7 @@ def create_return_order(
             reason=payload.reason,
             expected_location=payload.expected_location,
             status=status,
+            refund_shipping=payload.refund_shipping,
         )
         return 201, _answer(session, outcome)
 
@@ -105,7 +109,7 @@ def create_return_order(
 def get_return_order(return_order_id: str, _: Receiver, db: Db) -> dict[str, Any]:
     """One return order with its lines and receipts."""
     with db.reading() as session:
-        return service.get_return_order(session, return_order_id)
+        return views.get_return_order(session, return_order_id)
 
 
 @router.get("/return-orders", response_model=ReturnOrderPage, responses=PROBLEMS)
@@ -119,7 +123,7 @@ def list_return_orders(
 ) -> dict[str, Any]:
     """Return orders oldest first, optionally of one order summary and/or in one status."""
     with db.reading() as session:
-        rows = service.list_return_orders(
+        rows = views.list_return_orders(
             session,
             order_summary_id=order_summary_id,
             status=status.value if status else None,
@@ -219,7 +223,7 @@ def move_return_order(
 
 def _submit(
     session: Session, outbox: Outbox, summary_id: str, payload: SubmitReturnIn
-) -> service.ReturnOutcome:
+) -> ReturnOutcome:
     return service.submit_return(
         session,
         outbox,
@@ -231,9 +235,7 @@ def _submit(
     )
 
 
-def _simple_body(
-    session: Session, outcome: service.ReturnOutcome, *, preview: bool
-) -> dict[str, Any]:
+def _simple_body(session: Session, outcome: ReturnOutcome, *, preview: bool) -> dict[str, Any]:
     session.flush()
     body = action_result(
         session,
@@ -242,7 +244,7 @@ def _simple_body(
         preview=preview,
         messages=outcome.messages,
     )
-    return_order = service.get_return_order(session, outcome.return_order_id)
+    return_order = views.get_return_order(session, outcome.return_order_id)
     if preview:  # nothing was made: no ids
         return_order = {
             **return_order,

@@ -25,6 +25,7 @@ def upgrade() -> None:
     sa.Column('expected_location_id', sa.String(length=40), nullable=True),
     sa.Column('refund_eligible_status', sa.String(length=20), nullable=False),
     sa.Column('exchange_change_order_id', sa.String(length=40), nullable=True),
+    sa.Column('refund_shipping', sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column('created_at', openoms.adapters.db.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', openoms.adapters.db.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['expected_location_id'], ['locations.id'], name=op.f('fk_return_orders_expected_location_id_locations')),
