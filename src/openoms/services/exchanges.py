@@ -20,7 +20,8 @@ alone (`held_memo_ids`, a hook in services/refunds.py). When ensure-funds covers
 invoice that bills new items of an exchange, it first applies the exchange's memo balances
 to it (`apply_exchange_credit`, a hook in services/payments.py): invoice balance and memo
 balance both go down by the smaller of the two (capped at what the invoice bills for the
-new items), as the return fee is settled in services/returns.py. So an even exchange moves
+new items; `invoicing.apply_credit`, recorded as a CreditApplication), as the return fee
+is settled in services/return_refunds.py. So an even exchange moves
 no money, a dearer one captures exactly the difference, and a cheaper one leaves exactly
 the difference on the memo, which ensure-refunds then pays back (the job is queued here).
 
@@ -62,13 +63,12 @@ from openoms.services.change_orders import (
     record_change,
 )
 from openoms.services.fulfillment import item_quantities
-from openoms.services.invoicing import InvoiceStatus, billed_per_item
+from openoms.services.invoicing import InvoiceStatus, apply_credit, billed_per_item
 from openoms.services.returns import ReturnLineRequest, create_return_order
 from openoms.services.routing import schedule_routing
 
 EXCHANGED_EVENT = "order_summary.exchanged"
 CREDIT_EVENTS = ("return_order.credited", "return_order.returnless_refunded")
-APPLIED = "APPLIED"  # a credit memo whose whole balance paid exchange invoices
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,45 +456,15 @@ def apply_exchange_credit(
             memo = session.get(m.CreditMemo, memo_id, populate_existing=True)
             if memo is None or memo.status != "POSTED" or memo.balance <= 0:
                 continue
-            amount = min(memo.balance, invoice.balance, room)
+            amount = apply_credit(session, outbox, invoice, memo, room)
             if amount <= 0:
                 break
-            memo.balance -= amount
-            invoice.balance -= amount
             room -= amount
             applied_total += amount
-            _applied(session, outbox, summary, invoice, memo, amount)
     if applied_total:
         session.flush()
         _release_rest(session, summary.id, exchanges)
     return applied_total
-
-
-def _applied(
-    session: Session,
-    outbox: Outbox,
-    summary: m.OrderSummary,
-    invoice: m.Invoice,
-    memo: m.CreditMemo,
-    amount: int,
-) -> None:
-    currency = invoice.currency
-    payload = {
-        "invoice_id": invoice.id,
-        "order_summary_id": summary.id,
-        "credit_memo_id": memo.id,
-        "currency": currency,
-        "amount": format_minor(amount, currency),
-        "balance": format_minor(invoice.balance, currency),
-    }
-    events = [DomainEvent("invoice.credit_applied", "invoice", invoice.id, payload, summary.id)]
-    if invoice.balance == 0 and invoice.status != InvoiceStatus.PAID:
-        invoice.status = InvoiceStatus.PAID
-        paid = {"invoice_id": invoice.id, "order_summary_id": summary.id}
-        events.append(DomainEvent("invoice.paid", "invoice", invoice.id, paid, summary.id))
-    if memo.balance == 0:
-        memo.status = APPLIED
-    outbox.record(session, events)
 
 
 def _release_rest(session: Session, summary_id: str, exchanges: Sequence[_Exchange]) -> None:

@@ -36,6 +36,7 @@ class InvoiceStatus:
 class CreditMemoStatus:
     POSTED = "POSTED"
     REFUNDED = "REFUNDED"
+    APPLIED = "APPLIED"  # its balance paid invoices (an exchange, a return fee)
 
 
 RESHIP = "reship"  # FulfillmentOrder.type of replacement goods sent at no charge
@@ -179,6 +180,85 @@ def create_credit_memo(
         ],
     )
     return memo
+
+
+def apply_credit(
+    session: Session,
+    outbox: Outbox,
+    invoice: m.Invoice,
+    memo: m.CreditMemo,
+    amount: int,
+) -> int:
+    """Pay up to `amount` of `invoice` from `memo`'s balance instead of capturing and
+    refunding it: both balances go down, a CreditApplication records it (what reconciliation
+    and excess funds count), `invoice.credit_applied` is emitted, and `invoice.paid` when
+    the invoice is covered. The caller holds the order summary's lock. Returns what was
+    applied (never more than either balance)."""
+    if memo.order_summary_id != invoice.order_summary_id or memo.currency != invoice.currency:
+        raise ValidationFailed("a credit memo pays only invoices of its own order and currency")
+    amount = min(amount, memo.balance, invoice.balance)
+    if amount <= 0:
+        return 0
+    memo.balance -= amount
+    invoice.balance -= amount
+    application = session.scalars(
+        select(m.CreditApplication).where(
+            m.CreditApplication.credit_memo_id == memo.id,
+            m.CreditApplication.invoice_id == invoice.id,
+        )
+    ).one_or_none()
+    if application is None:
+        application = m.CreditApplication(
+            order_summary_id=invoice.order_summary_id,
+            credit_memo_id=memo.id,
+            invoice_id=invoice.id,
+            amount=0,
+        )
+        session.add(application)
+    application.amount += amount
+    currency = invoice.currency
+    events = [
+        DomainEvent(
+            "invoice.credit_applied",
+            "invoice",
+            invoice.id,
+            {
+                "invoice_id": invoice.id,
+                "order_summary_id": invoice.order_summary_id,
+                "credit_memo_id": memo.id,
+                "currency": currency,
+                "amount": format_minor(amount, currency),
+                "balance": format_minor(invoice.balance, currency),
+            },
+            invoice.order_summary_id,
+        )
+    ]
+    if invoice.balance == 0 and invoice.status != InvoiceStatus.PAID:
+        invoice.status = InvoiceStatus.PAID
+        events.append(
+            DomainEvent(
+                "invoice.paid",
+                "invoice",
+                invoice.id,
+                {"invoice_id": invoice.id, "order_summary_id": invoice.order_summary_id},
+                invoice.order_summary_id,
+            )
+        )
+    if memo.balance == 0:
+        memo.status = CreditMemoStatus.APPLIED
+    session.flush()
+    outbox.record(session, events)
+    return amount
+
+
+def credit_applied(session: Session, order_summary_id: str) -> dict[str, int]:
+    """Per credit memo id of the order: how much of it paid invoices."""
+    rows = session.execute(
+        select(m.CreditApplication.credit_memo_id, func.sum(m.CreditApplication.amount))
+        .where(m.CreditApplication.order_summary_id == order_summary_id)
+        .group_by(m.CreditApplication.credit_memo_id)
+    ).all()
+    return {memo_id: int(total) for memo_id, total in rows}
 
 
 # --- shared -------------------------------------------------------------------------------

@@ -678,8 +678,26 @@ def on_excess_applied(session: Session, event: m.Event) -> None:
     enqueue(session, REFUND_JOB, key, {"order_summary_id": summary_id})
 
 
+def on_credit_memo_created(session: Session, event: m.Event) -> None:
+    """A new credit (an exchange's return received, say) may pay invoices still owing:
+    run ensure funds once more for each, even one waiting for a person (a shortfall), so
+    the credit is applied before anyone adds a payment method."""
+    summary_id = event.payload["order_summary_id"]
+    memo_id = event.payload["credit_memo_id"]
+    for invoice_id in session.scalars(
+        select(m.Invoice.id).where(
+            m.Invoice.order_summary_id == summary_id,
+            m.Invoice.status != repo.PAID,
+            m.Invoice.balance > 0,
+        )
+    ):
+        payload = {"order_summary_id": summary_id, "invoice_id": invoice_id, "retry_blocked": True}
+        enqueue(session, ENSURE_FUNDS_JOB, f"ensure_funds:{invoice_id}:credit:{memo_id}", payload)
+
+
 def payment_consumers() -> list[Consumer]:
     return [
+        Consumer("funds-after-credit", ("credit_memo.created",), on_credit_memo_created),
         Consumer("ensure-funds", ("invoice.created",), on_invoice_created),
         Consumer("authorize-payments", ("order_summary.created",), on_order_summary_created),
         Consumer("capture-on-order", ("payment.authorized",), on_payment_authorized),

@@ -562,6 +562,8 @@ class ReturnOrder(Base):
     refund_eligible_status: Mapped[str] = mapped_column(String(20), default="RECEIVED")
     # The exchange this return belongs to, if any (its new items are on the order).
     exchange_change_order_id: Mapped[str | None] = mapped_column(String(40))
+    # Refund the delivery charge of each group the return's credit leaves empty.
+    refund_shipping: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -771,6 +773,22 @@ class CreditMemo(_FinanceDocument, Base):
     change_order_id: Mapped[str | None] = mapped_column(String(40))
 
     lines: Mapped[list[CreditMemoLine]] = relationship(lazy="raise", order_by="CreditMemoLine.id")
+
+
+class CreditApplication(Base):
+    """Part of a credit memo's balance that paid an invoice instead of going back to the
+    customer (an exchange's credit paying its new items, a return fee paid out of the
+    return's credit). Both balances go down together; unique per (memo, invoice)."""
+
+    __tablename__ = "credit_applications"
+    __table_args__ = (UniqueConstraint("credit_memo_id", "invoice_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    order_summary_id: Mapped[str] = mapped_column(ForeignKey("order_summaries.id"), index=True)
+    credit_memo_id: Mapped[str] = mapped_column(ForeignKey("credit_memos.id"))
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+    amount: Mapped[int] = mapped_column(Money)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class CreditMemoLine(_FinanceDocumentLine, Base):
