@@ -276,11 +276,9 @@ class RetryJob:
     key: str
     payload: dict[str, Any]
     # The payload says what only an agent's retry may do (labels.py: ask the carrier while
-    # the exception is open): it replaces the queued job's payload.
+    # the exception is open; payments.py: `retry_blocked`, capture an invoice a hard
+    # failure holds for a person): it replaces the queued job's payload.
     agent_payload: bool = False
-    # The job leaves a hard payment failure alone until a person acts (payments._blocked):
-    # the caller runs ensure-funds as the agent (`retry_blocked=True`) after commit.
-    run_as_agent: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,8 +388,13 @@ def _retry_builders() -> dict[str, _Builder]:
     def ensure_funds(_: Session, e: ProcessException, p: dict[str, Any]) -> RetryJob:
         invoice = p.get("invoice_id")  # payments.on_invoice_created keys the job by invoice
         key = f"{ENSURE_FUNDS_JOB}:{invoice}" if invoice else _own_key(e)
-        payload = {"order_summary_id": str(p["order_summary_id"]), "invoice_id": invoice}
-        return RetryJob(ENSURE_FUNDS_JOB, key, payload, run_as_agent=e.severity == "high")
+        payload: dict[str, Any] = {
+            "order_summary_id": str(p["order_summary_id"]),
+            "invoice_id": invoice,
+        }
+        if e.severity == "high":  # held for a person: this run may capture it (one run only)
+            payload["retry_blocked"] = True
+        return RetryJob(ENSURE_FUNDS_JOB, key, payload, agent_payload=e.severity == "high")
 
     def authorize(_: Session, __: ProcessException, p: dict[str, Any]) -> RetryJob:
         summary = str(p["order_summary_id"])  # payments.on_order_summary_created's key

@@ -19,7 +19,7 @@ from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.api.auth import require_scope
 from openoms.api.cursors import decode_cursor, encode_cursor
-from openoms.api.deps import gateways_of, get_db
+from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import IdempotencyKey, answer_idempotent, respond, run_idempotent
 from openoms.domain.fulfillment import ProcessExceptionCategory, ProcessExceptionStatus
@@ -28,7 +28,6 @@ from openoms.schemas.process_exceptions import (
     ProcessExceptionNote,
     ProcessExceptionPage,
 )
-from openoms.services import payments
 from openoms.services import process_exceptions as service
 from openoms.services.keys import Principal, Scope
 
@@ -121,45 +120,22 @@ def retry(
     """Run the failed action again: the job that failed is queued again (revived when done
     or dead, brought forward when backing off) and the exception stays open until it
     succeeds, which resolves it; a new failure refreshes it (occurrences + 1). While that
-    job is waiting to run, another retry changes nothing. Exceptions: a label exception is
-    resolved at once (the label job asks no carrier while it is open; a new refusal opens a
-    new one); a hard payment failure, which the job leaves alone, is run as the agent's
-    ensure-funds once the answer is committed (GET the exception for the outcome). Emits
+    job is waiting to run, another retry changes nothing. What the job leaves alone while a
+    person is asked (a label while its exception is open, an invoice held by a hard payment
+    failure) it tries once more on an agent's retry. Emits
     `process_exception.retry_requested`. Only an open exception can be retried (409
     `process_exception_not_active`); an action openoms cannot run is 409
     `process_exception_action_unknown`."""
     db, outbox = get_db(request), _outbox(request)
     note = payload.note if payload else None
-    as_agent: list[service.RetryJob] = []
 
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
         outcome = service.retry_exception(session, outbox, exception_id, note=note)
-        as_agent.clear()  # a transient failure runs the operation again
-        if outcome.requeued and outcome.job.run_as_agent:
-            as_agent.append(outcome.job)
         return 202, service.exception_view(outcome.exception)
 
     body = payload.model_dump(mode="json") if payload else {}
     result = run_idempotent(db, principal, idempotency_key, request, body, operation)
-    for job in as_agent:  # committed: now the gateway, with no transaction held
-        _ensure_funds_as_agent(request, job)
     return respond(response, result)
-
-
-def _ensure_funds_as_agent(request: Request, job: service.RetryJob) -> None:
-    """What POST …/actions/ensure-funds does, for the one invoice: its success resolves the
-    exception, a new failure refreshes it; either way the answer is already given."""
-    try:
-        payments.ensure_funds(
-            get_db(request),
-            _outbox(request),
-            gateways_of(request.app),
-            job.payload["order_summary_id"],
-            invoice_id=job.payload.get("invoice_id"),
-            retry_blocked=True,
-        )
-    except Exception:
-        log.exception("ensure-funds for %s failed; the exception stays open", job.key)
 
 
 @router.post(
