@@ -21,6 +21,8 @@ from openoms.api.cursors import decode_cursor, encode_cursor
 from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import IdempotencyKey, answer_idempotent
+from openoms.api.service_actions import Action as ServiceAction
+from openoms.api.service_actions import preview, submit
 from openoms.domain.returns import ReturnOrderStatus
 from openoms.schemas.returns import (
     CancelIn,
@@ -221,18 +223,20 @@ def move_return_order(
 # --- simple return ------------------------------------------------------------------------
 
 
-def _submit(
-    session: Session, outbox: Outbox, summary_id: str, payload: SubmitReturnIn
-) -> ReturnOutcome:
-    return service.submit_return(
-        session,
-        outbox,
-        summary_id,
-        payload.lines(),
-        reason=payload.reason,
-        location=payload.location,
-        refund_shipping=payload.refund_shipping,
-    )
+def _simple_return(summary_id: str, payload: SubmitReturnIn) -> ServiceAction:
+    def action(session: Session, outbox: Outbox, preview: bool) -> dict[str, Any]:
+        outcome = service.submit_return(
+            session,
+            outbox,
+            summary_id,
+            payload.lines(),
+            reason=payload.reason,
+            location=payload.location,
+            refund_shipping=payload.refund_shipping,
+        )
+        return _simple_body(session, outcome, preview=preview)
+
+    return action
 
 
 def _simple_body(session: Session, outcome: ReturnOutcome, *, preview: bool) -> dict[str, Any]:
@@ -260,13 +264,11 @@ def _simple_body(session: Session, outcome: ReturnOutcome, *, preview: bool) -> 
     responses=PROBLEMS,
 )
 def preview_return(
-    summary_id: str, payload: SubmitReturnIn, request: Request, _: Agent, db: Db
+    summary_id: str, payload: SubmitReturnIn, request: Request, _: Agent
 ) -> dict[str, Any]:
     """What `submit-return` would do, changing nothing: the same action run in a rehearsal
     that is rolled back."""
-    with db.rehearsal() as session:
-        outcome = _submit(session, request.app.state.outbox, summary_id, payload)
-        return _simple_body(session, outcome, preview=True)
+    return preview(request, _simple_return(summary_id, payload))
 
 
 @router.post(
@@ -286,11 +288,5 @@ def submit_return(
     with restock at `location` or write-off, the return change order and its credit memo
     (refunded by ensure-refunds), returnless lines refunded without receipts, the return
     fee, and (`refund_shipping`) delivery charges of groups that came back whole."""
-    outbox = request.app.state.outbox
-
-    def operation(session: Session) -> tuple[int, dict[str, Any]]:
-        outcome = _submit(session, outbox, summary_id, payload)
-        return 200, _simple_body(session, outcome, preview=False)
-
-    body = payload.model_dump(mode="json")
-    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+    action = _simple_return(summary_id, payload)
+    return submit(request, response, principal, idempotency_key, payload, action)
