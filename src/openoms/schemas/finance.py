@@ -29,8 +29,17 @@ class DocumentOut(BaseModel):
     covered."""
 
     id: str
-    status: str = Field(description="Invoice: POSTED, PAID. Credit memo: POSTED, REFUNDED.")
+    status: str = Field(
+        description="Invoice: POSTED, PAID. Credit memo: POSTED, REFUNDED, APPLIED (its "
+        "balance paid invoices: an exchange's new items, a return fee)."
+    )
     source_key: str
+    change_order_id: str | None = Field(
+        default=None, description="Credit memo: the change order it credits."
+    )
+    return_order_id: str | None = Field(
+        default=None, description="Credit memo: the return order whose units it credits."
+    )
     currency: str
     totals: DocumentTotalsOut
     grand_total: str

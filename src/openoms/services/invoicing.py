@@ -407,10 +407,17 @@ def document_view(
     def money(minor: int) -> str:
         return format_minor(minor, document.currency)
 
+    links = {}
+    if isinstance(document, m.CreditMemo):
+        links = {
+            "change_order_id": document.change_order_id,
+            "return_order_id": document.return_order_id,
+        }
     return {
         "id": document.id,
         "status": document.status,
         "source_key": document.source_key,
+        **links,
         "currency": document.currency,
         "totals": {
             "product": money(document.total_product),

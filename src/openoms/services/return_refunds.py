@@ -77,7 +77,7 @@ def credit_due(session: Session, outbox: Outbox, ret: LockedReturn) -> ReturnOut
     first = not any(line.quantity_credited and line.quantity_expected for line in ret.lines)
     by_id = {line.id: line for line in ret.lines}
     units = [(by_id[i].order_item_summary_id, n) for i, n in due.items()]
-    recorded = _record_return(session, outbox, ret.summary, units, f"return {ret.order.id}")
+    recorded = _record_return(session, outbox, ret, units, f"return {ret.order.id}")
     for line_id, n in due.items():
         by_id[line_id].quantity_credited += n
     record_event(
@@ -99,12 +99,14 @@ def credit_due(session: Session, outbox: Outbox, ret: LockedReturn) -> ReturnOut
 def _record_return(
     session: Session,
     outbox: Outbox,
-    summary: m.OrderSummary,
+    ret: LockedReturn,
     units: Sequence[tuple[str, int]],
     reason: str,
 ) -> RecordedChange:
     """One RETURN change order for (item id, units): each item's amounts from
-    `changes.return_line`, the credit memo of their invoiced part."""
+    `changes.return_line`, the credit memo of their invoiced part, which names the return
+    order (an exchange finds its credit by it)."""
+    summary = ret.summary
     merged: dict[str, int] = defaultdict(int)
     for item_id, n in units:
         merged[item_id] += n
@@ -113,7 +115,12 @@ def _record_return(
     changes = [
         return_line(_item_money(items[item_id], billed), n) for item_id, n in sorted(merged.items())
     ]
-    return _record(session, outbox, summary, ChangeKind.RETURN, reason, changes)
+    recorded = _record(session, outbox, summary, ChangeKind.RETURN, reason, changes)
+    if recorded.credit_memo_id is not None:
+        memo = session.get(m.CreditMemo, recorded.credit_memo_id)
+        assert memo is not None  # made just now
+        memo.return_order_id = ret.order.id
+    return recorded
 
 
 def _item_money(item: m.OrderItemSummary, billed: dict[str, Amounts]) -> ItemMoney:
@@ -150,9 +157,7 @@ def refund_returnless(session: Session, outbox: Outbox, ret: LockedReturn) -> Re
     if not under:
         return ret.nothing(*messages)
     units = [(line.order_item_summary_id, line.quantity_expected) for line, _ in under]
-    recorded = _record_return(
-        session, outbox, ret.summary, units, f"returnless refund {ret.order.id}"
-    )
+    recorded = _record_return(session, outbox, ret, units, f"returnless refund {ret.order.id}")
     for line, _ in under:
         line.quantity_credited = line.quantity_expected
         line.quantity_expected = 0

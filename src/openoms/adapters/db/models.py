@@ -771,6 +771,8 @@ class CreditMemo(_FinanceDocument, Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     order_summary_id: Mapped[str] = mapped_column(ForeignKey("order_summaries.id"), index=True)
     change_order_id: Mapped[str | None] = mapped_column(String(40))
+    # The return order whose units it credits (an exchange applies it to its new items).
+    return_order_id: Mapped[str | None] = mapped_column(ForeignKey("return_orders.id"), index=True)
 
     lines: Mapped[list[CreditMemoLine]] = relationship(lazy="raise", order_by="CreditMemoLine.id")
 
