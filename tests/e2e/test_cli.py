@@ -7,6 +7,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -14,8 +15,10 @@ from sqlalchemy import select
 from openoms.adapters.db import models as m
 from openoms.adapters.db.migrate import current_revision_is_head, upgrade
 from openoms.adapters.db.session import Database
-from openoms.demo import demo_orders
+from openoms.demo import SITES, demo_orders
+from openoms.domain.money import format_minor
 from openoms.services.keys import Scope, authenticate, create_api_key
+from openoms.services.reconciliation import reconcile
 from openoms.services.views import order_summary_view
 from tests.conftest import BACKENDS
 from tests.e2e.common import OPENOMS, cli_env, fresh_database
@@ -345,6 +348,35 @@ def test_seed_is_idempotent(database: Database, database_url: str, tmp_path: Pat
     assert count(database, m.InventoryRecord) == 56
 
 
+MONEY = r"-?\d+\.\d\d"
+
+
+def one(pattern: str, out: str) -> tuple[str, ...]:
+    """The groups of the one output line that matches `pattern` in full."""
+    found = re.findall(f"^{pattern}$", out, re.M)
+    assert len(found) == 1, (pattern, found)
+    match = found[0]
+    return match if isinstance(match, tuple) else (match,)
+
+
+def table_rows(out: str) -> list[list[str]]:
+    """The body rows of the demo's table, each a list of cells with wrapped lines joined."""
+    rows: list[list[str]] = []
+    for line in out.splitlines():
+        if not line.startswith("│"):
+            continue
+        cells = [c.strip() for c in line.strip("│").split("│")]
+        if cells[0]:
+            rows.append(cells)
+        else:  # a continuation of the row above
+            rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells, strict=True)]
+    return rows
+
+
+def minor(amount: str) -> int:
+    return int(amount.replace(".", ""))
+
+
 def test_demo_captures_retries_refuses_and_shows_a_table(
     database: Database, database_url: str, tmp_path: Path
 ) -> None:
@@ -354,26 +386,33 @@ def test_demo_captures_retries_refuses_and_shows_a_table(
     out = result.stdout
     captured = re.findall(r"^captured (web-\w\w) (RUN\d{20}-\d{5}) → (os_\w{26})$", out, re.M)
     assert len(captured) == 4
-    first_id = captured[0][2]
+    ids = [c[2] for c in captured]
+    first_id, second_id = ids[0], ids[1]
     assert f"created again? False — same summary {first_id}\n" in out
     assert re.search(r"^refused: totals_mismatch — grand_total is 1\.00 but ", out, re.M)
     assert re.search(
         r"^┃ order summary +┃ channel +┃ status +┃ items +┃ grand total +┃ captured +┃"
-        r" fulfillment +┃$",
+        r" refunded +┃ changes +┃ fulfillment +┃$",
         out,
         re.M,
     )
     assert re.search(r"^\d+ events and jobs handled$", out, re.M)
     with database.reading() as session:
-        views = {c[2]: order_summary_view(session, c[2]) for c in captured}
+        views = {summary_id: order_summary_view(session, summary_id) for summary_id in ids}
+        ledgers = {o.order_summary_id: o for o in reconcile(session).orders}
     assert count(database, m.OrderSummary) == 4  # the refused order stored nothing
-    table_rows = [line for line in out.splitlines() if line.startswith("│ os_")]
-    assert len(table_rows) == 4
-    for n, ((channel, reference, summary_id), row) in enumerate(
-        zip(captured, table_rows, strict=True)
-    ):
+    first, second = views[first_id], views[second_id]
+
+    assert_cancel(out, second)
+    item = assert_refusal(out, first)
+    assert_return(out, database, first, item)
+    assert_discount(out, database, first, item)
+    assert_reship(out, first, item)
+
+    rows = table_rows(out)
+    assert len(rows) == 4
+    for n, ((channel, reference, summary_id), cells) in enumerate(zip(captured, rows, strict=True)):
         view = views[summary_id]
-        cells = [c.strip() for c in row.strip("│").split("│")]
         assert (view["external_reference"], view["channel"]) == (reference, channel)
         # every order was routed; the first one was shipped in full
         expected_status = "FULFILLED" if n == 0 else "WAITING_TO_FULFILL"
@@ -382,18 +421,207 @@ def test_demo_captures_retries_refuses_and_shows_a_table(
         assert cells[4] == f"{view['totals']['grand_total']} {view['currency']}"
         fos = view["fulfillment_orders"]
         assert fos
-        assert all(fo["location"] in cells[6] for fo in fos)
-        # what shipped was invoiced and captured: all of the first order, none of the rest
-        paid = view["totals"]["grand_total"] if n == 0 else "0.00"
-        assert cells[5] == paid
-        assert [p["captured"] for p in view["payment_summaries"]] == [paid]
-        for item in view["items"]:
-            if item["type"] == "product":
-                assert item["quantity_allocated"] == item["quantity_ordered"]
-    first = views[captured[0][2]]
-    assert all(fo["status"] == "FULFILLED" for fo in first["fulfillment_orders"])
+        assert all(fo["location"] in cells[8] for fo in fos)
+        # what shipped was invoiced and captured: all of the first order, none of the rest;
+        # what the first order's return and discount credited was refunded
+        invoiced = sum(minor(i["grand_total"]) for i in view["invoices"])
+        credited = sum(minor(c["grand_total"]) for c in view["credit_memos"])
+        paid = [p["captured"] for p in view["payment_summaries"]]
+        refunded = [p["refunded"] for p in view["payment_summaries"]]
+        assert len(paid) == 1
+        assert (minor(paid[0]), minor(refunded[0])) == (invoiced, credited)
+        assert (cells[5], cells[6]) == (paid[0], refunded[0])
+        assert invoiced - credited == (minor(view["totals"]["grand_total"]) if n == 0 else 0)
+        assert cells[7] == str(len(view["change_orders"]))
+        assert cells[7] == {0: "2", 1: "1"}.get(n, "0")  # return + discount; the cancel
+        for product in view["items"]:
+            if product["type"] == "product":
+                allocated = product["quantity_ordered"] - product["quantity_canceled"]
+                assert product["quantity_allocated"] == allocated
+        # the documents and the money agree, and the line says so
+        ledger = ledgers[summary_id]
+        assert ledger.mismatches == []
+        assert ledger.outstanding == 0
+        grand = view["totals"]["grand_total"]
+        net = format_minor(invoiced - credited, view["currency"])
+        kept = format_minor(minor(paid[0]) - minor(refunded[0]), view["currency"])
+        assert (
+            f"{summary_id}: invoiced {paid[0]} − credited {refunded[0]} = {net} of grand "
+            f"total {grand} {view['currency']}; captured {paid[0]} − refunded {refunded[0]} = "
+            f"{kept}; no mismatch\n"
+        ) in out
     assert all(
-        shipment["tracking_number"]
+        fo["status"] == "FULFILLED" and all(s["tracking_number"] for s in fo["shipments"])
         for fo in first["fulfillment_orders"]
-        for shipment in fo["shipments"]
     )
+
+
+def product_of(view: dict[str, Any], sku: str) -> dict[str, Any]:
+    return next(i for i in view["items"] if i["type"] == "product" and i["sku"] == sku)
+
+
+def assert_cancel(out: str, second: dict[str, Any]) -> None:
+    """One unit of the second order canceled before it shipped: a cancel change order, the
+    grand total lowered by it, the FO line one unit shorter, nothing to refund."""
+    currency = second["currency"]
+    sku, change_total, before, after = one(
+        rf"canceled 1× (\S+): change order cancel ({MONEY}) {currency}; "
+        rf"grand total ({MONEY}) → ({MONEY}) {currency}",
+        out,
+    )
+    fo_id, location, units_before, units_after = one(
+        rf"fulfillment order (fo_\w{{26}}) at ([\w-]+): {re.escape(sku)} (\d+) → (\d+)", out
+    )
+    [change] = second["change_orders"]
+    assert (change["kind"], change["grand_total"]) == ("cancel", change_total)
+    assert [(ln["sku"], ln["quantity"]) for ln in change["lines"]] == [(sku, -1)]
+    assert after == second["totals"]["grand_total"]
+    assert minor(before) + minor(change_total) == minor(after) < minor(before)
+    item = product_of(second, sku)
+    assert (item["quantity_ordered"], item["quantity_canceled"]) == (int(units_before), 1)
+    [fo] = [fo for fo in second["fulfillment_orders"] if fo["id"] == fo_id]
+    [line] = [ln for ln in fo["lines"] if ln["sku"] == sku]
+    assert (fo["location"], line["quantity"]) == (location, int(units_after))
+    assert int(units_after) == int(units_before) - 1
+    assert second["credit_memos"] == []  # nothing was invoiced, nothing to refund
+    assert second["payment_summaries"][0]["refunded"] == "0.00"
+
+
+def assert_refusal(out: str, first: dict[str, Any]) -> dict[str, Any]:
+    """Canceling a shipped unit of the first order is refused with the numbers; the first
+    order has no cancel change order. Returns the item the demo acts on."""
+    item = next(i for i in first["items"] if i["type"] == "product" and i["quantity_ordered"] >= 2)
+    sku, n = item["sku"], item["quantity_ordered"]
+    assert (
+        f"refused: cancel_exceeds_available — cannot cancel 1 {sku}: {n} of {n} {sku} are "
+        "already shipped; nothing is left to cancel; return shipped units instead\n"
+    ) in out
+    assert item["quantity_canceled"] == 0
+    assert "cancel" not in {c["kind"] for c in first["change_orders"]}
+    return item
+
+
+def assert_return(
+    out: str, database: Database, first: dict[str, Any], item: dict[str, Any]
+) -> None:
+    """An RMA of one unit received and restocked at another location than it shipped from,
+    credited and refunded."""
+    sku, currency = re.escape(item["sku"]), first["currency"]
+    return_id, shipped_from, where = one(
+        rf"return (ro_\w{{26}}) of 1× {sku}: SUBMITTED → APPROVED → IN_TRANSIT → RECEIVED; "
+        r"shipped from ([\w-]+), received and restocked at ([\w-]+)",
+        out,
+    )
+    memo_id, amount = one(
+        rf"credit memo (cm_\w{{26}}) ({MONEY}) {currency}; refunded \2 {currency}", out
+    )[:2]
+    stock_before, stock_after = one(rf"{sku} on hand at {where}: (\d+) → (\d+)", out)
+    assert where != shipped_from
+    assert shipped_from in {
+        fo["location"]
+        for fo in first["fulfillment_orders"]
+        if fo["type"] != "reship" and any(ln["sku"] == item["sku"] for ln in fo["lines"])
+    }
+    [rma] = first["return_orders"]
+    assert (rma["id"], rma["status"], rma["expected_location"]) == (return_id, "RECEIVED", where)
+    [rma_line] = rma["lines"]
+    assert (rma_line["sku"], rma_line["quantity_expected"], rma_line["quantity_received"]) == (
+        item["sku"],
+        1,
+        1,
+    )
+    assert [(r["location"], r["quantity"], r["disposition"]) for r in rma_line["receipts"]] == [
+        (where, 1, "restock")
+    ]
+    assert item["quantity_returned"] == 1
+    memo = next(c for c in first["credit_memos"] if c["id"] == memo_id)
+    assert (memo["grand_total"], memo["return_order_id"]) == (amount, return_id)
+    [change] = [c for c in first["change_orders"] if c["kind"] == "return"]
+    assert (change["grand_total"], memo["change_order_id"]) == (f"-{amount}", change["id"])
+    assert refunds_of(database, memo_id) == [(minor(amount), "PROCESSED")]
+    # seeded stock, one unit back; less what a reship then shipped from there
+    seeded = next(s.stock for s in SITES if s.ref == where)
+    reshipped_from_there = sum(
+        ln["shipped"]
+        for fo in first["fulfillment_orders"]
+        if fo["type"] == "reship" and fo["location"] == where
+        for ln in fo["lines"]
+        if ln["sku"] == item["sku"]
+    )
+    assert (int(stock_before), int(stock_after)) == (seeded, seeded + 1)
+    assert on_hand(database, where, item["sku"]) == seeded + 1 - reshipped_from_there
+
+
+def assert_discount(
+    out: str, database: Database, first: dict[str, Any], item: dict[str, Any]
+) -> None:
+    """10% off the kept, shipped units: one post-fulfillment change order, credited and
+    refunded in full."""
+    currency = first["currency"]
+    total, credited, refunded = one(
+        rf"10% off {re.escape(item['sku'])}: change orders post_fulfillment ({MONEY}) "
+        rf"{currency}; credit memo ({MONEY}) {currency}, refunded ({MONEY}) {currency}",
+        out,
+    )
+    assert minor(total) == -minor(credited) < 0
+    assert refunded == credited
+    [change] = [c for c in first["change_orders"] if c["kind"] == "adjust"]
+    assert change["grand_total"] == total
+    assert [(ln["sku"], ln["quantity"]) for ln in change["lines"]] == [(item["sku"], 0)]
+    [memo] = [c for c in first["credit_memos"] if c["change_order_id"] == change["id"]]
+    assert memo["grand_total"] == credited
+    assert refunds_of(database, memo["id"]) == [(minor(credited), "PROCESSED")]
+
+
+def assert_reship(out: str, first: dict[str, Any], item: dict[str, Any]) -> None:
+    """One unit reshipped: a reship FO of one unit, shipped, never invoiced nor charged."""
+    currency, sku = first["currency"], re.escape(item["sku"])
+    fo_id, location = one(
+        rf"reship rs_\w{{26}} of 1× {sku}: fulfillment order (fo_\w{{26}}) \(reship\) at "
+        r"([\w-]+)",
+        out,
+    )
+    assert f"shipped {fo_id}: label created\n" in out
+    invoices, captured = one(
+        rf"no invoice, no charge: invoices (\d+) → \1, captured ({MONEY}) → \2 {currency}", out
+    )
+    [fo] = [fo for fo in first["fulfillment_orders"] if fo["type"] == "reship"]
+    assert (fo["id"], fo["location"], fo["status"]) == (fo_id, location, "FULFILLED")
+    assert [(ln["sku"], ln["quantity"], ln["shipped"]) for ln in fo["lines"]] == [
+        (item["sku"], 1, 1)
+    ]
+    assert item["quantity_reshipped"] == 1
+    assert item["quantity_fulfilled"] == item["quantity_ordered"]  # originals only
+    assert len(first["invoices"]) == int(invoices)
+    assert [p["captured"] for p in first["payment_summaries"]] == [captured]
+    # invoices are per shipment: none for the reship's, and the item billed for its units once
+    sources = {invoice["source_key"] for invoice in first["invoices"]}
+    assert sources.isdisjoint(f"shipment:{s['id']}" for s in fo["shipments"])
+    billed = sum(
+        line["quantity"]
+        for invoice in first["invoices"]
+        for line in invoice["lines"]
+        if line["order_item_summary_id"] == item["id"]
+    )
+    assert billed == item["quantity_ordered"]
+
+
+def refunds_of(database: Database, credit_memo_id: str) -> list[tuple[int, str]]:
+    with database.reading() as session:
+        rows = session.execute(
+            select(m.Refund.amount, m.Refund.status).where(
+                m.Refund.credit_memo_id == credit_memo_id
+            )
+        ).all()
+    return [(amount, status) for amount, status in rows]
+
+
+def on_hand(database: Database, location: str, sku: str) -> int:
+    with database.reading() as session:
+        return int(
+            session.scalars(
+                select(m.InventoryRecord.on_hand)
+                .join(m.Location, m.Location.id == m.InventoryRecord.location_id)
+                .where(m.Location.ref == location, m.InventoryRecord.sku == sku)
+            ).one()
+        )

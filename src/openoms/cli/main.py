@@ -229,7 +229,8 @@ def seed(
 
 @app.command()
 def demo() -> None:
-    """A scripted run: capture realistic orders, retry one, refuse a bad one, show results."""
+    """A scripted run: capture realistic orders, retry one, refuse a bad one, ship one; then
+    an agent's cancel, refusal, return, discount and reship; show and reconcile the results."""
     from openoms.demo import run_demo
 
     _, db = open_database()
