@@ -231,7 +231,7 @@ def seed(
 def demo() -> None:
     """A scripted run: capture realistic orders, retry one, refuse a bad one, ship one; then
     an agent's cancel, refusal, return, discount and reship; show and reconcile the results."""
-    from openoms.demo import run_demo
+    from openoms.demo_run import run_demo
 
     _, db = open_database()
     run_demo(db, Outbox(default_registry()), console)
