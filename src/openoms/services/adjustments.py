@@ -42,9 +42,9 @@ from sqlalchemy.orm import Session
 from openoms.adapters.db import models as m
 from openoms.adapters.db.repositories import fulfillment as fo_repo
 from openoms.adapters.outbox import Outbox
-from openoms.domain.changes import ItemMoney, split_discount
-from openoms.domain.errors import AmountInvalid, DiscountInvalid, OrderItemSummaryUnknown
-from openoms.domain.finance import Amounts, DocumentLine
+from openoms.domain.changes import split_discount
+from openoms.domain.errors import AmountInvalid, DiscountInvalid
+from openoms.domain.finance import DocumentLine
 from openoms.domain.money import Money, format_minor
 from openoms.domain.order import ItemType
 from openoms.domain.summary import ChangeKind, ChangeLine, ChangeOrder
@@ -52,8 +52,9 @@ from openoms.schemas.service_actions import AdjustItemsIn, ItemAdjustmentIn
 from openoms.services.change_orders import (
     RecordedChange,
     billed_amounts,
-    item_amounts,
+    item_money,
     locked_summary,
+    named_item,
     record_change,
 )
 from openoms.services.fulfillment import item_quantities
@@ -171,9 +172,7 @@ def submit_adjustments(
     credit: list[DocumentLine] = []
     for item_id, discount in discounts.items():
         item = items[item_id]
-        money = ItemMoney(
-            item.id, item_quantities(item), item_amounts(item), billed.get(item.id, Amounts())
-        )
+        money = item_money(item, billed)
         split = split_discount(money, discount.adjustment, discount.tax)
         parts = {PRE: split.pre_fulfillment, IN: split.in_fulfillment, POST: split.post_fulfillment}
         if item.type == ItemType.DELIVERY_CHARGE.value:
@@ -195,18 +194,14 @@ def _discounts(
     the item's price before this request; checked against what the item is worth."""
     total: dict[str, Discount] = {}
     for index, line in enumerate(wanted):
-        item = items.get(line.order_item_summary_id)
-        if item is None:
-            raise OrderItemSummaryUnknown(
-                f"item {line.order_item_summary_id!r} is not on this order summary",
-                field=f"items[{index}].order_item_summary_id",
-            )
+        field = f"items[{index}].order_item_summary_id"
+        item = named_item(items, line.order_item_summary_id, field=field)
         q = item_quantities(item)
         if q.net_ordered - q.returned <= 0:
             raise DiscountInvalid(
                 f"{item.sku} has no units left to discount ({q.canceled} canceled, "
                 f"{q.returned} returned of {q.ordered})",
-                field=f"items[{index}].order_item_summary_id",
+                field=field,
             )
         net_price = item.total_price + item.adjustments
         discount = discount_amounts(

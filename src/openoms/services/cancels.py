@@ -34,26 +34,21 @@ from openoms.adapters.db import models as m
 from openoms.adapters.db.repositories import fulfillment as fo_repo
 from openoms.adapters.db.repositories import routing as routing_repo
 from openoms.adapters.outbox import Outbox
-from openoms.domain.changes import ItemMoney, cancel_charge, cancel_line
-from openoms.domain.errors import (
-    CancelExceedsAvailable,
-    DeliveryChargeCancelInvalid,
-    OrderItemSummaryUnknown,
-    QuantityInvalid,
-)
-from openoms.domain.finance import Amounts
+from openoms.domain.changes import cancel_charge, cancel_line
+from openoms.domain.errors import CancelExceedsAvailable, DeliveryChargeCancelInvalid
 from openoms.domain.fulfillment import FulfillmentOrderStatus
 from openoms.domain.inventory import ReservationStatus
 from openoms.domain.order import ItemType
 from openoms.domain.summary import ChangeKind, ChangeOrder
-from openoms.schemas.service_actions import ItemChangeIn, ItemsActionIn
+from openoms.schemas.service_actions import ItemsActionIn
 from openoms.services import fulfillment
 from openoms.services.capture_stock import SYSTEM_OWNER
 from openoms.services.change_orders import (
     RecordedChange,
     billed_amounts,
-    item_amounts,
+    item_money,
     locked_summary,
+    product_lines,
     record_change,
 )
 from openoms.services.fulfillment import item_quantities
@@ -96,12 +91,20 @@ def cancel_with_messages(
     """`submit_cancel`, also answering the notes for the agent (a delivery charge kept)."""
     summary = locked_summary(session, summary_id)
     items = {i.id: i for i in fo_repo.summary_items(session, summary_id)}
-    units = _requested(items, request.items)
+    units = product_lines(
+        items,
+        request.items,
+        action="cancel",
+        not_product=DeliveryChargeCancelInvalid,
+        instead="cancel the group's products with refund_shipping true to give it back",
+    )
+    for item_id, n in units.items():
+        _check_available(items[item_id], n)
     fos = routing_repo.summary_fulfillment_orders(session, summary_id)
     plan = _plan(items, units, [fo for fo, _ in fos], refund_shipping=request.refund_shipping)
     billed = billed_amounts(session, summary_id)
-    changes = [cancel_line(_money(items[i], billed), n) for i, n in plan.units.items()]
-    changes += [cancel_charge(_money(charge, billed)) for charge in plan.charges]
+    changes = [cancel_line(item_money(items[i], billed), n) for i, n in plan.units.items()]
+    changes += [cancel_charge(item_money(charge, billed)) for charge in plan.charges]
     for fo_id, lines in plan.fo_lines.items():
         fulfillment.cancel_lines(session, outbox, fo_id, lines)
     change = ChangeOrder(ChangeKind.CANCEL, _reason(request), tuple(c.change for c in changes))
@@ -112,37 +115,7 @@ def cancel_with_messages(
     return [recorded], plan.messages
 
 
-# --- validation and plan ------------------------------------------------------------------
-
-
-def _requested(
-    items: Mapping[str, m.OrderItemSummary], wanted: Sequence[ItemChangeIn]
-) -> dict[str, int]:
-    """Units per item id, duplicates summed, in the order first named."""
-    units: dict[str, int] = {}
-    for index, line in enumerate(wanted):
-        item = items.get(line.order_item_summary_id)
-        if item is None:
-            raise OrderItemSummaryUnknown(
-                f"item {line.order_item_summary_id!r} is not on this order summary",
-                field=f"items[{index}].order_item_summary_id",
-            )
-        if item.type != ItemType.PRODUCT.value:
-            raise DeliveryChargeCancelInvalid(
-                f"item {item.id} is the delivery charge of its group: cancel the group's "
-                "products with refund_shipping true to give it back",
-                field=f"items[{index}].order_item_summary_id",
-            )
-        if line.quantity <= 0:
-            raise QuantityInvalid(
-                f"quantity to cancel of {item.sku} must be a positive whole number, "
-                f"got {line.quantity}",
-                field=f"items[{index}].quantity",
-            )
-        units[item.id] = units.get(item.id, 0) + line.quantity
-    for item_id, n in units.items():
-        _check_available(items[item_id], n)
-    return units
+# --- availability and plan ----------------------------------------------------------------
 
 
 def _check_available(item: m.OrderItemSummary, units: int) -> None:
@@ -235,12 +208,6 @@ def _charges(
                 "still ordered"
             )
     return charges, messages
-
-
-def _money(item: m.OrderItemSummary, billed: Mapping[str, Amounts]) -> ItemMoney:
-    return ItemMoney(
-        item.id, item_quantities(item), item_amounts(item), billed.get(item.id, Amounts())
-    )
 
 
 def _reason(request: ItemsActionIn) -> str:

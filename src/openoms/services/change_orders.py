@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,14 @@ from openoms.adapters.db.ids import new_id
 from openoms.adapters.db.models import utcnow
 from openoms.adapters.db.repositories import fulfillment as repo
 from openoms.adapters.outbox import Outbox
-from openoms.domain.errors import OrderSummaryNotFound
+from openoms.domain.changes import ItemMoney
+from openoms.domain.errors import (
+    DomainError,
+    OrderItemSummaryUnknown,
+    OrderSummaryNotFound,
+    QuantityInvalid,
+    ValidationFailed,
+)
 from openoms.domain.events import DomainEvent
 from openoms.domain.finance import Amounts, DocumentLine
 from openoms.domain.money import format_minor
@@ -67,6 +74,89 @@ def item_amounts(item: m.OrderItemSummary) -> Amounts:
 def billed_amounts(session: Session, order_summary_id: str) -> dict[str, Amounts]:
     """Per item summary id: units invoiced, amounts invoiced less change-order credits."""
     return billed_per_item(session, order_summary_id)
+
+
+def item_money(item: m.OrderItemSummary, billed: Mapping[str, Amounts]) -> ItemMoney:
+    """What `openoms.domain.changes` works an item's change out from (`billed`: as
+    `billed_amounts` answers it)."""
+    return ItemMoney(
+        item.id, item_quantities(item), item_amounts(item), billed.get(item.id, Amounts())
+    )
+
+
+# --- the item lines a service action names ------------------------------------------------
+
+
+class ItemLine(Protocol):
+    """A line of a service action's request: units of an item summary."""
+
+    @property
+    def order_item_summary_id(self) -> str: ...
+
+    @property
+    def quantity(self) -> int: ...
+
+
+def named_item(
+    items: Mapping[str, m.OrderItemSummary],
+    item_id: str,
+    *,
+    field: str,
+    unknown: type[DomainError] = OrderItemSummaryUnknown,
+) -> m.OrderItemSummary:
+    """The item `item_id` of `items` (the order summary's), else `unknown` naming `field`."""
+    item = items.get(item_id)
+    if item is None:
+        raise unknown(f"item {item_id!r} is not on this order summary", field=field)
+    return item
+
+
+def product_lines(
+    items: Mapping[str, m.OrderItemSummary],
+    requests: Sequence[ItemLine],
+    *,
+    action: str,
+    not_product: type[DomainError],
+    instead: str,
+    unknown: type[DomainError] = OrderItemSummaryUnknown,
+    duplicates: Literal["sum", "refuse"] = "sum",
+    field_prefix: str = "items",
+) -> dict[str, int]:
+    """Units per item id of the lines an `action` ("cancel", "return", …) names, in the
+    order first named; an item named twice has its units summed, or is refused
+    (ValidationFailed) with `duplicates="refuse"`. Each line must name an item of `items`
+    (else `unknown`), a product (else `not_product`, saying what to do `instead`) and a
+    positive whole quantity (else QuantityInvalid); at least one line (else
+    ValidationFailed). Errors name the line's field, e.g. `items[1].quantity`."""
+    if not requests:
+        raise ValidationFailed(f"name at least one item to {action}", field=field_prefix)
+    units: dict[str, int] = {}
+    for index, line in enumerate(requests):
+        where = f"{field_prefix}[{index}]"
+        item = named_item(
+            items,
+            line.order_item_summary_id,
+            field=f"{where}.order_item_summary_id",
+            unknown=unknown,
+        )
+        if item.type != ItemType.PRODUCT.value:
+            raise not_product(
+                f"item {item.id} ({item.sku}) is the delivery charge of its group: {instead}",
+                field=f"{where}.order_item_summary_id",
+            )
+        if duplicates == "refuse" and item.id in units:
+            raise ValidationFailed(
+                f"{item.sku} is named twice: give its units to {action} on one line",
+                field=f"{where}.order_item_summary_id",
+            )
+        if line.quantity <= 0:
+            raise QuantityInvalid(
+                f"quantity to {action} of {item.sku} must be a positive whole number, "
+                f"got {line.quantity}",
+                field=f"{where}.quantity",
+            )
+        units[item.id] = units.get(item.id, 0) + line.quantity
+    return units
 
 
 def record_change(

@@ -47,7 +47,7 @@ from openoms.adapters.db.repositories import fulfillment as repo
 from openoms.adapters.db.repositories import routing as routing_repo
 from openoms.adapters.jobs import enqueue
 from openoms.adapters.outbox import Outbox
-from openoms.domain.changes import ItemMoney, return_line
+from openoms.domain.changes import return_line
 from openoms.domain.errors import ExchangeInvalid, QuantityInvalid
 from openoms.domain.events import DomainEvent
 from openoms.domain.finance import Amounts
@@ -58,12 +58,12 @@ from openoms.services.change_orders import (
     RecordedChange,
     action_result,
     billed_amounts,
-    item_amounts,
+    item_money,
     locked_summary,
     record_change,
 )
-from openoms.services.fulfillment import item_quantities
 from openoms.services.invoicing import InvoiceStatus, apply_credit, billed_per_item
+from openoms.services.return_checks import check_available, check_lines
 from openoms.services.returns import ReturnLineRequest, create_return_order
 from openoms.services.routing import schedule_routing
 
@@ -71,13 +71,7 @@ EXCHANGED_EVENT = "order_summary.exchanged"
 CREDIT_EVENTS = ("return_order.credited", "return_order.returnless_refunded")
 
 
-@dataclass(frozen=True, slots=True)
-class ExchangeReturn:
-    """Units of an item summary coming back."""
-
-    order_item_summary_id: str
-    quantity: int
-    reason: str | None = None
+ExchangeReturn = ReturnLineRequest  # units of an item summary coming back: a return line
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,18 +112,23 @@ def submit_exchange(
     expected_location: str | None = None,
 ) -> SubmittedExchange:
     """Exchange `returns` for `new_items` (see the module docstring). Raises before writing
-    anything it keeps: the return's refusals (return_exceeds_available, …), an unknown
-    delivery group or bad amount (400), a non-positive quantity (400)."""
+    anything it keeps: the return's refusals (return_exceeds_available, …, naming
+    `return_items[i]`), an unknown delivery group or bad amount (400), a non-positive
+    quantity (400)."""
     summary = locked_summary(session, order_summary_id)
     items = {i.id: i for i in repo.summary_items(session, summary.id)}
+    # The return's own checks, here first so that refusals name this payload's fields.
+    units = check_lines(returns, items, field_prefix="return_items")
+    check_available(session, items, units, field="return_items")
     groups = {g.ref: g for g in _groups(session, summary.id)}
-    placed = _place(summary.currency, returns, new_items, items, groups)
-    returned_value = _returned_value(session, summary.id, items, returns)
+    default_group = items[returns[0].order_item_summary_id].delivery_group_summary_id
+    placed = _place(summary.currency, new_items, groups, default_group)
+    returned_value = _returned_value(session, summary.id, items, units)
     outcome = create_return_order(
         session,
         outbox,
         summary.id,
-        [ReturnLineRequest(r.order_item_summary_id, r.quantity, r.reason) for r in returns],
+        returns,
         reason=reason or "exchange",
         expected_location=expected_location,
     )
@@ -176,22 +175,14 @@ Placed = tuple[NewItem, int, int, int, m.OrderDeliveryGroupSummary]  # item, qty
 
 def _place(
     currency: str,
-    returns: Sequence[ExchangeReturn],
     new_items: Sequence[NewItem],
-    items: dict[str, m.OrderItemSummary],
     groups: dict[str, m.OrderDeliveryGroupSummary],
+    default_group: str,
 ) -> list[Placed]:
-    """Each new item with its quantity, unit price and tax in minor units and its group."""
+    """Each new item with its quantity, unit price and tax in minor units and its group
+    (`default_group`, an id, unless it names one)."""
     if not new_items:
         raise ExchangeInvalid("an exchange sends at least one new item", field="new_items")
-    default = next(
-        (
-            items[r.order_item_summary_id].delivery_group_summary_id
-            for r in returns
-            if r.order_item_summary_id in items
-        ),
-        None,
-    )
     by_id = {g.id: g for g in groups.values()}
     placed = []
     for index, new in enumerate(new_items):
@@ -201,20 +192,15 @@ def _place(
                 f"quantity of {new.sku} must be a positive whole number, got {new.quantity}",
                 field=f"{where}.quantity",
             )
+        group = by_id[default_group]
         if new.delivery_group is not None:
-            group = groups.get(new.delivery_group)
-            if group is None:
+            if new.delivery_group not in groups:
                 raise ExchangeInvalid(
                     f"no delivery group {new.delivery_group!r} on this order; one of "
                     f"{', '.join(sorted(groups))}",
                     field=f"{where}.delivery_group",
                 )
-        elif default is not None:
-            group = by_id[default]
-        else:
-            raise ExchangeInvalid(
-                "name the delivery group of the new items", field=f"{where}.delivery_group"
-            )
+            group = groups[new.delivery_group]
         price = Money.parse(new.unit_price, currency, field=f"{where}.unit_price").minor
         tax = Money.parse(new.tax, currency, field=f"{where}.tax").minor
         placed.append((new, new.quantity, price, tax, group))
@@ -222,25 +208,12 @@ def _place(
 
 
 def _returned_value(
-    session: Session,
-    summary_id: str,
-    items: dict[str, m.OrderItemSummary],
-    returns: Sequence[ExchangeReturn],
+    session: Session, summary_id: str, items: dict[str, m.OrderItemSummary], units: dict[str, int]
 ) -> int:
     """What the returned units would be credited now (`changes.return_line`): an estimate,
-    the credit itself is worked out when the return is credited. Unknown items count 0
-    (the return refuses them with the right message)."""
+    the credit itself is worked out when the return is credited."""
     billed = billed_amounts(session, summary_id)
-    total = 0
-    for r in returns:
-        item = items.get(r.order_item_summary_id)
-        if item is None or r.quantity <= 0:
-            continue
-        money = ItemMoney(
-            item.id, item_quantities(item), item_amounts(item), billed.get(item.id, Amounts())
-        )
-        total -= return_line(money, r.quantity).change.total
-    return total
+    return -sum(return_line(item_money(items[i], billed), n).change.total for i, n in units.items())
 
 
 def _insert_items(

@@ -51,19 +51,14 @@ from openoms.adapters.db.repositories import fulfillment as items_repo
 from openoms.adapters.db.repositories import routing as routing_repo
 from openoms.adapters.jobs import JobContext, JobKind, Reschedule, enqueue
 from openoms.adapters.outbox import Outbox
-from openoms.domain.errors import (
-    OrderItemSummaryUnknown,
-    QuantityInvalid,
-    ReshipExceedsAvailable,
-    ReshipNotAllowed,
-)
+from openoms.domain.errors import ReshipExceedsAvailable, ReshipNotAllowed
 from openoms.domain.events import DomainEvent
 from openoms.domain.fulfillment import FulfillmentOrderStatus, ProcessExceptionCategory
 from openoms.domain.inventory import InsufficientStock
-from openoms.domain.order import ItemType, Lifecycle
+from openoms.domain.order import Lifecycle
 from openoms.domain.quantities import ItemQuantities
 from openoms.services.capture_stock import SYSTEM_OWNER
-from openoms.services.change_orders import locked_summary
+from openoms.services.change_orders import locked_summary, product_lines
 from openoms.services.fulfillment import item_quantities, refresh_summary_status
 from openoms.services.process_exceptions import active_exception, raise_exception, resolve_exception
 from openoms.services.routing import (
@@ -163,16 +158,23 @@ def submit_reship(
     note: str | None = None,
 ) -> SubmittedReship:
     """Reship `requests` (see the module docstring). Raises before writing anything: an item
-    not on the order (OrderItemSummaryUnknown), a delivery charge or an unmanaged order
-    (ReshipNotAllowed), more than available to reship (ReshipExceedsAvailable, 409, naming
-    each short item with its numbers)."""
+    not on the order (OrderItemSummaryUnknown), a quantity below one (QuantityInvalid), a
+    delivery charge or an unmanaged order (ReshipNotAllowed), more than available to reship
+    (ReshipExceedsAvailable, 409, naming each short item with its numbers)."""
     summary = locked_summary(session, order_summary_id)
     if summary.lifecycle != Lifecycle.MANAGED.value:
         raise ReshipNotAllowed(
             f"order summary {summary.id} is {summary.lifecycle}: the system that drives it "
             "ships replacements, not openoms"
         )
-    wanted = _wanted(session, summary.id, requests)
+    known = {i.id: i for i in items_repo.summary_items(session, summary.id)}
+    wanted = product_lines(
+        known,
+        requests,
+        action="reship",
+        not_product=ReshipNotAllowed,
+        instead="only products are sent again",
+    )
     items = items_repo.lock_items(session, set(wanted))
     after = _check(items, wanted)
     reship_id = new_id("rs")
@@ -194,33 +196,6 @@ def submit_reship(
         )
     outbox.record(session, [_reshipped_event(submitted)])
     return submitted
-
-
-def _wanted(session: Session, summary_id: str, requests: Sequence[ReshipRequest]) -> dict[str, int]:
-    if not requests:
-        raise QuantityInvalid("name at least one item to reship", field="items")
-    known = {i.id: i for i in items_repo.summary_items(session, summary_id)}
-    wanted: dict[str, int] = defaultdict(int)
-    for index, request in enumerate(requests):
-        item = known.get(request.order_item_summary_id)
-        if item is None:
-            raise OrderItemSummaryUnknown(
-                f"item {request.order_item_summary_id!r} is not on order summary {summary_id}",
-                field=f"items[{index}].order_item_summary_id",
-            )
-        if item.type != ItemType.PRODUCT.value:
-            raise ReshipNotAllowed(
-                f"item {item.id} is a {item.type}: only products can be reshipped",
-                field=f"items[{index}].order_item_summary_id",
-            )
-        if request.quantity <= 0:
-            raise QuantityInvalid(
-                f"quantity to reship of {item.sku} must be a positive whole number, got "
-                f"{request.quantity}",
-                field=f"items[{index}].quantity",
-            )
-        wanted[item.id] += request.quantity
-    return dict(wanted)
 
 
 def _check(
@@ -303,18 +278,20 @@ def _reshipped_event(reship: SubmittedReship) -> DomainEvent:
             "reship_id": reship.reship_id,
             "reason": reship.reason.value,
             "note": reship.note,
-            "items": [
-                {
-                    "order_item_summary_id": ln.order_item_summary_id,
-                    "sku": ln.sku,
-                    "quantity": ln.quantity,
-                    "reason": ln.reason,
-                }
-                for ln in reship.lines
-            ],
+            "items": [_line_out(ln) for ln in reship.lines],
         },
         reship.order_summary_id,
     )
+
+
+def _line_out(line: ReshipLine) -> dict[str, Any]:
+    """A reship line as its event and its answer (schemas.reships.ReshipLineOut) show it."""
+    return {
+        "order_item_summary_id": line.order_item_summary_id,
+        "sku": line.sku,
+        "quantity": line.quantity,
+        "reason": line.reason,
+    }
 
 
 # --- routing the replacement units (the job) ----------------------------------------------
@@ -608,15 +585,7 @@ def reship_result(session: Session, reship: SubmittedReship, *, preview: bool) -
         "reship_id": None if preview else reship.reship_id,
         "reason": reship.reason.value,
         "note": reship.note,
-        "items": [
-            {
-                "order_item_summary_id": ln.order_item_summary_id,
-                "sku": ln.sku,
-                "quantity": ln.quantity,
-                "reason": ln.reason,
-            }
-            for ln in reship.lines
-        ],
+        "items": [_line_out(ln) for ln in reship.lines],
         "messages": [
             f"{sum(ln.quantity for ln in reship.lines)} unit(s) will be sent again at no "
             "charge; the replacement fulfillment orders are routed by a job"

@@ -6,60 +6,38 @@ what is still to ship (cancel it instead) and which RMAs hold the rest."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
-from openoms.domain.errors import ReturnExceedsAvailable, ReturnItemNotReturnable, ValidationFailed
-from openoms.domain.order import ItemType
+from openoms.domain.errors import ReturnExceedsAvailable, ReturnItemNotReturnable
 from openoms.domain.returns import HOLDING, ReturnOrderStatus
+from openoms.services.change_orders import ItemLine, product_lines
 from openoms.services.fulfillment import item_quantities
 
 S = ReturnOrderStatus
 
 
-class LineRequest(Protocol):
-    """Units of an item summary asked back (a ReturnLineRequest)."""
-
-    @property
-    def order_item_summary_id(self) -> str: ...
-
-    @property
-    def quantity(self) -> int: ...
-
-
-def check_lines(lines: Sequence[LineRequest], items: Mapping[str, m.OrderItemSummary]) -> None:
-    """At least one line; each a product item of `items`, once, with positive units."""
-    if not lines:
-        raise ValidationFailed("a return needs at least one item", field="items")
-    seen: set[str] = set()
-    for index, request in enumerate(lines):
-        where = f"items.{index}"
-        item = items.get(request.order_item_summary_id)
-        if item is None:
-            raise ReturnItemNotReturnable(
-                f"item {request.order_item_summary_id!r} is not on this order",
-                field=f"{where}.order_item_summary_id",
-            )
-        if item.type != ItemType.PRODUCT.value:
-            raise ReturnItemNotReturnable(
-                f"{item.sku} is a delivery charge: it is not sent back; ask for "
-                "refund_shipping on the return instead",
-                field=f"{where}.order_item_summary_id",
-            )
-        if request.order_item_summary_id in seen:
-            raise ValidationFailed(
-                f"{item.sku} is listed twice: give its units on one line",
-                field=f"{where}.order_item_summary_id",
-            )
-        seen.add(request.order_item_summary_id)
-        if request.quantity <= 0:
-            raise ValidationFailed(
-                f"quantity must be a positive whole number, got {request.quantity}",
-                field=f"{where}.quantity",
-            )
+def check_lines(
+    lines: Sequence[ItemLine],
+    items: Mapping[str, m.OrderItemSummary],
+    *,
+    field_prefix: str = "items",
+) -> dict[str, int]:
+    """Units per item id: at least one line, each a product item of `items`, once (a return
+    order has one line per item), with positive units."""
+    return product_lines(
+        items,
+        lines,
+        action="return",
+        unknown=ReturnItemNotReturnable,
+        not_product=ReturnItemNotReturnable,
+        instead="it is not sent back; return the group's products with refund_shipping true "
+        "to have it refunded",
+        duplicates="refuse",
+        field_prefix=field_prefix,
+    )
 
 
 def check_available(
@@ -68,9 +46,10 @@ def check_available(
     wanted: Mapping[str, int],
     *,
     exclude: str | None = None,
+    field: str = "items",
 ) -> None:
-    """ReturnExceedsAvailable for the first item asked for more than available to return
-    (`exclude`: a return order whose own holds do not count as holders)."""
+    """ReturnExceedsAvailable (naming `field`) for the first item asked for more than
+    available to return (`exclude`: a return order whose own holds do not count as holders)."""
     for item_id, units in wanted.items():
         item = items[item_id]
         available = item_quantities(item).available_to_return
@@ -78,7 +57,7 @@ def check_available(
             continue
         raise ReturnExceedsAvailable(
             f"cannot return {units} {item.sku}: {_why_unavailable(session, item, exclude)}",
-            field="items",
+            field=field,
             order_item_summary_id=item_id,
             sku=item.sku,
             requested=units,
