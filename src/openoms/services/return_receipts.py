@@ -114,16 +114,16 @@ def _receipts(
         if line is None:
             raise ValidationFailed(
                 f"return order {ret.order.id} has no line {request.return_order_line_item_id!r}",
-                field=f"items.{index}.return_order_line_item_id",
+                field=f"items[{index}].return_order_line_item_id",
             )
         disposition = ReturnDisposition(request.disposition)
-        where = location_id(session, request.location, f"items.{index}.location")
+        where = location_id(session, request.location, f"items[{index}].location")
         where = where or ret.order.expected_location_id
         if where is None and disposition is ReturnDisposition.RESTOCK:
             raise ReturnLocationRequired(
                 f"say where the {request.quantity} {line.sku} to restock were received: give "
                 "a location (the return order expects none)",
-                field=f"items.{index}.location",
+                field=f"items[{index}].location",
             )
         totals[line.id] += request.quantity
         counters(line).receive(totals[line.id])  # raises naming what is still expected

@@ -37,16 +37,15 @@ from openoms.adapters.db import models as m
 from openoms.adapters.db.ids import new_id
 from openoms.adapters.db.repositories import fulfillment as repo
 from openoms.adapters.outbox import Outbox
-from openoms.domain.changes import ItemMoney, LineChange, cancel_charge, return_line
+from openoms.domain.changes import LineChange, cancel_charge, return_line
 from openoms.domain.events import DomainEvent
-from openoms.domain.finance import Amounts
 from openoms.domain.order import ItemType
 from openoms.domain.returns import ReturnOrderStatus
 from openoms.domain.summary import ChangeKind, ChangeOrder
 from openoms.services.change_orders import (
     RecordedChange,
     billed_amounts,
-    item_amounts,
+    item_money,
     record_change,
 )
 from openoms.services.channels import channel_policy
@@ -113,7 +112,7 @@ def _record_return(
     items = repo.lock_items(session, merged)
     billed = billed_amounts(session, summary.id)
     changes = [
-        return_line(_item_money(items[item_id], billed), n) for item_id, n in sorted(merged.items())
+        return_line(item_money(items[item_id], billed), n) for item_id, n in sorted(merged.items())
     ]
     recorded = _record(session, outbox, summary, ChangeKind.RETURN, reason, changes)
     if recorded.credit_memo_id is not None:
@@ -121,12 +120,6 @@ def _record_return(
         assert memo is not None  # made just now
         memo.return_order_id = ret.order.id
     return recorded
-
-
-def _item_money(item: m.OrderItemSummary, billed: dict[str, Amounts]) -> ItemMoney:
-    return ItemMoney(
-        item.id, item_quantities(item), item_amounts(item), billed.get(item.id, Amounts())
-    )
 
 
 def _record(
@@ -289,7 +282,7 @@ def _refund_shipping(session: Session, outbox: Outbox, ret: LockedReturn) -> Ret
                     "with the customer or to ship"
                 )
                 continue
-            changes.append(cancel_charge(_item_money(charge, billed)))
+            changes.append(cancel_charge(item_money(charge, billed)))
     if not changes:
         return ret.nothing(*messages)
     reason = f"shipping refunded with return {ret.order.id}"
