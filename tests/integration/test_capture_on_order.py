@@ -196,12 +196,29 @@ def test_a_soft_decline_is_retried_after_a_backoff_and_charges_once(
 def test_a_timeout_is_asked_again_with_the_same_key(stocked: Database, api: Api) -> None:
     shop = on_order_shop(api, token="tok_timeout", preauthorize=True)
     assert ledger(shop) == [("authorize", GRAND_TOTAL), ("capture", GRAND_TOTAL)]  # answer lost
-    assert payments(shop) == [(None, GRAND_TOTAL, "PENDING", order_key(shop, 1))]
+    # PENDING until the backoff passes (already PROCESSED if the drain outlasted it).
+    [(_, amount, status, key)] = payments(shop)
+    assert (amount, status in ("PENDING", "PROCESSED"), key) == (
+        GRAND_TOTAL,
+        True,
+        order_key(shop, 1),
+    )
     _backoff_passes(shop)
     shop.drain()
     assert ledger(shop) == [("authorize", GRAND_TOTAL), ("capture", GRAND_TOTAL)]
     assert payments(shop) == [(None, GRAND_TOTAL, "PROCESSED", order_key(shop, 1))]
     assert shop.money()["payment"] == (GRAND_TOTAL, GRAND_TOTAL, 0)
+    # Asked twice, with one key: the lost answer, then the one that settled it.
+    with shop.api.db.reading() as session:
+        asked = session.execute(
+            select(m.PaymentGatewayLog.idempotency_key, m.PaymentGatewayLog.result)
+            .where(m.PaymentGatewayLog.operation == "capture")
+            .order_by(m.PaymentGatewayLog.id)
+        ).all()
+    assert [tuple(row) for row in asked] == [
+        (order_key(shop, 1), "INDETERMINATE"),
+        (order_key(shop, 1), "SUCCESS"),
+    ]
 
 
 def test_a_return_fee_then_a_shipment_moves_no_extra_money(stocked: Database, api: Api) -> None:
