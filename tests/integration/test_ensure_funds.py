@@ -20,6 +20,7 @@ from openoms.adapters.payments import Gateways
 from openoms.adapters.payments.sandbox import SandboxGateway
 from openoms.domain.money import Money
 from openoms.domain.payments import AuthorizationStatus
+from openoms.services import payment_jobs
 from openoms.services import payments as service
 from openoms.services.payment_actions import capture_payment
 from openoms.services.payments import ENSURE_FUNDS_JOB
@@ -285,8 +286,8 @@ def test_invoice_created_queues_the_ensure_funds_job(stocked: Database) -> None:
         payload={"invoice_id": invoice, "order_summary_id": shop.summary_id, "grand_total": "1.00"}
     )
     with stocked.transaction() as session:
-        service.on_invoice_created(session, event)
-        service.on_invoice_created(session, event)
+        payment_jobs.on_invoice_created(session, event)
+        payment_jobs.on_invoice_created(session, event)
     assert count(stocked, m.Job, m.Job.dedupe_key == f"ensure_funds:{invoice}") == 1
 
 

@@ -13,7 +13,7 @@ from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.adapters.payments import Gateways, default_gateways
 from openoms.services.invoicing import invoicing_consumers
 from openoms.services.labels import label_job
-from openoms.services.payments import payment_consumers, payment_job_kinds
+from openoms.services.payment_jobs import payment_consumers, payment_job_kinds
 from openoms.services.refunds import REFUND_JOB, refund_consumers, refund_job
 from openoms.services.reversals import REVERSE_JOB, reversal_consumers, reversal_job
 from openoms.services.routing import routing_consumers, routing_job_kinds
