@@ -402,10 +402,10 @@ _CHECKS = {
         SELECT count(*) FROM order_summaries WHERE status <> 'WAITING_TO_FULFILL'""",
     "product items not allocated in full": """
         SELECT count(*) FROM order_item_summaries
-        WHERE type = 'PRODUCT' AND quantity_allocated <> quantity_ordered""",
+        WHERE type = 'product' AND quantity_allocated <> quantity_ordered""",
     "product items whose fulfillment order lines differ from the ordered units": """
         SELECT count(*) FROM order_item_summaries i
-        WHERE i.type = 'PRODUCT' AND i.quantity_ordered <> (
+        WHERE i.type = 'product' AND i.quantity_ordered <> (
             SELECT coalesce(sum(l.quantity), 0) FROM fulfillment_order_line_items l
             WHERE l.order_item_summary_id = i.id)""",
     "inventory records whose reserved differs from their reservation lines": """

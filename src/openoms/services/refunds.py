@@ -488,6 +488,8 @@ def refund_consumers() -> list[Consumer]:
     def on_order_changed(session: Session, event: m.Event) -> None:
         # A change without a credit memo can still leave excess funds (money captured at
         # order time for what is now canceled): ensure-refunds finds and pays them back.
+        if event.payload.get("credit_memo_id"):
+            return  # its credit memo queues the job (on_credit_memo_created)
         summary_id = event.payload["order_summary_id"]
         enqueue(
             session,
