@@ -88,16 +88,6 @@ def open_invoices(
     ).all()
 
 
-def applied_to_invoices(session: Session, summary_id: str) -> int:
-    """Funds already applied to the summary's invoices (Σ grand total − balance)."""
-    total = session.scalar(
-        select(func.sum(m.Invoice.grand_total - m.Invoice.balance)).where(
-            m.Invoice.order_summary_id == summary_id
-        )
-    )
-    return int(total or 0)
-
-
 def refused_attempts(session: Session, key_prefix: str) -> int:
     """Gateway calls with keys starting `key_prefix` answered DECLINE or PERMANENT_FAIL: each
     such answer is final for its key, so the next attempt needs a new one."""
