@@ -25,13 +25,12 @@ memos = grand total + return fees, captured − refunded = that, every balance i
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, Phase, event, settings
+from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -39,7 +38,6 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
-    run_state_machine_as_test,
 )
 from sqlalchemy import select, update
 
@@ -55,7 +53,7 @@ from openoms.domain.quantities import ItemQuantities
 from openoms.services.keys import Scope, create_api_key
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
-from tests.integration.test_money_properties import minor, reset
+from tests.integration.machines import minor, reset, run_machine
 from tests.network import stock_network
 from tests.payloads import order_payload
 
@@ -633,22 +631,5 @@ def settle(machine: OrderMachine) -> None:
     assert view["status"] in ("FULFILLED", "CANCELED", "CLOSED"), machine.steps
 
 
-EXAMPLES = int(os.environ.get("OPENOMS_ACTION_EXAMPLES", "15"))
-
-
 def test_order_summary_stays_true_under_any_actions(db: Database) -> None:
-    class Machine(OrderMachine):
-        pass
-
-    Machine.db = db
-    run_state_machine_as_test(
-        Machine,
-        settings=settings(
-            max_examples=EXAMPLES,
-            stateful_step_count=18,
-            deadline=None,
-            derandomize=not os.environ.get("OPENOMS_ACTION_RANDOM"),
-            phases=[Phase.explicit, Phase.generate] if os.environ.get("NOSHRINK") else list(Phase),
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ),
-    )
+    run_machine(OrderMachine, db, env="ACTION", examples=15, steps=18)

@@ -62,11 +62,11 @@ from openoms.services.change_orders import locked_summary, product_lines
 from openoms.services.fulfillment import item_quantities, refresh_summary_status
 from openoms.services.process_exceptions import active_exception, raise_exception, resolve_exception
 from openoms.services.routing import (
-    RACE_DELAY,
     RouteOutcome,
     RouteStatus,
     plan_route,
     rejected_locations,
+    reschedule_for,
 )
 from openoms.services.routing_orders import RESHIP, create_fulfillment_orders, created_event
 from openoms.services.routing_stock import hold_stock, plan_stock
@@ -444,12 +444,7 @@ def _no_route(
 def run_reship_job(
     context: JobContext, session: Session, payload: dict[str, Any]
 ) -> Reschedule | None:
-    outcome = route_reship(session, context.outbox, payload, now=context.now)
-    if outcome.status is RouteStatus.NO_ROUTE:
-        return Reschedule(outcome.reason)  # backoff by attempt
-    if outcome.status is RouteStatus.RACED:
-        return Reschedule(outcome.reason, delay=RACE_DELAY)
-    return None
+    return reschedule_for(route_reship(session, context.outbox, payload, now=context.now))
 
 
 def on_reship_job_dead(

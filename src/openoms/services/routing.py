@@ -474,6 +474,12 @@ def run_route_job(
         round=int(payload["round"]),
         now=context.now,
     )
+    return reschedule_for(outcome)
+
+
+def reschedule_for(outcome: RouteOutcome) -> Reschedule | None:
+    """What a routing job (a group's, or a reship's) does after `outcome`: try again with
+    backoff when nothing could be placed, soon when it lost a race, else nothing."""
     if outcome.status is RouteStatus.NO_ROUTE:
         return Reschedule(outcome.reason)  # backoff by attempt
     if outcome.status is RouteStatus.RACED:
