@@ -82,6 +82,8 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[str] = mapped_column(String(200))  # space-separated Scope values, sorted
+    # Channel refs the key is bound to (sorted); None: unbound, it sees every channel.
+    channels: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
 
@@ -390,6 +392,8 @@ class Channel(Base):
     return_fee: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # The return order status at which its refunds run (RECEIVED by default).
     refund_eligible_status: Mapped[str] = mapped_column(String(20), default="RECEIVED")
+    # Check each authorization reported at capture with its gateway before routing.
+    verify_authorizations: Mapped[bool] = mapped_column(default=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
