@@ -236,3 +236,11 @@ class ReturnLocationRequired(ValidationFailed):
 
     code = "return_location_required"
     title = "Return location is required"
+
+
+class ChannelUnknown(ValidationFailed):
+    """An order (or an API key binding) names a channel nobody configured; `known` lists
+    the configured ones."""
+
+    code = "channel_unknown"
+    title = "Channel is not configured"
