@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.domain.inventory import LocationType
@@ -61,3 +63,13 @@ def stock_network(
         for n, ((loc, sku), qty) in enumerate((stock or STOCK).items(), start=1)
     ]
     apply_inventory_import(db, outbox, records, mode="delta")
+
+
+def configure_channel(
+    db: Database, *, ref: str, location_group: str | None = "online", **policy: Any
+) -> None:
+    """Configure channel `ref` (orders must name a configured channel): `policy` holds
+    further ChannelData fields."""
+    with db.transaction() as session:
+        data = ChannelData(location_group=location_group, **policy)
+        upsert_channel(session, Outbox(default_registry()), ref, data)

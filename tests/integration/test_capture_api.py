@@ -13,6 +13,7 @@ from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
 from tests.integration.conftest import Api
 from tests.integration.helpers import row_counts, stock
+from tests.network import configure_channel
 from tests.payloads import order_payload
 
 ORDER_TABLES = [
@@ -336,6 +337,7 @@ def test_unknown_summary_is_404(api: Api) -> None:
 
 
 def test_search_filters_and_pages(api: Api) -> None:
+    configure_channel(api.db, ref="b2b")
     for n in range(5):
         capture(
             api,
