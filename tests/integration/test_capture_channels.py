@@ -16,20 +16,11 @@ from openoms.services.file_lines import LineError
 from openoms.services.order_import import import_orders
 from openoms.worker.consumers import default_registry
 from tests.integration.conftest import Api
-from tests.integration.helpers import row_counts, stock
+from tests.integration.helpers import ORDER_TABLES, row_counts, stock
 from tests.network import configure_channel
 from tests.payloads import order_payload
 
-TABLES = [
-    m.Order,
-    m.OrderSummary,
-    m.OrderItemSummary,
-    m.OrderPaymentSummary,
-    m.Reservation,
-    m.ReservationLine,
-    m.Event,
-    m.Job,
-]
+TABLES = [*ORDER_TABLES, m.Job]
 
 
 @pytest.fixture(autouse=True)

@@ -11,27 +11,21 @@ import pytest
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
-from openoms.adapters.outbox import Outbox
 from openoms.domain.inventory import LocationType
-from openoms.services.channels import ChannelData, ShortagePolicy, upsert_channel
-from openoms.services.inventory_import import InventoryLine, apply_inventory_import
-from openoms.services.locations import Address, LocationData, upsert_location
-from openoms.worker.consumers import default_jobs, default_registry
-from openoms.worker.runner import Worker
+from openoms.services.channels import ShortagePolicy
 from tests.integration.conftest import Api
-from tests.integration.helpers import row_counts, stock
+from tests.integration.helpers import ORDER_TABLES, drain, row_counts, stock
+from tests.network import Site, stock_network
 from tests.payloads import order_payload
 
-TABLES = [
-    m.Order,
-    m.OrderSummary,
-    m.OrderItemSummary,
-    m.Reservation,
-    m.ReservationLine,
-    m.Event,
-    m.Job,
-    m.IdempotencyRecord,
-]
+TABLES = [*ORDER_TABLES, m.Job]
+
+# ref: a site of group "online": warehouses that ship, STORE-1 a store that only offers pickup
+SITES: dict[str, Site] = {
+    "WH-1": (LocationType.WAREHOUSE, "London", 51.50, -0.12, True, False, "online"),
+    "WH-2": (LocationType.WAREHOUSE, "Manchester", 53.48, -2.24, True, False, "online"),
+    "STORE-1": (LocationType.STORE, "London", 51.52, -0.08, False, True, "online"),
+}
 
 
 def network(
@@ -41,32 +35,15 @@ def network(
     policy: ShortagePolicy = ShortagePolicy.REJECT,
     max_splits: int = 2,
 ) -> None:
-    """One group "online" of locations: WH-* warehouses that ship, STORE-1 a store that only
-    offers pickup; web-uk orders reserve and route in it. `stock`: TEE-M on hand per ref."""
-    outbox = Outbox(default_registry())
-    with db.transaction() as session:
-        for ref in stock:
-            store = ref.startswith("STORE")
-            upsert_location(
-                session,
-                outbox,
-                ref,
-                LocationData(
-                    name=ref,
-                    type=LocationType.STORE if store else LocationType.WAREHOUSE,
-                    address=Address(line1="1 Test St", city="London", country="GB"),
-                    can_ship=not store,
-                    can_pickup=store,
-                    groups=("online",),
-                ),
-            )
-        data = ChannelData(location_group="online", shortage_policy=policy, max_splits=max_splits)
-        upsert_channel(session, outbox, "web-uk", data)
-    lines = [
-        InventoryLine(line=n, location=ref, sku="TEE-M", on_hand=units)
-        for n, (ref, units) in enumerate(stock.items(), start=1)
-    ]
-    apply_inventory_import(db, outbox, lines, mode="delta")
+    """The SITES named in `stock` (TEE-M on hand per ref); web-uk orders reserve and route
+    in group "online"."""
+    stock_network(
+        db,
+        locations={ref: SITES[ref] for ref in stock},
+        stock={(ref, "TEE-M"): units for ref, units in stock.items()},
+        shortage_policy=policy,
+        max_splits=max_splits,
+    )
 
 
 def home_delivery(reference: str, units: int) -> dict[str, Any]:
@@ -94,14 +71,6 @@ def store_pickup(reference: str, units: int) -> dict[str, Any]:
 
 def capture(api: Api, payload: dict[str, Any]) -> Any:
     return api.client.post("/api/v1/orders", json=payload, headers=api.headers())
-
-
-def drain(db: Database) -> None:
-    worker = Worker(db, default_registry(), jobs=default_jobs())
-    for _ in range(20):
-        if worker.run_once() == 0:
-            return
-    raise AssertionError("the worker never went idle")
 
 
 # --- the issue's case: a warehouse with 1 unit, a pickup-only store with 1 -------------------

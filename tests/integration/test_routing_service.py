@@ -31,9 +31,8 @@ from openoms.services.routing import (
 )
 from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_jobs, default_registry
-from openoms.worker.runner import Worker
 from tests.integration.helpers import capture as capture_payload
-from tests.integration.helpers import stock
+from tests.integration.helpers import drain, stock
 from tests.network import stock_network
 from tests.payloads import order_payload
 
@@ -62,15 +61,6 @@ def ship_order(*, reference: str, **quantities: int) -> dict[str, Any]:
 
 def capture(db: Database, payload: dict[str, Any]) -> str:
     return capture_payload(db, outbox(), payload)
-
-
-def drain(db: Database) -> None:
-    """Run the worker until nothing is due."""
-    worker = Worker(db, default_registry(), jobs=default_jobs())
-    for _ in range(20):
-        if worker.run_once() == 0:
-            return
-    raise AssertionError("the worker never went idle")
 
 
 def retry_due_later(db: Database) -> int:
