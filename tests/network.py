@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.domain.inventory import LocationType
@@ -10,11 +12,12 @@ from openoms.services.inventory_import import InventoryLine, apply_inventory_imp
 from openoms.services.locations import Address, LocationData, upsert_location
 from openoms.worker.consumers import default_registry
 
-# ref: (type, city, lat, lon, can_pickup, group)
-LOCATIONS = {
-    "WH-LDN": (LocationType.WAREHOUSE, "London", 51.50, -0.12, False, "online"),
-    "WH-MAN": (LocationType.WAREHOUSE, "Manchester", 53.48, -2.24, False, "online"),
-    "STORE-LDN": (LocationType.STORE, "London", 51.52, -0.08, True, "stores"),
+Site = tuple[LocationType, str, float, float, bool, bool, str]
+# ref: (type, city, lat, lon, can_ship, can_pickup, group)
+LOCATIONS: dict[str, Site] = {
+    "WH-LDN": (LocationType.WAREHOUSE, "London", 51.50, -0.12, True, False, "online"),
+    "WH-MAN": (LocationType.WAREHOUSE, "Manchester", 53.48, -2.24, True, False, "online"),
+    "STORE-LDN": (LocationType.STORE, "London", 51.52, -0.08, True, True, "stores"),
 }
 # (location, sku): on_hand — enough for the §12 order (3× TEE-M shipped, 1× MUG picked up)
 STOCK = {
@@ -31,12 +34,14 @@ def stock_network(
     stock: dict[tuple[str, str], int] | None = None,
     channel: str = "web-uk",
     shortage_policy: ShortagePolicy = ShortagePolicy.REJECT,
+    max_splits: int = 2,
+    locations: dict[str, Site] | None = None,
 ) -> None:
-    """Locations, groups "online" (warehouses) and "stores", the channel routed to "online",
-    and stock (default STOCK)."""
+    """Locations (default LOCATIONS: groups "online" of warehouses and "stores"), the channel
+    routed to "online", and stock (default STOCK)."""
     outbox = Outbox(default_registry())
     with db.transaction() as session:
-        for ref, (kind, city, lat, lon, pickup, group) in LOCATIONS.items():
+        for ref, (kind, city, lat, lon, ships, pickup, group) in (locations or LOCATIONS).items():
             upsert_location(
                 session,
                 outbox,
@@ -45,7 +50,7 @@ def stock_network(
                     name=ref,
                     type=kind,
                     address=Address(line1="1 Test St", city=city, country="GB", lat=lat, lon=lon),
-                    can_ship=True,
+                    can_ship=ships,
                     can_pickup=pickup,
                     groups=(group,),
                 ),
@@ -54,10 +59,22 @@ def stock_network(
             session,
             outbox,
             channel,
-            ChannelData(location_group="online", shortage_policy=shortage_policy),
+            ChannelData(
+                location_group="online", shortage_policy=shortage_policy, max_splits=max_splits
+            ),
         )
     records = [
         InventoryLine(line=n, location=loc, sku=sku, on_hand=qty)
         for n, ((loc, sku), qty) in enumerate((stock or STOCK).items(), start=1)
     ]
     apply_inventory_import(db, outbox, records, mode="delta")
+
+
+def configure_channel(
+    db: Database, *, ref: str, location_group: str | None = "online", **policy: Any
+) -> None:
+    """Configure channel `ref` (orders must name a configured channel): `policy` holds
+    further ChannelData fields."""
+    with db.transaction() as session:
+        data = ChannelData(location_group=location_group, **policy)
+        upsert_channel(session, Outbox(default_registry()), ref, data)

@@ -23,7 +23,7 @@ from openoms.schemas.service_actions import (
 from openoms.services.adjustments import submit_adjustments
 from openoms.services.cancels import cancel_with_messages
 from openoms.services.capture import capture_order
-from openoms.services.change_orders import action_result
+from openoms.services.change_orders import action_result, refund_baseline
 from openoms.services.inventory import list_inventory_records
 from openoms.services.invoicing import RESHIP
 from openoms.services.reconciliation import Ledger, reconcile
@@ -201,8 +201,16 @@ def _cancel_one_unit(run: _Run, summary_id: str) -> None:
     fo_id, location, units = _fo_line(before, item["id"])
     with run.db.transaction() as session:
         request = _one_unit(item["id"], "customer changed their mind")
+        baseline = refund_baseline(session, summary_id)
         recorded, messages = cancel_with_messages(session, run.outbox, summary_id, request)
-        result = action_result(session, summary_id, recorded, preview=False, messages=messages)
+        result = action_result(
+            session,
+            summary_id,
+            recorded,
+            preview=False,
+            refunds_before=baseline,
+            messages=messages,
+        )
     run.settle()
     after = run.view(summary_id)
     currency = after["currency"]
@@ -288,8 +296,11 @@ def _discount(run: _Run, summary_id: str) -> None:
     adjustment = ItemAdjustmentIn(order_item_summary_id=item["id"], type="percentage", amount="10")
     with run.db.transaction() as session:
         request = AdjustItemsIn(items=[adjustment], reason="goodwill: late delivery")
+        baseline = refund_baseline(session, summary_id)
         recorded = submit_adjustments(session, run.outbox, summary_id, request)
-        result = action_result(session, summary_id, recorded, preview=False)
+        result = action_result(
+            session, summary_id, recorded, preview=False, refunds_before=baseline
+        )
     run.settle()
     after = run.view(summary_id)
     currency = after["currency"]

@@ -13,6 +13,24 @@ from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.schemas.orders import OrderCreate
 from openoms.services.capture import capture_order
+from openoms.worker.consumers import default_jobs, default_registry
+from openoms.worker.runner import Worker
+
+# What a capture writes: a refused capture leaves every one of them alone.
+ORDER_TABLES = [
+    m.Order,
+    m.OrderItem,
+    m.OrderSummary,
+    m.OrderDeliveryGroupSummary,
+    m.OrderItemSummary,
+    m.OrderPaymentSummary,
+    m.PaymentAuthorization,
+    m.Event,
+    m.EventDelivery,
+    m.IdempotencyRecord,
+    m.Reservation,
+    m.ReservationLine,
+]
 
 
 def count(db: Database, model: type[m.Base], *where: Any) -> int:
@@ -56,6 +74,15 @@ def stock_by_id(db: Database) -> dict[tuple[str, str], tuple[int, int]]:
             )
         ).all()
     return {(loc, sku): (on_hand, reserved) for loc, sku, on_hand, reserved in rows}
+
+
+def drain(db: Database) -> None:
+    """Run the worker (outbox relay and due jobs) until nothing is due."""
+    worker = Worker(db, default_registry(), jobs=default_jobs())
+    for _ in range(20):
+        if worker.run_once() == 0:
+            return
+    raise AssertionError("the worker never went idle")
 
 
 def capture(db: Database, outbox: Outbox, payload: dict[str, Any]) -> str:

@@ -7,28 +7,13 @@ from typing import Any
 
 import pytest
 
-from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
 from tests.integration.conftest import Api
-from tests.integration.helpers import row_counts, stock
+from tests.integration.helpers import ORDER_TABLES, row_counts, stock
+from tests.network import configure_channel
 from tests.payloads import order_payload
-
-ORDER_TABLES = [
-    m.Order,
-    m.OrderItem,
-    m.OrderSummary,
-    m.OrderDeliveryGroupSummary,
-    m.OrderItemSummary,
-    m.OrderPaymentSummary,
-    m.PaymentAuthorization,
-    m.Event,
-    m.EventDelivery,
-    m.IdempotencyRecord,
-    m.Reservation,
-    m.ReservationLine,
-]
 
 
 @pytest.fixture(autouse=True)
@@ -336,6 +321,7 @@ def test_unknown_summary_is_404(api: Api) -> None:
 
 
 def test_search_filters_and_pages(api: Api) -> None:
+    configure_channel(api.db, ref="b2b")
     for n in range(5):
         capture(
             api,

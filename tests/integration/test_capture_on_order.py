@@ -165,6 +165,66 @@ def test_a_cancel_of_an_unshipped_unit_is_refunded_at_once_and_never_more(
     ]
 
 
+def refunds(shop: Shop) -> list[tuple[int, str, str | None]]:
+    """(amount, status, credit memo id) of the order's refunds, oldest first."""
+    with shop.api.db.reading() as session:
+        rows = session.scalars(
+            select(m.Refund)
+            .join(m.OrderPaymentSummary)
+            .where(m.OrderPaymentSummary.order_summary_id == shop.summary_id)
+            .order_by(m.Refund.created_at, m.Refund.id)
+        )
+        return [(r.amount, r.status, r.credit_memo_id) for r in rows]
+
+
+def test_a_cancel_answers_what_the_worker_then_refunds(stocked: Database, api: Api) -> None:
+    shop = on_order_shop(api)
+    body = {"items": [{"order_item_summary_id": shop.item_id("TEE-M"), "quantity": 1}]}
+
+    preview = shop.action("preview-cancel", body)
+    submit = shop.action("submit-cancel", body)
+    shop.drain()
+
+    # Nothing was invoiced, so no credit memo: the unit's share comes back as excess funds.
+    assert (preview.status_code, submit.status_code) == (200, 200)
+    assert preview.json()["to_refund"] == submit.json()["to_refund"] == "20.55"
+    assert submit.json()["change_orders"][0]["credited"] == "0.00"
+    assert refunds(shop) == [(TEE_UNIT, "PROCESSED", None)]
+    assert shop.money()["payment"] == (GRAND_TOTAL, GRAND_TOTAL, TEE_UNIT)
+
+
+def test_a_discount_answers_what_the_worker_then_refunds(stocked: Database, api: Api) -> None:
+    shop = on_order_shop(api)
+    adjustment = {"order_item_summary_id": shop.item_id("TEE-M"), "type": "amount_with_tax"}
+    body = {"items": [{**adjustment, "amount": "-6.00"}]}
+
+    preview = shop.action("adjust-item-preview", body)
+    submit = shop.action("adjust-item-submit", body)
+    shop.drain()
+
+    assert (preview.status_code, submit.status_code) == (200, 200)
+    assert preview.json()["to_refund"] == submit.json()["to_refund"] == "6.00"
+    assert refunds(shop) == [(600, "PROCESSED", None)]
+    assert shop.money()["payment"] == (GRAND_TOTAL, GRAND_TOTAL, 600)
+
+
+def test_a_cancel_with_nothing_captured_answers_nothing_to_refund(
+    stocked: Database, api: Api
+) -> None:
+    shop = make_shop(api)  # web-uk captures on shipment
+    shop.capture()
+    shop.drain()
+    body = {"items": [{"order_item_summary_id": shop.item_id("TEE-M"), "quantity": 1}]}
+
+    preview = shop.action("preview-cancel", body)
+    submit = shop.action("submit-cancel", body)
+    shop.drain()
+
+    assert preview.json()["to_refund"] == submit.json()["to_refund"] == "0.00"
+    assert refunds(shop) == []
+    assert shop.money()["payment"] == (GRAND_TOTAL, 0, 0)
+
+
 def test_a_soft_decline_is_retried_after_a_backoff_and_charges_once(
     stocked: Database, api: Api
 ) -> None:

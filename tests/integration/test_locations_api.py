@@ -10,13 +10,13 @@ from sqlalchemy import select
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
+from openoms.domain.errors import ChannelUnknown
 from openoms.services.channels import (
     CapturePolicy,
     ChannelPolicy,
     RoutingStrategy,
     ShortagePolicy,
     channel_policy,
-    locations_for_policy,
 )
 from tests.integration.conftest import Api
 from tests.integration.helpers import row_counts
@@ -231,6 +231,7 @@ def test_list_filters_locations(api: Api) -> None:
 @pytest.mark.parametrize("scope", ["admin", "agent", "warehouse", "storefront"])
 def test_every_scope_reads_locations(api: Api, scope: str) -> None:
     put(api, "locations/WH-1", location_payload())
+    put(api, "channels/web-uk", {})
 
     for path in ("locations", "locations/WH-1", "location-groups", "location-groups/online"):
         assert get(api, path, scope=scope).status_code == 200
@@ -383,7 +384,7 @@ def test_group_put_sets_its_members_exactly(api: Api) -> None:
 # --- channels ---------------------------------------------------------------------------
 
 DEFAULT_CHANNEL = {
-    "configured": False,
+    "configured": True,
     "location_group": None,
     "shortage_policy": "reject",
     "routing_strategy": "fewest_splits",
@@ -459,37 +460,50 @@ def test_channel_put_and_get(api: Api) -> None:
     ]
 
 
-def test_an_unconfigured_channel_has_the_default_policy(api: Api) -> None:
-    response = get(api, "channels/web-fr")
+def test_an_unconfigured_channel_is_not_found_and_names_the_configured_ones(api: Api) -> None:
+    before = row_counts(api.db, TABLES)
+    nothing = get(api, "channels/web-fr")
+    put(api, "channels/web-uk", {})
+    put(api, "channels/b2b", {})
+    two = get(api, "channels/web-fr")
 
-    assert response.status_code == 200
-    assert response.json() == {**DEFAULT_CHANNEL, "ref": "web-fr"}
-    assert refs(get(api, "channels")) == []
-    assert row_counts(api.db, TABLES)["channels"] == 0
+    assert (nothing.status_code, nothing.json()["code"]) == (404, "channel_not_found")
+    assert nothing.json()["known_channels"] == []
+    assert nothing.json()["detail"] == (
+        "channel 'web-fr' is not configured; configured channels: none yet "
+        "(PUT /api/v1/channels/{ref} adds one)"
+    )
+    assert before["channels"] == 0
+    assert (two.status_code, two.json()["known_channels"]) == (404, ["b2b", "web-uk"])
+    assert two.json()["detail"] == (
+        "channel 'web-fr' is not configured; configured channels: b2b, web-uk"
+    )
+    assert refs(get(api, "channels")) == ["b2b", "web-uk"]
 
 
-def test_channel_policy_and_its_locations(api: Api) -> None:
+def test_channel_policy(api: Api) -> None:
     put(api, "locations/WH-1", location_payload(groups=["online"]))
-    put(api, "locations/WH-2", location_payload(groups=["online"], active=False))
-    put(api, "locations/STORE-1", location_payload(type="store", groups=["stores"]))
     put(api, "channels/web-uk", {"location_group": "online", "returnless_threshold": {"GBP": "2"}})
+    put(api, "channels/b2b", {})
 
     with api.db.reading() as session:
-        default = channel_policy(session, "web-fr")
         configured = channel_policy(session, "web-uk")
-        everywhere = [loc.ref for loc in locations_for_policy(session, default)]
-        online = [loc.ref for loc in locations_for_policy(session, configured)]
+        anywhere = channel_policy(session, "b2b")
         group_id = session.scalar(select(m.LocationGroup.id).where(m.LocationGroup.ref == "online"))
+        with pytest.raises(ChannelUnknown) as unknown:
+            channel_policy(session, "web-fr")
 
-    assert default == ChannelPolicy(channel="web-fr")
+    assert (configured.location_group_id, configured.location_group) == (group_id, "online")
+    assert dict(configured.returnless_threshold) == {"GBP": 200}
+    assert configured.configured is True
+    assert anywhere == ChannelPolicy(channel="b2b")  # what a PUT leaves out: the defaults
     assert (
-        default.location_group_id,
-        default.shortage_policy,
-        default.routing_strategy,
-        default.max_splits,
-        default.capture_policy,
-        dict(default.returnless_threshold),
-        default.configured,
+        anywhere.location_group_id,
+        anywhere.shortage_policy,
+        anywhere.routing_strategy,
+        anywhere.max_splits,
+        anywhere.capture_policy,
+        dict(anywhere.returnless_threshold),
     ) == (
         None,
         ShortagePolicy.REJECT,
@@ -497,13 +511,13 @@ def test_channel_policy_and_its_locations(api: Api) -> None:
         2,
         CapturePolicy.ON_SHIPMENT,
         {},
-        False,
     )
-    assert (configured.location_group_id, configured.location_group) == (group_id, "online")
-    assert dict(configured.returnless_threshold) == {"GBP": 200}
-    assert configured.configured is True
-    assert everywhere == ["STORE-1", "WH-1"]  # every active location
-    assert online == ["WH-1"]  # the group's active members
+    assert (unknown.value.code, unknown.value.status, unknown.value.field) == (
+        "channel_unknown",
+        400,
+        "channel",
+    )
+    assert unknown.value.extra == {"channel": "web-fr", "known_channels": ["b2b", "web-uk"]}
 
 
 def test_racing_puts_end_with_one_row_each_and_no_error(api: Api) -> None:

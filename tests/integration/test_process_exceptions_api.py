@@ -33,8 +33,9 @@ from tests.network import stock_network
 from tests.payloads import order_payload
 
 BASE = "/api/v1/process-exceptions"
-# Each no-route order's SKU is spread over two warehouses, and the channel ships from one
-# location only: capture holds the units, routing finds no single location for them.
+# Each no-route order's SKU is spread over two warehouses; once the orders are captured the
+# channel ships from one location only: capture held the units, routing finds no single
+# location for them.
 STOCK = {
     ("WH-LDN", "TEE-M"): 2,
     ("WH-MAN", "TEE-M"): 1,
@@ -65,8 +66,8 @@ def jobs_due_now(db: Database, carriers: Carriers | None = None) -> int:
     return run_due_jobs(db, outbox(), default_jobs(carriers))
 
 
-def network(db: Database) -> None:
-    stock_network(db, stock=STOCK)
+def ship_from_one_location(db: Database) -> None:
+    """The channel changed after capture: one location per delivery group."""
     with db.transaction() as session:
         upsert_channel(
             session, outbox(), "web-uk", ChannelData(location_group="online", max_splits=0)
@@ -167,10 +168,11 @@ def back_off(db: Database, key: str) -> None:
 def queue(api: Api) -> dict[str, str]:
     """Two orders routing cannot place (a routing exception each; the second one's card is
     refused as well: a payment exception) and one that routes: exception ids by name."""
-    network(api.db)
+    stock_network(api.db, stock=STOCK)
     tee = place(api, "PE-TEE", "TEE-M")
     mug = place(api, "PE-MUG", "MUG", token="tok_hard_decline")
     fine = place(api, "PE-CAP", "CAP")
+    ship_from_one_location(api.db)
     drain(api.db)
     # The failed jobs back off for about two seconds: hold them all off for an hour, so a
     # slow run finds none due before a test retries one.

@@ -31,9 +31,8 @@ from openoms.services.routing import (
 )
 from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_jobs, default_registry
-from openoms.worker.runner import Worker
 from tests.integration.helpers import capture as capture_payload
-from tests.integration.helpers import stock
+from tests.integration.helpers import drain, stock
 from tests.network import stock_network
 from tests.payloads import order_payload
 
@@ -62,15 +61,6 @@ def ship_order(*, reference: str, **quantities: int) -> dict[str, Any]:
 
 def capture(db: Database, payload: dict[str, Any]) -> str:
     return capture_payload(db, outbox(), payload)
-
-
-def drain(db: Database) -> None:
-    """Run the worker until nothing is due."""
-    worker = Worker(db, default_registry(), jobs=default_jobs())
-    for _ in range(20):
-        if worker.run_once() == 0:
-            return
-    raise AssertionError("the worker never went idle")
 
 
 def retry_due_later(db: Database) -> int:
@@ -325,10 +315,10 @@ def test_an_unmanaged_order_is_not_routed(db: Database) -> None:
 
 
 def test_no_route_raises_one_exception_until_stock_arrives(db: Database) -> None:
-    # Capture can hold 2 + 1 units, but the channel ships from one location only.
+    # Capture holds 2 + 1 units, then the channel ships from one location only.
     stock_network(db, stock={("WH-LDN", "TEE-M"): 2, ("WH-MAN", "TEE-M"): 1})
-    set_channel(db, max_splits=0)
     summary_id = capture(db, ship_order(reference="NOROUTE-1", **{"TEE-M": 3}))
+    set_channel(db, max_splits=0)
     held = stock(db)
 
     drain(db)
@@ -558,11 +548,14 @@ def test_two_lines_of_one_sku_are_allocated_line_by_line(db: Database) -> None:
     ]
 
 
-def test_when_retries_run_out_the_exception_says_so(db: Database) -> None:
+def test_when_retries_run_out_the_stock_is_released_and_the_exception_says_so(
+    db: Database,
+) -> None:
     stock_network(db, stock={("WH-LDN", "TEE-M"): 2, ("WH-MAN", "TEE-M"): 1})
-    set_channel(db, max_splits=0)
     summary_id = capture(db, ship_order(reference="DEAD-1", **{"TEE-M": 3}))
+    set_channel(db, max_splits=0)  # after capture: no single location holds the 3 units
     drain(db)
+    assert stock(db) == {("WH-LDN", "TEE-M"): (2, 2), ("WH-MAN", "TEE-M"): (1, 1)}
     with db.transaction() as session:  # as if it had failed 19 times already
         session.execute(m.Job.__table__.update().values(attempts=19))
 
@@ -572,9 +565,28 @@ def test_when_retries_run_out_the_exception_says_so(db: Database) -> None:
     [exception] = body["process_exceptions"]
     assert (exception["status"], exception["occurrences"]) == ("NEW", 2)
     assert exception["message"].endswith(
-        "(routing stopped retrying after 20 attempts; new stock or a retry restarts it)"
+        "(routing stopped retrying after 20 attempts and gave back the 3 unit(s) it held; "
+        "new stock or a retry restarts it)"
     )
     assert jobs(db) == [("1", "dead", 20)]
+    # DESIGN §5: routing failure releases the reservation, with its event, at once.
+    assert stock(db) == {("WH-LDN", "TEE-M"): (2, 0), ("WH-MAN", "TEE-M"): (1, 0)}
+    assert reservation_lines(db, summary_id) == {}
+    released = [e["payload"] for e in body["events"] if e["name"] == "reservation.released"]
+    assert sorted(
+        (p["reason"], p["delivery_group_summary_id"], ln["sku"], ln["quantity"])
+        for p in released
+        for ln in p["lines"]
+    ) == [
+        ("routing_failed", home_group_id(body), "TEE-M", 1),
+        ("routing_failed", home_group_id(body), "TEE-M", 2),
+    ]
+    assert released[-1]["status"] == "RELEASED"
+    assert allocated(body) == {"TEE-M": (0, 3, "ORDERED")}
+
+    drain(db)  # the release is no news to the group that gave up: it stays dead
+    assert jobs(db) == [("1", "dead", 20)]
+    assert view(db, summary_id)["routing_attempts"] == body["routing_attempts"] == 2
 
     import_stock(db, **{"WH-MAN/TEE-M": 4})  # new stock revives the dead job
     drain(db)
@@ -583,6 +595,7 @@ def test_when_retries_run_out_the_exception_says_so(db: Database) -> None:
     assert fulfillment_orders(body) == [("home", "WH-MAN", 1, "ALLOCATED", [("TEE-M", 3, 3, 0)])]
     assert [e["status"] for e in body["process_exceptions"]] == ["RESOLVED"]
     assert jobs(db) == [("1", "done", 21)]
+    assert stock(db) == {("WH-LDN", "TEE-M"): (2, 0), ("WH-MAN", "TEE-M"): (4, 3)}
 
 
 def test_only_a_rejected_fulfillment_order_is_routed_again(db: Database) -> None:

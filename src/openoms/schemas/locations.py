@@ -337,10 +337,13 @@ def _amounts(amounts: dict[str, str], name: str) -> tuple[Money, ...]:
 
 
 class Channel(BaseModel):
-    """A channel's policy; `configured` false: nobody set one, these are the defaults."""
+    """A channel's policy."""
 
     ref: str
-    configured: bool
+    configured: bool = Field(
+        description="Always true: only a configured channel has a policy (an order naming "
+        "any other channel is refused with 400 `channel_unknown`)."
+    )
     location_group: str | None
     shortage_policy: ShortagePolicy
     routing_strategy: RoutingStrategy

@@ -52,7 +52,12 @@ class ServiceActionOut(BaseModel):
     order_summary_id: str
     preview: bool
     change_orders: list[ChangeOrderOut]
-    to_refund: str = Field(description="What the credit memos of this action owe back.")
+    to_refund: str = Field(
+        description="What will be refunded because of this action, as the ensure-refunds "
+        "job pays it: its credit memos' amounts and any money now held beyond what the order "
+        "owes (excess funds, e.g. captured at order for units now canceled), as far as "
+        "captured payments cover them."
+    )
     messages: list[str] = Field(default_factory=list)
     order_summary: dict[str, Any]
 

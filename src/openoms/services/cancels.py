@@ -37,12 +37,10 @@ from openoms.adapters.outbox import Outbox
 from openoms.domain.changes import cancel_charge, cancel_line
 from openoms.domain.errors import CancelExceedsAvailable, DeliveryChargeCancelInvalid
 from openoms.domain.fulfillment import FulfillmentOrderStatus
-from openoms.domain.inventory import ReservationStatus
 from openoms.domain.order import ItemType
 from openoms.domain.summary import ChangeKind, ChangeOrder
 from openoms.schemas.service_actions import ItemsActionIn
 from openoms.services import fulfillment
-from openoms.services.capture_stock import SYSTEM_OWNER
 from openoms.services.change_orders import (
     RecordedChange,
     billed_amounts,
@@ -53,9 +51,7 @@ from openoms.services.change_orders import (
 )
 from openoms.services.fulfillment import item_quantities
 from openoms.services.invoicing import RESHIP
-from openoms.services.reservations import release_held
-from openoms.services.routing import group_reservation_key
-from openoms.services.routing_stock import own_units, rejected_holds
+from openoms.services.routing_stock import release_group_holds
 
 S = FulfillmentOrderStatus
 # The order units of live fulfillment orders are canceled in: least advanced first.
@@ -231,39 +227,8 @@ def _release_group_stock(
         group = routing_repo.get_group(session, group_id)
         assert group is not None
         fos = routing_repo.group_fulfillment_orders(session, group_id)
-        key = group_reservation_key(summary.id, group.ref)
-        reservation = routing_repo.lock_reservation(session, SYSTEM_OWNER, key)
         wanted: dict[str, int] = defaultdict(int)
         for item in items:
             if item.delivery_group_summary_id == group_id and item.type == ItemType.PRODUCT.value:
                 wanted[item.sku] += item_quantities(item).available_to_fulfill
-        if reservation is not None:
-            _release_excess(session, outbox, reservation, own_units(reservation, fos), wanted)
-        if not any(wanted.values()):
-            for stale in routing_repo.lock_reservations(session, rejected_holds(fos, reservation)):
-                if stale.status == ReservationStatus.ACTIVE and any(
-                    line.quantity for line in stale.lines
-                ):
-                    release_held(session, outbox, stale)
-
-
-def _release_excess(
-    session: Session,
-    outbox: Outbox,
-    reservation: m.Reservation,
-    own: Mapping[tuple[str, str], int],
-    wanted: Mapping[str, int],
-) -> None:
-    """Release, per SKU, what `own` holds beyond `wanted`, location by location (by id)."""
-    held: dict[str, int] = defaultdict(int)
-    for (_, sku), n in own.items():
-        held[sku] += n
-    excess = {sku: n - wanted.get(sku, 0) for sku, n in held.items() if n > wanted.get(sku, 0)}
-    by_location: dict[str, dict[str, int]] = defaultdict(dict)
-    for (location_id, sku), n in sorted(own.items()):
-        take = min(n, excess.get(sku, 0))
-        if take:
-            by_location[location_id][sku] = take
-            excess[sku] -= take
-    for location_id, release in by_location.items():
-        release_held(session, outbox, reservation, items=release, location_id=location_id)
+        release_group_holds(session, outbox, summary.id, group.ref, fos, wanted)

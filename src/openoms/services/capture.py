@@ -53,11 +53,12 @@ class CaptureResult:
 def capture_order(session: Session, outbox: Outbox, draft: OrderDraft) -> CaptureResult:
     """Capture an order, or return the summary already captured for its channel reference.
 
-    Validation happens before anything is written, so a rejected order stores nothing. The
-    summary row is inserted first with ON CONFLICT DO NOTHING, so a repeat of a captured
-    (channel, external_reference), or two racing captures of a new one, end with one
-    summary and no error. A repeat answers with the existing summary even when the repeated
-    draft would no longer validate.
+    Validation happens before anything is written, so a rejected order stores nothing; an
+    order must name a configured channel (400 `channel_unknown` otherwise). The summary row
+    is inserted first with ON CONFLICT DO NOTHING, so a repeat of a captured (channel,
+    external_reference), or two racing captures of a new one, end with one summary and no
+    error. A repeat answers with the existing summary even when the repeated draft would no
+    longer validate.
     """
     session.flush()  # what the caller left pending goes first, as with any ORM query
     try:
@@ -74,10 +75,12 @@ def capture_order(session: Session, outbox: Outbox, draft: OrderDraft) -> Captur
         existing = find_summary_id(session, draft.channel, draft.external_reference)
         assert existing is not None
         return CaptureResult(existing, created=False)
+    # Every order, managed or not, names a configured channel: ChannelUnknown rolls the
+    # claim back (looked up after the claim, so a repeat never pays for it).
+    policy = channel_policy(session, draft.channel)
     _insert_order(session, summary_id, priced)
     reservations: list[GroupReservation] = []
     if draft.lifecycle is Lifecycle.MANAGED:
-        policy = channel_policy(session, draft.channel)
         reservations = reserve_order_stock(session, outbox, summary_id, priced, policy)
     outbox.record(session, [_created_event(summary_id, priced, reservations)])
     return CaptureResult(summary_id, created=True)

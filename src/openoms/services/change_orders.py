@@ -42,6 +42,7 @@ from openoms.domain.order import ItemType, PricedItem
 from openoms.domain.summary import ChangeLine, ChangeOrder, ItemState, apply_change
 from openoms.services.fulfillment import item_quantities, refresh_summary_status
 from openoms.services.invoicing import billed_per_item, create_credit_memo
+from openoms.services.refunds import refunds_due
 from openoms.services.views import order_summary_view
 
 CHANGE_EVENT = "order_summary.changed"
@@ -62,6 +63,13 @@ def locked_summary(session: Session, order_summary_id: str) -> m.OrderSummary:
     if summary is None:
         raise OrderSummaryNotFound(f"order summary '{order_summary_id}' does not exist")
     return summary
+
+
+def refund_baseline(session: Session, order_summary_id: str) -> int:
+    """What ensure refunds would pay before a service action runs, for `action_result`:
+    taken under the order summary's lock (OrderSummaryNotFound when there is none)."""
+    locked_summary(session, order_summary_id)
+    return refunds_due(session, order_summary_id)
 
 
 def item_amounts(item: m.OrderItemSummary) -> Amounts:
@@ -240,12 +248,30 @@ def action_result(
     recorded: Sequence[RecordedChange],
     *,
     preview: bool,
+    refunds_before: int,
     messages: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The answer of a service action (schemas.service_actions.ServiceActionOut): its change
-    orders, what their credit memos owe back, and the order summary after it. A preview
-    runs the same action in a rehearsal (Database.rehearsal) and answers this body before
-    the rollback, with the ids left out."""
+    orders, what will be refunded because of it, and the order summary after it.
+    `to_refund` is what ensure refunds would pay now (`refunds.refunds_due`: credit memo
+    balances and excess funds, e.g. money captured at order for units now canceled) less
+    `refunds_before`, what it would have paid before the action (`refund_baseline`). A
+    preview runs the same action in a rehearsal (Database.rehearsal) and answers this body
+    before the rollback, with the ids left out."""
+    body = action_body(session, order_summary_id, recorded, preview=preview, messages=messages)
+    to_refund = max(refunds_due(session, order_summary_id) - refunds_before, 0)
+    return {**body, "to_refund": format_minor(to_refund, body["order_summary"]["currency"])}
+
+
+def action_body(
+    session: Session,
+    order_summary_id: str,
+    recorded: Sequence[RecordedChange],
+    *,
+    preview: bool,
+    messages: Sequence[str] = (),
+) -> dict[str, Any]:
+    """`action_result` but `to_refund`: for an action that answers its money otherwise."""
     summary = session.get(m.OrderSummary, order_summary_id)
     assert summary is not None
     skus = {i.id: i.sku for i in repo.summary_items(session, order_summary_id)}
@@ -280,7 +306,6 @@ def action_result(
             }
             for r in recorded
         ],
-        "to_refund": money(sum(r.credited for r in recorded)),
         "messages": list(messages),
         "order_summary": order_summary_view(session, order_summary_id),
     }

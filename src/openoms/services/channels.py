@@ -1,7 +1,9 @@
 """Channel policy (DESIGN.md §12): where a channel's orders reserve and route, and what a
-shortage, a capture and a return do. A channel nobody configured gets DEFAULT_POLICY:
-every active location, reject shortages, fewest splits (at most 2), capture on shipment,
-no returnless refunds, no return fee, refunds when a return is RECEIVED."""
+shortage, a capture and a return do. An order must name a configured channel: there is no
+default policy, and a channel nobody configured is refused (`ChannelUnknown`, naming the
+configured ones). What a PUT leaves out takes the defaults of `ChannelData`: every active
+location, reject shortages, fewest splits (at most 2), capture on shipment, no returnless
+refunds, no return fee, refunds when a return is RECEIVED."""
 
 from __future__ import annotations
 
@@ -9,13 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
+from typing import TypeVar
 
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from openoms.adapters.db.models import Channel, Location, LocationGroup
+from openoms.adapters.db.models import Channel, LocationGroup
 from openoms.adapters.outbox import Outbox
-from openoms.domain.errors import ValidationFailed
+from openoms.domain.errors import ChannelUnknown, DomainError, NotFound, ValidationFailed
 from openoms.domain.events import DomainEvent
 from openoms.domain.money import Money, format_minor
 from openoms.domain.returns import REFUND_ELIGIBLE_STATUSES, ReturnOrderStatus
@@ -24,8 +27,9 @@ from openoms.services.locations import (
     apply_changes,
     check_ref,
     dialect_insert,
-    group_locations,
 )
+
+E = TypeVar("E", bound=DomainError)
 
 
 class ShortagePolicy(StrEnum):
@@ -43,6 +47,11 @@ class RoutingStrategy(StrEnum):
 class CapturePolicy(StrEnum):
     ON_SHIPMENT = "on_shipment"
     ON_ORDER = "on_order"
+
+
+class ChannelNotFound(NotFound):
+    code = "channel_not_found"
+    title = "Channel not found"
 
 
 class ThresholdInvalid(ValidationFailed):
@@ -81,7 +90,9 @@ class ChannelPolicy:
     without being sent back (a currency not listed: always sent back).
     `return_fee`: currency → minor units (tax included) invoiced once per return order when
     its returned units are refunded (a currency not listed: no fee).
-    `refund_eligible_status`: the return order status at which its refunds are made."""
+    `refund_eligible_status`: the return order status at which its refunds are made.
+    `configured` is always true: only a configured channel has a policy (kept in the API's
+    channel body for the clients that read it)."""
 
     channel: str
     location_group_id: str | None = None
@@ -93,7 +104,7 @@ class ChannelPolicy:
     returnless_threshold: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     return_fee: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     refund_eligible_status: ReturnOrderStatus = ReturnOrderStatus.RECEIVED
-    configured: bool = False
+    configured: bool = True
 
 
 def upsert_channel(
@@ -145,7 +156,7 @@ def _lock(session: Session, ref: str) -> Channel | None:
 
 
 def get_channel(session: Session, ref: str) -> Channel | None:
-    """The channel's stored configuration, or None when it has none (see channel_policy)."""
+    """The channel's stored configuration, or None when it has none."""
     return session.scalar(select(Channel).where(Channel.ref == ref))
 
 
@@ -154,12 +165,44 @@ def list_channels(session: Session) -> list[Channel]:
     return list(session.scalars(select(Channel).order_by(Channel.ref)))
 
 
+def known_channels(session: Session) -> list[str]:
+    """The refs of every configured channel, in order."""
+    return list(session.scalars(select(Channel.ref).order_by(Channel.ref)))
+
+
 def channel_policy(session: Session, channel_ref: str) -> ChannelPolicy:
-    """The policy for orders from `channel_ref`: its configuration, or the default."""
-    channel = get_channel(session, channel_ref)
+    """The policy for orders from `channel_ref`; a channel nobody configured is
+    ChannelUnknown (400 `channel_unknown`, field `channel`, `known_channels`)."""
+    # One round trip, the group's ref joined: capture asks this for every order.
+    row = session.execute(
+        select(Channel, LocationGroup.ref)
+        .outerjoin(LocationGroup, LocationGroup.id == Channel.location_group_id)
+        .where(Channel.ref == channel_ref)
+    ).one_or_none()
+    if row is None:
+        raise unknown_channel(session, channel_ref, ChannelUnknown, field="channel")
+    return _policy(row[0], row[1])
+
+
+def configured_channel(session: Session, ref: str) -> Channel:
+    """The stored channel `ref`; ChannelNotFound (404, `known_channels`) when it has none."""
+    channel = get_channel(session, ref)
     if channel is None:
-        return ChannelPolicy(channel=channel_ref)
-    return policy_of(session, channel)
+        raise unknown_channel(session, ref, ChannelNotFound)
+    return channel
+
+
+def unknown_channel(session: Session, ref: str, error: type[E], *, field: str | None = None) -> E:
+    """`error` for a channel nobody configured, naming the configured ones (in `detail` and
+    as `known_channels`) so the caller can correct the ref or configure the channel."""
+    known = known_channels(session)
+    listed = ", ".join(known) if known else "none yet (PUT /api/v1/channels/{ref} adds one)"
+    return error(
+        f"channel {ref!r} is not configured; configured channels: {listed}",
+        field=field,
+        channel=ref,
+        known_channels=known,
+    )
 
 
 def policy_of(session: Session, channel: Channel) -> ChannelPolicy:
@@ -169,6 +212,10 @@ def policy_of(session: Session, channel: Channel) -> ChannelPolicy:
         group_ref = session.scalar(
             select(LocationGroup.ref).where(LocationGroup.id == channel.location_group_id)
         )
+    return _policy(channel, group_ref)
+
+
+def _policy(channel: Channel, group_ref: str | None) -> ChannelPolicy:
     return ChannelPolicy(
         channel=channel.ref,
         location_group_id=channel.location_group_id,
@@ -187,16 +234,6 @@ def policy_of(session: Session, channel: Channel) -> ChannelPolicy:
             channel.refund_eligible_status or ReturnOrderStatus.RECEIVED.value
         ),
         configured=True,
-    )
-
-
-def locations_for_policy(session: Session, policy: ChannelPolicy) -> list[Location]:
-    """Where the policy's orders may reserve and route: the group's active members, or
-    every active location when the policy names no group. Ordered by ref."""
-    if policy.location_group_id is not None:
-        return group_locations(session, policy.location_group_id)
-    return list(
-        session.scalars(select(Location).where(Location.active.is_(True)).order_by(Location.ref))
     )
 
 

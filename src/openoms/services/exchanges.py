@@ -56,7 +56,7 @@ from openoms.domain.order import ItemType
 from openoms.domain.summary import ChangeKind, ChangeLine, ChangeOrder
 from openoms.services.change_orders import (
     RecordedChange,
-    action_result,
+    action_body,
     billed_amounts,
     item_money,
     locked_summary,
@@ -288,7 +288,7 @@ def exchange_result(
     session: Session, exchange: SubmittedExchange, *, preview: bool
 ) -> dict[str, Any]:
     """The answer of an exchange (schemas.reships.ExchangeOut); a preview leaves ids out."""
-    base = action_result(
+    base = action_body(
         session,
         exchange.order_summary_id,
         exchange.recorded,

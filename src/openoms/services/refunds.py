@@ -46,7 +46,7 @@ from openoms.adapters.jobs import JobContext, JobKind, Reschedule, enqueue
 from openoms.adapters.outbox import Consumer, Outbox
 from openoms.adapters.payments import Gateways, default_gateways
 from openoms.domain.events import DomainEvent
-from openoms.domain.finance import plan_refunds
+from openoms.domain.finance import RefundPlan, plan_refunds
 from openoms.domain.fulfillment import ProcessExceptionCategory
 from openoms.domain.money import format_minor
 from openoms.domain.payments import PaymentStatus
@@ -120,7 +120,48 @@ def claim_refunds(
             .with_for_update()
         )
     }
-    shortfall = 0
+    due = _plan(session, order_summary_id, payments)
+    for memo_id, plan in due.memos:
+        if not plan.parts or not _claim_memo(session, memo_id, plan.total):
+            continue
+        for payment_id, amount in plan.parts:
+            _new_refund(session, outbox, summaries, payments, payment_id, amount, memo_id, now)
+    for payment_id, amount in due.excess.parts:
+        _new_refund(session, outbox, summaries, payments, payment_id, amount, None, now)
+    session.flush()
+    return _lease(session, summary, summaries, now), due.shortfall
+
+
+@dataclass(frozen=True, slots=True)
+class RefundsDue:
+    """What ensure refunds claims when it runs: each POSTED credit memo's balance (but
+    those an exchange holds), then the excess funds, each planned over what the PROCESSED
+    payments have left to refund after the parts before it."""
+
+    memos: tuple[tuple[str, RefundPlan], ...]  # (credit memo id, its plan), oldest first
+    excess: RefundPlan
+
+    @property
+    def total(self) -> int:
+        return sum(plan.total for _, plan in self.memos) + self.excess.total
+
+    @property
+    def shortfall(self) -> int:
+        """What the memos owe back that no payment can cover."""
+        return sum(plan.shortfall for _, plan in self.memos)
+
+
+def refunds_due(session: Session, order_summary_id: str) -> int:
+    """What ensure refunds would refund for the order if it ran now (memo balances and
+    excess funds that payments can cover): a service action's answer says what it adds to
+    this. Reads only; the caller holds the order summary's lock."""
+    return _plan(session, order_summary_id, _refundable(session, order_summary_id)).total
+
+
+def _plan(
+    session: Session, order_summary_id: str, payments: dict[str, tuple[m.Payment, int]]
+) -> RefundsDue:
+    left = {payment.id: refundable for payment, refundable in payments.values()}
     memos = session.scalars(
         select(m.CreditMemo)
         .where(
@@ -131,22 +172,22 @@ def claim_refunds(
         .order_by(m.CreditMemo.created_at, m.CreditMemo.id)
     ).all()
     held = _exchange_held(session, order_summary_id)
+    planned = []
     for memo in memos:
         if memo.id in held:
             continue  # it pays an exchange's new items first (services/exchanges.py)
-        plan = plan_refunds(memo.balance, [(p.id, left) for p, left in payments.values()])
-        shortfall += plan.shortfall
-        if not plan.parts or not _claim_memo(session, memo.id, plan.total):
-            continue
-        for payment_id, amount in plan.parts:
-            _new_refund(session, outbox, summaries, payments, payment_id, amount, memo.id, now)
-    excess = _excess(session, summary, summaries)
-    if excess > 0:
-        plan = plan_refunds(excess, [(p.id, left) for p, left in payments.values()])
-        for payment_id, amount in plan.parts:
-            _new_refund(session, outbox, summaries, payments, payment_id, amount, None, now)
-    session.flush()
-    return _lease(session, summary, summaries, now), shortfall
+        plan = plan_refunds(memo.balance, list(left.items()))
+        _spend(left, plan)
+        planned.append((memo.id, plan))
+    # Claiming a memo moves its amount from the memo balances into pending refunds, so the
+    # excess funds are the same before and after the memos are claimed.
+    excess = plan_refunds(refundable_excess(session, order_summary_id), list(left.items()))
+    return RefundsDue(tuple(planned), excess)
+
+
+def _spend(left: dict[str, int], plan: RefundPlan) -> None:
+    for payment_id, amount in plan.parts:
+        left[payment_id] -= amount
 
 
 def _exchange_held(session: Session, order_summary_id: str) -> set[str]:
@@ -190,15 +231,6 @@ def _claim_memo(session: Session, memo_id: str, amount: int) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0) == 1)
-
-
-def _excess(
-    session: Session, summary: m.OrderSummary, summaries: dict[str, m.OrderPaymentSummary]
-) -> int:
-    """Money held beyond what the order owes (counting what is still to be invoiced) and
-    beyond the memo balances still to refund (owed back already and refunded as memos,
-    never again as excess): see gateway_calls.refundable_excess."""
-    return refundable_excess(session, summary.id)
 
 
 def _new_refund(

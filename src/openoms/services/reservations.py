@@ -133,12 +133,16 @@ def reserve(
     expires_at: datetime | None = None,
     allow_partial: bool = False,
     anywhere: bool = False,
+    can_ship: bool = False,
+    check: Callable[[Available], None] | None = None,
 ) -> ReserveResult:
     """Hold `items` (SKU → units) against a location group or one location, all or nothing.
 
     A group reservation is spread over the group's active members, deepest stock first;
-    with neither a group nor a location, over every active location (`anywhere=True`).
-    A SKU with no record at the scope has nothing available. A shortage raises
+    with neither a group nor a location, over every active location (`anywhere=True`);
+    `can_ship` leaves out the locations that cannot ship. `check`, when given, sees what
+    the scope has (SKU → [(location id, available)]) before each plan and may raise to
+    refuse. A SKU with no record at the scope has nothing available. A shortage raises
     `InsufficientStock` with every short SKU; with `allow_partial` what is available is held
     and the rest reported in `shortfall`. The same (owner, idempotency_key) again returns
     the first reservation (`replayed`), or raises `IdempotencyKeyReused` when
@@ -167,9 +171,10 @@ def reserve(
         "updated_at": now,
     }
     conn = session.connection()
-    if location_id is not None and not allow_partial:
+    if location_id is not None and not allow_partial and check is None:
         return _reserve_at_location(session, conn, outbox, row, requested)
-    return _reserve_planned(session, conn, outbox, row, requested, allow_partial=allow_partial)
+    scope = _Scope(allow_partial=allow_partial, can_ship=can_ship, check=check)
+    return _reserve_planned(session, conn, outbox, row, requested, scope)
 
 
 def _reserve_at_location(
@@ -202,29 +207,42 @@ def _reserve_at_location(
     return ReserveResult(reservation, replayed=False)
 
 
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """How a planned reservation reads and judges its scope (see `reserve`)."""
+
+    allow_partial: bool
+    can_ship: bool
+    check: Callable[[Available], None] | None
+
+
 def _reserve_planned(
     session: Session,
     conn: Connection,
     outbox: Outbox,
     row: dict[str, Any],
     requested: dict[str, int],
-    *,
-    allow_partial: bool,
+    scope: _Scope,
 ) -> ReserveResult:
     """Read what the scope has, plan, hold; re-read and re-plan when a hold races."""
     skus = list(requested)
     group_id, location_id = row["location_group_id"], row["location_id"]
+    allow_partial = scope.allow_partial
 
     def read() -> Available:
         if group_id is None and location_id is None:
-            return repo.available_anywhere(conn, skus)
-        if group_id is None:
-            return _read_location(conn, location_id, skus)
-        available = repo.available_in_group(conn, group_id, skus)
-        if available is None:
-            raise LocationGroupNotFound(
-                f"no location group {group_id!r}", location_group_id=group_id
-            )
+            available = repo.available_anywhere(conn, skus, can_ship=scope.can_ship)
+        elif group_id is None:
+            available = _read_location(conn, location_id, skus)
+        else:
+            found = repo.available_in_group(conn, group_id, skus, can_ship=scope.can_ship)
+            if found is None:
+                raise LocationGroupNotFound(
+                    f"no location group {group_id!r}", location_group_id=group_id
+                )
+            available = found
+        if scope.check is not None:
+            scope.check(available)
         return available
 
     available = read()  # raises NotFound for an unknown scope, before anything is written
@@ -535,9 +553,12 @@ def release_held(
     reservation: Reservation,
     items: Mapping[str, int] | None = None,
     location_id: str | None = None,
+    *,
+    why: Mapping[str, str] | None = None,
 ) -> Reservation:
     """`release` for a caller that already holds the reservation's row lock and loaded its
-    lines in this transaction (routing): spares reading it again."""
+    lines in this transaction (routing): spares reading it again. `why` is added to the
+    event's payload (e.g. the routing failure that gave the units back)."""
     check_reservation_transition(ReservationStatus(reservation.status), ReservationStatus.RELEASED)
     takes = _take(
         reservation.lines,
@@ -546,7 +567,7 @@ def release_held(
         keep=lambda line: location_id in (None, line.location_id),
     )
     _give_back(session.connection(), takes)
-    return _settle(session, outbox, reservation, takes, ReservationStatus.RELEASED)
+    return _settle(session, outbox, reservation, takes, ReservationStatus.RELEASED, why)
 
 
 def expire_due(db: Database, outbox: Outbox, now: datetime, *, batch: int = 200) -> int:
@@ -628,8 +649,10 @@ def _settle(
     reservation: Reservation,
     takes: Sequence[tuple[ReservationLine, int]],
     done: ReservationStatus,
+    why: Mapping[str, str] | None = None,
 ) -> Reservation:
-    """Set `done` once nothing is held, record the event, flush."""
+    """Set `done` once nothing is held, record the event (with `why` in its payload),
+    flush."""
     if all(line.quantity == 0 for line in reservation.lines):
         check_reservation_transition(ReservationStatus(reservation.status), done)
         reservation.status = done.value
@@ -641,6 +664,7 @@ def _settle(
     }[done]
     payload = _scope_payload(reservation)
     payload["lines"] = [_hold_payload(line.sku, line.location_id, n) for line, n in takes]
+    payload.update(why or {})
     outbox.record(session, [_event(name, reservation, payload)])
     session.flush()
     return reservation

@@ -46,7 +46,7 @@ from openoms.domain.routing import (
     route,
 )
 from openoms.domain.summary import derive_status
-from openoms.services.capture_stock import SYSTEM_OWNER
+from openoms.services.capture_stock import SYSTEM_OWNER, group_reservation_key
 from openoms.services.channels import ChannelPolicy, ShortagePolicy, channel_policy
 from openoms.services.fulfillment import FulfillmentOrderNotFound
 from openoms.services.process_exceptions import active_exception, raise_exception, resolve_exception
@@ -57,12 +57,15 @@ from openoms.services.routing_stock import (
     own_units,
     plan_stock,
     rejected_holds,
+    release_group_holds,
 )
 from openoms.services.views import item_quantities
 
 ROUTE_JOB = "route_group"
 ROUTE_JOB_MAX_ATTEMPTS = 20
 RACE_DELAY = timedelta(seconds=1)
+# In a `reservation.released` event: the delivery group whose routing gave up and released.
+GAVE_UP = "delivery_group_summary_id"
 EXCEPTION_SEVERITY = "medium"
 # Events after which stock may be free for groups waiting to be routed.
 RESTOCK_EVENTS = (
@@ -100,11 +103,6 @@ def route_job_key(group_summary_id: str, round: int) -> str:
 
 def exception_key(group_summary_id: str) -> str:
     return f"routing:{group_summary_id}"
-
-
-def group_reservation_key(summary_id: str, group_ref: str) -> str:
-    """The idempotency key capture reserves a delivery group under (capture_stock.py)."""
-    return f"order:{summary_id}:{group_ref}"
 
 
 def schedule_routing(
@@ -454,9 +452,12 @@ def on_stock_added(session: Session, event: m.Event) -> None:
         skus = {line["sku"] for line in event.payload.get("lines", ())}
         if not skus:
             return
+    # Units a group gave back when its routing gave up are no news to that group itself.
+    gave_up = event.payload.get(GAVE_UP)
     rounds = {
         route_job_key(group_id, last + 1): (group_id, last + 1)
         for group_id, last in repo.waiting_groups(session, skus)
+        if group_id != gave_up
     }
     due = repo.due_jobs(session, list(rounds), utcnow())
     for key, (group_id, round) in rounds.items():
@@ -490,11 +491,15 @@ def reschedule_for(outcome: RouteOutcome) -> Reschedule | None:
 def on_route_job_dead(
     context: JobContext, session: Session, payload: dict[str, Any], reason: str
 ) -> None:
-    """Retries ran out: say so on the group's exception (raise one if none is open)."""
+    """Retries ran out: the group gives back the stock it holds for units no fulfillment
+    order ships (DESIGN.md §5: routing failure releases), and its exception says so (one is
+    raised if none is open)."""
     group_id = str(payload["group_summary_id"])
+    released = _release_on_failure(session, context.outbox, group_id)
+    gave_back = f" and gave back the {released} unit(s) it held" if released else ""
     note = (
-        f"routing stopped retrying after {context.attempt} attempts; new stock or a retry "
-        "restarts it"
+        f"routing stopped retrying after {context.attempt} attempts{gave_back}; new stock or "
+        "a retry restarts it"
     )
     exception = active_exception(session, exception_key(group_id))
     if exception is not None:
@@ -510,6 +515,19 @@ def on_route_job_dead(
         dedupe_key=exception_key(group_id),
         message=f"Delivery group could not be routed: {reason} ({note})",
         action={"kind": ROUTE_JOB, "payload": dict(payload)},
+    )
+
+
+def _release_on_failure(session: Session, outbox: Outbox, group_id: str) -> int:
+    """Release what the group holds beyond its live fulfillment orders; the units released."""
+    found = repo.lock_group_summary(session, group_id)
+    if found is None:
+        return 0
+    group, summary = found
+    fulfillment_orders = repo.group_fulfillment_orders(session, group.id)
+    why = {"reason": "routing_failed", GAVE_UP: group.id}
+    return release_group_holds(
+        session, outbox, summary.id, group.ref, fulfillment_orders, {}, why=why
     )
 
 

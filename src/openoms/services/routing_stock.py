@@ -22,11 +22,12 @@ from typing import TypeVar
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.models import FulfillmentOrder, Reservation
+from openoms.adapters.db.repositories import routing as repo
 from openoms.adapters.outbox import Outbox
 from openoms.domain.fulfillment import FulfillmentOrderStatus
 from openoms.domain.inventory import ReservationStatus
 from openoms.domain.routing import Allocation
-from openoms.services.capture_stock import SYSTEM_OWNER
+from openoms.services.capture_stock import SYSTEM_OWNER, group_reservation_key
 from openoms.services.reservations import release_held, reserve, transfer_held
 
 Units = dict[str, int]  # SKU → units
@@ -182,3 +183,53 @@ def hold_stock(
         )
         held_in[location_id] = result.reservation.id
     return held_in
+
+
+def release_group_holds(
+    session: Session,
+    outbox: Outbox,
+    summary_id: str,
+    group_ref: str,
+    fulfillment_orders: Sequence[FulfillmentOrder],
+    wanted: Mapping[str, int],
+    *,
+    why: Mapping[str, str] | None = None,
+) -> int:
+    """Give back what the group's capture reservation holds, and no live fulfillment order
+    uses, beyond `wanted` (SKU → units the group still has to route), location by location
+    (by id). With nothing wanted, what its rejected fulfillment orders' reservations still
+    hold goes too (routing would otherwise free it). `why` goes into each
+    `reservation.released` event. Call it under the order summary's lock; returns the units
+    given back."""
+    key = group_reservation_key(summary_id, group_ref)
+    reservation = repo.lock_reservation(session, SYSTEM_OWNER, key)
+    released = 0
+    if reservation is not None:
+        excess = _excess(own_units(reservation, fulfillment_orders), wanted)
+        for location_id, items in excess.items():
+            release_held(session, outbox, reservation, items, location_id, why=why)
+            released += sum(items.values())
+    if any(wanted.values()):
+        return released
+    stale_ids = rejected_holds(fulfillment_orders, reservation)
+    for stale in repo.lock_reservations(session, stale_ids):
+        held = sum(line.quantity for line in stale.lines)
+        if stale.status == ReservationStatus.ACTIVE and held:
+            release_held(session, outbox, stale, why=why)
+            released += held
+    return released
+
+
+def _excess(own: Mapping[tuple[str, str], int], wanted: Mapping[str, int]) -> dict[str, Units]:
+    """location id → SKU → units of `own` beyond `wanted`, taken location by location."""
+    held: dict[str, int] = defaultdict(int)
+    for (_, sku), n in own.items():
+        held[sku] += n
+    excess = {sku: n - wanted.get(sku, 0) for sku, n in held.items() if n > wanted.get(sku, 0)}
+    by_location: dict[str, Units] = {}
+    for (location_id, sku), n in sorted(own.items()):
+        take = min(n, excess.get(sku, 0))
+        if take:
+            _add(by_location, location_id, sku, take)
+            excess[sku] -= take
+    return by_location

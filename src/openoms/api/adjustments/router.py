@@ -17,7 +17,7 @@ from openoms.api.idempotency import IdempotencyKey
 from openoms.api.service_actions import Action, Agent, preview, submit
 from openoms.schemas.service_actions import AdjustItemsIn, ServiceActionOut
 from openoms.services.adjustments import submit_adjustments
-from openoms.services.change_orders import action_result
+from openoms.services.change_orders import action_result, refund_baseline
 
 router = APIRouter(prefix="/api/v1", tags=["adjustments"])
 
@@ -38,8 +38,9 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 
 def _adjust(summary_id: str, payload: AdjustItemsIn) -> Action:
     def action(session: Session, outbox: Outbox, preview: bool) -> dict[str, Any]:
+        before = refund_baseline(session, summary_id)
         recorded = submit_adjustments(session, outbox, summary_id, payload)
-        return action_result(session, summary_id, recorded, preview=preview)
+        return action_result(session, summary_id, recorded, preview=preview, refunds_before=before)
 
     return action
 

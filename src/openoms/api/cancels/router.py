@@ -16,7 +16,7 @@ from openoms.api.idempotency import IdempotencyKey
 from openoms.api.service_actions import Action, Agent, preview, submit
 from openoms.schemas.service_actions import ItemsActionIn, ServiceActionOut
 from openoms.services.cancels import cancel_with_messages
-from openoms.services.change_orders import action_result
+from openoms.services.change_orders import action_result, refund_baseline
 
 router = APIRouter(prefix="/api/v1", tags=["cancels"])
 
@@ -38,8 +38,16 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 
 def _cancel(summary_id: str, payload: ItemsActionIn) -> Action:
     def action(session: Session, outbox: Outbox, preview: bool) -> dict[str, Any]:
+        before = refund_baseline(session, summary_id)
         recorded, messages = cancel_with_messages(session, outbox, summary_id, payload)
-        return action_result(session, summary_id, recorded, preview=preview, messages=messages)
+        return action_result(
+            session,
+            summary_id,
+            recorded,
+            preview=preview,
+            refunds_before=before,
+            messages=messages,
+        )
 
     return action
 

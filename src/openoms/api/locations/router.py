@@ -173,13 +173,11 @@ def put_channel(
 
 @router.get("/channels/{ref:path}", response_model=Channel, responses=PROBLEMS)
 def get_channel(ref: str, _: Reader, db: Db) -> Channel:
-    """A channel's policy. A channel nobody configured answers the default policy with
-    `configured: false` (every active location, reject, fewest_splits, max_splits 2,
-    on_shipment)."""
+    """A channel's policy. A channel nobody configured is 404 `channel_not_found`, naming
+    the configured ones in `known_channels`: it has no policy, and orders naming it are
+    refused."""
     with db.reading() as session:
-        channel = channels.get_channel(session, ref)
-        if channel is None:
-            return Channel.of(channels.channel_policy(session, ref))
+        channel = channels.configured_channel(session, ref)
         return Channel.of(channels.policy_of(session, channel), channel.updated_at)
 
 

@@ -54,7 +54,11 @@ def capture(
 ) -> dict[str, Any]:
     """Capture an order: validate, store the Order and its OrderSummary, emit
     `order_summary.created`. The same (channel, external_reference) again answers 200 with
-    the existing summary; nothing is ever captured twice."""
+    the existing summary; nothing is ever captured twice. The channel must be configured
+    (400 `channel_unknown`, listing `known_channels`). A MANAGED order reserves each ship
+    group where it can ship and each pickup group at its store; unless the channel
+    backorders, a shortage is 409 `insufficient_stock` and stock no route within the
+    channel's max_splits can reach is 409 `route_unavailable`, storing nothing."""
     draft = payload.to_draft()
     outbox = request.app.state.outbox
 

@@ -35,7 +35,7 @@ from openoms.schemas.returns import (
 )
 from openoms.services import return_views as views
 from openoms.services import returns as service
-from openoms.services.change_orders import action_result
+from openoms.services.change_orders import action_result, refund_baseline
 from openoms.services.keys import Principal, Scope
 from openoms.services.return_common import ReturnOutcome
 
@@ -225,6 +225,7 @@ def move_return_order(
 
 def _simple_return(summary_id: str, payload: SubmitReturnIn) -> ServiceAction:
     def action(session: Session, outbox: Outbox, preview: bool) -> dict[str, Any]:
+        before = refund_baseline(session, summary_id)
         outcome = service.submit_return(
             session,
             outbox,
@@ -234,18 +235,21 @@ def _simple_return(summary_id: str, payload: SubmitReturnIn) -> ServiceAction:
             location=payload.location,
             refund_shipping=payload.refund_shipping,
         )
-        return _simple_body(session, outcome, preview=preview)
+        return _simple_body(session, outcome, preview=preview, refunds_before=before)
 
     return action
 
 
-def _simple_body(session: Session, outcome: ReturnOutcome, *, preview: bool) -> dict[str, Any]:
+def _simple_body(
+    session: Session, outcome: ReturnOutcome, *, preview: bool, refunds_before: int
+) -> dict[str, Any]:
     session.flush()
     body = action_result(
         session,
         outcome.order_summary_id,
         outcome.recorded,
         preview=preview,
+        refunds_before=refunds_before,
         messages=outcome.messages,
     )
     return_order = views.get_return_order(session, outcome.return_order_id)

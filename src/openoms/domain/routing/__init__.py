@@ -17,7 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
-from openoms.domain.routing.fewest import fewest_splits, find_routes_with_fewest_splits
+from openoms.domain.routing.fewest import (
+    complete_route_exists,
+    fewest_splits,
+    find_routes_with_fewest_splits,
+)
 from openoms.domain.routing.greedy import rank_by_distance, score
 from openoms.domain.routing.milp import optimal
 from openoms.domain.routing.model import (
@@ -80,6 +84,7 @@ __all__ = [
     "ScoreWeights",
     "ShippingCost",
     "Strategy",
+    "complete_route_exists",
     "fewest_splits",
     "find_routes_with_fewest_splits",
     "haversine_km",

@@ -387,6 +387,16 @@ def fewest_splits(
     return solve(prepare(items, candidates, destination), policy)
 
 
+def complete_route_exists(
+    items: Sequence[RoutingItem], candidates: Sequence[Candidate], max_splits: int
+) -> bool:
+    """Whether at most max_splits + 1 of the candidates fulfil every item. Every strategy
+    answers a complete route exactly when this holds (the greedy ones and `optimal` fall
+    back to fewest_splits' search), so capture asks it to refuse what routing never could
+    place."""
+    return best_cover(prepare(items, candidates, None), max_splits + 1) is not None
+
+
 def find_routes_with_fewest_splits(
     items: Sequence[RoutingItem],
     candidates: Sequence[Candidate],

@@ -104,10 +104,14 @@ def available_at_location(
     return _by_sku((location_id, sku, atf) for active, sku, atf in rows if active and sku)
 
 
-def available_in_group(conn: Connection, group_id: str, skus: Sequence[str]) -> Available | None:
-    """What the group's active members have of `skus`; None when the group does not exist."""
+def available_in_group(
+    conn: Connection, group_id: str, skus: Sequence[str], *, can_ship: bool = False
+) -> Available | None:
+    """What the group's active members (only those that can ship, with `can_ship`) have of
+    `skus`; None when the group does not exist."""
     loc, member = _LOCATIONS.c, _MEMBERS.c
-    stock = _MEMBERS.join(_LOCATIONS, and_(loc.id == member.location_id, loc.active.is_(True)))
+    usable = and_(loc.id == member.location_id, *_usable(can_ship=can_ship))
+    stock = _MEMBERS.join(_LOCATIONS, usable)
     stock = stock.join(_RECORDS, and_(_R.location_id == loc.id, _R.sku.in_(skus)))
     rows = conn.execute(
         select(_GROUPS.c.id, _R.location_id, _R.sku, _ATF)
@@ -119,15 +123,23 @@ def available_in_group(conn: Connection, group_id: str, skus: Sequence[str]) -> 
     return _by_sku((location, sku, atf) for _, location, sku, atf in rows if sku)
 
 
-def available_anywhere(conn: Connection, skus: Sequence[str]) -> Available:
-    """What every active location has of `skus` (a channel with no location group)."""
+def available_anywhere(
+    conn: Connection, skus: Sequence[str], *, can_ship: bool = False
+) -> Available:
+    """What every active location (only those that can ship, with `can_ship`) has of `skus`
+    (a channel with no location group)."""
     loc = _LOCATIONS.c
     rows = conn.execute(
         select(_R.location_id, _R.sku, _ATF)
         .select_from(_RECORDS.join(_LOCATIONS, loc.id == _R.location_id))
-        .where(loc.active.is_(True), _R.sku.in_(skus))
+        .where(*_usable(can_ship=can_ship), _R.sku.in_(skus))
     ).all()
     return _by_sku((location, sku, atf) for location, sku, atf in rows)
+
+
+def _usable(*, can_ship: bool) -> tuple[Any, ...]:
+    loc = _LOCATIONS.c
+    return (loc.active.is_(True), loc.can_ship.is_(True)) if can_ship else (loc.active.is_(True),)
 
 
 def _by_sku(rows: Iterable[tuple[str, str, int]]) -> Available:
