@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from openoms.adapters.db.session import Database
-from openoms.api.deps import get_db
+from openoms.api.deps import app_db
 from openoms.api.errors import domain_problem
 from openoms.domain.errors import Forbidden, Unauthenticated
 from openoms.services import keys
@@ -106,6 +106,8 @@ def require_scope(*scopes: Scope) -> Callable[..., Awaitable[Principal]]:
                 f"This action needs an API key with the {names} scope.",
                 required_scopes=[scope.value for scope in required],
             )
+        # get_db answers this caller's view of the database (its channels only).
+        request.state.principal = principal
         return principal
 
     return authenticated
@@ -118,9 +120,9 @@ async def _principal_for(request: Request, presented: str) -> Principal | None:
     cache = principal_cache(request.app)
     principal = cache.get(digest)
     if principal is None:
-        # get_db is called here rather than declared with Depends so a cache hit costs no
-        # threadpool hop and no database work.
-        principal = await run_in_threadpool(_authenticate, get_db(request), presented)
+        # The database is taken here rather than declared with Depends so a cache hit costs
+        # no threadpool hop and no database work.
+        principal = await run_in_threadpool(_authenticate, app_db(request), presented)
         if principal is not None:
             cache.put(digest, principal)
     return principal
