@@ -217,8 +217,8 @@ def test_principal_cache_is_bounded() -> None:
     assert [cache.get(f"hash{i}") for i in range(3)] == [None, principals[1], principals[2]]
 
 
-def test_cache_is_created_lazily_on_the_app(harness: Harness) -> None:
-    assert getattr(harness.app.state, "principal_cache", None) is None
+def test_install_auth_puts_the_cache_on_the_app(harness: Harness) -> None:
+    assert len(harness.app.state.principal_cache) == 0
     harness.post({"name": "a"})
     assert len(harness.app.state.principal_cache) == 1
 

@@ -23,10 +23,10 @@ from openoms.cli.common import (
     fail,
     import_app,
     keys_app,
+    load_settings,
     open_database,
     progress_bar,
 )
-from openoms.config import Settings
 from openoms.domain.errors import DomainError
 from openoms.services.keys import (
     Scope,
@@ -53,7 +53,7 @@ def _main(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to the latest version (safe to run again)."""
-    settings = Settings.from_env()
+    settings = load_settings()
     upgrade(settings.database_url)
     console.print(f"schema up to date on {Database(settings.database_url).dialect}")
 
@@ -97,7 +97,13 @@ def serve(
             poll_seconds=settings.worker_poll_seconds,
         )
         _thread, stop = in_process.start_in_thread()
-    app_ = create_app(db, Outbox(registry), carriers=carriers, gateways=gateways)
+    app_ = create_app(
+        db,
+        Outbox(registry),
+        carriers=carriers,
+        gateways=gateways,
+        rate_limit=settings.rate_limit,
+    )
     try:
         uvicorn.run(app_, host=host, port=port, log_level="info")
     finally:

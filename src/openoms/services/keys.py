@@ -223,13 +223,19 @@ def revoke_api_key(session: Session, api_key_id: str, *, now: datetime | None = 
     """Revoke a key (idempotent: a revoked key keeps its first revocation time).
 
     Processes that cache principals (the API) honour this within their cache TTL."""
-    api_key = session.get(ApiKey, api_key_id)
-    if api_key is None:
-        raise ApiKeyNotFound(f"No API key {api_key_id!r}.")
+    api_key = get_api_key(session, api_key_id)
     if api_key.revoked_at is None:
         api_key.revoked_at = now or utcnow()
         session.flush()
         log.info("revoked API key %s", api_key.id)
+    return api_key
+
+
+def get_api_key(session: Session, api_key_id: str) -> ApiKey:
+    """The key (revoked or not); ApiKeyNotFound (404) when there is none."""
+    api_key = session.get(ApiKey, api_key_id)
+    if api_key is None:
+        raise ApiKeyNotFound(f"No API key {api_key_id!r}.")
     return api_key
 
 
