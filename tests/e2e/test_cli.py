@@ -35,13 +35,14 @@ DIALECT = {"sqlite": "sqlite", "postgres": "postgresql"}
 
 
 def run_cli(
-    *args: str, database_url: str, cwd: Path, columns: int = 200
+    *args: str, database_url: str, cwd: Path, columns: int = 200, **settings: str
 ) -> subprocess.CompletedProcess[str]:
-    """`openoms ARGS` with only OPENOMS_DATABASE_URL configured; a fixed terminal width keeps
-    rich from wrapping report lines differently from one machine to the next."""
+    """`openoms ARGS` with only OPENOMS_DATABASE_URL (and `settings`) configured; a fixed
+    terminal width keeps rich from wrapping report lines differently from one machine to the
+    next."""
     return subprocess.run(
         [str(OPENOMS), *args],
-        env=cli_env(database_url, COLUMNS=str(columns)),
+        env=cli_env(database_url, COLUMNS=str(columns), **settings),
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -193,40 +194,13 @@ def test_keys_create_binds_a_key_to_channels_and_lists_them(
     with database.transaction() as session:
         for ref in ("web-uk", "web-us"):
             upsert_channel(session, Outbox(default_registry()), ref, ChannelData())
-    result = run_cli(
-        "keys",
-        "create",
-        "--scope",
-        "storefront",
-        "--channel",
-        "web-uk",
-        "--channel",
-        "web-us",
-        "--name",
-        "two shops",
-        database_url=database_url,
-        cwd=tmp_path,
-    )
-    unknown = run_cli(
-        "keys",
-        "create",
-        "--scope",
-        "storefront",
-        "--channel",
-        "web-fr",
-        database_url=database_url,
-        cwd=tmp_path,
-    )
-    admin = run_cli(
-        "keys",
-        "create",
-        "--scope",
-        "admin",
-        "--channel",
-        "web-uk",
-        database_url=database_url,
-        cwd=tmp_path,
-    )
+
+    def create(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli("keys", "create", *args, database_url=database_url, cwd=tmp_path)
+
+    result = create("-s", "storefront", "-c", "web-uk", "-c", "web-us", "--name", "two shops")
+    unknown = create("--scope", "storefront", "--channel", "web-fr")
+    admin = create("--scope", "admin", "--channel", "web-uk")
 
     assert result.returncode == 0, result.stderr
     first, plaintext = result.stdout.splitlines()
@@ -282,6 +256,18 @@ def test_keys_revoke_stops_the_key_and_is_idempotent(
     assert sorted(revoked_at) == sorted([revoked_key.id, kept_key.id])
     assert revoked_at[revoked_key.id] is not None
     assert revoked_at[kept_key.id] is None
+
+
+def test_a_bad_setting_is_refused_by_name(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'openoms.db'}"
+    for command in (["serve", "--no-worker"], ["db", "upgrade"]):
+        result = run_cli(
+            *command, database_url=url, cwd=tmp_path, OPENOMS_RATE_LIMIT_PER_MINUTE="fast"
+        )
+        assert (result.returncode, result.stdout) == (1, "")
+        assert flat(result.stderr).endswith(
+            "error: OPENOMS_RATE_LIMIT_PER_MINUTE must be a whole number of 0 or more, not 'fast'"
+        )
 
 
 # --- import orders ------------------------------------------------------------------------

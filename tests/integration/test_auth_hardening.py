@@ -19,11 +19,10 @@ from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.api.app import create_app
 from openoms.api.auth import CACHE_TTL_SECONDS, MISS_TTL_SECONDS
-from openoms.api.errors import PROBLEM_JSON
 from openoms.api.ratelimit import RateLimit
-from openoms.services.keys import create_api_key, revoke_api_key
+from openoms.services.keys import revoke_api_key
 from openoms.worker.consumers import default_registry
-from tests.integration.helpers import count
+from tests.integration.helpers import assert_problem, count, create_keys
 from tests.payloads import order_payload
 
 GUESS = "oms_guessing_" + "x" * 43
@@ -59,16 +58,15 @@ class App:
 
 
 def make_app(db: Database, rate_limit: RateLimit | None = None) -> Iterator[App]:
-    keys, key_ids = {}, {}
-    with db.transaction() as session:
-        for who, scopes in [
-            ("shop", ["storefront"]),
-            ("other_shop", ["storefront"]),
-            ("agent", ["agent"]),
-            ("admin", ["admin"]),
-        ]:
-            api_key, keys[who] = create_api_key(session, name=who, scopes=scopes)
-            key_ids[who] = api_key.id
+    keys, key_ids = create_keys(
+        db,
+        {
+            "shop": ["storefront"],
+            "other_shop": ["storefront"],
+            "agent": ["agent"],
+            "admin": ["admin"],
+        },
+    )
     clock = Clock()
     app = create_app(db, Outbox(default_registry()), rate_limit=rate_limit, clock=clock)
     harness = App(TestClient(app), db, clock, keys, key_ids)
@@ -96,28 +94,20 @@ def limited(db: Database) -> Iterator[App]:
     yield from make_app(db, RateLimit(per_minute=60, burst=2))
 
 
-def problem(answer: Any, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"] == PROBLEM_JSON
-    body: dict[str, Any] = answer.json()
-    assert (body["status"], body["code"]) == (status, code)
-    return body
-
-
 # --- unknown keys -------------------------------------------------------------------------
 
 
 def test_a_guessed_key_reaches_the_database_once_within_the_ttl(app: App) -> None:
     answers = [app.get(GUESS) for _ in range(5)]
-    bodies = [problem(a, 401, "unauthenticated") for a in answers]
+    bodies = [assert_problem(a, 401, "unauthenticated") for a in answers]
     assert bodies == [bodies[0]] * 5
     assert bodies[0]["detail"] == "The API key is malformed, unknown or revoked."
     assert len(app.key_lookups) == 1
     app.clock.now += MISS_TTL_SECONDS - 0.01
-    problem(app.get(GUESS), 401, "unauthenticated")
+    assert_problem(app.get(GUESS), 401, "unauthenticated")
     assert len(app.key_lookups) == 1
     app.clock.now += 0.01  # remembered no longer: asked again
-    problem(app.get(GUESS), 401, "unauthenticated")
+    assert_problem(app.get(GUESS), 401, "unauthenticated")
     assert len(app.key_lookups) == 2
 
 
@@ -125,21 +115,21 @@ def test_many_guesses_are_remembered_in_bounded_memory(app: App) -> None:
     misses = app.client.app.state.key_misses  # type: ignore[attr-defined]
     misses.max_size = 3
     for n in range(5):
-        problem(app.get(f"{GUESS}{n}"), 401, "unauthenticated")
+        assert_problem(app.get(f"{GUESS}{n}"), 401, "unauthenticated")
     assert len(misses) == 3
     assert len(app.key_lookups) == 5
-    problem(app.get(f"{GUESS}4"), 401, "unauthenticated")  # still remembered
-    problem(app.get(f"{GUESS}0"), 401, "unauthenticated")  # forgotten first: asked again
+    assert_problem(app.get(f"{GUESS}4"), 401, "unauthenticated")  # still remembered
+    assert_problem(app.get(f"{GUESS}0"), 401, "unauthenticated")  # forgotten first: asked again
     assert len(app.key_lookups) == 6
 
 
 def test_a_key_created_through_the_api_works_at_once_and_forgets_the_misses(app: App) -> None:
-    problem(app.get(GUESS), 401, "unauthenticated")
+    assert_problem(app.get(GUESS), 401, "unauthenticated")
     created = app.post("admin", "/api/v1/api-keys", {"name": "new", "scopes": ["storefront"]})
     assert created.status_code == 201, created.text
     assert app.get(created.json()["secret"]).status_code == 200
     lookups = len(app.key_lookups)
-    problem(app.get(GUESS), 401, "unauthenticated")  # the miss was forgotten: asked again
+    assert_problem(app.get(GUESS), 401, "unauthenticated")  # the miss was forgotten: asked again
     assert len(app.key_lookups) == lookups + 1
 
 
@@ -150,7 +140,7 @@ def test_revoking_through_the_api_stops_the_key_on_the_next_request(app: App) ->
     assert app.get(app.keys["shop"]).status_code == 200  # its principal is cached now
     revoked = app.post("admin", f"/api/v1/api-keys/{app.key_ids['shop']}/actions/revoke")
     assert revoked.status_code == 200, revoked.text
-    problem(app.get(app.keys["shop"]), 401, "unauthenticated")  # no time has passed
+    assert_problem(app.get(app.keys["shop"]), 401, "unauthenticated")  # no time has passed
     assert app.get(app.keys["other_shop"]).status_code == 200
 
 
@@ -161,7 +151,7 @@ def test_a_key_revoked_by_another_process_stops_within_the_cache_ttl(app: App) -
     app.clock.now += CACHE_TTL_SECONDS - 0.01
     assert app.get(app.keys["shop"]).status_code == 200
     app.clock.now += 0.01
-    problem(app.get(app.keys["shop"]), 401, "unauthenticated")
+    assert_problem(app.get(app.keys["shop"]), 401, "unauthenticated")
 
 
 # --- rate limiting ------------------------------------------------------------------------
@@ -172,7 +162,7 @@ def test_over_the_limit_is_429_with_retry_after_and_changes_nothing(limited: App
     before = count(limited.db, m.OrderSummary), count(limited.db, m.IdempotencyRecord)
     refused = limited.post("shop", "/api/v1/orders", order_payload())
     assert refused.headers["retry-after"] == "1"
-    assert problem(refused, 429, "rate_limited") == {
+    assert assert_problem(refused, 429, "rate_limited") == {
         "type": "https://openoms.dev/problems/rate-limited",
         "title": "Too many requests",
         "status": 429,
@@ -186,10 +176,10 @@ def test_over_the_limit_is_429_with_retry_after_and_changes_nothing(limited: App
     assert {limited.get(limited.keys["admin"]).status_code for _ in range(20)} == {200}
     # One token a second comes back.
     limited.clock.now += 0.5
-    problem(limited.get(limited.keys["shop"]), 429, "rate_limited")
+    assert_problem(limited.get(limited.keys["shop"]), 429, "rate_limited")
     limited.clock.now += 0.5
     assert limited.get(limited.keys["shop"]).status_code == 200
-    problem(limited.get(limited.keys["shop"]), 429, "rate_limited")
+    assert_problem(limited.get(limited.keys["shop"]), 429, "rate_limited")
     # A full minute refills only up to the burst.
     limited.clock.now += 60
     assert [limited.get(limited.keys["shop"]).status_code for _ in range(3)] == [200, 200, 429]

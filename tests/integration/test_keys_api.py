@@ -13,11 +13,10 @@ from sqlalchemy import select
 
 from openoms.adapters.db import models as m
 from openoms.adapters.outbox import Outbox
-from openoms.api.errors import PROBLEM_JSON
 from openoms.services.channels import ChannelData, upsert_channel
 from openoms.worker.consumers import default_registry
 from tests.integration.conftest import Api
-from tests.integration.helpers import count
+from tests.integration.helpers import assert_problem, count
 
 KEYS = "/api/v1/api-keys"
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
@@ -40,14 +39,6 @@ def post(
 
 def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
-
-
-def problem(answer: Any, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    assert answer.headers["content-type"] == PROBLEM_JSON
-    body: dict[str, Any] = answer.json()
-    assert (body["status"], body["code"]) == (status, code)
-    return body
 
 
 def test_create_shows_the_secret_once_and_it_works_at_once(
@@ -110,7 +101,7 @@ def test_list_and_read_never_show_secrets(channels: Api) -> None:
     one = api.client.get(f"{KEYS}/{created['id']}", headers=api.headers("admin"))
     assert one.json() == items[-1]
     missing = api.client.get(f"{KEYS}/key_nope", headers=api.headers("admin"))
-    assert problem(missing, 404, "api_key_not_found")["detail"] == "No API key 'key_nope'."
+    assert assert_problem(missing, 404, "api_key_not_found")["detail"] == "No API key 'key_nope'."
 
 
 @pytest.mark.parametrize("who", ["storefront", "warehouse", "agent"])
@@ -123,7 +114,7 @@ def test_only_the_admin_manages_keys(channels: Api, who: str) -> None:
         api.client.get(f"{KEYS}/{key_id}", headers=api.headers(who)),
         post(api, f"{KEYS}/{key_id}/actions/revoke", who=who),
     ):
-        problem(answer, 403, "forbidden")
+        assert_problem(answer, 403, "forbidden")
     assert count(api.db, m.ApiKey) == 4
     assert count(api.db, m.ApiKey, m.ApiKey.revoked_at.is_not(None)) == 0
 
@@ -161,7 +152,7 @@ def test_bad_keys_are_refused_and_nothing_is_stored(
     channels: Api, body: dict[str, Any], status: int, code: str, detail: str
 ) -> None:
     api = channels
-    assert problem(post(api, KEYS, body), status, code)["detail"] == detail
+    assert assert_problem(post(api, KEYS, body), status, code)["detail"] == detail
     assert count(api.db, m.ApiKey) == 4
 
 
@@ -175,8 +166,8 @@ def test_revoking_stops_the_key_on_the_very_next_request(channels: Api) -> None:
     assert revoked.status_code == 200, revoked.text
     assert ISO.fullmatch(revoked.json()["revoked_at"])
     after = api.client.get("/api/v1/order-summaries", headers=bearer(secret))
-    problem(after, 401, "unauthenticated")
+    assert_problem(after, 401, "unauthenticated")
     # Revoking again keeps the first time.
     again = post(api, f"{KEYS}/{created['id']}/actions/revoke")
     assert again.json() == revoked.json()
-    problem(post(api, f"{KEYS}/key_nope/actions/revoke"), 404, "api_key_not_found")
+    assert_problem(post(api, f"{KEYS}/key_nope/actions/revoke"), 404, "api_key_not_found")
