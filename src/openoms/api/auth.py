@@ -100,26 +100,20 @@ PrincipalCache = TtlCache[Principal]
 
 
 def principal_cache(app: FastAPI) -> TtlCache[Principal]:
-    """The app's principals by key hash (tests may replace `app.state.principal_cache`)."""
-    cache: TtlCache[Principal] | None = getattr(app.state, "principal_cache", None)
-    if cache is None:
-        cache = app.state.principal_cache = TtlCache[Principal]()
+    """The app's principals by key hash (set by `install_auth`; tests may replace it)."""
+    cache: TtlCache[Principal] = app.state.principal_cache
     return cache
 
 
 def miss_cache(app: FastAPI) -> TtlCache[bool]:
-    """The app's unknown or revoked key hashes (`app.state.key_misses`)."""
-    cache: TtlCache[bool] | None = getattr(app.state, "key_misses", None)
-    if cache is None:
-        cache = app.state.key_misses = TtlCache[bool](ttl=MISS_TTL_SECONDS, max_size=MISS_MAX_SIZE)
+    """The app's unknown or revoked key hashes (set by `install_auth`)."""
+    cache: TtlCache[bool] = app.state.key_misses
     return cache
 
 
 def rate_limiter(app: FastAPI) -> RateLimiter:
-    """The app's rate limiter (`app.state.rate_limiter`; none installed: no limit)."""
-    limiter: RateLimiter | None = getattr(app.state, "rate_limiter", None)
-    if limiter is None:
-        limiter = app.state.rate_limiter = RateLimiter(RateLimit())
+    """The app's rate limiter (set by `install_auth`)."""
+    limiter: RateLimiter = app.state.rate_limiter
     return limiter
 
 
