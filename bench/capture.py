@@ -309,7 +309,9 @@ def api_app() -> Any:
     from openoms.config import Settings
 
     settings = Settings.from_env()
-    return create_app(Database(settings.database_url), Outbox(default_registry()))
+    return create_app(
+        Database(settings.database_url), Outbox(default_registry()), rate_limit=settings.rate_limit
+    )
 
 
 def serve_workers(port: int, workers: int) -> None:

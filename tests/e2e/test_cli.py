@@ -15,11 +15,14 @@ from sqlalchemy import select
 from openoms.adapters.db import models as m
 from openoms.adapters.db.migrate import current_revision_is_head, upgrade
 from openoms.adapters.db.session import Database
+from openoms.adapters.outbox import Outbox
 from openoms.demo import SITES, demo_orders
 from openoms.domain.money import format_minor
+from openoms.services.channels import ChannelData, upsert_channel
 from openoms.services.keys import Scope, authenticate, create_api_key
 from openoms.services.reconciliation import reconcile
 from openoms.services.views import order_summary_view
+from openoms.worker.consumers import default_registry
 from tests.conftest import BACKENDS
 from tests.e2e.common import OPENOMS, cli_env, fresh_database
 from tests.integration.helpers import count
@@ -32,13 +35,14 @@ DIALECT = {"sqlite": "sqlite", "postgres": "postgresql"}
 
 
 def run_cli(
-    *args: str, database_url: str, cwd: Path, columns: int = 200
+    *args: str, database_url: str, cwd: Path, columns: int = 200, **settings: str
 ) -> subprocess.CompletedProcess[str]:
-    """`openoms ARGS` with only OPENOMS_DATABASE_URL configured; a fixed terminal width keeps
-    rich from wrapping report lines differently from one machine to the next."""
+    """`openoms ARGS` with only OPENOMS_DATABASE_URL (and `settings`) configured; a fixed
+    terminal width keeps rich from wrapping report lines differently from one machine to the
+    next."""
     return subprocess.run(
         [str(OPENOMS), *args],
-        env=cli_env(database_url, COLUMNS=str(columns)),
+        env=cli_env(database_url, COLUMNS=str(columns), **settings),
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -184,6 +188,51 @@ def test_keys_create_refuses_a_bad_scope_or_name_and_creates_nothing(tmp_path: P
         db.dispose()
 
 
+def test_keys_create_binds_a_key_to_channels_and_lists_them(
+    database: Database, database_url: str, tmp_path: Path
+) -> None:
+    with database.transaction() as session:
+        for ref in ("web-uk", "web-us"):
+            upsert_channel(session, Outbox(default_registry()), ref, ChannelData())
+
+    def create(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli("keys", "create", *args, database_url=database_url, cwd=tmp_path)
+
+    result = create("-s", "storefront", "-c", "web-uk", "-c", "web-us", "--name", "two shops")
+    unknown = create("--scope", "storefront", "--channel", "web-fr")
+    admin = create("--scope", "admin", "--channel", "web-uk")
+
+    assert result.returncode == 0, result.stderr
+    first, plaintext = result.stdout.splitlines()
+    key_id, rest = first.split("  scopes: ")
+    assert rest == "storefront  channels: web-uk, web-us"
+    with database.reading() as session:
+        principal = authenticate(session, plaintext)
+    assert principal is not None
+    assert principal.channels == frozenset({"web-uk", "web-us"})
+    assert (unknown.returncode, unknown.stdout) == (1, "")
+    assert flat(unknown.stderr).endswith(
+        "error: channel 'web-fr' is not configured; configured channels: web-uk, web-us"
+    )
+    assert (admin.returncode, admin.stdout) == (1, "")
+    assert flat(admin.stderr).endswith(
+        "error: An admin key sees every channel; it cannot be bound to channels."
+    )
+    assert count(database, m.ApiKey) == 1
+
+    with database.transaction() as session:
+        unbound, _ = create_api_key(session, name="agents", scopes=[Scope.AGENT])
+    listing = run_cli("keys", "list", database_url=database_url, cwd=tmp_path)
+    assert listing.returncode == 0, listing.stderr
+    rows = {
+        cells[0]: cells[1:5]
+        for line in listing.stdout.splitlines()
+        if len(cells := [c.strip() for c in line.split("│")[1:-1]]) == 7
+    }
+    assert rows[key_id] == ["two shops", plaintext[:12], "storefront", "web-uk, web-us"]
+    assert rows[unbound.id][3] == "all"
+
+
 def test_keys_revoke_stops_the_key_and_is_idempotent(
     database: Database, database_url: str, tmp_path: Path
 ) -> None:
@@ -207,6 +256,18 @@ def test_keys_revoke_stops_the_key_and_is_idempotent(
     assert sorted(revoked_at) == sorted([revoked_key.id, kept_key.id])
     assert revoked_at[revoked_key.id] is not None
     assert revoked_at[kept_key.id] is None
+
+
+def test_a_bad_setting_is_refused_by_name(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'openoms.db'}"
+    for command in (["serve", "--no-worker"], ["db", "upgrade"]):
+        result = run_cli(
+            *command, database_url=url, cwd=tmp_path, OPENOMS_RATE_LIMIT_PER_MINUTE="fast"
+        )
+        assert (result.returncode, result.stdout) == (1, "")
+        assert flat(result.stderr).endswith(
+            "error: OPENOMS_RATE_LIMIT_PER_MINUTE must be a whole number of 0 or more, not 'fast'"
+        )
 
 
 # --- import orders ------------------------------------------------------------------------

@@ -98,7 +98,7 @@ def wait_until_healthy(server: Server) -> bool:
 
 
 def start_server(
-    database_url: str, workdir: Path, *, admin_key: str | None, worker: bool
+    database_url: str, workdir: Path, *, admin_key: str | None, worker: bool, **settings: str
 ) -> Server:
     port = free_port()
     stdout_path, stderr_path = workdir / f"serve-{port}.out", workdir / f"serve-{port}.err"
@@ -106,7 +106,7 @@ def start_server(
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         process = subprocess.Popen(
             [*args, "--worker" if worker else "--no-worker"],
-            env=cli_env(database_url, admin_key=admin_key, PYTHONUNBUFFERED="1"),
+            env=cli_env(database_url, admin_key=admin_key, PYTHONUNBUFFERED="1", **settings),
             cwd=workdir,
             stdout=out,
             stderr=err,
@@ -116,11 +116,17 @@ def start_server(
 
 @contextmanager
 def running_server(
-    database_url: str, workdir: Path, *, admin_key: str | None, worker: bool = False
+    database_url: str,
+    workdir: Path,
+    *,
+    admin_key: str | None,
+    worker: bool = False,
+    **settings: str,
 ) -> Iterator[Server]:
-    """`openoms serve` on a free port until the block ends (stopped even on failure)."""
+    """`openoms serve` on a free port until the block ends (stopped even on failure), with
+    `settings` (OPENOMS_* variables) in its environment."""
     for _attempt in range(3):
-        server = start_server(database_url, workdir, admin_key=admin_key, worker=worker)
+        server = start_server(database_url, workdir, admin_key=admin_key, worker=worker, **settings)
         try:
             if wait_until_healthy(server):
                 yield server
@@ -409,3 +415,20 @@ def test_first_start_prints_a_generated_admin_key_once(
     assert listed.status_code == 200
     assert [item["id"] for item in listed.json()["items"]] == [created.json()["id"]]
     assert keys == 1
+
+
+def test_serve_limits_each_key_as_the_environment_says(tmp_path: Path) -> None:
+    # Backend-independent (process memory), so SQLite only.
+    url = f"sqlite:///{tmp_path / 'openoms.db'}"
+    limits = {"OPENOMS_RATE_LIMIT_PER_MINUTE": "1", "OPENOMS_RATE_LIMIT_BURST": "2"}
+    with running_server(url, tmp_path, admin_key=ADMIN_KEY, **limits) as server:
+        key = create_key_with_cli(server, "storefront", tmp_path)
+        with server.client(key) as shop, server.client(ADMIN_KEY) as admin:
+            answers = [shop.get("/api/v1/order-summaries") for _ in range(3)]
+            admin_codes = {admin.get("/api/v1/order-summaries").status_code for _ in range(5)}
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    body = assert_problem(answers[2], 429, "rate_limited")
+    # One request a minute: the next is allowed within the minute, in whole seconds.
+    assert 1 <= int(answers[2].headers["retry-after"]) <= 60
+    assert body["retry_after"] == int(answers[2].headers["retry-after"])
+    assert admin_codes == {200}

@@ -11,10 +11,34 @@ from sqlalchemy import func, select
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
+from openoms.api.errors import PROBLEM_JSON
 from openoms.schemas.orders import OrderCreate
 from openoms.services.capture import capture_order
+from openoms.services.keys import create_api_key
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
+
+
+def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The problem+json body of `response`, after checking its status and code."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    body: dict[str, Any] = response.json()
+    assert (body["status"], body["code"]) == (status, code)
+    return body
+
+
+def create_keys(
+    db: Database, scopes: dict[str, list[str]]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """One API key per name in `scopes` (name → its scopes): (name → secret, name → id)."""
+    secrets, ids = {}, {}
+    with db.transaction() as session:
+        for who, its_scopes in scopes.items():
+            api_key, secrets[who] = create_api_key(session, name=who, scopes=its_scopes)
+            ids[who] = api_key.id
+    return secrets, ids
+
 
 # What a capture writes: a refused capture leaves every one of them alone.
 ORDER_TABLES = [

@@ -22,7 +22,7 @@ from openoms.adapters.db.repositories.idempotency import purge_idempotency_recor
 from openoms.adapters.db.session import Database
 from openoms.api.auth import PrincipalCache, install_auth, require_scope
 from openoms.api.deps import get_db
-from openoms.api.errors import PROBLEM_JSON, install_error_handlers
+from openoms.api.errors import install_error_handlers
 from openoms.api.idempotency import (
     REPLAYED_HEADER,
     IdempotencyKey,
@@ -30,7 +30,8 @@ from openoms.api.idempotency import (
     run_idempotent,
 )
 from openoms.domain.errors import Conflict
-from openoms.services.keys import Principal, Scope, create_api_key, revoke_api_key
+from openoms.services.keys import Principal, Scope, revoke_api_key
+from tests.integration.helpers import assert_problem, create_keys
 
 widgets = Table(
     "test_widgets",
@@ -115,17 +116,15 @@ def build_app(harness_ref: list[Harness]) -> FastAPI:
 def harness(db: Database) -> Iterator[Harness]:
     widgets.drop(db.engine, checkfirst=True)  # left over from an interrupted run
     widgets.create(db.engine)
-    keys: dict[str, str] = {}
-    key_ids: dict[str, str] = {}
-    with db.transaction() as session:
-        for who, scopes in [
-            ("shop", ["storefront"]),
-            ("other_shop", ["storefront"]),
-            ("warehouse", ["warehouse"]),
-            ("admin", ["admin"]),
-        ]:
-            api_key, plaintext = create_api_key(session, name=who, scopes=scopes)
-            keys[who], key_ids[who] = plaintext, api_key.id
+    keys, key_ids = create_keys(
+        db,
+        {
+            "shop": ["storefront"],
+            "other_shop": ["storefront"],
+            "warehouse": ["warehouse"],
+            "admin": ["admin"],
+        },
+    )
     ref: list[Harness] = []
     app = build_app(ref)
     app.state.db = db
@@ -133,14 +132,6 @@ def harness(db: Database) -> Iterator[Harness]:
         ref.append(Harness(client=client, app=app, db=db, keys=keys, key_ids=key_ids))
         yield ref[0]
     widgets.drop(db.engine)
-
-
-def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM_JSON
-    body: dict[str, Any] = response.json()
-    assert (body["status"], body["code"]) == (status, code)
-    return body
 
 
 # --- authentication ---------------------------------------------------------------------
@@ -217,8 +208,8 @@ def test_principal_cache_is_bounded() -> None:
     assert [cache.get(f"hash{i}") for i in range(3)] == [None, principals[1], principals[2]]
 
 
-def test_cache_is_created_lazily_on_the_app(harness: Harness) -> None:
-    assert getattr(harness.app.state, "principal_cache", None) is None
+def test_install_auth_puts_the_cache_on_the_app(harness: Harness) -> None:
+    assert len(harness.app.state.principal_cache) == 0
     harness.post({"name": "a"})
     assert len(harness.app.state.principal_cache) == 1
 

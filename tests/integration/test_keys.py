@@ -11,7 +11,9 @@ from sqlalchemy import func, select, text
 
 from openoms.adapters.db.models import ApiKey
 from openoms.adapters.db.session import Database
-from openoms.domain.errors import ApiKeyInvalid, ApiKeyNotFound
+from openoms.adapters.outbox import Outbox
+from openoms.domain.errors import ApiKeyInvalid, ApiKeyNotFound, ChannelUnknown
+from openoms.services.channels import ChannelData, upsert_channel
 from openoms.services.keys import (
     Principal,
     Scope,
@@ -21,6 +23,7 @@ from openoms.services.keys import (
     list_api_keys,
     revoke_api_key,
 )
+from openoms.worker.consumers import default_registry
 
 GENERATED = re.compile(r"oms_[a-z0-9]{8}_[A-Za-z0-9_-]{43}")
 
@@ -189,3 +192,86 @@ def test_initial_admin_key_not_installed_when_keys_exist(db: Database) -> None:
     with db.reading() as session:
         assert authenticate(session, "configured-admin-key-0123456789") is None
         assert [k.id for k in list_api_keys(session)] == [existing.id]
+
+
+# --- channel binding ----------------------------------------------------------------------
+
+
+def configure_channels(db: Database, *refs: str) -> None:
+    with db.transaction() as session:
+        for ref in refs:
+            upsert_channel(session, Outbox(default_registry()), ref, ChannelData())
+
+
+def test_a_key_bound_to_channels_carries_them(db: Database) -> None:
+    configure_channels(db, "web-uk", "web-us", "web-de")
+    with db.transaction() as session:
+        bound, bound_plain = create_api_key(
+            session, name="uk shop", scopes=["storefront"], channels=["web-us", "web-uk", "web-us"]
+        )
+        unbound, unbound_plain = create_api_key(session, name="agents", scopes=["agent"])
+    with db.reading() as session:
+        assert session.get(ApiKey, bound.id).channels == ["web-uk", "web-us"]  # type: ignore[union-attr]
+        assert session.get(ApiKey, unbound.id).channels is None  # type: ignore[union-attr]
+        assert authenticate(session, bound_plain) == Principal(
+            api_key_id=bound.id,
+            name="uk shop",
+            scopes=frozenset({Scope.STOREFRONT}),
+            channels=frozenset({"web-uk", "web-us"}),
+        )
+        principal = authenticate(session, unbound_plain)
+    assert principal is not None
+    assert principal.channels is None
+    assert (principal.sees("web-de"), principal.sees("anything")) == (True, True)
+    shop = Principal("key_1", "shop", frozenset({Scope.STOREFRONT}), frozenset({"web-uk"}))
+    assert (shop.sees("web-uk"), shop.sees("web-us")) == (True, False)
+
+
+def test_binding_an_unconfigured_channel_names_the_configured_ones(db: Database) -> None:
+    configure_channels(db, "web-uk", "web-us")
+    with pytest.raises(ChannelUnknown) as caught, db.transaction() as session:
+        create_api_key(session, name="x", scopes=["storefront"], channels=["web-uk", "web-fr"])
+    assert (caught.value.code, caught.value.status, caught.value.field) == (
+        "channel_unknown",
+        400,
+        "channels",
+    )
+    assert caught.value.detail == (
+        "channel 'web-fr' is not configured; configured channels: web-uk, web-us"
+    )
+    assert caught.value.extra == {"channel": "web-fr", "known_channels": ["web-uk", "web-us"]}
+    assert count_keys(db) == 0
+
+
+@pytest.mark.parametrize(
+    ("scopes", "channels", "detail"),
+    [
+        (
+            ["admin"],
+            ["web-uk"],
+            "An admin key sees every channel; it cannot be bound to channels.",
+        ),
+        (
+            ["agent", "admin"],
+            ["web-uk"],
+            "An admin key sees every channel; it cannot be bound to channels.",
+        ),
+        (
+            ["storefront"],
+            [],
+            "A channel binding needs at least one channel (leave it out for an unbound key).",
+        ),
+    ],
+)
+def test_pointless_bindings_are_refused(
+    db: Database, scopes: list[str], channels: list[str], detail: str
+) -> None:
+    configure_channels(db, "web-uk")
+    with pytest.raises(ApiKeyInvalid) as caught, db.transaction() as session:
+        create_api_key(session, name="x", scopes=scopes, channels=channels)
+    assert (caught.value.code, caught.value.field, caught.value.detail) == (
+        "api_key_invalid",
+        "channels",
+        detail,
+    )
+    assert count_keys(db) == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -19,10 +21,12 @@ from openoms.api.errors import install_error_handlers
 from openoms.api.finance.router import router as finance_router
 from openoms.api.fulfillment.router import router as fulfillment_router
 from openoms.api.inventory.router import router as inventory_router
+from openoms.api.keys.router import router as keys_router
 from openoms.api.locations.router import router as locations_router
 from openoms.api.orders.router import router as orders_router
 from openoms.api.payments.router import router as payments_router
 from openoms.api.process_exceptions.router import router as process_exceptions_router
+from openoms.api.ratelimit import RateLimit
 from openoms.api.reservations.router import router as reservations_router
 from openoms.api.reships.router import router as reships_router
 from openoms.api.returns.router import router as returns_router
@@ -45,9 +49,13 @@ def create_app(
     *,
     carriers: Carriers | None = None,
     gateways: Gateways | None = None,
+    rate_limit: RateLimit | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
     """The app over `db`. Pass the `carriers` and payment `gateways` an in-process worker
-    uses, so both share one set of accounts (otherwise they are built on first use)."""
+    uses, so both share one set of accounts (otherwise they are built on first use).
+    `rate_limit` limits each non-admin key (none: no limit; `openoms serve` reads it from
+    the environment); `clock` (monotonic seconds) drives the key caches and the limiter."""
     app = FastAPI(title="openoms", version=__version__, description=DESCRIPTION)
     app.state.db = db
     app.state.outbox = outbox
@@ -56,7 +64,7 @@ def create_app(
     if gateways is not None:
         app.state.gateways = gateways
     install_error_handlers(app)
-    install_auth(app)
+    install_auth(app, rate_limit=rate_limit, clock=clock)
     app.include_router(orders_router)
     app.include_router(locations_router)
     app.include_router(inventory_router)
@@ -70,6 +78,7 @@ def create_app(
     app.include_router(returns_router)
     app.include_router(reships_router)
     app.include_router(process_exceptions_router)
+    app.include_router(keys_router)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, Any]:

@@ -8,9 +8,21 @@ from openoms.adapters.db.session import Database
 from openoms.adapters.payments import Gateways, default_gateways
 
 
-def get_db(request: Request) -> Database:
+def app_db(request: Request) -> Database:
+    """The whole database, whoever asks: for authentication itself."""
     db: Database = request.app.state.db
     return db
+
+
+def get_db(request: Request) -> Database:
+    """The database as the authenticated caller may see it: a key bound to channels sees
+    only their orders and what hangs off them (adapters/db/visibility.py), an unbound key
+    everything. Every endpoint takes its database here, after its scope dependency (declare
+    the principal before the database); asking before authentication is a bug."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        raise RuntimeError("get_db was called before the API key was checked")
+    return app_db(request).visible_to(principal.channels)
 
 
 def gateways_of(app: FastAPI) -> Gateways:

@@ -8,7 +8,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from openoms.adapters.db.migrate import upgrade
 from openoms.adapters.db.session import Database
-from openoms.config import Settings
+from openoms.config import Settings, SettingsInvalid
 
 app = typer.Typer(
     help="openoms: an open-source order management system. Runs on SQLite by default; "
@@ -27,8 +27,16 @@ console = Console()
 err = Console(stderr=True)
 
 
+def load_settings() -> Settings:
+    """The environment's settings; a bad OPENOMS_* value is an error naming it (exit 1)."""
+    try:
+        return Settings.from_env()
+    except SettingsInvalid as exc:
+        raise fail(str(exc)) from None
+
+
 def open_database(*, migrate: bool = True) -> tuple[Settings, Database]:
-    settings = Settings.from_env()
+    settings = load_settings()
     if migrate:
         upgrade(settings.database_url)
     return settings, Database(settings.database_url)

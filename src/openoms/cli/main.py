@@ -23,10 +23,10 @@ from openoms.cli.common import (
     fail,
     import_app,
     keys_app,
+    load_settings,
     open_database,
     progress_bar,
 )
-from openoms.config import Settings
 from openoms.domain.errors import DomainError
 from openoms.services.keys import (
     Scope,
@@ -53,7 +53,7 @@ def _main(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to the latest version (safe to run again)."""
-    settings = Settings.from_env()
+    settings = load_settings()
     upgrade(settings.database_url)
     console.print(f"schema up to date on {Database(settings.database_url).dialect}")
 
@@ -97,7 +97,13 @@ def serve(
             poll_seconds=settings.worker_poll_seconds,
         )
         _thread, stop = in_process.start_in_thread()
-    app_ = create_app(db, Outbox(registry), carriers=carriers, gateways=gateways)
+    app_ = create_app(
+        db,
+        Outbox(registry),
+        carriers=carriers,
+        gateways=gateways,
+        rate_limit=settings.rate_limit,
+    )
     try:
         uvicorn.run(app_, host=host, port=port, log_level="info")
     finally:
@@ -131,31 +137,44 @@ def keys_create(
         list[Scope], typer.Option("--scope", "-s", help="storefront, warehouse, agent or admin.")
     ],
     name: Annotated[str, typer.Option(help="What the key is for.")] = "API key",
+    channel: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--channel",
+            "-c",
+            help="Bind the key to this configured channel (repeat for several): it sees and "
+            "acts on those channels' orders only. Without it the key sees every channel.",
+        ),
+    ] = None,
 ) -> None:
     """Create an API key; its secret is printed once and stored only as a hash."""
     _, db = open_database()
     try:
         with db.transaction() as session:
-            api_key, plaintext = create_api_key(session, name=name, scopes=scope)
+            api_key, plaintext = create_api_key(
+                session, name=name, scopes=scope, channels=channel or None
+            )
     except DomainError as exc:
         raise fail(exc.detail) from None
-    console.print(f"{api_key.id}  scopes: {api_key.scopes}")
+    bound = f"  channels: {', '.join(api_key.channels)}" if api_key.channels else ""
+    console.print(f"{api_key.id}  scopes: {api_key.scopes}{bound}", highlight=False)
     console.print(plaintext, soft_wrap=True, highlight=False)
 
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """List API keys (never their secrets)."""
+    """List API keys (never their secrets) with their scopes and channels ("all": unbound)."""
     _, db = open_database()
     with db.reading() as session:
         keys = list_api_keys(session)
-    table = Table("id", "name", "prefix", "scopes", "created", "revoked")
+    table = Table("id", "name", "prefix", "scopes", "channels", "created", "revoked")
     for k in keys:
         table.add_row(
             k.id,
             k.name,
             k.prefix,
             k.scopes,
+            ", ".join(k.channels) if k.channels is not None else "all",
             k.created_at.isoformat(timespec="seconds"),
             k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "",
         )

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from openoms.adapters.db.ids import new_id
 from openoms.adapters.db.models import ApiKey, utcnow
-from openoms.domain.errors import ApiKeyInvalid, ApiKeyNotFound
+from openoms.domain.errors import ApiKeyInvalid, ApiKeyNotFound, ChannelUnknown, Forbidden
+from openoms.services.channels import known_channels, unknown_channel
 
 log = logging.getLogger("openoms.keys")
 
@@ -41,13 +42,38 @@ class Scope(StrEnum):
     ADMIN = "admin"  # implies every other scope
 
 
+class ChannelForbidden(Forbidden):
+    """A key bound to channels named another channel (e.g. capturing into it)."""
+
+    code = "channel_forbidden"
+    title = "API key is not bound to this channel"
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: an active API key and what it may do."""
+    """Who is calling: an active API key and what it may do. `channels` is the key's binding:
+    None for an unbound key (it sees every channel), else the only channels whose orders it
+    may capture, read or act on."""
 
     api_key_id: str
     name: str
     scopes: frozenset[Scope]
+    channels: frozenset[str] | None = None
+
+    def sees(self, channel: str) -> bool:
+        """True when the key may see and act on orders of `channel`."""
+        return self.channels is None or channel in self.channels
+
+    def check_channel(self, channel: str) -> None:
+        """ChannelForbidden (403) unless the key is bound to `channel` or unbound; it says
+        which channels the key has, never anything about orders."""
+        if not self.sees(channel):
+            bound = ", ".join(sorted(self.channels or ()))
+            raise ChannelForbidden(
+                f"This API key is bound to {bound}; it cannot act on channel {channel!r}.",
+                field="channel",
+                channels=sorted(self.channels or ()),
+            )
 
     def allows(self, *scopes: Scope) -> bool:
         """True when the key holds at least one of `scopes` (admin holds them all).
@@ -106,15 +132,48 @@ def principal_of(api_key: ApiKey) -> Principal:
         api_key_id=api_key.id,
         name=api_key.name,
         scopes=frozenset(Scope(s) for s in api_key.scopes.split()),
+        channels=None if api_key.channels is None else frozenset(api_key.channels),
     )
 
 
+def check_binding(
+    session: Session, scopes: frozenset[Scope], channels: Iterable[str] | None
+) -> list[str] | None:
+    """The sorted, distinct channel refs of a binding (None: unbound). Each must be a
+    configured channel (ChannelUnknown names the configured ones); an admin key sees
+    everything, so binding one, or binding to no channel at all, is ApiKeyInvalid."""
+    if channels is None:
+        return None
+    refs = sorted(set(channels))
+    if Scope.ADMIN in scopes:
+        raise ApiKeyInvalid(
+            "An admin key sees every channel; it cannot be bound to channels.", field="channels"
+        )
+    if not refs:
+        raise ApiKeyInvalid(
+            "A channel binding needs at least one channel (leave it out for an unbound key).",
+            field="channels",
+        )
+    known = set(known_channels(session))
+    for ref in refs:
+        if ref not in known:
+            raise unknown_channel(session, ref, ChannelUnknown, field="channels")
+    return refs
+
+
 def create_api_key(
-    session: Session, *, name: str, scopes: Iterable[Scope | str], secret: str | None = None
+    session: Session,
+    *,
+    name: str,
+    scopes: Iterable[Scope | str],
+    channels: Iterable[str] | None = None,
+    secret: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key with `scopes`; returns the row and the plaintext key, which is shown
-    once and never stored. `secret` installs a chosen key instead of generating one."""
+    """Create a key with `scopes`, bound to `channels` when given (see `check_binding`);
+    returns the row and the plaintext key, which is shown once and never stored. `secret`
+    installs a chosen key instead of generating one."""
     parsed = parse_scopes(scopes)
+    bound = check_binding(session, parsed, channels)
     name = name.strip()
     if not 0 < len(name) <= 200:
         raise ApiKeyInvalid("An API key needs a name of 1 to 200 characters.", field="name")
@@ -134,6 +193,7 @@ def create_api_key(
         prefix=display_prefix(plaintext),
         key_hash=digest,
         scopes=" ".join(sorted(parsed)),
+        channels=bound,
     )
     session.add(api_key)
     session.flush()
@@ -159,13 +219,19 @@ def revoke_api_key(session: Session, api_key_id: str, *, now: datetime | None = 
     """Revoke a key (idempotent: a revoked key keeps its first revocation time).
 
     Processes that cache principals (the API) honour this within their cache TTL."""
-    api_key = session.get(ApiKey, api_key_id)
-    if api_key is None:
-        raise ApiKeyNotFound(f"No API key {api_key_id!r}.")
+    api_key = get_api_key(session, api_key_id)
     if api_key.revoked_at is None:
         api_key.revoked_at = now or utcnow()
         session.flush()
         log.info("revoked API key %s", api_key.id)
+    return api_key
+
+
+def get_api_key(session: Session, api_key_id: str) -> ApiKey:
+    """The key (revoked or not); ApiKeyNotFound (404) when there is none."""
+    api_key = session.get(ApiKey, api_key_id)
+    if api_key is None:
+        raise ApiKeyNotFound(f"No API key {api_key_id!r}.")
     return api_key
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +13,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from openoms.adapters.db.visibility import restrict_to_channels
 
 T = TypeVar("T")
 
@@ -90,6 +93,26 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._readonly_engine = self.engine.execution_options(sqlite_begin="DEFERRED")
         self._readonly_sessions = sessionmaker(self._readonly_engine, expire_on_commit=False)
+        self._views: dict[frozenset[str], Database] = {}
+
+    def visible_to(self, channels: frozenset[str] | None) -> Database:
+        """This database as a caller bound to `channels` sees it: the same engine, whose
+        sessions leave out every order of another channel and everything that hangs off one
+        (adapters/db/visibility.py). None (unbound) is this database itself."""
+        if channels is None:
+            return self
+        view = self._views.get(channels)
+        if view is None:
+            view = copy.copy(self)
+            view._sessions = sessionmaker(self.engine, expire_on_commit=False)
+            view._readonly_sessions = sessionmaker(self._readonly_engine, expire_on_commit=False)
+            view._views = {}
+            restrict_to_channels(view._sessions, channels)
+            restrict_to_channels(view._readonly_sessions, channels)
+            # Bounded by the number of distinct bindings of the keys in use; a race builds
+            # one view twice, which is harmless.
+            self._views[channels] = view
+        return view
 
     @property
     def dialect(self) -> str:

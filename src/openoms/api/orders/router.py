@@ -29,7 +29,8 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     for status, text in {
         400: "A business rule is broken (stable `code`).",
         401: "No valid API key.",
-        403: "The API key lacks the scope.",
+        403: "The API key lacks the scope (`forbidden`), or is bound to other channels "
+        "(`channel_forbidden`).",
         409: "Conflicts with the current state.",
         422: "The payload does not match the schema.",
     }.items()
@@ -55,10 +56,13 @@ def capture(
     """Capture an order: validate, store the Order and its OrderSummary, emit
     `order_summary.created`. The same (channel, external_reference) again answers 200 with
     the existing summary; nothing is ever captured twice. The channel must be configured
-    (400 `channel_unknown`, listing `known_channels`). A MANAGED order reserves each ship
-    group where it can ship and each pickup group at its store; unless the channel
-    backorders, a shortage is 409 `insufficient_stock` and stock no route within the
-    channel's max_splits can reach is 409 `route_unavailable`, storing nothing."""
+    (400 `channel_unknown`, listing `known_channels`); a key bound to channels captures
+    only into them (403 `channel_forbidden` otherwise, before anything is looked up). A
+    MANAGED order reserves each ship group where it can ship and each pickup group at its
+    store; unless the channel backorders, a shortage is 409 `insufficient_stock` and stock
+    no route within the channel's max_splits can reach is 409 `route_unavailable`, storing
+    nothing."""
+    principal.check_channel(payload.channel)
     draft = payload.to_draft()
     outbox = request.app.state.outbox
 
