@@ -109,8 +109,8 @@ def run_demo(db: Database, outbox: Outbox, console: Console) -> None:
     from openoms.worker.consumers import default_jobs, default_registry
     from openoms.worker.runner import Worker
 
-    carriers = default_carriers()
-    worker = Worker(db, default_registry(), jobs=default_jobs(carriers, default_gateways()))
+    carriers = default_carriers(db)
+    worker = Worker(db, default_registry(), jobs=default_jobs(db, carriers, default_gateways(db)))
     run = _Run(db, outbox, console, carriers, worker)
     seed_demo_network(db, outbox)
     restock_demo_network(db, outbox)  # earlier runs' unshipped orders still hold stock

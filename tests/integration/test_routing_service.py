@@ -66,7 +66,7 @@ def capture(db: Database, payload: dict[str, Any]) -> str:
 
 def drain(db: Database) -> None:
     """Run the worker until nothing is due."""
-    worker = Worker(db, default_registry(), jobs=default_jobs())
+    worker = Worker(db, default_registry(), jobs=default_jobs(db))
     for _ in range(20):
         if worker.run_once() == 0:
             return
@@ -75,7 +75,7 @@ def drain(db: Database) -> None:
 
 def retry_due_later(db: Database) -> int:
     """Run jobs as if their backoff had passed."""
-    return run_due_jobs(db, outbox(), default_jobs(), now=utcnow() + timedelta(hours=2))
+    return run_due_jobs(db, outbox(), default_jobs(db), now=utcnow() + timedelta(hours=2))
 
 
 def view(db: Database, summary_id: str) -> dict[str, Any]:

@@ -47,7 +47,8 @@ def create_app(
     gateways: Gateways | None = None,
 ) -> FastAPI:
     """The app over `db`. Pass the `carriers` and payment `gateways` an in-process worker
-    uses, so both share one set of accounts (otherwise they are built on first use)."""
+    uses, so both share one set of accounts and its steering (otherwise they are built over
+    `db` on first use; the sandboxes keep their state in `db` either way)."""
     app = FastAPI(title="openoms", version=__version__, description=DESCRIPTION)
     app.state.db = db
     app.state.outbox = outbox

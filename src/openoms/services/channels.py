@@ -14,6 +14,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.models import Channel, Location, LocationGroup
+from openoms.adapters.db.session import dialect_insert
 from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import ValidationFailed
 from openoms.domain.events import DomainEvent
@@ -23,7 +24,6 @@ from openoms.services.locations import (
     LocationGroupUnknown,
     apply_changes,
     check_ref,
-    dialect_insert,
     group_locations,
 )
 

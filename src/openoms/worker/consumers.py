@@ -8,6 +8,7 @@ in its own area's module.
 from __future__ import annotations
 
 from openoms.adapters.carriers import Carriers, default_carriers
+from openoms.adapters.db.session import Database
 from openoms.adapters.jobs import JobRegistry
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.adapters.payments import Gateways, default_gateways
@@ -32,15 +33,17 @@ def default_registry() -> ConsumerRegistry:
     return registry
 
 
-def default_jobs(carriers: Carriers | None = None, gateways: Gateways | None = None) -> JobRegistry:
+def default_jobs(
+    db: Database, carriers: Carriers | None = None, gateways: Gateways | None = None
+) -> JobRegistry:
     """Every built-in job kind (routing, labels, refunds, …), built per call. Pass the
     process's `carriers` and payment `gateways` (the ones the API uses) so both share one
-    set of accounts."""
-    gateways = gateways or default_gateways()  # one set for payments and refunds
+    set of accounts; by default they are built over `db`."""
+    gateways = gateways or default_gateways(db)  # one set for payments and refunds
     registry = JobRegistry()
     for kind, job_kind in routing_job_kinds().items():
         registry.register(kind, job_kind)
-    registry.register(LABEL_JOB, label_job(carriers or default_carriers()))
+    registry.register(LABEL_JOB, label_job(carriers or default_carriers(db)))
     for kind, job_kind in payment_job_kinds(gateways).items():
         registry.register(kind, job_kind)
     registry.register(REFUND_JOB, refund_job(gateways))
