@@ -23,6 +23,7 @@ from openoms.adapters.db.migrate import upgrade
 from openoms.adapters.db.session import Database
 from tests.conftest import BACKENDS
 from tests.e2e.common import OPENOMS, cli_env, fresh_database
+from tests.e2e.test_cli import run_cli
 from tests.e2e.test_http import ADMIN_KEY, reference, running_server, stock_over_http
 from tests.e2e.test_service_actions_http import eventually
 from tests.integration.helpers import count, gateway_ledger, openoms_ledger
@@ -88,15 +89,7 @@ def paid_payment_summary(db: Database) -> tuple[str, str, int]:
 def test_a_fresh_server_refunds_an_order_the_demo_paid_in_another_process(
     database_url: str, tmp_path: Path
 ) -> None:
-    demo = subprocess.run(
-        [str(OPENOMS), "demo"],
-        env=cli_env(database_url, COLUMNS="200"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    demo = run_cli("demo", database_url=database_url, cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr
     with database(database_url) as db:
         summary_id, ps_id, refundable = paid_payment_summary(db)

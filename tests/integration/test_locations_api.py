@@ -392,6 +392,7 @@ DEFAULT_CHANNEL = {
     "returnless_threshold": {},
     "return_fee": {},
     "refund_eligible_status": "RECEIVED",
+    "verify_authorizations": True,
     "updated_at": None,
 }
 
@@ -407,6 +408,7 @@ def test_channel_put_and_get(api: Api) -> None:
         "returnless_threshold": {"GBP": "5", "JPY": "500"},
         "return_fee": {"GBP": "2.95"},
         "refund_eligible_status": "IN_TRANSIT",
+        "verify_authorizations": False,
     }
 
     created = put(api, "channels/web-uk", body)
@@ -443,6 +445,7 @@ def test_channel_put_and_get(api: Api) -> None:
             "returnless_threshold": {"GBP": 500, "JPY": 500},
             "return_fee": {"GBP": 295},
             "refund_eligible_status": "IN_TRANSIT",
+            "verify_authorizations": False,
         },
         {
             "ref": "web-uk",
@@ -455,6 +458,7 @@ def test_channel_put_and_get(api: Api) -> None:
             "returnless_threshold": {},
             "return_fee": {},
             "refund_eligible_status": "RECEIVED",
+            "verify_authorizations": True,
         },
     ]
 

@@ -72,6 +72,7 @@ class ChannelData:
     returnless_threshold: tuple[Money, ...] = ()
     return_fee: tuple[Money, ...] = ()
     refund_eligible_status: ReturnOrderStatus = ReturnOrderStatus.RECEIVED
+    verify_authorizations: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +82,9 @@ class ChannelPolicy:
     without being sent back (a currency not listed: always sent back).
     `return_fee`: currency → minor units (tax included) invoiced once per return order when
     its returned units are refunded (a currency not listed: no fee).
-    `refund_eligible_status`: the return order status at which its refunds are made."""
+    `refund_eligible_status`: the return order status at which its refunds are made.
+    `verify_authorizations`: authorizations reported at capture are checked with their
+    gateway before the order is routed (services/authorization_checks.py)."""
 
     channel: str
     location_group_id: str | None = None
@@ -93,6 +96,7 @@ class ChannelPolicy:
     returnless_threshold: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     return_fee: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     refund_eligible_status: ReturnOrderStatus = ReturnOrderStatus.RECEIVED
+    verify_authorizations: bool = True
     configured: bool = False
 
 
@@ -132,6 +136,7 @@ def upsert_channel(
         "returnless_threshold": {m.currency: m.minor for m in data.returnless_threshold},
         "return_fee": {m.currency: m.minor for m in data.return_fee},
         "refund_eligible_status": data.refund_eligible_status.value,
+        "verify_authorizations": data.verify_authorizations,
     }
     changed = apply_changes(channel, values)
     session.flush()
@@ -186,6 +191,7 @@ def policy_of(session: Session, channel: Channel) -> ChannelPolicy:
         refund_eligible_status=ReturnOrderStatus(
             channel.refund_eligible_status or ReturnOrderStatus.RECEIVED.value
         ),
+        verify_authorizations=channel.verify_authorizations,
         configured=True,
     )
 
@@ -247,5 +253,6 @@ def _channel_event(channel: Channel, data: ChannelData, created: bool) -> Domain
             "returnless_threshold": dict(channel.returnless_threshold),
             "return_fee": dict(channel.return_fee or {}),
             "refund_eligible_status": channel.refund_eligible_status,
+            "verify_authorizations": channel.verify_authorizations,
         },
     )

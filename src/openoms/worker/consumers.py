@@ -12,6 +12,7 @@ from openoms.adapters.db.session import Database
 from openoms.adapters.jobs import JobRegistry
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.adapters.payments import Gateways, default_gateways
+from openoms.services.authorization_checks import VERIFY_JOB, verification_job
 from openoms.services.invoicing import invoicing_consumers
 from openoms.services.labels import label_job
 from openoms.services.payment_jobs import payment_consumers, payment_job_kinds
@@ -48,4 +49,5 @@ def default_jobs(
         registry.register(kind, job_kind)
     registry.register(REFUND_JOB, refund_job(gateways))
     registry.register(REVERSE_JOB, reversal_job(gateways))
+    registry.register(VERIFY_JOB, verification_job(gateways))
     return registry
