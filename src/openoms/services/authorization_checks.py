@@ -85,7 +85,7 @@ def verify_authorizations(
     problems, unanswered = [], []
     for stated in reported:
         try:
-            problem = _problem(stated, _lookup(gateways, stated))
+            problem = _check(gateways, stated)
         except Exception as exc:  # the gateway did not answer: ask again later
             log.warning("authorization lookup at %s raised %s", stated.gateway, type(exc).__name__)
             unanswered.append(f"{stated.gateway} did not answer for {stated.reference}: {exc}")
@@ -129,20 +129,19 @@ def _reported(session: Session, order_summary_id: str, references: list[str]) ->
     ]
 
 
-def _lookup(gateways: Gateways, stated: _Reported) -> AuthorizationLookup | str:
+def _check(gateways: Gateways, stated: _Reported) -> str | None:
+    """Ask the authorization's gateway; what is wrong with it (None: all good). Raises
+    whatever the gateway raises when it cannot answer."""
     try:
         gateway = gateways.get(stated.gateway)
     except GatewayUnknown as exc:
-        return exc.detail
-    return gateway.get_authorization(stated.reference)
+        return f"{stated.reference}: {exc.detail}"
+    return _problem(stated, gateway.get_authorization(stated.reference))
 
 
-def _problem(stated: _Reported, found: AuthorizationLookup | str) -> str | None:
-    """What is wrong with the reported authorization, as its gateway knows it (None: all
-    good)."""
+def _problem(stated: _Reported, found: AuthorizationLookup) -> str | None:
+    """What is wrong with the reported authorization, as its gateway knows it."""
     ref, gateway = stated.reference, stated.gateway
-    if isinstance(found, str):
-        return f"{ref}: {found}"
     if not found.known:
         return f"{gateway} knows no authorization {ref}"
     if found.currency != stated.currency:
