@@ -11,7 +11,7 @@ stock. The payload dicts (`demo_orders`, MANAGED: 1–4 lines, a quarter with a 
 are built before the clock starts; validation and pricing are timed.
 
 While C clients capture (`capture_order`, one transaction per order, reserving each delivery
-group), W workers (`Worker(db, default_registry(), jobs=default_jobs()).run_forever`, threads
+group), W workers (`Worker(db, default_registry(), jobs=default_jobs(db)).run_forever`, threads
 in this process or processes of their own) drain the outbox (the `routing` consumer queues a
 `route_group` job per group) and run the jobs (route the group, move its stock, create its
 fulfillment orders). A monitor polls the database for orders whose every delivery group has
@@ -165,7 +165,7 @@ def _client_process(url: str, batch: Any, results: Any, go: Any) -> None:
 
 def worker_loop(url: str, stop: Any, poll: float | None) -> None:
     db = Database(url)
-    worker = Worker(db, default_registry(), jobs=default_jobs())
+    worker = Worker(db, default_registry(), jobs=default_jobs(db))
     if poll is not None:
         worker.poll_seconds = poll
     worker.run_forever(stop)
@@ -389,7 +389,7 @@ def _warm_up(db: Database) -> None:
     outbox = Outbox(default_registry())
     for payload in payloads(WARM_UP, prefix="WARM", seed=99):
         capture_one(db, outbox, payload)
-    worker = Worker(db, default_registry(), jobs=default_jobs())
+    worker = Worker(db, default_registry(), jobs=default_jobs(db))
     for _ in range(20):
         if not worker.run_once():
             break

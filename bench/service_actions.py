@@ -130,10 +130,10 @@ class Shop:
         self.backend = backend
         self.db = Database(url)
         self.outbox = Outbox(default_registry())
-        self.sandbox = SandboxGateway("sandbox")
+        self.sandbox = SandboxGateway(self.db, "sandbox")
         gateways = Gateways({"sandbox": self.sandbox})
-        self.carriers = default_carriers(env={})
-        jobs = default_jobs(self.carriers, gateways)
+        self.carriers = default_carriers(self.db, env={})
+        jobs = default_jobs(self.db, self.carriers, gateways)
         self.worker = Worker(self.db, default_registry(), jobs=jobs)
         app = create_app(self.db, self.outbox, carriers=self.carriers, gateways=gateways)
         with self.db.transaction() as session:

@@ -5,12 +5,14 @@ and a reconciliation of every order's money against its documents."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from openoms.adapters.payments.sandbox import SandboxGateway
 from openoms.domain.errors import DomainError
 from openoms.domain.money import format_minor
 from openoms.schemas.orders import OrderCreate
@@ -81,6 +83,7 @@ class _Run:
     console: Console
     carriers: Carriers
     worker: Worker
+    sandbox: SandboxGateway
 
     def settle(self) -> int:
         return sum(iter(self.worker.run_once, 0))
@@ -109,9 +112,11 @@ def run_demo(db: Database, outbox: Outbox, console: Console) -> None:
     from openoms.worker.consumers import default_jobs, default_registry
     from openoms.worker.runner import Worker
 
-    carriers = default_carriers()
-    worker = Worker(db, default_registry(), jobs=default_jobs(carriers, default_gateways()))
-    run = _Run(db, outbox, console, carriers, worker)
+    carriers, gateways = default_carriers(db), default_gateways(db)
+    worker = Worker(db, default_registry(), jobs=default_jobs(db, carriers, gateways))
+    sandbox = gateways.get("sandbox")
+    assert isinstance(sandbox, SandboxGateway)
+    run = _Run(db, outbox, console, carriers, worker, sandbox)
     seed_demo_network(db, outbox)
     restock_demo_network(db, outbox)  # earlier runs' unshipped orders still hold stock
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
@@ -387,6 +392,7 @@ def _summaries(run: _Run, ids: list[str]) -> None:
     run.console.print(table)
     for view in views:
         run.console.print(_reconciliation_line(view, ledgers[view["id"]]))
+    run.console.print(_gateway_line(ledgers.values(), run.sandbox))
 
 
 def _item_cell(item: dict[str, Any]) -> str:
@@ -412,6 +418,27 @@ def _reconciliation_line(view: dict[str, Any], ledger: Ledger) -> str:
         f" of grand total {view['totals']['grand_total']} {currency}; captured "
         f"{figures['captured']} − refunded {figures['refunded']} = {kept}; {verdict}"
     )
+
+
+def _gateway_line(ledgers: Iterable[Ledger], sandbox: SandboxGateway) -> str:
+    """The sandbox gateway's own ledger (its tables, every process's movements) against
+    openoms' captured and refunded: a sandbox behaves like the remote service, so the two
+    must tell the same story."""
+    ours: dict[tuple[str, str], int] = defaultdict(int)
+    for ledger in ledgers:
+        ours["captured", ledger.currency] += ledger.captured
+        ours["refunded", ledger.currency] += ledger.refunded
+    theirs: dict[tuple[str, str], int] = defaultdict(int)
+    for operation, figure in (("capture", "captured"), ("refund", "refunded")):
+        for entry in sandbox.movements(operation):
+            theirs[figure, entry.currency] += entry.amount
+    shown = ", ".join(
+        f"{figure} {format_minor(amount, currency)} {currency}"
+        for (figure, currency), amount in sorted(theirs.items())
+    )
+    same = {k: v for k, v in ours.items() if v} == {k: v for k, v in theirs.items() if v}
+    verdict = "the same as openoms'" if same else "NOT the same as openoms'"
+    return f"sandbox gateway ledger: {shown or 'nothing moved'}; {verdict}"
 
 
 def _fulfillment_line(fo: dict[str, Any]) -> str:

@@ -25,7 +25,7 @@ from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_registry
 from tests.conftest import BACKENDS
 from tests.e2e.common import OPENOMS, cli_env, fresh_database
-from tests.integration.helpers import count
+from tests.integration.helpers import count, gateway_ledger, openoms_ledger
 from tests.payloads import order_payload
 
 DIALECT = {"sqlite": "sqlite", "postgres": "postgresql"}
@@ -515,6 +515,14 @@ def test_demo_captures_retries_refuses_and_shows_a_table(
         fo["status"] == "FULFILLED" and all(s["tracking_number"] for s in fo["shipments"])
         for fo in first["fulfillment_orders"]
     )
+    # The sandbox gateway's own ledger (its tables) tells the same story, and says so.
+    assert gateway_ledger(database) == openoms_ledger(database)
+    currency, (ledger,) = first["currency"], [ledgers[first_id]]
+    shown = (
+        f"captured {format_minor(ledger.captured, currency)} {currency}, "
+        f"refunded {format_minor(ledger.refunded, currency)} {currency}"
+    )
+    assert f"sandbox gateway ledger: {shown}; the same as openoms'\n" in out
 
 
 def product_of(view: dict[str, Any], sku: str) -> dict[str, Any]:

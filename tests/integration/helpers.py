@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
+from openoms.adapters.payments.sandbox import SandboxGateway
 from openoms.api.errors import PROBLEM_JSON
 from openoms.schemas.orders import OrderCreate
 from openoms.services.capture import capture_order
@@ -102,7 +103,7 @@ def stock_by_id(db: Database) -> dict[tuple[str, str], tuple[int, int]]:
 
 def drain(db: Database) -> None:
     """Run the worker (outbox relay and due jobs) until nothing is due."""
-    worker = Worker(db, default_registry(), jobs=default_jobs())
+    worker = Worker(db, default_registry(), jobs=default_jobs(db))
     for _ in range(20):
         if worker.run_once() == 0:
             return
@@ -115,3 +116,30 @@ def capture(db: Database, outbox: Outbox, payload: dict[str, Any]) -> str:
     draft = OrderCreate.model_validate(payload).to_draft()
     with db.transaction() as session:
         return capture_order(session, outbox, draft).order_summary_id
+
+
+Ledger = dict[str, set[tuple[str, str, int]]]
+
+
+def openoms_ledger(db: Database) -> Ledger:
+    """openoms' side of the money: "capture" and "refund" → (idempotency key, gateway
+    reference, minor units) of every PROCESSED payment and refund."""
+    with db.reading() as session:
+        return {
+            operation: {
+                (row.idempotency_key, row.gateway_reference or "", row.amount)
+                for row in session.scalars(select(model).where(model.status == "PROCESSED"))
+            }
+            for operation, model in (("capture", m.Payment), ("refund", m.Refund))
+        }
+
+
+def gateway_ledger(db: Database, gateway: str = "sandbox") -> Ledger:
+    """The sandbox gateway's side, read from its own tables, in the same shape."""
+    sandbox = SandboxGateway(db, gateway)
+    return {
+        operation: {
+            (e.idempotency_key, e.reference, e.amount) for e in sandbox.movements(operation)
+        }
+        for operation in ("capture", "refund")
+    }

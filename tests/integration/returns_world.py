@@ -73,7 +73,7 @@ class Shop:
         self.drain()
         fos = {fo["location"]: fo["id"] for fo in self.view()["fulfillment_orders"]}
         assert set(fos) == {"WH-LDN", "STORE-LDN"}
-        carriers = default_carriers(env={})
+        carriers = default_carriers(self.db, env={})
         with self.db.transaction() as session:
             if ship_tees:
                 items = [("TEE-M", ship_tees)] if ship_tees < 3 else None
@@ -185,6 +185,6 @@ class Shop:
 
 def make_shop(db: Database, api: Api) -> Shop:
     registry = default_registry()
-    sandbox = SandboxGateway("sandbox")
-    jobs = default_jobs(default_carriers(env={}), Gateways({"sandbox": sandbox}))
+    sandbox = SandboxGateway(db, "sandbox")
+    jobs = default_jobs(db, default_carriers(db, env={}), Gateways({"sandbox": sandbox}))
     return Shop(api, db, Outbox(registry), sandbox, Worker(db, registry, jobs=jobs))

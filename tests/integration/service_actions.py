@@ -207,12 +207,12 @@ class Shop:
 def make_shop(api: Api) -> Shop:
     """The app and a worker sharing one sandbox gateway and one set of carriers (the
     network must be stocked: use the `stocked` fixture)."""
-    sandbox = SandboxGateway("sandbox")
+    sandbox = SandboxGateway(api.db, "sandbox")
     gateways = Gateways({"sandbox": sandbox})
-    carriers = default_carriers(env={})
+    carriers = default_carriers(api.db, env={})
     api.client.app.state.gateways = gateways  # type: ignore[attr-defined]
     api.client.app.state.carriers = carriers  # type: ignore[attr-defined]
-    worker = Worker(api.db, default_registry(), jobs=default_jobs(carriers, gateways))
+    worker = Worker(api.db, default_registry(), jobs=default_jobs(api.db, carriers, gateways))
     return Shop(api, worker, sandbox, carriers)
 
 

@@ -43,7 +43,7 @@ def paid(api: Api) -> tuple[Api, Shop]:
 
 def another_shop(db: Any, external_reference: str) -> Shop:
     """A second §12 order (its own reference), paid by `tok_visa` on its own sandbox."""
-    gateway = SandboxGateway()
+    gateway = SandboxGateway(db)
     reference = gateway.preauthorize("tok_visa", GRAND_TOTAL, "GBP", key=external_reference)
     payment = {
         "gateway": "sandbox",
@@ -244,7 +244,7 @@ def test_an_unknown_answer_is_202_and_the_worker_resends_the_same_key(
     assert money(shop)["pending_refund"] == 500
     assert count(api.db, m.Job, m.Job.kind == REFUND_JOB) == 1
     # The worker resends it with the same key once the backoff is over.
-    jobs = default_jobs(gateways=shop.gateways)
+    jobs = default_jobs(api.db, gateways=shop.gateways)
     assert run_due_jobs(api.db, shop.outbox, jobs, now=utcnow() + timedelta(minutes=5)) == 1
     [payment] = payment_ids(shop)
     key = f"refund:agent:{payment}:1"

@@ -105,7 +105,7 @@ def test_example_order_is_captured_exactly(api: Api) -> None:
 def test_the_worker_authorizes_a_bare_token_through_the_gateway(api: Api) -> None:
     summary_id = capture(api, order_payload()).json()["id"]
 
-    worker = Worker(api.db, default_registry(), jobs=default_jobs())
+    worker = Worker(api.db, default_registry(), jobs=default_jobs(api.db))
     while worker.run_once():
         pass
 

@@ -22,6 +22,7 @@ from openoms.domain.money import Money
 from openoms.domain.payments import AuthorizationStatus
 from openoms.services import payment_jobs
 from openoms.services import payments as service
+from openoms.services.channels import ChannelData, upsert_channel
 from openoms.services.payment_actions import capture_payment
 from openoms.services.payments import ENSURE_FUNDS_JOB
 from openoms.services.ports import GatewayResult
@@ -86,8 +87,13 @@ class Shop:
 
 
 def shop_with(db: Database, token: str, **sandbox: Any) -> Shop:
-    """The §12 order on the stocked network, paid with `token`, authorized at checkout."""
-    gateway = SandboxGateway(**sandbox)
+    """The §12 order on the stocked network, paid with `token`, authorized at checkout (the
+    channel takes it on trust: these tests count the payment jobs they run)."""
+    outbox = Outbox(default_registry())
+    with db.transaction() as session:
+        channel = ChannelData(location_group="online", verify_authorizations=False)
+        upsert_channel(session, outbox, "web-uk", channel)
+    gateway = SandboxGateway(db, **sandbox)
     reference = gateway.preauthorize(token, GRAND_TOTAL, "GBP", key=f"checkout:{token}")
     payment = {
         "gateway": "sandbox",
@@ -95,7 +101,6 @@ def shop_with(db: Database, token: str, **sandbox: Any) -> Shop:
         "amount": "76.59",
         "authorization_reference": reference,
     }
-    outbox = Outbox(default_registry())
     summary_id = capture(db, outbox, order_payload(payments=[payment]))
     return Shop(db, outbox, gateway, Gateways({"sandbox": gateway}), summary_id)
 
@@ -170,7 +175,7 @@ def test_soft_decline_raises_an_exception_and_the_retry_succeeds_after_recovery(
     with stocked.transaction() as session:
         payload = {"order_summary_id": shop.summary_id, "invoice_id": invoice}
         enqueue(session, ENSURE_FUNDS_JOB, f"ensure_funds:{invoice}", payload)
-    jobs = default_jobs(gateways=shop.gateways)
+    jobs = default_jobs(stocked, gateways=shop.gateways)
     assert run_due_jobs(stocked, shop.outbox, jobs) == 1
     with stocked.reading() as session:
         job = session.scalars(select(m.Job).where(m.Job.kind == ENSURE_FUNDS_JOB)).one()
@@ -398,7 +403,7 @@ def test_the_job_leaves_a_blocked_invoice_alone_without_the_flag(stocked: Databa
     shop, invoice = blocked_shop(stocked)
     calls = shop.sandbox.calls
     queue_ensure(shop, "plain", invoice_id=invoice)
-    assert run_due_jobs(stocked, shop.outbox, default_jobs(gateways=shop.gateways)) == 1
+    assert run_due_jobs(stocked, shop.outbox, default_jobs(stocked, gateways=shop.gateways)) == 1
     assert shop.sandbox.calls == calls
     assert captures(shop) == []
     assert shop.get_invoice(invoice) == (5000, "POSTED")
@@ -407,7 +412,7 @@ def test_the_job_leaves_a_blocked_invoice_alone_without_the_flag(stocked: Databa
 def test_the_job_with_retry_blocked_captures_a_blocked_invoice(stocked: Database) -> None:
     shop, invoice = blocked_shop(stocked)
     queue_ensure(shop, "retry", invoice_id=invoice, retry_blocked=True)
-    assert run_due_jobs(stocked, shop.outbox, default_jobs(gateways=shop.gateways)) == 1
+    assert run_due_jobs(stocked, shop.outbox, default_jobs(stocked, gateways=shop.gateways)) == 1
     assert captures(shop) == [5000]
     assert shop.get_invoice(invoice) == (0, "PAID")
     assert [(a, s, k.rsplit(":", 1)[1]) for a, s, k in shop.payments()] == [
@@ -424,7 +429,7 @@ def test_retry_blocked_holds_for_one_run_only(stocked: Database) -> None:
     after it leave the invoice alone again while its high exception is open."""
     shop, invoice = blocked_shop(stocked)
     queue_ensure(shop, "retry", invoice_id=invoice, retry_blocked=True)
-    jobs = default_jobs(gateways=shop.gateways)
+    jobs = default_jobs(stocked, gateways=shop.gateways)
     shop.sandbox.fail_next(1, GatewayResult.DECLINE, operation="capture")
     calls = shop.sandbox.calls
     assert run_due_jobs(stocked, shop.outbox, jobs) == 1

@@ -46,8 +46,8 @@ def outbox() -> Outbox:
 
 
 @pytest.fixture
-def carriers() -> Carriers:
-    return default_carriers(env={})
+def carriers(db: Database) -> Carriers:
+    return default_carriers(db, env={})
 
 
 def capture(
@@ -139,7 +139,7 @@ def run(db: Database, fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def ship(db: Database, outbox: Outbox, fo_id: str, **kwargs: Any) -> m.Shipment:
-    kwargs.setdefault("carrier_choice", default_carriers(env={}))
+    kwargs.setdefault("carrier_choice", default_carriers(db, env={}))
     shipment: m.Shipment = run(db, shipping.ship, outbox, fo_id, **kwargs)
     return shipment
 
@@ -487,7 +487,7 @@ def test_ship_everything(stocked: Database, outbox: Outbox, carriers: Carriers) 
         (f"label:{shipment.id}", {"shipment_id": shipment.id}, "pending", 0)
     ]
     # The worker buys the label.
-    assert run_due_jobs(stocked, outbox, default_jobs(carriers)) == 1
+    assert run_due_jobs(stocked, outbox, default_jobs(stocked, carriers)) == 1
     stored = shipment_row(stocked, shipment.id)
     domestic = carriers.get("sandbox-domestic")
     assert isinstance(domestic, SandboxCarrier)
@@ -603,7 +603,7 @@ def test_carrier_outage_keeps_the_shipment_pending_and_the_job_buys_one_label(
     attempt = labels.request_label(stocked, outbox, carriers, shipment.id)
     assert attempt.outcome is labels.LabelOutcome.PENDING
     after_ship = snapshot(stocked, summary_id, fo_id)
-    registry = default_jobs(carriers)
+    registry = default_jobs(stocked, carriers)
     now = utcnow()
     for minutes in (1, 2, 3):  # the worker keeps trying while the carrier is down
         assert run_due_jobs(stocked, outbox, registry, now=now + timedelta(minutes=minutes)) == 1
@@ -655,7 +655,7 @@ def test_a_refused_label_raises_a_carrier_exception_and_stops(
     domestic = carriers.get("sandbox-domestic")
     assert isinstance(domestic, SandboxCarrier)
     calls = domestic.calls
-    assert run_due_jobs(stocked, outbox, default_jobs(carriers)) == 1
+    assert run_due_jobs(stocked, outbox, default_jobs(stocked, carriers)) == 1
     assert domestic.calls == calls
     assert jobs(stocked, "create_label")[0][2] == "done"
     assert shipment_row(stocked, shipment.id).status == "LABEL_PENDING"
@@ -746,7 +746,7 @@ def test_the_job_gives_up_into_a_carrier_exception(
     domestic = carriers.get("sandbox-domestic")
     assert isinstance(domestic, SandboxCarrier)
     domestic.set_outage(True)
-    registry = default_jobs(carriers)
+    registry = default_jobs(stocked, carriers)
     kind = registry.kinds["create_label"]
     now = utcnow()
     for attempt in range(1, kind.max_attempts + 1):
@@ -908,7 +908,7 @@ def test_api_ship_with_tracking_number_once_per_key(http: Api, carriers: Carrier
     calls = domestic.calls
     outbox = http.client.app.state.outbox  # type: ignore[attr-defined]
     later = utcnow() + timedelta(minutes=1)
-    assert run_due_jobs(http.db, outbox, default_jobs(carriers), now=later) == 1
+    assert run_due_jobs(http.db, outbox, default_jobs(http.db, carriers), now=later) == 1
     assert domestic.calls == calls
     fo = get(http, f"/fulfillment-orders/{fo_id}").json()
     assert fo["status"] == "FULFILLED"
@@ -950,7 +950,7 @@ def test_api_carrier_outage_answers_202_then_the_job_labels(http: Api, carriers:
     assert count(http.db, m.Shipment) == 1
     assert get(http, f"/fulfillment-orders/{fo_id}").json()["status"] == "PACK_COMPLETE"
     outbox = http.client.app.state.outbox  # type: ignore[attr-defined]
-    registry = default_jobs(carriers)
+    registry = default_jobs(http.db, carriers)
     later = utcnow() + timedelta(minutes=1)
     assert run_due_jobs(http.db, outbox, registry, now=later) == 1  # still down
     assert get(http, f"/shipments/{body['id']}").json()["status"] == "LABEL_PENDING"
@@ -1080,7 +1080,7 @@ def test_a_rejected_group_is_routed_elsewhere_and_ships_from_there(
     summary_id = capture(stocked, outbox)
     rejected = make_fo(stocked, outbox, summary_id=summary_id)
     run(stocked, svc.reject, outbox, rejected, reason="flooded")
-    assert run_due_jobs(stocked, outbox, default_jobs(carriers)) == 1  # routing, round 2
+    assert run_due_jobs(stocked, outbox, default_jobs(stocked, carriers)) == 1  # routing, round 2
     with stocked.reading() as session:
         [fo] = [f for f in svc.list_fulfillment_orders(session, status="ALLOCATED")]
     assert (fo.routing_round, fo_state(stocked, fo.id)) == (2, ("ALLOCATED", [("TEE-M", 3, 3, 0)]))

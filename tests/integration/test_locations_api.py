@@ -393,6 +393,7 @@ DEFAULT_CHANNEL = {
     "returnless_threshold": {},
     "return_fee": {},
     "refund_eligible_status": "RECEIVED",
+    "verify_authorizations": True,
     "updated_at": None,
 }
 
@@ -408,6 +409,7 @@ def test_channel_put_and_get(api: Api) -> None:
         "returnless_threshold": {"GBP": "5", "JPY": "500"},
         "return_fee": {"GBP": "2.95"},
         "refund_eligible_status": "IN_TRANSIT",
+        "verify_authorizations": False,
     }
 
     created = put(api, "channels/web-uk", body)
@@ -444,6 +446,7 @@ def test_channel_put_and_get(api: Api) -> None:
             "returnless_threshold": {"GBP": 500, "JPY": 500},
             "return_fee": {"GBP": 295},
             "refund_eligible_status": "IN_TRANSIT",
+            "verify_authorizations": False,
         },
         {
             "ref": "web-uk",
@@ -456,6 +459,7 @@ def test_channel_put_and_get(api: Api) -> None:
             "returnless_threshold": {},
             "return_fee": {},
             "refund_eligible_status": "RECEIVED",
+            "verify_authorizations": True,
         },
     ]
 

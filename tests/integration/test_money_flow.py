@@ -174,7 +174,7 @@ def start(db: Database, *payments: dict[str, Any], **sandbox: Any) -> Flow:
     `preauthorize` authorized at checkout), route it (and authorize bare tokens) with the
     worker."""
     stock_network(db, stock=SPLIT_STOCK)
-    gateway = SandboxGateway(**sandbox)
+    gateway = SandboxGateway(db, **sandbox)
     for payment in payments:
         if payment.pop("preauthorize", False):
             amount = int(payment.get("amount", "72.99").replace(".", ""))
@@ -183,9 +183,9 @@ def start(db: Database, *payments: dict[str, Any], **sandbox: Any) -> Flow:
             )
     registry = default_registry()
     outbox = Outbox(registry)
-    carriers = default_carriers()
+    carriers = default_carriers(db)
     summary_id = capture(db, outbox, split_order(*payments))
-    jobs = default_jobs(carriers, Gateways({"sandbox": gateway}))
+    jobs = default_jobs(db, carriers, Gateways({"sandbox": gateway}))
     flow = Flow(db, outbox, gateway, carriers, Worker(db, registry, jobs=jobs), summary_id)
     flow.drain()
     return flow

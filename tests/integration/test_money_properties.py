@@ -137,7 +137,7 @@ class MoneyMachine(RuleBasedStateMachine):
         reset(self.db)
         stock_network(self.db, stock=STOCK)
         self.steps.append(f"wallet {wallet}")
-        self.sandbox = SandboxGateway(timeout_calls=0, flaky_rate=0.3)
+        self.sandbox = SandboxGateway(self.db, timeout_calls=0, flaky_rate=0.3)
         payments = []
         for token, amount, at_checkout in WALLETS[wallet]:
             payment = {
@@ -154,10 +154,10 @@ class MoneyMachine(RuleBasedStateMachine):
         payload["delivery_groups"] = [g for g in payload["delivery_groups"] if g["ref"] == "home"]
         registry = default_registry()
         self.outbox = Outbox(registry)
-        self.carriers = default_carriers()
+        self.carriers = default_carriers(self.db)
         self.gateways = Gateways({"sandbox": self.sandbox})
         self.summary_id = capture(self.db, self.outbox, payload)
-        self.jobs = default_jobs(self.carriers, self.gateways)
+        self.jobs = default_jobs(self.db, self.carriers, self.gateways)
         self.worker = Worker(self.db, registry, jobs=self.jobs)
         self.drain()
         fos = self.view()["fulfillment_orders"]
@@ -570,7 +570,7 @@ def settle_everything(machine: MoneyMachine) -> None:
     sandbox.recover(SOFT)
     sandbox.timeout_calls = 0
     sandbox.flaky_rate = 0.0
-    sandbox._fail_next.clear()  # the sandbox has no public "clear injected faults"
+    sandbox.clear_faults()
     revive(machine)
     for fo_id, sku, units in machine.remaining():
         with machine.db.transaction() as session:

@@ -96,15 +96,15 @@ class OrderMachine(RuleBasedStateMachine):
         stock_network(self.db, stock=STOCK)
         with self.db.transaction() as session:
             _, self.key = create_api_key(session, name="agent", scopes=[Scope.ADMIN])
-        self.sandbox = SandboxGateway(timeout_calls=0)
+        self.sandbox = SandboxGateway(self.db, timeout_calls=0)
         registry = default_registry()
         self.outbox = Outbox(registry)
-        carriers = default_carriers()
+        carriers = default_carriers(self.db)
         gateways = Gateways({"sandbox": self.sandbox})
         self.client = TestClient(
             create_app(self.db, self.outbox, carriers=carriers, gateways=gateways)
         )
-        self.worker = Worker(self.db, registry, jobs=default_jobs(carriers, gateways))
+        self.worker = Worker(self.db, registry, jobs=default_jobs(self.db, carriers, gateways))
         payload = order_payload(
             external_reference="WEB-ACTIONS",
             items=ITEMS,

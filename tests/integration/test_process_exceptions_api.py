@@ -54,7 +54,7 @@ def outbox() -> Outbox:
 
 def drain(db: Database, gateways: Gateways | None = None, carriers: Carriers | None = None) -> None:
     """Run the worker (outbox relay and due jobs) until nothing is due."""
-    worker = Worker(db, default_registry(), jobs=default_jobs(carriers, gateways))
+    worker = Worker(db, default_registry(), jobs=default_jobs(db, carriers, gateways))
     for _ in range(20):
         if worker.run_once() == 0:
             return
@@ -63,7 +63,7 @@ def drain(db: Database, gateways: Gateways | None = None, carriers: Carriers | N
 
 def jobs_due_now(db: Database, carriers: Carriers | None = None) -> int:
     """Run only the jobs due now (no outbox relay: stock events reach no consumer)."""
-    return run_due_jobs(db, outbox(), default_jobs(carriers))
+    return run_due_jobs(db, outbox(), default_jobs(db, carriers))
 
 
 def ship_from_one_location(db: Database) -> None:
@@ -476,7 +476,7 @@ def test_a_failing_retry_refreshes_the_exception(api: Api, queue: dict[str, str]
 
 def test_retry_of_a_refused_capture_runs_ensure_funds_once_more(api: Api) -> None:
     stock_network(api.db)
-    sandbox = SandboxGateway()
+    sandbox = SandboxGateway(api.db)
     gateways = Gateways({"sandbox": sandbox})
     api.client.app.state.gateways = gateways  # the API and the worker share one account
     order = place(api, "PE-PAY", "TEE-M")
@@ -484,7 +484,7 @@ def test_retry_of_a_refused_capture_runs_ensure_funds_once_more(api: Api) -> Non
     sandbox.fail_next(1, GatewayResult.PERMANENT_FAIL, operation="capture")
     [fo] = summary(api, order)["fulfillment_orders"]
     with api.db.transaction() as session:
-        ship(session, outbox(), fo["id"], carrier_choice=default_carriers(env={}))
+        ship(session, outbox(), fo["id"], carrier_choice=default_carriers(api.db, env={}))
     drain(api.db, gateways)  # invoiced; its capture refused for good
     [invoice] = summary(api, order)["invoices"]
     [pe] = listed(api, f"order_summary_id={order}")
@@ -526,7 +526,7 @@ def test_retry_of_a_refused_capture_runs_ensure_funds_once_more(api: Api) -> Non
 
 def test_retry_of_a_label_the_carrier_never_gave_asks_again(api: Api) -> None:
     stock_network(api.db)
-    carriers = default_carriers(env={})
+    carriers = default_carriers(api.db, env={})
     sandboxes = [carriers.get(name) for name in carriers.names()]
     order = place(api, "PE-LABEL", "TEE-M")
     drain(api.db, carriers=carriers)
@@ -577,7 +577,7 @@ def test_retry_of_a_label_the_carrier_never_gave_asks_again(api: Api) -> None:
 
 def test_a_label_retry_that_fails_again_refreshes_the_exception(api: Api) -> None:
     stock_network(api.db)
-    carriers = default_carriers(env={})
+    carriers = default_carriers(api.db, env={})
     sandboxes = [carriers.get(name) for name in carriers.names()]
     order = place(api, "PE-LABEL-DOWN", "TEE-M")
     drain(api.db, carriers=carriers)

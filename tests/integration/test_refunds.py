@@ -63,7 +63,7 @@ def world(stocked: Database) -> World:
         db, outbox, make_fo(db, outbox, summary_id=summary_id, location="STORE-LDN", group="store")
     )
     drain(db, registry)
-    sandbox = SandboxGateway("sandbox")
+    sandbox = SandboxGateway(db, "sandbox")
     auth = sandbox.preauthorize("tok_visa", 7659, "GBP", key=f"auth:{summary_id}")
     charge = sandbox.capture(GatewayRequest(f"capture:{summary_id}", "tok_visa", 7659, "GBP", auth))
     assert charge.result is GatewayResult.SUCCESS
@@ -296,7 +296,7 @@ def test_credit_memo_created_queues_the_refund_job(world: World) -> None:
     memo_id = return_one_tee(w)
     drain(w.db, w.registry)
     assert count(w.db, m.Job, m.Job.kind == REFUND_JOB) == 1
-    jobs = default_jobs(gateways=w.gateways)
+    jobs = default_jobs(w.db, gateways=w.gateways)
     assert run_due_jobs(w.db, w.outbox, jobs) >= 1
     assert money(w) == refunded_once(w, memo_id)
     with w.db.reading() as session:

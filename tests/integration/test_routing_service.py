@@ -65,7 +65,7 @@ def capture(db: Database, payload: dict[str, Any]) -> str:
 
 def retry_due_later(db: Database) -> int:
     """Run jobs as if their backoff had passed."""
-    return run_due_jobs(db, outbox(), default_jobs(), now=utcnow() + timedelta(hours=2))
+    return run_due_jobs(db, outbox(), default_jobs(db), now=utcnow() + timedelta(hours=2))
 
 
 def view(db: Database, summary_id: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from openoms.adapters.carriers import (
 )
 from openoms.adapters.carriers.sandbox import SandboxCarrier
 from openoms.adapters.db import models as m
+from openoms.adapters.db.session import Database
 from openoms.domain.errors import IllegalTransition
 from openoms.domain.fulfillment import (
     CATEGORY,
@@ -178,8 +179,8 @@ def label_request(*, key: str = "label:shp_1", ship_to: PostalAddress = HOME) ->
     )
 
 
-def test_the_same_key_gives_the_same_label_and_buys_one() -> None:
-    carrier = SandboxCarrier("sandbox-domestic", prefix="SBD")
+def test_the_same_key_gives_the_same_label_and_buys_one(sandbox_db: Database) -> None:
+    carrier = SandboxCarrier(sandbox_db, "sandbox-domestic", prefix="SBD")
     first = carrier.create_label(label_request())
     again = carrier.create_label(label_request())
     assert first == again
@@ -195,21 +196,24 @@ def test_the_same_key_gives_the_same_label_and_buys_one() -> None:
     assert carrier.calls == 2
 
 
-def test_tracking_numbers_depend_on_the_key_only() -> None:
-    one, other = SandboxCarrier("sandbox-domestic"), SandboxCarrier("sandbox-domestic")
+def test_tracking_numbers_depend_on_the_key_only(sandbox_db: Database) -> None:
+    one, other = (
+        SandboxCarrier(sandbox_db, "sandbox-domestic"),
+        SandboxCarrier(sandbox_db, "sandbox-domestic"),
+    )
     a = one.create_label(label_request(key="label:shp_1"))
     b = one.create_label(label_request(key="label:shp_2"))
     assert a.tracking_number != b.tracking_number
-    # Another instance (another process) derives the same number for the same key.
+    # Another instance (another process) over the database finds the same label.
     assert other.create_label(label_request(key="label:shp_1")) == a
     # Another carrier account does not.
-    assert SandboxCarrier("sandbox-international").tracking_number_for("label:shp_1") != (
-        a.tracking_number
-    )
+    assert SandboxCarrier(sandbox_db, "sandbox-international").tracking_number_for(
+        "label:shp_1"
+    ) != (a.tracking_number)
 
 
-def test_an_outage_refuses_every_call_until_it_ends() -> None:
-    carrier = SandboxCarrier()
+def test_an_outage_refuses_every_call_until_it_ends(sandbox_db: Database) -> None:
+    carrier = SandboxCarrier(sandbox_db)
     carrier.set_outage(True)
     for _ in range(3):
         with pytest.raises(CarrierUnavailable, match="sandbox is not answering"):
@@ -221,8 +225,8 @@ def test_an_outage_refuses_every_call_until_it_ends() -> None:
     assert carrier.calls == 4
 
 
-def test_fail_next_fails_that_many_calls_then_recovers() -> None:
-    carrier = SandboxCarrier()
+def test_fail_next_fails_that_many_calls_then_recovers(sandbox_db: Database) -> None:
+    carrier = SandboxCarrier(sandbox_db)
     carrier.fail_next(2)
     for _ in range(2):
         with pytest.raises(CarrierUnavailable):
@@ -231,17 +235,17 @@ def test_fail_next_fails_that_many_calls_then_recovers() -> None:
     assert carrier.ledger == [label]
 
 
-def test_latency_is_waited_on_every_call() -> None:
+def test_latency_is_waited_on_every_call(sandbox_db: Database) -> None:
     waits: list[float] = []
-    carrier = SandboxCarrier(latency=0.25, sleep=waits.append)
+    carrier = SandboxCarrier(sandbox_db, latency=0.25, sleep=waits.append)
     carrier.create_label(label_request())
     carrier.set_latency(1.5)
     carrier.create_label(label_request())
     assert waits == [0.25, 1.5]
 
 
-def test_an_address_without_postal_code_is_rejected() -> None:
-    carrier = SandboxCarrier()
+def test_an_address_without_postal_code_is_rejected(sandbox_db: Database) -> None:
+    carrier = SandboxCarrier(sandbox_db)
     no_postcode = PostalAddress(name="Ada", line1="1 Main St", city="London", country="GB")
     with pytest.raises(CarrierRejected, match="without a postal code"):
         carrier.create_label(label_request(ship_to=no_postcode))
@@ -249,12 +253,12 @@ def test_an_address_without_postal_code_is_rejected() -> None:
         carrier.create_label(label_request(ship_to=PostalAddress(postal_code="EC1A 1BB")))
     assert carrier.ledger == []
     # A pickup counter needs no postal code.
-    counter = SandboxCarrier("pickup", prefix="PU", require_postal_code=False)
+    counter = SandboxCarrier(sandbox_db, "pickup", prefix="PU", require_postal_code=False)
     assert counter.create_label(label_request(ship_to=no_postcode)).tracking_number.startswith("PU")
 
 
-def test_tracking_moves_only_when_told_and_voiding() -> None:
-    carrier = SandboxCarrier()
+def test_tracking_moves_only_when_told_and_voiding(sandbox_db: Database) -> None:
+    carrier = SandboxCarrier(sandbox_db)
     label = carrier.create_label(label_request())
     assert carrier.track(label.tracking_number).state is TrackingState.PRE_TRANSIT
     carrier.advance(label.tracking_number, TrackingState.IN_TRANSIT)
@@ -323,17 +327,19 @@ def test_broken_rules_are_refused_with_the_reason(text: str, message: str) -> No
         parse_rules(text)
 
 
-def test_rules_must_name_registered_carriers_and_match_everything() -> None:
+def test_rules_must_name_registered_carriers_and_match_everything(sandbox_db: Database) -> None:
     env = {"OPENOMS_CARRIER_RULES": '[{"carrier": "dhl"}]'}
     with pytest.raises(CarrierRulesInvalid, match=r"unregistered carriers: \['dhl'\]"):
-        default_carriers(env=env)
-    carriers = default_carriers(env=env, extra={"dhl": SandboxCarrier("dhl")})
+        default_carriers(sandbox_db, env=env)
+    carriers = default_carriers(
+        sandbox_db, env=env, extra={"dhl": SandboxCarrier(sandbox_db, "dhl")}
+    )
     assert carriers.choose(route()).carrier == "dhl"
     assert carriers.names() == ["dhl", "pickup", "sandbox-domestic", "sandbox-international"]
     with pytest.raises(CarrierUnknown, match="no carrier 'ups' is registered"):
         carriers.get("ups")
     only_pickup = Carriers(
-        {"pickup": SandboxCarrier("pickup")},
+        {"pickup": SandboxCarrier(sandbox_db, "pickup")},
         parse_rules('[{"method": "pickup", "carrier": "pickup"}]'),
     )
     with pytest.raises(CarrierRuleMissing, match="no carrier rule matches a ship shipment"):

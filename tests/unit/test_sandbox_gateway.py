@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
+from openoms.adapters.db.session import Database
 from openoms.adapters.payments import GatewayUnknown, default_gateways
 from openoms.adapters.payments.sandbox import SandboxGateway
 from openoms.services.ports import GatewayRequest, GatewayResult
@@ -24,8 +27,8 @@ def authorized(gateway: SandboxGateway, token: str = "tok_visa", amount: int = 1
     return answer.reference
 
 
-def test_visa_authorizes_captures_and_refunds_once_per_key() -> None:
-    gateway = SandboxGateway()
+def test_visa_authorizes_captures_and_refunds_once_per_key(sandbox_db: Database) -> None:
+    gateway = SandboxGateway(sandbox_db)
     auth = authorized(gateway)
     first = gateway.capture(req("c1", amount=600, ref=auth))
     again = gateway.capture(req("c1", amount=600, ref=auth))
@@ -41,8 +44,10 @@ def test_visa_authorizes_captures_and_refunds_once_per_key() -> None:
     assert gateway.captured_on(auth) == 600
 
 
-def test_a_reused_key_with_another_amount_is_refused_and_moves_nothing() -> None:
-    gateway = SandboxGateway()
+def test_a_reused_key_with_another_amount_is_refused_and_moves_nothing(
+    sandbox_db: Database,
+) -> None:
+    gateway = SandboxGateway(sandbox_db)
     auth = authorized(gateway)
     gateway.capture(req("c1", amount=100, ref=auth))
     answer = gateway.capture(req("c1", amount=200, ref=auth))
@@ -50,8 +55,8 @@ def test_a_reused_key_with_another_amount_is_refused_and_moves_nothing() -> None
     assert len(gateway.movements("capture")) == 1
 
 
-def test_capture_cannot_exceed_what_is_left_on_the_authorization() -> None:
-    gateway = SandboxGateway()
+def test_capture_cannot_exceed_what_is_left_on_the_authorization(sandbox_db: Database) -> None:
+    gateway = SandboxGateway(sandbox_db)
     auth = authorized(gateway)
     assert gateway.capture(req("c1", amount=700, ref=auth)).result is R.SUCCESS
     answer = gateway.capture(req("c2", amount=301, ref=auth))
@@ -60,8 +65,10 @@ def test_capture_cannot_exceed_what_is_left_on_the_authorization() -> None:
     assert gateway.captured_on(auth) == 1000
 
 
-def test_capture_against_an_unknown_authorization_or_another_currency_fails() -> None:
-    gateway = SandboxGateway()
+def test_capture_against_an_unknown_authorization_or_another_currency_fails(
+    sandbox_db: Database,
+) -> None:
+    gateway = SandboxGateway(sandbox_db)
     auth = authorized(gateway)
     assert gateway.capture(req("c1", ref="auth_nope")).result is R.PERMANENT_FAIL
     usd = GatewayRequest("c2", "tok_visa", 100, "USD", auth)
@@ -69,24 +76,24 @@ def test_capture_against_an_unknown_authorization_or_another_currency_fails() ->
     assert gateway.movements("capture") == []
 
 
-def test_refund_cannot_exceed_captured_minus_refunded() -> None:
-    gateway = SandboxGateway()
+def test_refund_cannot_exceed_captured_minus_refunded(sandbox_db: Database) -> None:
+    gateway = SandboxGateway(sandbox_db)
     capture = gateway.capture(req("c1", amount=500, ref=authorized(gateway)))
     assert gateway.refund(req("r1", amount=400, ref=capture.reference)).result is R.SUCCESS
     assert gateway.refund(req("r2", amount=101, ref=capture.reference)).result is R.PERMANENT_FAIL
     assert [e.amount for e in gateway.movements("refund")] == [400]
 
 
-def test_reversal_lowers_what_can_be_captured() -> None:
-    gateway = SandboxGateway()
+def test_reversal_lowers_what_can_be_captured(sandbox_db: Database) -> None:
+    gateway = SandboxGateway(sandbox_db)
     auth = authorized(gateway)
     assert gateway.reverse_authorization(req("v1", amount=800, ref=auth)).result is R.SUCCESS
     assert gateway.capture(req("c1", amount=201, ref=auth)).result is R.PERMANENT_FAIL
     assert gateway.capture(req("c2", amount=200, ref=auth)).result is R.SUCCESS
 
 
-def test_soft_decline_until_recovered() -> None:
-    gateway = SandboxGateway()
+def test_soft_decline_until_recovered(sandbox_db: Database) -> None:
+    gateway = SandboxGateway(sandbox_db)
     answer = gateway.authorize(req("a1", "tok_soft_decline"))
     assert (answer.result, answer.amount, answer.reference) == (R.DECLINE, 0, None)
     assert gateway.authorize(req("a1", "tok_soft_decline")).result is R.DECLINE
@@ -95,23 +102,25 @@ def test_soft_decline_until_recovered() -> None:
     assert len(gateway.movements("authorize")) == 1
 
 
-def test_soft_decline_on_capture_of_a_preauthorized_token() -> None:
-    gateway = SandboxGateway()
+def test_soft_decline_on_capture_of_a_preauthorized_token(sandbox_db: Database) -> None:
+    gateway = SandboxGateway(sandbox_db)
     auth = gateway.preauthorize("tok_soft_decline", 1000, "GBP", key="checkout")
     assert gateway.capture(req("c1", "tok_soft_decline", 500, auth)).result is R.DECLINE
     assert gateway.movements("capture") == []
 
 
-def test_hard_decline_is_permanent() -> None:
-    gateway = SandboxGateway()
+def test_hard_decline_is_permanent(sandbox_db: Database) -> None:
+    gateway = SandboxGateway(sandbox_db)
     assert gateway.authorize(req("a1", "tok_hard_decline")).result is R.PERMANENT_FAIL
     auth = gateway.preauthorize("tok_hard_decline", 1000, "GBP", key="checkout")
     assert gateway.capture(req("c1", "tok_hard_decline", 500, auth)).result is R.PERMANENT_FAIL
     assert [e.operation for e in gateway.ledger] == ["authorize"]  # the preauthorization
 
 
-def test_timeout_charges_but_loses_the_answer_then_the_same_key_finds_it() -> None:
-    gateway = SandboxGateway(timeout_calls=2)
+def test_timeout_charges_but_loses_the_answer_then_the_same_key_finds_it(
+    sandbox_db: Database,
+) -> None:
+    gateway = SandboxGateway(sandbox_db, timeout_calls=2)
     auth = gateway.preauthorize("tok_timeout", 1000, "GBP", key="checkout")
     request = req("c1", "tok_timeout", 400, auth)
     lost = [gateway.capture(request) for _ in range(2)]
@@ -124,41 +133,45 @@ def test_timeout_charges_but_loses_the_answer_then_the_same_key_finds_it() -> No
     assert gateway.captured_on(auth) == 400
 
 
-def test_timeout_without_moving_money() -> None:
-    gateway = SandboxGateway(timeout_moves_money=False)
+def test_timeout_without_moving_money(sandbox_db: Database) -> None:
+    gateway = SandboxGateway(sandbox_db, timeout_moves_money=False)
     auth = gateway.preauthorize("tok_timeout", 1000, "GBP", key="checkout")
     assert gateway.capture(req("c1", "tok_timeout", 400, auth)).result is R.INDETERMINATE
     assert gateway.movements("capture") == []
     assert gateway.capture(req("c1", "tok_timeout", 400, auth)).result is R.SUCCESS
 
 
-def test_flaky_is_intermittent_deterministic_and_never_double_charges() -> None:
-    def run(seed: int) -> list[GatewayResult]:
-        gateway = SandboxGateway(seed=seed)
+def test_flaky_is_intermittent_deterministic_and_never_double_charges(sandbox_db: Database) -> None:
+    def run(*gateways: SandboxGateway) -> list[GatewayResult]:
+        """Authorize 20 keys until each succeeds, each call by the next of `gateways`."""
+        turns = itertools.cycle(gateways)
         results: list[GatewayResult] = []
         for n in range(20):
             request = req(f"a{n}", "tok_flaky", 100)
-            answer = gateway.authorize(request)
+            answer = next(turns).authorize(request)
             while answer.result is R.INDETERMINATE:
                 results.append(answer.result)
-                answer = gateway.authorize(request)
+                answer = next(turns).authorize(request)
             results.append(answer.result)
-        assert len(gateway.movements("authorize")) == 20
+        assert len(gateways[0].movements("authorize")) == 20
         return results
 
-    first = run(7)
-    assert first == run(7)
-    assert R.INDETERMINATE in first
-    assert first.count(R.SUCCESS) == 20
+    alone = run(SandboxGateway(sandbox_db, "alone", seed=7))
+    # Two processes taking turns draw what one process draws: the luck is in the database.
+    shared = run(*(SandboxGateway(sandbox_db, "shared", seed=7) for _ in range(2)))
+    assert alone == shared
+    assert R.INDETERMINATE in alone
+    assert alone.count(R.SUCCESS) == 20
+    assert alone != run(SandboxGateway(sandbox_db, "other seed", seed=8))
 
 
-def test_partial_approves_half() -> None:
-    answer = SandboxGateway().authorize(req("a1", "tok_partial", 1001))
+def test_partial_approves_half(sandbox_db: Database) -> None:
+    answer = SandboxGateway(sandbox_db).authorize(req("a1", "tok_partial", 1001))
     assert (answer.result, answer.amount) == (R.SUCCESS, 500)
 
 
-def test_fail_next_injects_without_moving_money() -> None:
-    gateway = SandboxGateway()
+def test_fail_next_injects_without_moving_money(sandbox_db: Database) -> None:
+    gateway = SandboxGateway(sandbox_db)
     capture = gateway.capture(req("c1", amount=500, ref=authorized(gateway)))
     gateway.fail_next(1, R.DECLINE, operation="refund")
     assert gateway.refund(req("r1", amount=100, ref=capture.reference)).result is R.DECLINE
@@ -166,8 +179,8 @@ def test_fail_next_injects_without_moving_money() -> None:
     assert len(gateway.movements("refund")) == 1
 
 
-def test_registry_knows_the_sandbox_and_refuses_unknown_names() -> None:
-    gateways = default_gateways()
+def test_registry_knows_the_sandbox_and_refuses_unknown_names(sandbox_db: Database) -> None:
+    gateways = default_gateways(sandbox_db)
     assert gateways.names() == ["sandbox"]
     assert gateways.get("sandbox").name == "sandbox"
     with pytest.raises(GatewayUnknown) as refused:

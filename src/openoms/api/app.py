@@ -53,7 +53,8 @@ def create_app(
     clock: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
     """The app over `db`. Pass the `carriers` and payment `gateways` an in-process worker
-    uses, so both share one set of accounts (otherwise they are built on first use).
+    uses, so both share one set of accounts and its steering (otherwise they are built over
+    `db` on first use; the sandboxes keep their state in `db` either way).
     `rate_limit` limits each non-admin key (none: no limit; `openoms serve` reads it from
     the environment); `clock` (monotonic seconds) drives the key caches and the limiter."""
     app = FastAPI(title="openoms", version=__version__, description=DESCRIPTION)

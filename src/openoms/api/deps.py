@@ -26,9 +26,10 @@ def get_db(request: Request) -> Database:
 
 
 def gateways_of(app: FastAPI) -> Gateways:
-    """The app's payment gateways, built on first use (a process that also runs a worker
-    sets `app.state.gateways` to the ones its payment jobs use, see `create_app`)."""
+    """The app's payment gateways, built over its database on first use (a process that
+    also runs a worker sets `app.state.gateways` to the ones its payment jobs use, see
+    `create_app`)."""
     gateways: Gateways | None = getattr(app.state, "gateways", None)
     if gateways is None:
-        gateways = app.state.gateways = default_gateways()
+        gateways = app.state.gateways = default_gateways(app.state.db)
     return gateways

@@ -87,13 +87,13 @@ def serve(
         )
     registry = default_registry()
     # One set of carrier and gateway accounts for the API and the in-process worker.
-    carriers, gateways = default_carriers(), default_gateways()
+    carriers, gateways = default_carriers(db), default_gateways(db)
     stop = None
     if worker:
         in_process = standard_worker(
             db,
             registry,
-            default_jobs(carriers, gateways),
+            default_jobs(db, carriers, gateways),
             poll_seconds=settings.worker_poll_seconds,
         )
         _thread, stop = in_process.start_in_thread()
@@ -122,7 +122,7 @@ def run_worker() -> None:
     console.print(f"worker running on {db.dialect}; Ctrl-C to stop")
     try:
         worker = standard_worker(
-            db, default_registry(), default_jobs(), poll_seconds=settings.worker_poll_seconds
+            db, default_registry(), default_jobs(db), poll_seconds=settings.worker_poll_seconds
         )
         worker.run_forever(stop)
     except KeyboardInterrupt:

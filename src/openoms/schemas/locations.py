@@ -311,6 +311,13 @@ class ChannelUpsert(_Strict):
             "CLOSED the units received.",
         )
     )
+    verify_authorizations: bool = Field(
+        default=True,
+        description="Check each authorization reported at capture (a payment with an "
+        "authorization_reference) with its gateway before routing: one the gateway does not "
+        "know, in another currency, for less or reversed raises a high-severity payment "
+        "exception and the order waits unrouted until a retry verifies it.",
+    )
 
     def to_data(self) -> ChannelData:
         """The service input; thresholds and fees parsed exactly in their currency."""
@@ -324,6 +331,7 @@ class ChannelUpsert(_Strict):
             returnless_threshold=thresholds,
             return_fee=_amounts(self.return_fee, "return_fee"),
             refund_eligible_status=ReturnOrderStatus(self.refund_eligible_status),
+            verify_authorizations=self.verify_authorizations,
         )
 
 
@@ -352,6 +360,7 @@ class Channel(BaseModel):
     returnless_threshold: dict[str, str]
     return_fee: dict[str, str]
     refund_eligible_status: str
+    verify_authorizations: bool
     updated_at: datetime | None
 
     @classmethod
@@ -367,6 +376,7 @@ class Channel(BaseModel):
             returnless_threshold=threshold_strings(policy.returnless_threshold),
             return_fee=threshold_strings(policy.return_fee),
             refund_eligible_status=policy.refund_eligible_status.value,
+            verify_authorizations=policy.verify_authorizations,
             updated_at=updated_at,
         )
 

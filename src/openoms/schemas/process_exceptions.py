@@ -28,7 +28,8 @@ class ProcessExceptionNote(BaseModel):
 class ProcessExceptionAction(BaseModel):
     kind: str | None = Field(
         description="The job that failed and that `retry` runs again: route_group, "
-        "create_label, ensure_funds, authorize_payments or ensure_refunds."
+        "create_label, ensure_funds, authorize_payments, verify_authorizations or "
+        "ensure_refunds."
     )
     payload: dict[str, Any] = Field(description="What the job works on.")
 

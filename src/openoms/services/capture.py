@@ -24,6 +24,7 @@ from openoms.domain.order import Lifecycle, OrderDraft, PricedOrder, price_order
 from openoms.domain.payments import AuthorizationStatus
 from openoms.domain.quantities import ItemQuantities
 from openoms.domain.summary import derive_status
+from openoms.services.authorization_checks import queue_verification
 from openoms.services.capture_stock import GroupReservation, reserve_order_stock
 from openoms.services.channels import channel_policy
 
@@ -82,6 +83,8 @@ def capture_order(session: Session, outbox: Outbox, draft: OrderDraft) -> Captur
     reservations: list[GroupReservation] = []
     if draft.lifecycle is Lifecycle.MANAGED:
         reservations = reserve_order_stock(session, outbox, summary_id, priced, policy)
+        if policy.verify_authorizations:  # routing waits for the check (routing_gate_key)
+            queue_verification(session, summary_id, draft)
     outbox.record(session, [_created_event(summary_id, priced, reservations)])
     return CaptureResult(summary_id, created=True)
 

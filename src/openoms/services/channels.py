@@ -17,6 +17,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.models import Channel, LocationGroup
+from openoms.adapters.db.session import dialect_insert
 from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import ChannelUnknown, DomainError, NotFound, ValidationFailed
 from openoms.domain.events import DomainEvent
@@ -26,7 +27,6 @@ from openoms.services.locations import (
     LocationGroupUnknown,
     apply_changes,
     check_ref,
-    dialect_insert,
 )
 
 E = TypeVar("E", bound=DomainError)
@@ -81,6 +81,7 @@ class ChannelData:
     returnless_threshold: tuple[Money, ...] = ()
     return_fee: tuple[Money, ...] = ()
     refund_eligible_status: ReturnOrderStatus = ReturnOrderStatus.RECEIVED
+    verify_authorizations: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,8 @@ class ChannelPolicy:
     `return_fee`: currency → minor units (tax included) invoiced once per return order when
     its returned units are refunded (a currency not listed: no fee).
     `refund_eligible_status`: the return order status at which its refunds are made.
+    `verify_authorizations`: authorizations reported at capture are checked with their
+    gateway before the order is routed (services/authorization_checks.py).
     `configured` is always true: only a configured channel has a policy (kept in the API's
     channel body for the clients that read it)."""
 
@@ -104,6 +107,7 @@ class ChannelPolicy:
     returnless_threshold: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     return_fee: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     refund_eligible_status: ReturnOrderStatus = ReturnOrderStatus.RECEIVED
+    verify_authorizations: bool = True
     configured: bool = True
 
 
@@ -143,6 +147,7 @@ def upsert_channel(
         "returnless_threshold": {m.currency: m.minor for m in data.returnless_threshold},
         "return_fee": {m.currency: m.minor for m in data.return_fee},
         "refund_eligible_status": data.refund_eligible_status.value,
+        "verify_authorizations": data.verify_authorizations,
     }
     changed = apply_changes(channel, values)
     session.flush()
@@ -233,6 +238,7 @@ def _policy(channel: Channel, group_ref: str | None) -> ChannelPolicy:
         refund_eligible_status=ReturnOrderStatus(
             channel.refund_eligible_status or ReturnOrderStatus.RECEIVED.value
         ),
+        verify_authorizations=channel.verify_authorizations,
         configured=True,
     )
 
@@ -284,5 +290,6 @@ def _channel_event(channel: Channel, data: ChannelData, created: bool) -> Domain
             "returnless_threshold": dict(channel.returnless_threshold),
             "return_fee": dict(channel.return_fee or {}),
             "refund_eligible_status": channel.refund_eligible_status,
+            "verify_authorizations": channel.verify_authorizations,
         },
     )

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.ids import new_id
 from openoms.adapters.db.models import Location, LocationGroup, LocationGroupMember, utcnow
+from openoms.adapters.db.session import dialect_insert
 from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import NotFound, ValidationFailed
 from openoms.domain.events import DomainEvent
@@ -429,13 +429,6 @@ def _group_event(session: Session, group: LocationGroup, created: bool) -> Domai
 # --- rows -------------------------------------------------------------------------------
 
 _ID_PREFIX = {Location: "loc", LocationGroup: "lg"}
-
-
-def dialect_insert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT with the session dialect's ON CONFLICT support."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 def _claim(

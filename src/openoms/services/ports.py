@@ -154,12 +154,45 @@ class GatewayResponse:
     message: str = ""
 
 
+class AuthorizationState(StrEnum):
+    """Where a gateway says an authorization stands."""
+
+    UNKNOWN = "UNKNOWN"  # the gateway has no authorization with this reference
+    OPEN = "OPEN"  # something is left to capture
+    CAPTURED = "CAPTURED"  # captured in full: nothing left
+    REVERSED = "REVERSED"  # released (what was left given back): nothing left
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationLookup:
+    """A gateway's record of one authorization: what it authorized (minor units, currency)
+    and what is still left to capture on it."""
+
+    reference: str
+    state: AuthorizationState
+    amount: int = 0
+    currency: str | None = None
+    left: int = 0
+
+    @property
+    def known(self) -> bool:
+        return self.state is not AuthorizationState.UNKNOWN
+
+
+class GatewayUnavailable(Exception):
+    """A lookup the gateway could not answer (timeout, 5xx, rate limit): ask again later."""
+
+
 class PaymentGateway(Protocol):
     """What openoms needs of a payment gateway. A real gateway (Stripe, Adyen, …) is a class
-    with these four methods that maps its answers onto GatewayResult; network errors and
-    timeouts become INDETERMINATE, never an exception that loses the outcome."""
+    with these methods that maps its answers onto GatewayResult; network errors and timeouts
+    become INDETERMINATE, never an exception that loses the outcome. `get_authorization`
+    only reads: it answers UNKNOWN for a reference the gateway never issued and raises
+    GatewayUnavailable when it cannot answer."""
 
     name: str
+
+    def get_authorization(self, reference: str) -> AuthorizationLookup: ...
 
     def authorize(self, request: GatewayRequest) -> GatewayResponse: ...
 

@@ -363,12 +363,13 @@ _Builder = Callable[[Session, ProcessException, dict[str, Any]], RetryJob]
 
 def _retry_builders() -> dict[str, _Builder]:
     # Imported here: those services raise exceptions through this module.
+    from openoms.services.authorization_checks import VERIFY_JOB
     from openoms.services.authorizations import AUTHORIZE_JOB
     from openoms.services.payments import ENSURE_FUNDS_JOB
     from openoms.services.refunds import REFUND_JOB, refund_job_key
     from openoms.services.reships import RESHIP_JOB
     from openoms.services.reships import job_key as reship_job_key
-    from openoms.services.routing import ROUTE_JOB, route_job_key
+    from openoms.services.routing import ROUTE_JOB, route_job_key, routing_gate_key
     from openoms.services.shipping import LABEL_JOB, label_key
 
     def route(_: Session, __: ProcessException, p: dict[str, Any]) -> RetryJob:
@@ -401,6 +402,11 @@ def _retry_builders() -> dict[str, _Builder]:
         key = f"{AUTHORIZE_JOB}:{summary}"
         return RetryJob(AUTHORIZE_JOB, key, {"order_summary_id": summary})
 
+    def verify(_: Session, __: ProcessException, p: dict[str, Any]) -> RetryJob:
+        summary = str(p["order_summary_id"])  # capture queued it under the routing gate key
+        payload = {"order_summary_id": summary, "references": list(p["references"])}
+        return RetryJob(VERIFY_JOB, routing_gate_key(summary), payload)
+
     def refund(session: Session, e: ProcessException, p: dict[str, Any]) -> RetryJob:
         summary = str(p["order_summary_id"])
         memo = session.scalar(  # the exception is keyed by the refund's idempotency key
@@ -415,6 +421,7 @@ def _retry_builders() -> dict[str, _Builder]:
         LABEL_JOB: label,
         ENSURE_FUNDS_JOB: ensure_funds,
         AUTHORIZE_JOB: authorize,
+        VERIFY_JOB: verify,
         REFUND_JOB: refund,
     }
 

@@ -541,7 +541,7 @@ def refund_job(gateways: Gateways | None = None) -> JobKind:
     PENDING (declined, no answer) → Reschedule, same keys next time."""
 
     def handler(context: JobContext, payload: dict[str, Any]) -> Reschedule | None:
-        registry = gateways or default_gateways()
+        registry = gateways or default_gateways(context.db)
         outcome = ensure_refunds(context.db, context.outbox, registry, payload["order_summary_id"])
         if outcome.pending:
             return Reschedule(f"{len(outcome.pending)} refund(s) still pending")

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.ids import new_id
+from openoms.adapters.db.session import dialect_insert
 from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import IllegalTransition, ReturnLocationRequired, ValidationFailed
 from openoms.domain.events import DomainEvent
@@ -31,7 +32,6 @@ from openoms.domain.returns import (
     check_return_transition,
     status_after_receipt,
 )
-from openoms.services.locations import dialect_insert
 from openoms.services.return_common import (
     LockedReturn,
     ReturnOutcome,

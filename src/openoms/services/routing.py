@@ -86,6 +86,8 @@ class RouteStatus(StrEnum):
     NO_ROUTE = "no_route"  # nothing placed; process exception raised, retried with backoff
     RACED = "raced"  # the stock moved while the plan was carried out; retried soon
     ALREADY_ROUTED = "already_routed"  # this round made its fulfillment orders before
+    # The order's authorizations are being verified; the check queues routing when it passes.
+    AWAITING_VERIFICATION = "awaiting_verification"
     NOTHING_TO_ROUTE = "nothing_to_route"  # no open units (or not a managed order)
 
 
@@ -103,6 +105,13 @@ def route_job_key(group_summary_id: str, round: int) -> str:
 
 def exception_key(group_summary_id: str) -> str:
     return f"routing:{group_summary_id}"
+
+
+def routing_gate_key(summary_id: str) -> str:
+    """The job routing waits for: while a job with this key exists and is not done (the
+    check of the order's reported authorizations, services/authorization_checks.py), no
+    delivery group of the order is routed."""
+    return f"verify_authorizations:{summary_id}"
 
 
 def schedule_routing(
@@ -132,6 +141,9 @@ def route_delivery_group(
     if found is None or found[1].lifecycle != Lifecycle.MANAGED:
         return RouteOutcome(RouteStatus.NOTHING_TO_ROUTE, reason="not a managed delivery group")
     group, summary = found
+    if repo.job_unfinished(session, routing_gate_key(summary.id)):
+        reason = "waiting for the order's authorizations to be verified"
+        return RouteOutcome(RouteStatus.AWAITING_VERIFICATION, reason=reason)
     fulfillment_orders = repo.group_fulfillment_orders(session, group.id)
     done = tuple(fo.id for fo in fulfillment_orders if fo.routing_round == round)
     if done:

@@ -8,9 +8,11 @@ in its own area's module.
 from __future__ import annotations
 
 from openoms.adapters.carriers import Carriers, default_carriers
+from openoms.adapters.db.session import Database
 from openoms.adapters.jobs import JobRegistry
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.adapters.payments import Gateways, default_gateways
+from openoms.services.authorization_checks import VERIFY_JOB, verification_job
 from openoms.services.invoicing import invoicing_consumers
 from openoms.services.labels import label_job
 from openoms.services.payment_jobs import payment_consumers, payment_job_kinds
@@ -32,17 +34,20 @@ def default_registry() -> ConsumerRegistry:
     return registry
 
 
-def default_jobs(carriers: Carriers | None = None, gateways: Gateways | None = None) -> JobRegistry:
+def default_jobs(
+    db: Database, carriers: Carriers | None = None, gateways: Gateways | None = None
+) -> JobRegistry:
     """Every built-in job kind (routing, labels, refunds, …), built per call. Pass the
     process's `carriers` and payment `gateways` (the ones the API uses) so both share one
-    set of accounts."""
-    gateways = gateways or default_gateways()  # one set for payments and refunds
+    set of accounts; by default they are built over `db`."""
+    gateways = gateways or default_gateways(db)  # one set for payments and refunds
     registry = JobRegistry()
     for kind, job_kind in routing_job_kinds().items():
         registry.register(kind, job_kind)
-    registry.register(LABEL_JOB, label_job(carriers or default_carriers()))
+    registry.register(LABEL_JOB, label_job(carriers or default_carriers(db)))
     for kind, job_kind in payment_job_kinds(gateways).items():
         registry.register(kind, job_kind)
     registry.register(REFUND_JOB, refund_job(gateways))
     registry.register(REVERSE_JOB, reversal_job(gateways))
+    registry.register(VERIFY_JOB, verification_job(gateways))
     return registry

@@ -22,9 +22,12 @@ Plugging in a real carrier. Implement `openoms.services.ports.Carrier` (`create_
   `CarrierRejected` for refusals (bad address, unknown service); nothing else;
 - set your own HTTP timeouts: the call runs in a worker or a request thread, never inside a
   database transaction.
-Then register it by name where the process builds its carriers (`default_carriers(extra=
+Then register it by name where the process builds its carriers (`default_carriers(db, extra=
 {"dhl": DhlCarrier(...)})`, or `Carriers.register`) and name it in the rules. Nothing else
 changes: shipments store the carrier's name, and the label job looks it up here.
+
+The sandbox accounts keep their labels and parcels in the database they are given, so
+every process over one database sees the same labels (see `adapters/carriers/sandbox.py`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from openoms.adapters.carriers.sandbox import SandboxCarrier
+from openoms.adapters.db.session import Database
 from openoms.domain.errors import ValidationFailed
 from openoms.services.ports import Carrier, CarrierChoice, ShipmentRoute
 
@@ -152,7 +156,8 @@ class Carriers:
     """Carrier accounts by name plus the rules that choose among them (a CarrierSelector).
 
     Build one per process and share it between the API and the worker, so a sandbox's
-    ledger and outage switches are the same for both."""
+    outage switches are the same for both (its labels are in the database: shared by
+    every process)."""
 
     def __init__(self, carriers: Mapping[str, Carrier], rules: CarrierRules) -> None:
         self._carriers = dict(carriers)
@@ -182,19 +187,23 @@ class Carriers:
         return self.rules.choose(route)
 
 
-def sandbox_carriers() -> dict[str, SandboxCarrier]:
-    """The built-in accounts: domestic and international sandboxes, and in-store pickup
-    (a handover slip: no postal code needed, never down unless told)."""
+def sandbox_carriers(db: Database) -> dict[str, SandboxCarrier]:
+    """The built-in accounts, their labels in `db`: domestic and international sandboxes,
+    and in-store pickup (a handover slip: no postal code needed, never down unless told)."""
     return {
-        "sandbox-domestic": SandboxCarrier("sandbox-domestic", prefix="SBD"),
-        "sandbox-international": SandboxCarrier("sandbox-international", prefix="SBI"),
-        "pickup": SandboxCarrier("pickup", prefix="PU", require_postal_code=False),
+        "sandbox-domestic": SandboxCarrier(db, "sandbox-domestic", prefix="SBD"),
+        "sandbox-international": SandboxCarrier(db, "sandbox-international", prefix="SBI"),
+        "pickup": SandboxCarrier(db, "pickup", prefix="PU", require_postal_code=False),
     }
 
 
 def default_carriers(
-    *, env: Mapping[str, str] | None = None, extra: Mapping[str, Carrier] | None = None
+    db: Database,
+    *,
+    env: Mapping[str, str] | None = None,
+    extra: Mapping[str, Carrier] | None = None,
 ) -> Carriers:
-    """The sandbox accounts plus `extra`, chosen by the rules from the environment."""
-    carriers: dict[str, Carrier] = {**sandbox_carriers(), **(extra or {})}
+    """The sandbox accounts (their labels in `db`) plus `extra`, chosen by the rules from
+    the environment."""
+    carriers: dict[str, Carrier] = {**sandbox_carriers(db), **(extra or {})}
     return Carriers(carriers, rules_from_env(env))

@@ -1,4 +1,4 @@
-"""A sandbox carrier that behaves like a real one, in memory, for development and tests.
+"""A sandbox carrier that behaves like a real one, for development and tests.
 
 - Labels are idempotent: the tracking number is derived from the carrier's name and the
   request's idempotency key, and the same key returns the label already bought, so a retry
@@ -9,8 +9,13 @@
   real carrier refuses an undeliverable address.
 - Parcels move only when told (`advance`), so tracking is deterministic.
 
-State lives in the instance: two instances share nothing but the tracking numbers they
-derive, which agree because they depend on the key alone.
+Shared and not. The labels sold and where each parcel is live in the database the carrier
+is given (the `sandbox_carrier_labels` table: what a remote carrier keeps on its side), so
+every instance with the same name over one database — the API's, each worker's, in any
+process, before and after a restart — is one carrier account: one label per idempotency
+key, whoever asks. The trouble injected (`set_outage`, `fail_next`, `set_latency`) and the
+`calls` counter stay in the instance. Each call opens its own short transaction: call it
+with no transaction of yours open.
 """
 
 from __future__ import annotations
@@ -19,8 +24,12 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from openoms.adapters.db.models import Base, SandboxCarrierLabel
+from openoms.adapters.db.session import Database, dialect_insert, retry_transient
 from openoms.services.ports import (
     CarrierRejected,
     CarrierUnavailable,
@@ -31,19 +40,16 @@ from openoms.services.ports import (
 )
 
 LABEL_URL = "https://sandbox-carrier.openoms.invalid/{carrier}/labels/{tracking}.pdf"
-
-
-@dataclass(slots=True)
-class _Parcel:
-    label: Label
-    state: TrackingState
+_LABELS = Base.metadata.tables["sandbox_carrier_labels"]
 
 
 class SandboxCarrier:
-    """An in-memory carrier account named `name`; tracking numbers start with `prefix`."""
+    """The sandbox carrier account `name`, its labels in `db`; tracking numbers start with
+    `prefix`."""
 
     def __init__(
         self,
+        db: Database,
         name: str = "sandbox",
         *,
         prefix: str = "SBX",
@@ -54,17 +60,15 @@ class SandboxCarrier:
         self.name = name
         self.prefix = prefix
         self.require_postal_code = require_postal_code
+        self._db = db
         self._latency = latency
         self._sleep = sleep
         self._lock = threading.Lock()
         self._outage = False
         self._fail_next = 0
-        self._by_key: dict[str, Label] = {}
-        self._parcels: dict[str, _Parcel] = {}
-        self._ledger: list[Label] = []
-        self.calls = 0  # every call that reached the carrier, failed ones included
+        self.calls = 0  # every call that reached this instance, failed ones included
 
-    # --- injecting trouble ----------------------------------------------------------------
+    # --- injecting trouble (this instance only) ------------------------------------------
 
     def set_outage(self, down: bool) -> None:
         """While down, every call raises CarrierUnavailable."""
@@ -79,18 +83,27 @@ class SandboxCarrier:
     def set_latency(self, seconds: float) -> None:
         self._latency = seconds
 
-    # --- what the sandbox knows ----------------------------------------------------------
+    # --- what the sandbox knows (read from its table) ------------------------------------
 
     @property
     def ledger(self) -> list[Label]:
         """Every label bought, once each, in order."""
-        with self._lock:
-            return list(self._ledger)
+        with self._db.reading() as session:
+            rows = session.scalars(
+                select(SandboxCarrierLabel)
+                .where(SandboxCarrierLabel.carrier == self.name)
+                .order_by(SandboxCarrierLabel.id)
+            )
+            return [self._label(row) for row in rows]
 
     def advance(self, tracking_number: str, state: TrackingState) -> None:
         """Move a parcel, as the carrier's network would (sandbox only)."""
-        with self._lock:
-            self._parcel(tracking_number).state = state
+
+        def move() -> None:
+            with self._db.transaction() as session:
+                self._parcel(session, tracking_number).state = state.value
+
+        retry_transient(move)
 
     # --- the Carrier protocol ------------------------------------------------------------
 
@@ -103,37 +116,34 @@ class SandboxCarrier:
                 f"{self.name} cannot deliver to an address without a {missing} "
                 f"(shipment {request.reference}); correct the address and retry"
             )
-        with self._lock:
-            label = self._by_key.get(request.idempotency_key)
-            if label is None:
-                tracking = self.tracking_number_for(request.idempotency_key)
-                label = Label(
-                    tracking_number=tracking,
-                    label_url=LABEL_URL.format(carrier=self.name, tracking=tracking),
-                    carrier=self.name,
-                    service=request.service,
-                )
-                self._by_key[request.idempotency_key] = label
-                self._parcels[tracking] = _Parcel(label, TrackingState.PRE_TRANSIT)
-                self._ledger.append(label)
-            return label
+
+        def buy() -> Label:
+            with self._db.transaction() as session:
+                return self._buy(session, request)
+
+        return retry_transient(buy)
 
     def track(self, tracking_number: str) -> TrackingStatus:
         self._enter()
-        with self._lock:
-            parcel = self._parcel(tracking_number)
-            return TrackingStatus(tracking_number, parcel.state)
+        with self._db.reading() as session:
+            state = self._parcel(session, tracking_number).state
+        return TrackingStatus(tracking_number, TrackingState(state))
 
     def cancel_label(self, tracking_number: str) -> None:
         self._enter()
-        with self._lock:
-            parcel = self._parcel(tracking_number)
-            if parcel.state not in (TrackingState.PRE_TRANSIT, TrackingState.VOIDED):
-                raise CarrierRejected(
-                    f"label {tracking_number} cannot be voided: the parcel is "
-                    f"{parcel.state.value.lower().replace('_', ' ')}"
-                )
-            parcel.state = TrackingState.VOIDED
+
+        def void() -> None:
+            with self._db.transaction() as session:
+                parcel = self._parcel(session, tracking_number, lock=True)
+                state = TrackingState(parcel.state)
+                if state not in (TrackingState.PRE_TRANSIT, TrackingState.VOIDED):
+                    raise CarrierRejected(
+                        f"label {tracking_number} cannot be voided: the parcel is "
+                        f"{state.value.lower().replace('_', ' ')}"
+                    )
+                parcel.state = TrackingState.VOIDED.value
+
+        retry_transient(void)
 
     def tracking_number_for(self, idempotency_key: str) -> str:
         """The tracking number a label bought with this key has (deterministic)."""
@@ -141,6 +151,37 @@ class SandboxCarrier:
         return f"{self.prefix}{digest[:16].upper()}"
 
     # --- internals -----------------------------------------------------------------------
+
+    def _buy(self, session: Session, request: LabelRequest) -> Label:
+        """The key's label: sold now, or found sold (by anyone, at any time) before."""
+        tracking = self.tracking_number_for(request.idempotency_key)
+        session.execute(
+            dialect_insert(session, _LABELS)
+            .values(
+                carrier=self.name,
+                idempotency_key=request.idempotency_key,
+                tracking_number=tracking,
+                label_url=LABEL_URL.format(carrier=self.name, tracking=tracking),
+                service=request.service,
+                state=TrackingState.PRE_TRANSIT.value,
+            )
+            .on_conflict_do_nothing()
+        )
+        sold = session.scalars(
+            select(SandboxCarrierLabel).where(
+                SandboxCarrierLabel.carrier == self.name,
+                SandboxCarrierLabel.idempotency_key == request.idempotency_key,
+            )
+        ).one()
+        return self._label(sold)
+
+    def _label(self, row: SandboxCarrierLabel) -> Label:
+        return Label(
+            tracking_number=row.tracking_number,
+            label_url=row.label_url,
+            carrier=self.name,
+            service=row.service,
+        )
 
     def _enter(self) -> None:
         with self._lock:
@@ -153,8 +194,14 @@ class SandboxCarrier:
         if failing:
             raise CarrierUnavailable(f"{self.name} is not answering (sandbox outage)")
 
-    def _parcel(self, tracking_number: str) -> _Parcel:
-        parcel = self._parcels.get(tracking_number)
+    def _parcel(
+        self, session: Session, tracking_number: str, *, lock: bool = False
+    ) -> SandboxCarrierLabel:
+        query = select(SandboxCarrierLabel).where(
+            SandboxCarrierLabel.carrier == self.name,
+            SandboxCarrierLabel.tracking_number == tracking_number,
+        )
+        parcel = session.scalar(query.with_for_update() if lock else query)
         if parcel is None:
             raise CarrierRejected(f"{self.name} knows no parcel {tracking_number}")
         return parcel

@@ -3,11 +3,12 @@
 An order's payment method names its gateway (`"gateway": "sandbox"`); the payment summary
 stores that name and every later call (authorize, capture, refund, reverse) looks the
 gateway up here. Build one `Gateways` per process and share it between the API and the
-worker, so a sandbox's ledger is the same for both.
+worker. The sandbox keeps its ledger in the database it is given, so every process over one
+database sees one sandbox gateway (see `adapters/payments/sandbox.py` for what is shared).
 
 Plugging in a real gateway. Implement `openoms.services.ports.PaymentGateway` (`name`,
-`authorize`, `capture`, `refund`, `reverse_authorization`) in a module of this package,
-e.g. `adapters/payments/stripe.py`:
+`authorize`, `capture`, `refund`, `reverse_authorization`, `get_authorization`) in a module
+of this package, e.g. `adapters/payments/stripe.py`:
 - send `GatewayRequest.idempotency_key` as the gateway's idempotency key: openoms retries
   an INDETERMINATE call with the same key and relies on the gateway to move money once;
 - map answers onto `GatewayResult`: SUCCESS (with the amount actually moved and the
@@ -16,9 +17,15 @@ e.g. `adapters/payments/stripe.py`:
   account, amount above what is left), INDETERMINATE for timeouts, 5xx and network errors;
 - never raise for an outcome: an exception is treated as INDETERMINATE (retried with the
   same key), never as a decline;
+- `get_authorization(reference)` looks an authorization up (Stripe: retrieve the
+  PaymentIntent) and answers an `AuthorizationLookup`: its state (UNKNOWN when the gateway
+  never issued the reference, OPEN, CAPTURED, REVERSED), amount, currency and what is left
+  to capture; raise `GatewayUnavailable` (or anything) when it cannot answer: the check is
+  asked again later. Channels with `verify_authorizations` check every authorization
+  reported at capture with it before routing (services/authorization_checks.py);
 - set your own HTTP timeouts: calls run in a worker or request thread, never inside a
   database transaction.
-Then register it (`default_gateways(extra={"stripe": StripeGateway(...)})` or
+Then register it (`default_gateways(db, extra={"stripe": StripeGateway(...)})` or
 `Gateways.register`). Nothing else changes.
 """
 
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from openoms.adapters.db.session import Database
 from openoms.adapters.payments.sandbox import SandboxGateway
 from openoms.domain.errors import ValidationFailed
 from openoms.services.ports import PaymentGateway
@@ -60,9 +68,11 @@ class Gateways:
         return sorted(self._gateways)
 
 
-def default_gateways(*, extra: Mapping[str, PaymentGateway] | None = None) -> Gateways:
-    """The sandbox gateway plus `extra`."""
-    return Gateways({"sandbox": SandboxGateway("sandbox"), **(extra or {})})
+def default_gateways(
+    db: Database, *, extra: Mapping[str, PaymentGateway] | None = None
+) -> Gateways:
+    """The sandbox gateway (its ledger in `db`) plus `extra`."""
+    return Gateways({"sandbox": SandboxGateway(db, "sandbox"), **(extra or {})})
 
 
 __all__ = ["GatewayUnknown", "Gateways", "SandboxGateway", "default_gateways"]

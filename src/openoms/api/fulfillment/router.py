@@ -75,11 +75,12 @@ S = FulfillmentOrderStatus
 
 
 def carriers_of(app: FastAPI) -> Carriers:
-    """The app's carriers, built from the environment on first use (a process that also
-    runs a worker should set `app.state.carriers` to the ones its label jobs use)."""
+    """The app's carriers, built over its database from the environment on first use (a
+    process that also runs a worker should set `app.state.carriers` to the ones its label
+    jobs use)."""
     carriers: Carriers | None = getattr(app.state, "carriers", None)
     if carriers is None:
-        carriers = app.state.carriers = default_carriers()
+        carriers = app.state.carriers = default_carriers(app.state.db)
     return carriers
 
 

@@ -190,6 +190,12 @@ def waiting_groups(session: Session, skus: Collection[str] | None) -> list[tuple
     return [(group_id, int(round_)) for group_id, round_ in session.execute(query)]
 
 
+def job_unfinished(session: Session, dedupe_key: str) -> bool:
+    """Whether a job with this key is queued and not done (pending or dead)."""
+    status = session.scalar(select(m.Job.status).where(m.Job.dedupe_key == dedupe_key))
+    return status is not None and status != "done"
+
+
 def due_jobs(session: Session, keys: Sequence[str], now: datetime) -> set[str]:
     """Those of the job keys whose job is pending and due (or running) already."""
     due: set[str] = set()
