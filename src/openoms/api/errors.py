@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from openoms.api.idempotency import missing_key
 from openoms.domain.errors import DomainError
 from openoms.schemas import field_path
 
@@ -44,6 +45,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        key_error = missing_key(exc.errors())
+        if key_error is not None:
+            return domain_problem(key_error)
         errors = [
             {"field": field_path(tuple(e.get("loc", ()))), "message": e.get("msg", "")}
             for e in exc.errors()

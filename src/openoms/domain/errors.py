@@ -120,7 +120,9 @@ class IdempotencyKeyInvalid(DomainError):
 
 
 class IdempotencyKeyMissing(IdempotencyKeyInvalid):
-    code = "idempotency_key_missing"
+    """A POST that moves money or stock was sent without an `Idempotency-Key`."""
+
+    code = "idempotency_key_required"
     title = "Idempotency key is required"
 
 

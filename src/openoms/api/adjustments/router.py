@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from openoms.adapters.outbox import Outbox
 from openoms.api.errors import PROBLEM_JSON
-from openoms.api.idempotency import IdempotencyKey
+from openoms.api.idempotency import RequiredIdempotencyKey
 from openoms.api.service_actions import Action, Agent, preview, submit
 from openoms.schemas.service_actions import AdjustItemsIn, ServiceActionOut
 from openoms.services.adjustments import submit_adjustments
@@ -69,7 +69,7 @@ def adjust_item_submit(
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Discount items: up to three change orders of kind adjust (pre_fulfillment,
     in_fulfillment, post_fulfillment). What was already invoiced is credited on a credit

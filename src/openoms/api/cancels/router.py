@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from openoms.adapters.outbox import Outbox
 from openoms.api.errors import PROBLEM_JSON
-from openoms.api.idempotency import IdempotencyKey
+from openoms.api.idempotency import RequiredIdempotencyKey
 from openoms.api.service_actions import Action, Agent, preview, submit
 from openoms.schemas.service_actions import ItemsActionIn, ServiceActionOut
 from openoms.services.cancels import cancel_with_messages
@@ -68,7 +68,7 @@ def submit_cancel(
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Cancel units not shipped yet: unallocated units first, then units of fulfillment
     orders least advanced first (their lines shrink, their stock is released). One change

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from openoms.adapters.outbox import Outbox
 from openoms.api.errors import PROBLEM_JSON
-from openoms.api.idempotency import IdempotencyKey
+from openoms.api.idempotency import RequiredIdempotencyKey
 from openoms.api.service_actions import Action, Agent, preview, submit
 from openoms.schemas.reships import ExchangeIn, ExchangeOut, ReshipIn, ReshipOut
 from openoms.services.exchanges import ExchangeReturn, NewItem, exchange_result, submit_exchange
@@ -73,7 +73,7 @@ def submit_reship_action(
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Send replacement units at no charge for goods lost or damaged: at most each item's
     quantity_available_to_reship (fulfilled − (reshipped + return_initiated)), else 409
@@ -140,7 +140,7 @@ def submit_exchange_action(
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Return items and order others in one action: a return order for the returned units
     (credited when received) and an ADD change order for the new items, routed like an

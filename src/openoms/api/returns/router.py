@@ -20,7 +20,7 @@ from openoms.api.auth import require_scope
 from openoms.api.cursors import decode_cursor, encode_cursor
 from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
-from openoms.api.idempotency import IdempotencyKey, answer_idempotent
+from openoms.api.idempotency import RequiredIdempotencyKey, answer_idempotent
 from openoms.api.service_actions import Action as ServiceAction
 from openoms.api.service_actions import preview, submit
 from openoms.domain.returns import ReturnOrderStatus
@@ -79,7 +79,7 @@ def create_return_order(
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Open an RMA: the items expected back (each at most its quantity available to return:
     shipped and not already being returned). Submitted at once unless `submit` is false;
@@ -104,7 +104,9 @@ def create_return_order(
         return 201, _answer(session, outcome)
 
     body = payload.model_dump(mode="json")
-    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+    return answer_idempotent(
+        request, response, principal, idempotency_key, body, operation, required=True
+    )
 
 
 @router.get("/return-orders/{return_order_id}", response_model=ReturnOrderOut, responses=PROBLEMS)
@@ -148,7 +150,7 @@ def receive_return_order(
     request: Request,
     response: Response,
     principal: Receiver,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Record units that arrived (APPROVED or IN_TRANSIT returns): restocked at the receiving
     location, or written off as damaged or discarded. The return is RECEIVED once nothing is
@@ -160,7 +162,9 @@ def receive_return_order(
         return 200, _answer(session, outcome)
 
     body = payload.model_dump(mode="json")
-    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+    return answer_idempotent(
+        request, response, principal, idempotency_key, body, operation, required=True
+    )
 
 
 @router.post(
@@ -173,8 +177,8 @@ def cancel_return_order(
     request: Request,
     response: Response,
     principal: Agent,
+    idempotency_key: RequiredIdempotencyKey,
     payload: CancelIn | None = None,
-    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Cancel units still expected back (all of them without `items`), giving their return
     initiated back. Nothing left expected: the return is CANCELED, or RECEIVED when some units
@@ -192,7 +196,9 @@ def cancel_return_order(
         return 200, _answer(session, outcome)
 
     body = payload.model_dump(mode="json")
-    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+    return answer_idempotent(
+        request, response, principal, idempotency_key, body, operation, required=True
+    )
 
 
 @router.post(
@@ -206,7 +212,7 @@ def move_return_order(
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Move the return along its lifecycle: `submit` (DRAFT → SUBMITTED), `approve`
     (SUBMITTED → APPROVED), `mark-in-transit` (APPROVED → IN_TRANSIT), `close` (RECEIVED →
@@ -217,7 +223,9 @@ def move_return_order(
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
         return 200, _answer(session, run(session, outbox, return_order_id))
 
-    return answer_idempotent(request, response, principal, idempotency_key, {}, operation)
+    return answer_idempotent(
+        request, response, principal, idempotency_key, {}, operation, required=True
+    )
 
 
 # --- simple return ------------------------------------------------------------------------
@@ -282,7 +290,7 @@ def submit_return(
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Return units already back (in store): one RMA created, approved and received at once,
     with restock at `location` or write-off, the return change order and its credit memo
