@@ -34,6 +34,12 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         422: "The payload does not match the schema.",
     }.items()
 }
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {
+        "description": "No such order summary (`order_summary_not_found`).",
+        "content": {PROBLEM_JSON: {}},
+    }
+}
 
 Capturer = Annotated[Principal, Depends(require_scope(Scope.STOREFRONT, Scope.AGENT))]
 Reader = Annotated[Principal, Depends(require_scope(Scope.STOREFRONT, Scope.AGENT))]
@@ -69,7 +75,11 @@ def capture(
     return answer_idempotent(request, response, principal, idempotency_key, body, operation)
 
 
-@router.get("/order-summaries/{summary_id}", response_model=OrderSummaryOut, responses=PROBLEMS)
+@router.get(
+    "/order-summaries/{summary_id}",
+    response_model=OrderSummaryOut,
+    responses={**PROBLEMS, **NOT_FOUND},
+)
 def get_order_summary(
     summary_id: str, _: Reader, db: Annotated[Database, Depends(get_db)]
 ) -> dict[str, Any]:
