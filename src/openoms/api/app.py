@@ -18,7 +18,9 @@ from openoms.api.cancels.router import router as cancels_router
 from openoms.api.errors import install_error_handlers
 from openoms.api.finance.router import router as finance_router
 from openoms.api.fulfillment.router import router as fulfillment_router
+from openoms.api.inventory.router import IMPORT_PATH
 from openoms.api.inventory.router import router as inventory_router
+from openoms.api.limits import install_body_limits
 from openoms.api.locations.router import router as locations_router
 from openoms.api.orders.router import router as orders_router
 from openoms.api.payments.router import router as payments_router
@@ -27,6 +29,7 @@ from openoms.api.reservations.router import router as reservations_router
 from openoms.api.reships.router import router as reships_router
 from openoms.api.returns.router import router as returns_router
 from openoms.api.routing.router import router as routing_router
+from openoms.config import MAX_BODY_BYTES, MAX_IMPORT_BYTES
 
 DESCRIPTION = """
 openoms runs the whole life of a commerce order: capture, reservation, routing,
@@ -35,7 +38,11 @@ fulfillment, shipment, payment capture, cancellations, returns and refunds.
 Authenticate with `Authorization: Bearer <api key>`; scopes are storefront, warehouse,
 agent and admin. Amounts are decimal strings in the order's currency. Errors are
 `application/problem+json` with a stable `code`. Send an `Idempotency-Key` header on
-every POST so a retry replays the first answer instead of acting twice.
+every POST so a retry replays the first answer instead of acting twice; the POSTs that move
+money or stock require it (400 `idempotency_key_required` without one).
+
+Request bodies are capped: 1 MiB for JSON, 256 MiB for an inventory import (both
+configurable); over the cap is 413 `payload_too_large`.
 """
 
 
@@ -45,9 +52,12 @@ def create_app(
     *,
     carriers: Carriers | None = None,
     gateways: Gateways | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    max_import_bytes: int = MAX_IMPORT_BYTES,
 ) -> FastAPI:
     """The app over `db`. Pass the `carriers` and payment `gateways` an in-process worker
-    uses, so both share one set of accounts (otherwise they are built on first use)."""
+    uses, so both share one set of accounts (otherwise they are built on first use).
+    Request bodies are capped at `max_body_bytes`, inventory imports at `max_import_bytes`."""
     app = FastAPI(title="openoms", version=__version__, description=DESCRIPTION)
     app.state.db = db
     app.state.outbox = outbox
@@ -57,6 +67,7 @@ def create_app(
         app.state.gateways = gateways
     install_error_handlers(app)
     install_auth(app)
+    install_body_limits(app, max_bytes=max_body_bytes, paths={IMPORT_PATH: max_import_bytes})
     app.include_router(orders_router)
     app.include_router(locations_router)
     app.include_router(inventory_router)

@@ -97,7 +97,14 @@ def serve(
             poll_seconds=settings.worker_poll_seconds,
         )
         _thread, stop = in_process.start_in_thread()
-    app_ = create_app(db, Outbox(registry), carriers=carriers, gateways=gateways)
+    app_ = create_app(
+        db,
+        Outbox(registry),
+        carriers=carriers,
+        gateways=gateways,
+        max_body_bytes=settings.max_body_bytes,
+        max_import_bytes=settings.max_import_bytes,
+    )
     try:
         uvicorn.run(app_, host=host, port=port, log_level="info")
     finally:
