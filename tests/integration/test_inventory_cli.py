@@ -100,6 +100,22 @@ def test_unknown_locations_are_listed_and_nothing_is_applied(
     assert stock_by_id(database) == before
 
 
+def test_duplicates_and_empty_files_are_refused(database: Database, tmp_path: Path) -> None:
+    before = stock_by_id(database)
+    file = tmp_path / "twice.csv"
+    file.write_text("location,sku,on_hand\nWH-1,A,1\nWH-1,A,2\n")
+    code, output = run(str(file))
+    assert code == 1
+    assert "1 problem(s), nothing was applied" in output
+    assert "line 3, field sku: WH-1 / A is on line 2 too: list each location and SKU once" in output
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    code, output = run(str(empty))
+    assert code == 1
+    assert "line 1: the file holds no records" in output
+    assert stock_by_id(database) == before
+
+
 def test_a_missing_file_is_an_error(database: Database, tmp_path: Path) -> None:
     code, output = run(str(tmp_path / "nope.jsonl"))
     assert code == 1
