@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import text
 
 from openoms import __version__
@@ -23,6 +23,7 @@ from openoms.api.inventory.router import router as inventory_router
 from openoms.api.limits import install_body_limits
 from openoms.api.locations.router import router as locations_router
 from openoms.api.orders.router import router as orders_router
+from openoms.api.params import refuse_control_characters
 from openoms.api.payments.router import router as payments_router
 from openoms.api.process_exceptions.router import router as process_exceptions_router
 from openoms.api.reservations.router import router as reservations_router
@@ -58,7 +59,12 @@ def create_app(
     """The app over `db`. Pass the `carriers` and payment `gateways` an in-process worker
     uses, so both share one set of accounts (otherwise they are built on first use).
     Request bodies are capped at `max_body_bytes`, inventory imports at `max_import_bytes`."""
-    app = FastAPI(title="openoms", version=__version__, description=DESCRIPTION)
+    app = FastAPI(
+        title="openoms",
+        version=__version__,
+        description=DESCRIPTION,
+        dependencies=[Depends(refuse_control_characters)],
+    )
     app.state.db = db
     app.state.outbox = outbox
     if carriers is not None:

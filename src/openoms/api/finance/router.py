@@ -8,7 +8,6 @@ an `Idempotency-Key`, under which its answer is stored: a retry replays it.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -22,6 +21,7 @@ from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import RequiredIdempotencyKey, respond, run_claimed
 from openoms.domain.errors import OrderSummaryNotFound, ValidationFailed
 from openoms.domain.money import format_minor
+from openoms.schemas.common import IsoDateTime
 from openoms.schemas.finance import EnsureRefundsOut, ReconciliationRow
 from openoms.services.keys import Principal, Scope
 from openoms.services.reconciliation import reconcile
@@ -107,9 +107,10 @@ def reconciliation(
     _: Agent,
     db: Annotated[Database, Depends(get_db)],
     from_: Annotated[
-        datetime | None, Query(alias="from", description="Ordered at or after (inclusive).")
+        IsoDateTime | None,
+        Query(alias="from", description="Ordered at or after (inclusive)."),
     ] = None,
-    to: Annotated[datetime | None, Query(description="Ordered before (exclusive).")] = None,
+    to: Annotated[IsoDateTime | None, Query(description="Ordered before (exclusive).")] = None,
 ) -> dict[str, Any]:
     """Per order and in total: authorized, captured, refunded, reversed, invoiced, credited,
     refunded without a credit memo (agent refunds) and outstanding (invoiced − credited −

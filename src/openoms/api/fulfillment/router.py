@@ -37,6 +37,7 @@ from openoms.api.idempotency import (
     respond,
     run_idempotent,
 )
+from openoms.api.params import WHOLE_NUMBER
 from openoms.domain.errors import ValidationFailed
 from openoms.domain.fulfillment import FulfillmentOrderStatus, ShipmentStatus
 from openoms.schemas.fulfillment import (
@@ -94,7 +95,7 @@ def list_fulfillment_orders(
     location: Annotated[str | None, Query(description="Location ref.")] = None,
     status: FulfillmentOrderStatus | None = None,
     order_summary_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=200), WHOLE_NUMBER] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
 ) -> dict[str, Any]:
     """A location's work queue: fulfillment orders oldest first, filtered, one page at a

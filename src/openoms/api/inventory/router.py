@@ -16,6 +16,7 @@ from openoms.adapters.outbox import Outbox
 from openoms.api.auth import require_scope
 from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
+from openoms.api.params import WHOLE_NUMBER
 from openoms.domain.errors import ValidationFailed
 from openoms.domain.inventory import ImportFormatUnsupported
 from openoms.schemas.inventory import (
@@ -184,7 +185,7 @@ def list_records(
     db: Annotated[Database, Depends(get_db)],
     location: Annotated[str | None, Query(description="Location ref.")] = None,
     sku: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500), WHOLE_NUMBER] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
 ) -> dict[str, Any]:
     """Inventory records, oldest first, of one location and/or SKU, one page at a time."""

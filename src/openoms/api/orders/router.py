@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -15,7 +14,9 @@ from openoms.api.cursors import decode_cursor, encode_cursor
 from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import IdempotencyKey, answer_idempotent
+from openoms.api.params import WHOLE_NUMBER
 from openoms.domain.errors import ValidationFailed
+from openoms.schemas.common import IsoDateTime
 from openoms.schemas.order_views import OrderSummaryOut, OrderSummaryPage
 from openoms.schemas.orders import OrderCreate
 from openoms.services.capture import capture_order
@@ -97,9 +98,9 @@ def search_order_summaries(
     channel: str | None = None,
     customer_email: str | None = None,
     external_reference: str | None = None,
-    ordered_from: Annotated[datetime | None, Query(description="Inclusive.")] = None,
-    ordered_to: Annotated[datetime | None, Query(description="Exclusive.")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ordered_from: Annotated[IsoDateTime | None, Query(description="Inclusive.")] = None,
+    ordered_to: Annotated[IsoDateTime | None, Query(description="Exclusive.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200), WHOLE_NUMBER] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
 ) -> dict[str, Any]:
     """Order summaries newest first, filtered, one page at a time."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,7 @@ from openoms.api.idempotency import (
 )
 from openoms.domain.money import Money, format_minor
 from openoms.domain.payments import PaymentStatus
+from openoms.schemas.common import Identifier, Payload
 from openoms.schemas.finance import RefundOut as RefundView
 from openoms.services import payment_actions
 from openoms.services import payments as service
@@ -75,18 +76,22 @@ class EnsureFundsOut(BaseModel):
     detail: str
 
 
-class CaptureIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class CaptureIn(Payload):
+    amount: Identifier = Field(
+        max_length=40, description='Decimal string, e.g. "12.34".', examples=["12.34"]
+    )
+    currency: Identifier | None = Field(
+        default=None, max_length=3, description="Defaults to the order's currency."
+    )
 
-    amount: str = Field(description='Decimal string, e.g. "12.34".', examples=["12.34"])
-    currency: str | None = Field(default=None, description="Defaults to the order's currency.")
 
-
-class RefundIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    amount: str = Field(description='Decimal string, e.g. "12.34".', examples=["12.34"])
-    currency: str | None = Field(default=None, description="Defaults to the order's currency.")
+class RefundIn(Payload):
+    amount: Identifier = Field(
+        max_length=40, description='Decimal string, e.g. "12.34".', examples=["12.34"]
+    )
+    currency: Identifier | None = Field(
+        default=None, max_length=3, description="Defaults to the order's currency."
+    )
     reason: str | None = Field(
         default=None, max_length=500, description="Why (goodwill, price match…); on the event."
     )

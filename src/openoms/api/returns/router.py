@@ -21,6 +21,7 @@ from openoms.api.cursors import decode_cursor, encode_cursor
 from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import RequiredIdempotencyKey, answer_idempotent
+from openoms.api.params import WHOLE_NUMBER
 from openoms.api.service_actions import Action as ServiceAction
 from openoms.api.service_actions import preview, submit
 from openoms.domain.returns import ReturnOrderStatus
@@ -122,7 +123,7 @@ def list_return_orders(
     db: Db,
     order_summary_id: str | None = None,
     status: ReturnOrderStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=200), WHOLE_NUMBER] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
 ) -> dict[str, Any]:
     """Return orders oldest first, optionally of one order summary and/or in one status."""
