@@ -53,6 +53,7 @@ from openoms.adapters.db.models import IdempotencyRecord
 from openoms.adapters.db.session import Database, retry_transient
 from openoms.api.deps import get_db
 from openoms.domain.errors import IdempotencyKeyInvalid, IdempotencyKeyMissing, IdempotencyKeyReused
+from openoms.schemas.common import control_character
 from openoms.services.keys import Principal
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -122,6 +123,11 @@ def check_key(key: str | None, *, required: bool = False) -> str | None:
         raise IdempotencyKeyInvalid(
             f"The {IDEMPOTENCY_HEADER} header is {len(key)} characters long; "
             f"the limit is {MAX_KEY_LENGTH}."
+        )
+    found = control_character(key)
+    if found:
+        raise IdempotencyKeyInvalid(
+            f"The {IDEMPOTENCY_HEADER} header holds a control character ({found})."
         )
     return key
 
