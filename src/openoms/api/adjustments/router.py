@@ -1,7 +1,7 @@
 """Discounts on items of an order summary (DESIGN.md §9, §12), as Salesforce's
 adjustItemPreview / adjustItemSubmit: `adjust-item-preview` runs the very same action as
 `adjust-item-submit` in a transaction that is always rolled back, so the two can never
-disagree. `adjust-item-submit` takes an `Idempotency-Key`: a retry with the same key replays
+disagree. `adjust-item-submit` requires an `Idempotency-Key`: a retry with the same key replays
 the first answer and discounts nothing more."""
 
 from __future__ import annotations

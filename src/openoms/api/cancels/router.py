@@ -1,6 +1,6 @@
 """Cancel units of an order summary (DESIGN.md §9, §12): `preview-cancel` answers what
 `submit-cancel` would do, by running the very same action in a transaction that is always
-rolled back, so the two can never disagree. `submit-cancel` takes an `Idempotency-Key`: a
+rolled back, so the two can never disagree. `submit-cancel` requires an `Idempotency-Key`: a
 retry with the same key replays the first answer and cancels nothing more."""
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 The warehouse reports progress with one action per step — `assign`, `pick-complete`,
 `pack-complete` — rather than a generic status change: each is a fixed, documented move of
 the transition table, and shipping, canceling lines and rejecting have their own actions
-because they move quantities and stock. Every POST honours `Idempotency-Key`.
+because they move quantities and stock. Every POST honours `Idempotency-Key`; `ship` and
+`cancel-lines`, which move stock, require it.
 
 Shipping is two steps: the shipment is committed first (stock leaves, the FO moves), then
 the label is requested from the carrier outside the transaction. The answer is 201 with the

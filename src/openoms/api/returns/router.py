@@ -1,9 +1,10 @@
 """Returns (DESIGN.md §4, §9, §12): return orders (RMAs) and their lifecycle actions, and the
 simple return (`preview-return` / `submit-return`) of units already back.
 
-Every POST honours `Idempotency-Key`: a retry with the same key replays the first answer
-and changes nothing. A preview runs the very same submit in a rehearsal that is always
-rolled back, so it can never disagree with the submit.
+Every POST but the preview requires an `Idempotency-Key` (each may move stock or money): a
+retry with the same key replays the first answer and changes nothing. A preview runs the
+very same submit in a rehearsal that is always rolled back, so it can never disagree with
+the submit.
 """
 
 from __future__ import annotations
