@@ -1,8 +1,9 @@
 """Reship and exchange actions on an order summary (DESIGN.md §9, §12).
 
 Each submit requires an `Idempotency-Key` and runs through `answer_idempotent` (a retry
-with the key replays the first answer and changes nothing); each preview runs the very same service in `db.rehearsal()`
-and answers before the rollback, so a preview can never disagree with the submit.
+with the key replays the first answer and changes nothing); each preview runs the very
+same service in `db.rehearsal()` and answers before the rollback, so a preview can never
+disagree with the submit.
 """
 
 from __future__ import annotations
