@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, NamedTuple
 
 from fastapi import Header, Request, Response
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -272,6 +272,7 @@ def remember(
 
 
 _CLAIMED: dict[str, Any] = {"claimed": True}
+_CLAIM_STATUS = 102  # never an answer: marks a key claimed by `run_claimed`, not yet answered
 
 
 def run_claimed(
@@ -286,16 +287,40 @@ def run_claimed(
     (ensure-funds, ensure-refunds): claim the key, run `act() -> (status, body)`, store its
     answer. A retry replays that answer. A request finding the key claimed but not answered
     (a concurrent duplicate, or a crash between the two) runs `act` too: it must be safe to
-    repeat, as those actions are (they only do what is still owed)."""
+    repeat, as those actions are (they only do what is still owed). When `act` raises, the
+    claim is dropped, as `run_idempotent` stores nothing for a failed operation."""
     claimed = run_idempotent(
-        db, principal, key, request, body, lambda _session: (202, dict(_CLAIMED)), required=True
+        db,
+        principal,
+        key,
+        request,
+        body,
+        lambda _session: (_CLAIM_STATUS, dict(_CLAIMED)),
+        required=True,
     )
     if claimed.replayed and claimed.body != _CLAIMED:
         return claimed
-    status, answer = act()
+    try:
+        status, answer = act()
+    except Exception:
+        _drop_claim(db, principal, key)
+        raise
     ready = _json_ready(answer)
     remember(db, principal, key, status, ready)
     return IdempotentResult(status, ready, replayed=False)
+
+
+def _drop_claim(db: Database, principal: Principal, key: str) -> None:
+    def drop() -> None:
+        with db.transaction() as session:
+            session.execute(
+                delete(IdempotencyRecord)
+                .where(IdempotencyRecord.api_key_id == principal.api_key_id)
+                .where(IdempotencyRecord.key == key)
+                .where(IdempotencyRecord.status_code == _CLAIM_STATUS)
+            )
+
+    retry_transient(drop)
 
 
 def answer_idempotent(
