@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_SQLITE_PATH = Path("var") / "openoms.db"
+MAX_BODY_BYTES = 1 << 20  # 1 MiB: every JSON request body
+MAX_IMPORT_BYTES = 256 << 20  # 256 MiB: an inventory import file
 # Per non-admin API key: 50 requests a second sustained, 500 at once. A storefront sends an
 # order and reads a few statuses per checkout; it would need 3000 a minute, every minute, to
 # meet this. A runaway script or a stolen key meets it in seconds.
@@ -47,6 +49,8 @@ class Settings:
     worker_poll_seconds: float = 0.5
     rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE
     rate_limit_burst: int = DEFAULT_RATE_LIMIT_BURST
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_import_bytes: int = MAX_IMPORT_BYTES
 
     @property
     def rate_limit(self) -> RateLimit:
@@ -65,6 +69,8 @@ class Settings:
                 env, "OPENOMS_RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE
             ),
             rate_limit_burst=_count(env, "OPENOMS_RATE_LIMIT_BURST", DEFAULT_RATE_LIMIT_BURST),
+            max_body_bytes=_count(env, "OPENOMS_MAX_BODY_BYTES", MAX_BODY_BYTES),
+            max_import_bytes=_count(env, "OPENOMS_MAX_IMPORT_BYTES", MAX_IMPORT_BYTES),
         )
 
 

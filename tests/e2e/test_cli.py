@@ -278,6 +278,8 @@ MALFORMED = '{"channel": "web-uk", "external_reference": "IMP-BROKEN",'
 def import_file(path: Path) -> Path:
     negative = order_payload(external_reference="IMP-3")
     negative["items"][0]["quantity"] = -1
+    nul = order_payload(external_reference="IMP-4")
+    nul["customer"]["name"] = "Ada\x00"  # stored by SQLite, a crash on PostgreSQL: refused
     lines = [
         json.dumps(order_payload(external_reference="IMP-1")),
         json.dumps(order_payload(external_reference="IMP-2")),
@@ -285,6 +287,7 @@ def import_file(path: Path) -> Path:
         json.dumps(order_payload(external_reference="IMP-1")),
         MALFORMED,
         json.dumps(negative),
+        json.dumps(nul),
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -295,6 +298,8 @@ REJECTIONS = [
     "at column 58 (json_invalid)",
     "  line 6, field items[0].quantity: items[0].quantity must be a positive whole number, "
     "got -1 (quantity_invalid)",
+    "  line 7, field customer.name: Value error, must not contain control characters "
+    "(found U+0000) (payload_invalid)",
 ]
 
 
@@ -310,11 +315,11 @@ def test_import_orders_reports_every_line_and_stores_only_good_orders(
 
     assert result.returncode == 1
     assert result.stdout.splitlines() == [
-        "5 lines: 2 accepted, 1 duplicate, 2 rejected",
+        "6 lines: 2 accepted, 1 duplicate, 3 rejected",
         *REJECTIONS,
     ]
     assert "importing orders.jsonl" in result.stderr
-    assert "6/6" in result.stderr  # the progress bar went through every physical line
+    assert "7/7" in result.stderr  # the progress bar went through every physical line
     with database.reading() as session:
         summaries = dict(
             session.execute(select(m.OrderSummary.external_reference, m.OrderSummary.id)).all()
@@ -342,7 +347,7 @@ def test_import_orders_reports_every_line_and_stores_only_good_orders(
 
     assert rerun.returncode == 1
     assert rerun.stdout.splitlines() == [
-        "5 lines: 0 accepted, 3 duplicate, 2 rejected",
+        "6 lines: 0 accepted, 3 duplicate, 3 rejected",
         *REJECTIONS,
     ]
     assert count(database, m.OrderSummary) == 2

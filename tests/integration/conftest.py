@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -18,7 +20,12 @@ from tests.network import stock_network
 
 @dataclass
 class Api:
+    """`client` gives every POST sent without an `Idempotency-Key` a fresh one (the money and
+    stock actions require one; a test about retries sends its own); `keyless` sends only
+    what the test gives, for the refusals of a POST without a key."""
+
     client: TestClient
+    keyless: TestClient
     db: Database
     keys: dict[str, str]
 
@@ -41,5 +48,12 @@ def api(db: Database) -> Iterator[Api]:
             _, plaintext = create_api_key(session, name=f"test {scope}", scopes=[scope])
             keys[str(scope)] = plaintext
     app = create_app(db, Outbox(default_registry()))
-    with TestClient(app) as client:
-        yield Api(client=client, db=db, keys=keys)
+    with TestClient(app) as client, TestClient(app) as keyless:
+        client.event_hooks = {"request": [fresh_idempotency_key]}
+        yield Api(client=client, keyless=keyless, db=db, keys=keys)
+
+
+def fresh_idempotency_key(request: httpx.Request) -> None:
+    """A new `Idempotency-Key` on a POST that has none (an httpx request hook)."""
+    if request.method == "POST" and "Idempotency-Key" not in request.headers:
+        request.headers["Idempotency-Key"] = f"test-{uuid.uuid4().hex}"

@@ -88,6 +88,24 @@ def payment_ids(shop: Shop) -> list[str]:
         )
 
 
+def test_a_refund_without_an_idempotency_key_refunds_nothing(paid: tuple[Api, Shop]) -> None:
+    api, shop = paid
+    before = money(shop)
+    body = {"amount": "12.34", "reason": "late delivery"}
+    for _ in range(2):  # a client's retry is refused the same way
+        answer = api.keyless.post(url(shop), json=body, headers=api.headers("agent"))
+        assert answer.status_code == 400, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert (answer.json()["code"], answer.json()["detail"]) == (
+            "idempotency_key_required",
+            "This endpoint needs an Idempotency-Key header.",
+        )
+    assert money(shop) == before
+    assert count(api.db, m.IdempotencyRecord) == 0
+    assert count(api.db, m.Event, m.Event.name.like("refund.%")) == 0
+    assert count(api.db, m.Job, m.Job.kind == REFUND_JOB) == 0
+
+
 def test_an_agent_refund_gives_money_back_once(paid: tuple[Api, Shop]) -> None:
     api, shop = paid
     headers = api.headers("agent", **{"Idempotency-Key": "goodwill-1"})

@@ -313,8 +313,11 @@ def test_api_ensure_funds(shop_api: tuple[Api, Shop]) -> None:
     api, shop = shop_api
     invoice = shop.invoice(5000)
     url = f"/api/v1/order-summaries/{shop.summary_id}/actions/ensure-funds"
-    answer = api.client.post(url, headers=api.headers("agent"))
+    key = {"Idempotency-Key": "funds-1"}
+    answer = api.client.post(url, headers=api.headers("agent", **key))
     assert answer.status_code == 200, answer.text
+    replayed = api.client.post(url, headers=api.headers("agent", **key))
+    assert (replayed.json(), replayed.headers["Idempotent-Replayed"]) == (answer.json(), "true")
     assert answer.json()["invoices"] == [
         {
             "invoice_id": invoice,
@@ -325,10 +328,13 @@ def test_api_ensure_funds(shop_api: tuple[Api, Shop]) -> None:
             "balance": "0.00",
         }
     ]
-    missing = api.client.post(
-        "/api/v1/order-summaries/os_nope/actions/ensure-funds", headers=api.headers("agent")
-    )
-    assert (missing.status_code, missing.json()["code"]) == (404, "order_summary_not_found")
+    for _ in range(2):  # a refusal stores nothing under its key: a retry is refused again
+        missing = api.client.post(
+            "/api/v1/order-summaries/os_nope/actions/ensure-funds",
+            headers=api.headers("agent", **{"Idempotency-Key": "funds-nope"}),
+        )
+        assert (missing.status_code, missing.json()["code"]) == (404, "order_summary_not_found")
+        assert count(api.db, m.IdempotencyRecord, m.IdempotencyRecord.key == "funds-nope") == 0
     forbidden = api.client.post(url, headers=api.headers("storefront"))
     assert forbidden.status_code == 403
 

@@ -234,4 +234,21 @@ def test_refusals_change_nothing(stocked: Any, api: Api) -> None:
     zero["new_items"][0]["quantity"] = 0
     answer = shop.action("submit-exchange", zero)
     assert (answer.status_code, answer.json()["code"]) == (400, "quantity_invalid")
+    # A new line whose total would overflow storage (93 × 999,999,999,999,999.00).
+    huge = exchange_body(shop, "999999999999999", "0")
+    huge["new_items"][0]["quantity"] = 93
+    answer = shop.action("submit-exchange", huge)
+    assert (answer.status_code, answer.json()["code"], answer.json()["field"]) == (
+        400,
+        "amount_too_large",
+        "new_items[0]",
+    )
+    # Lines that fit, but not in the order's totals once added.
+    dear = exchange_body(shop, "999999999999999.00", "0")
+    answer = shop.action("submit-exchange", dear)
+    assert (answer.status_code, answer.json()["code"], answer.json()["field"]) == (
+        400,
+        "amount_too_large",
+        "totals.product",
+    )
     assert shop.snapshot() == before

@@ -273,6 +273,8 @@ def test_without_a_key_every_request_runs(harness: Harness) -> None:
     [
         ("", "The Idempotency-Key header is empty."),
         ("k" * 256, "The Idempotency-Key header is 256 characters long; the limit is 255."),
+        ("k\x7f1", "The Idempotency-Key header holds a control character (U+007F)."),
+        ("k\t1", "The Idempotency-Key header holds a control character (U+0009)."),
     ],
 )
 def test_invalid_idempotency_key_is_400(harness: Harness, key: str, detail: str) -> None:

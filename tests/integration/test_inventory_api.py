@@ -409,13 +409,58 @@ def test_csv_import_applies_the_same_columns(network: Api) -> None:
     assert after[("WH-2", "HAT")] == (2, 0, 0, [])
 
 
-def test_a_later_line_for_the_same_record_wins(network: Api) -> None:
-    body = jsonl(
-        {"location": "WH-2", "sku": "TEE-M", "on_hand": 1},
-        {"location": "WH-2", "sku": "TEE-M", "on_hand": 2},
-    )
-    assert post_import(network, body).json()["applied"] == 2
-    assert records(network.db)[("WH-2", "TEE-M")][0] == 2
+@pytest.mark.parametrize(
+    ("headers", "body", "line"),
+    [
+        (
+            NDJSON,
+            jsonl(
+                {"location": "WH-2", "sku": "TEE-M", "on_hand": 1},
+                {"location": "WH-1", "sku": "TEE-M", "on_hand": 5},
+                {"location": "WH-2", "sku": "TEE-M", "on_hand": 2},
+            ),
+            3,
+        ),
+        (CSV, "location,sku,on_hand\nWH-2,TEE-M,1\nWH-1,TEE-M,5\nWH-2,TEE-M,2\n", 4),
+    ],
+)
+def test_the_same_location_and_sku_twice_is_refused_naming_both_lines(
+    network: Api, headers: dict[str, str], body: str, line: int
+) -> None:
+    before = records(network.db)
+    response = post_import(network, body, headers=headers)
+    assert response.status_code == 400, response.text
+    problem = response.json()
+    assert problem["code"] == "inventory_import_invalid"
+    first = line - 2
+    assert problem["errors"] == [
+        {
+            "line": line,
+            "field": "sku",
+            "message": f"WH-2 / TEE-M is on line {first} too: list each location and SKU once",
+        }
+    ]
+    assert records(network.db) == before
+    assert events(network.db, "inventory.imported") == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "line"),
+    [(NDJSON, "", 1), (NDJSON, "\n\n", 3), (CSV, "location,sku,on_hand\n", 2)],
+)
+def test_an_import_without_records_is_refused(
+    network: Api, headers: dict[str, str], body: str, line: int
+) -> None:
+    before = records(network.db)
+    response = post_import(network, body, headers=headers, mode="full")
+    assert response.status_code == 400, response.text
+    problem = response.json()
+    assert problem["code"] == "inventory_import_empty"
+    assert problem["errors"] == [
+        {"line": line, "field": None, "message": "the file holds no records"}
+    ]
+    assert records(network.db) == before
+    assert events(network.db, "inventory.imported") == []
 
 
 def test_record_ids_make_a_repeated_import_change_nothing(network: Api) -> None:

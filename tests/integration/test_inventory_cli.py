@@ -73,15 +73,46 @@ def test_the_format_comes_from_the_extension_or_the_option(
     assert stock_by_id(database)[("loc_WH-2", "B")] == (6, 0)
 
 
-def test_bad_lines_are_listed_and_nothing_is_applied(database: Database, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        (
+            "bad.csv",
+            "location,sku,on_hand\nWH-1,A,1\nWH-1,B,-1\nWH-1,C\nWH-1,D,2\n",
+            [
+                "2 problem(s), nothing was applied",
+                "line 3, field on_hand: Input should be greater than or equal to 0",
+                "line 4: expected 3 fields (location, sku, on_hand), found 2",
+            ],
+        ),
+        (
+            "twice.csv",
+            "location,sku,on_hand\nWH-1,A,1\nWH-1,A,2\n",
+            [
+                "1 problem(s), nothing was applied",
+                "line 3, field sku: WH-1 / A is on line 2 too: list each location and SKU once",
+            ],
+        ),
+        (
+            "empty.jsonl",
+            "",
+            [
+                "1 problem(s), nothing was applied",
+                "line 1: the file holds no records (inventory_import_empty)",
+            ],
+        ),
+    ],
+)
+def test_bad_lines_are_listed_and_nothing_is_applied(
+    database: Database, tmp_path: Path, name: str, content: str, expected: list[str]
+) -> None:
     before = stock_by_id(database)
-    file = tmp_path / "bad.csv"
-    file.write_text("location,sku,on_hand\nWH-1,A,1\nWH-1,B,-1\nWH-1,C\nWH-1,D,2\n")
+    file = tmp_path / name
+    file.write_text(content)
     code, output = run(str(file))
     assert code == 1
-    assert "2 problem(s), nothing was applied" in output
-    assert "line 3, field on_hand: Input should be greater than or equal to 0" in output
-    assert "line 4: expected 3 fields (location, sku, on_hand), found 2" in output
+    for line in expected:
+        assert line in output, output
     assert stock_by_id(database) == before
 
 

@@ -316,13 +316,20 @@ def test_api_ensure_refunds_and_reconciliation(world: World, api: Api) -> None:
     api.client.app.state.gateways = w.gateways  # type: ignore[attr-defined]
     url = f"/api/v1/order-summaries/{w.summary_id}/actions/ensure-refunds"
     assert api.client.post(url, headers=api.headers("storefront")).status_code == 403
-    answer = api.client.post(url, headers=api.headers("agent"))
+    before = money(w)
+    keyless = api.keyless.post(url, headers=api.headers("agent"))
+    assert (keyless.status_code, keyless.json()["code"]) == (400, "idempotency_key_required")
+    assert money(w) == before
+    key = {"Idempotency-Key": "refunds-1"}
+    answer = api.client.post(url, headers=api.headers("agent", **key))
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert [(r["amount"], r["status"], r["credit_memo_id"]) for r in body["processed"]] == [
         ("20.55", "PROCESSED", memo_id)
     ]
     assert (body["pending"], body["failed"], body["shortfall"]) == ([], [], "0.00")
+    replayed = api.client.post(url, headers=api.headers("agent", **key))
+    assert (replayed.json(), replayed.headers["Idempotent-Replayed"]) == (body, "true")
     again = api.client.post(url, headers=api.headers("agent")).json()
     assert again["processed"] == []
     assert money(w) == refunded_once(w, memo_id)

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from openoms.services.file_lines import LineError
-from openoms.services.inventory_import import InventoryLine, parse_inventory_lines
+from openoms.services.inventory_import import ImportFormat, InventoryLine, parse_inventory_lines
 
 
 def test_jsonl_lines_become_records_with_their_line_numbers() -> None:
@@ -143,8 +143,34 @@ def test_csv_with_an_unterminated_quote_is_malformed() -> None:
     assert errors[0].message.startswith("malformed CSV")
 
 
-def test_an_empty_csv_has_no_header() -> None:
-    assert parse_inventory_lines([], "csv") == (
+@pytest.mark.parametrize(
+    ("fmt", "lines", "line"),
+    [
+        ("csv", [], 1),
+        ("csv", ["", "  "], 3),
+        ("csv", ["location,sku,on_hand"], 2),
+        ("jsonl", [], 1),
+        ("jsonl", ["", " "], 3),
+    ],
+)
+def test_a_file_without_records_is_refused(fmt: ImportFormat, lines: list[str], line: int) -> None:
+    assert parse_inventory_lines(lines, fmt) == (
         [],
-        [LineError(1, None, "missing header line (location, sku, on_hand, …)")],
+        [LineError(line, None, "the file holds no records", "inventory_import_empty")],
     )
+
+
+def test_the_same_location_and_sku_twice_is_refused_unless_a_record_id_is_resent() -> None:
+    lines = [
+        '{"location": "WH-1", "sku": "A", "on_hand": 1, "record_id": "r1"}',
+        '{"location": "WH-1", "sku": "A", "on_hand": 1, "record_id": "r1"}',
+        '{"location": "WH-2", "sku": "A", "on_hand": 1}',
+        '{"location": "WH-1", "sku": "A", "on_hand": 2, "record_id": "r2"}',
+        '{"location": "WH-2", "sku": "A", "on_hand": 3}',
+    ]
+    records, errors = parse_inventory_lines(lines, "jsonl")
+    assert len(records) == 5
+    assert errors == [
+        LineError(4, "sku", "WH-1 / A is on line 1 too: list each location and SKU once"),
+        LineError(5, "sku", "WH-2 / A is on line 3 too: list each location and SKU once"),
+    ]

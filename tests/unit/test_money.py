@@ -9,8 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openoms.domain.errors import AmountInvalid, CurrencyMismatch, CurrencyUnknown
-from openoms.domain.money import Money, currency_exponent, distribute, format_minor
+from openoms.domain.errors import AmountInvalid, AmountTooLarge, CurrencyMismatch, CurrencyUnknown
+from openoms.domain.money import (
+    Money,
+    check_amount,
+    currency_exponent,
+    distribute,
+    format_minor,
+    max_minor,
+)
 
 # --- currencies ---------------------------------------------------------------------------
 
@@ -114,13 +121,42 @@ def test_too_many_decimals_rejected(text: str, currency: str) -> None:
 
 
 def test_long_amounts_are_never_rounded() -> None:
-    # 29 significant digits: more than Decimal's default precision of 28.
-    assert Money.parse("1234567890123456789012345678.91", "GBP").minor == (
-        123456789012345678901234567891
-    )
+    # 17 significant digits: more than a float holds exactly.
+    assert Money.parse("999999999999999.99", "GBP").minor == 99999999999999999
     with pytest.raises(AmountInvalid) as caught:
         Money.parse("12345678901234567890123456.789", "GBP")
     assert "more than 2 decimal places" in caught.value.detail
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "largest"),
+    [
+        ("1000000000000000", "JPY", "999999999999999"),
+        ("1000000000000000.00", "GBP", "999999999999999.99"),
+        ("-1000000000000000", "GBP", "999999999999999.99"),
+        ("1000000000000000.000", "KWD", "999999999999999.999"),
+        ("100000000000000", "CLF", "99999999999999.9999"),
+        ("1234567890123456789012345678.91", "GBP", "999999999999999.99"),
+    ],
+)
+def test_amounts_have_at_most_15_integer_digits(text: str, currency: str, largest: str) -> None:
+    with pytest.raises(AmountTooLarge) as caught:
+        Money.parse(text, currency, field="items[0].unit_price")
+    assert (caught.value.code, caught.value.status) == ("amount_too_large", 400)
+    assert caught.value.field == "items[0].unit_price"
+    assert caught.value.extra == {"max_amount": largest}
+    assert str(Money.parse(largest, currency)) == largest
+    assert max_minor(currency) == Money.parse(largest, currency).minor < 2**63 // 2
+
+
+def test_check_amount_names_the_computed_amount() -> None:
+    assert check_amount(-99999999999999999, "GBP", field="grand_total") == -99999999999999999
+    with pytest.raises(AmountTooLarge) as caught:
+        check_amount(10**17, "GBP", field="grand_total", what="the order's grand_total total")
+    assert caught.value.detail == (
+        "the order's grand_total total would be 1000000000000000.00 GBP; amounts have at most "
+        "15 integer digits"
+    )
 
 
 @pytest.mark.parametrize("text", ["abc", "", "1.2.3", "NaN", "Infinity", "-inf", "1e999999"])
@@ -132,10 +168,11 @@ def test_not_an_amount(text: str) -> None:
 
 
 @given(
-    minor=st.integers(min_value=-(10**20), max_value=10**20),
+    minor=st.integers(min_value=-(10**18) + 1, max_value=10**18 - 1),
     currency=st.sampled_from(["JPY", "GBP", "KWD", "CLF"]),
 )
 def test_format_parse_round_trip(minor: int, currency: str) -> None:
+    minor = max(-max_minor(currency), min(minor, max_minor(currency)))
     text = format_minor(minor, currency)
     assert Money.parse(text, currency) == Money(minor, currency)
     exponent = currency_exponent(currency)

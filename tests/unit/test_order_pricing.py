@@ -13,11 +13,13 @@ from hypothesis import strategies as st
 from openoms.domain.errors import (
     AdjustmentInvalid,
     AmountInvalid,
+    AmountTooLarge,
     CurrencyUnknown,
     DeliveryGroupInvalid,
     DomainError,
     PaymentsInsufficient,
     QuantityInvalid,
+    QuantityTooLarge,
     TotalsMismatch,
     ValidationFailed,
 )
@@ -469,6 +471,98 @@ def test_validation_failure(
     assert caught.value.status == 400
     assert isinstance(caught.value, ValidationFailed)
     assert draft == make_draft(**overrides)
+
+
+BIGGEST = 99_999_999_999_999_999  # 999,999,999,999,999.99: 15 integer digits
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error", "field", "detail"),
+    [
+        pytest.param(
+            {
+                "lines": (
+                    make_line(quantity=93, unit_price=99_999_999_999_999_900, adjustments=()),
+                ),
+                "delivery_groups": (make_ship_group(),),
+                "adjustments": (),
+                "payments": (),
+            },
+            AmountTooLarge,
+            "items[0]",
+            "items[0] total price would be 92999999999999907.00 GBP; amounts have at most 15 "
+            "integer digits",
+            id="line total",
+        ),
+        pytest.param(
+            {
+                "lines": (make_line(unit_price=1, tax=BIGGEST, adjustments=()), make_mug_line()),
+                "adjustments": (),
+                "payments": (),
+            },
+            AmountTooLarge,
+            "items[0]",
+            "items[0] total would be 1000000000000000.02 GBP; amounts have at most 15 integer "
+            "digits",
+            id="line price and tax",
+        ),
+        pytest.param(
+            {
+                "lines": (
+                    make_mug_line(unit_price=BIGGEST, tax=0),
+                    make_mug_line(sku="CUP", unit_price=1, tax=0),
+                ),
+                "delivery_groups": (make_pickup_group(),),
+                "adjustments": (),
+                "payments": (),
+            },
+            AmountTooLarge,
+            "totals.product",
+            "the order's product total would be 1000000000000000.00 GBP; amounts have at most "
+            "15 integer digits",
+            id="product total",
+        ),
+        pytest.param(
+            {
+                "lines": (make_mug_line(unit_price=BIGGEST - 100, tax=0),),
+                "delivery_groups": (make_pickup_group(charge=100, charge_tax=1),),
+                "adjustments": (),
+                "payments": (),
+            },
+            AmountTooLarge,
+            "grand_total",
+            "the order's grand_total total would be 1000000000000000.00 GBP; amounts have at "
+            "most 15 integer digits",
+            id="grand total",
+        ),
+        pytest.param(
+            {"lines": (make_line(quantity=1_000_001), make_mug_line())},
+            QuantityTooLarge,
+            "items[0].quantity",
+            "items[0].quantity is 1000001; one line carries at most 1,000,000 units",
+            id="quantity",
+        ),
+    ],
+)
+def test_nothing_computed_outgrows_the_api_amounts(
+    overrides: dict[str, Any], error: type[DomainError], field: str, detail: str
+) -> None:
+    with pytest.raises(error) as caught:
+        price_order(make_draft(**overrides))
+    assert type(caught.value) is error
+    assert (caught.value.field, caught.value.detail, caught.value.status) == (field, detail, 400)
+
+
+def test_the_largest_order_is_priced_exactly() -> None:
+    priced = price_order(
+        make_draft(
+            lines=(make_mug_line(unit_price=BIGGEST - 1, tax=1),),
+            delivery_groups=(make_pickup_group(),),
+            adjustments=(),
+            payments=(),
+        )
+    )
+    assert priced.totals.grand_total == BIGGEST
 
 
 def test_failure_messages_name_the_amounts() -> None:

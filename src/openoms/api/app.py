@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import text
 
 from openoms import __version__
@@ -20,10 +20,13 @@ from openoms.api.cancels.router import router as cancels_router
 from openoms.api.errors import install_error_handlers
 from openoms.api.finance.router import router as finance_router
 from openoms.api.fulfillment.router import router as fulfillment_router
+from openoms.api.inventory.router import IMPORT_PATH
 from openoms.api.inventory.router import router as inventory_router
 from openoms.api.keys.router import router as keys_router
+from openoms.api.limits import install_body_limits
 from openoms.api.locations.router import router as locations_router
 from openoms.api.orders.router import router as orders_router
+from openoms.api.params import refuse_control_characters
 from openoms.api.payments.router import router as payments_router
 from openoms.api.process_exceptions.router import router as process_exceptions_router
 from openoms.api.ratelimit import RateLimit
@@ -31,6 +34,7 @@ from openoms.api.reservations.router import router as reservations_router
 from openoms.api.reships.router import router as reships_router
 from openoms.api.returns.router import router as returns_router
 from openoms.api.routing.router import router as routing_router
+from openoms.config import MAX_BODY_BYTES, MAX_IMPORT_BYTES
 
 DESCRIPTION = """
 openoms runs the whole life of a commerce order: capture, reservation, routing,
@@ -39,7 +43,11 @@ fulfillment, shipment, payment capture, cancellations, returns and refunds.
 Authenticate with `Authorization: Bearer <api key>`; scopes are storefront, warehouse,
 agent and admin. Amounts are decimal strings in the order's currency. Errors are
 `application/problem+json` with a stable `code`. Send an `Idempotency-Key` header on
-every POST so a retry replays the first answer instead of acting twice.
+every POST so a retry replays the first answer instead of acting twice; the POSTs that move
+money or stock require it (400 `idempotency_key_required` without one).
+
+Request bodies are capped: 1 MiB for JSON, 256 MiB for an inventory import (both
+configurable); over the cap is 413 `payload_too_large`.
 """
 
 
@@ -51,13 +59,21 @@ def create_app(
     gateways: Gateways | None = None,
     rate_limit: RateLimit | None = None,
     clock: Callable[[], float] = time.monotonic,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    max_import_bytes: int = MAX_IMPORT_BYTES,
 ) -> FastAPI:
     """The app over `db`. Pass the `carriers` and payment `gateways` an in-process worker
     uses, so both share one set of accounts and its steering (otherwise they are built over
     `db` on first use; the sandboxes keep their state in `db` either way).
     `rate_limit` limits each non-admin key (none: no limit; `openoms serve` reads it from
-    the environment); `clock` (monotonic seconds) drives the key caches and the limiter."""
-    app = FastAPI(title="openoms", version=__version__, description=DESCRIPTION)
+    the environment); `clock` (monotonic seconds) drives the key caches and the limiter.
+    Request bodies are capped at `max_body_bytes`, inventory imports at `max_import_bytes`."""
+    app = FastAPI(
+        title="openoms",
+        version=__version__,
+        description=DESCRIPTION,
+        dependencies=[Depends(refuse_control_characters)],
+    )
     app.state.db = db
     app.state.outbox = outbox
     if carriers is not None:
@@ -66,6 +82,7 @@ def create_app(
         app.state.gateways = gateways
     install_error_handlers(app)
     install_auth(app, rate_limit=rate_limit, clock=clock)
+    install_body_limits(app, max_bytes=max_body_bytes, paths={IMPORT_PATH: max_import_bytes})
     app.include_router(orders_router)
     app.include_router(locations_router)
     app.include_router(inventory_router)

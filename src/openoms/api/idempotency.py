@@ -40,12 +40,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, NamedTuple
 
 from fastapi import Header, Request, Response
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -53,6 +53,7 @@ from openoms.adapters.db.models import IdempotencyRecord
 from openoms.adapters.db.session import Database, retry_transient
 from openoms.api.deps import get_db
 from openoms.domain.errors import IdempotencyKeyInvalid, IdempotencyKeyMissing, IdempotencyKeyReused
+from openoms.schemas.common import control_character
 from openoms.services.keys import Principal
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -67,6 +68,18 @@ IdempotencyKey = Annotated[
     ),
 ]
 """The header parameter for endpoints (documents it in OpenAPI; validated by run_idempotent)."""
+
+RequiredIdempotencyKey = Annotated[
+    str,
+    Header(
+        alias=IDEMPOTENCY_HEADER,
+        description="Required: this POST moves money or stock. A retry with the same key "
+        "replays the first answer and moves nothing again.",
+    ),
+]
+"""The header parameter of the POSTs that move money or stock: OpenAPI marks it required,
+and a request without it is 400 `idempotency_key_required` (see `missing_key`), changing
+nothing. They pass `required=True` to `run_idempotent` too."""
 
 Operation = Callable[[Session], tuple[int, dict[str, Any]]]
 
@@ -102,7 +115,7 @@ def check_key(key: str | None, *, required: bool = False) -> str | None:
     """The key if usable; None when absent and optional; else IdempotencyKeyInvalid (400)."""
     if key is None:
         if required:
-            raise IdempotencyKeyMissing(f"This endpoint needs an {IDEMPOTENCY_HEADER} header.")
+            raise key_required()
         return None
     if not key.strip():
         raise IdempotencyKeyInvalid(f"The {IDEMPOTENCY_HEADER} header is empty.")
@@ -111,7 +124,26 @@ def check_key(key: str | None, *, required: bool = False) -> str | None:
             f"The {IDEMPOTENCY_HEADER} header is {len(key)} characters long; "
             f"the limit is {MAX_KEY_LENGTH}."
         )
+    found = control_character(key)
+    if found:
+        raise IdempotencyKeyInvalid(
+            f"The {IDEMPOTENCY_HEADER} header holds a control character ({found})."
+        )
     return key
+
+
+def key_required() -> IdempotencyKeyMissing:
+    return IdempotencyKeyMissing(f"This endpoint needs an {IDEMPOTENCY_HEADER} header.")
+
+
+def missing_key(errors: Sequence[Any]) -> IdempotencyKeyMissing | None:
+    """The 400 to answer when request validation `errors` include a missing required
+    `Idempotency-Key` header (it takes precedence over any payload error)."""
+    for error in errors:
+        loc = tuple(error.get("loc", ()))
+        if error.get("type") == "missing" and loc == ("header", IDEMPOTENCY_HEADER):
+            return key_required()
+    return None
 
 
 def lookup(
@@ -218,6 +250,77 @@ def _run_once(
         status, answer = operation(session)
         record.status_code, record.response_body = status, _json_ready(answer)
         return IdempotentResult(status, record.response_body, replayed=False)
+
+
+def remember(
+    db: Database, principal: Principal, key: str, status: int, body: dict[str, Any]
+) -> None:
+    """Store the final answer for a key claimed by `run_idempotent`, replacing the one the
+    operation gave, so a retry replays what the request finally answered (used where the
+    work goes on after that transaction: a label, a gateway call)."""
+
+    def write() -> None:
+        with db.transaction() as session:
+            session.execute(
+                update(IdempotencyRecord)
+                .where(IdempotencyRecord.api_key_id == principal.api_key_id)
+                .where(IdempotencyRecord.key == key)
+                .values(status_code=status, response_body=body)
+            )
+
+    retry_transient(write)
+
+
+_CLAIMED: dict[str, Any] = {"claimed": True}
+_CLAIM_STATUS = 102  # never an answer: marks a key claimed by `run_claimed`, not yet answered
+
+
+def run_claimed(
+    db: Database,
+    principal: Principal,
+    key: str,
+    request: Request,
+    body: Any,
+    act: Callable[[], tuple[int, dict[str, Any]]],
+) -> IdempotentResult:
+    """For an action that calls outside systems and so holds no transaction while it runs
+    (ensure-funds, ensure-refunds): claim the key, run `act() -> (status, body)`, store its
+    answer. A retry replays that answer. A request finding the key claimed but not answered
+    (a concurrent duplicate, or a crash between the two) runs `act` too: it must be safe to
+    repeat, as those actions are (they only do what is still owed). When `act` raises, the
+    claim is dropped, as `run_idempotent` stores nothing for a failed operation."""
+    claimed = run_idempotent(
+        db,
+        principal,
+        key,
+        request,
+        body,
+        lambda _session: (_CLAIM_STATUS, dict(_CLAIMED)),
+        required=True,
+    )
+    if claimed.replayed and claimed.body != _CLAIMED:
+        return claimed
+    try:
+        status, answer = act()
+    except Exception:
+        _drop_claim(db, principal, key)
+        raise
+    ready = _json_ready(answer)
+    remember(db, principal, key, status, ready)
+    return IdempotentResult(status, ready, replayed=False)
+
+
+def _drop_claim(db: Database, principal: Principal, key: str) -> None:
+    def drop() -> None:
+        with db.transaction() as session:
+            session.execute(
+                delete(IdempotencyRecord)
+                .where(IdempotencyRecord.api_key_id == principal.api_key_id)
+                .where(IdempotencyRecord.key == key)
+                .where(IdempotencyRecord.status_code == _CLAIM_STATUS)
+            )
+
+    retry_transient(drop)
 
 
 def answer_idempotent(

@@ -33,15 +33,18 @@ def submit(
     request: Request,
     response: Response,
     principal: Principal,
-    idempotency_key: str | None,
+    idempotency_key: str,
     payload: BaseModel,
     action: Action,
 ) -> dict[str, Any]:
-    """The action, committed once per Idempotency-Key; 200 with its answer."""
+    """The action, committed once per Idempotency-Key (required: every submit moves money
+    or stock); 200 with its answer."""
     outbox: Outbox = request.app.state.outbox
 
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
         return 200, action(session, outbox, False)
 
     body = payload.model_dump(mode="json")
-    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+    return answer_idempotent(
+        request, response, principal, idempotency_key, body, operation, required=True
+    )

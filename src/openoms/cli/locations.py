@@ -25,7 +25,7 @@ from openoms.domain.errors import DomainError
 from openoms.domain.inventory import LocationType
 from openoms.schemas import field_path
 from openoms.schemas.locations import LocationImportLine
-from openoms.services.file_lines import LineError
+from openoms.services.file_lines import LineError, csv_typed
 from openoms.services.locations import (
     LocationData,
     check_ref,
@@ -45,6 +45,15 @@ CSV_COLUMNS = (
 )
 _CSV_REQUIRED = frozenset("ref name type line1 city country can_ship can_pickup".split())
 _ADDRESS = ("line1", "city", "region", "postal_code", "country", "lat", "lon")
+# CSV cells are text: these columns are read as the JSON types the payload wants.
+_CSV_TYPES = {
+    "lat": float,
+    "lon": float,
+    "daily_capacity": int,
+    "can_ship": bool,
+    "can_pickup": bool,
+    "active": bool,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,9 +251,10 @@ def _csv_rows(text: str) -> Iterator[Row]:
 
 def _csv_payload(values: dict[str, str]) -> dict[str, Any]:
     """A CSV row as a location PUT body: empty cells are left out (defaults apply)."""
+    typed = {k: csv_typed(v, _CSV_TYPES.get(k, str)) for k, v in values.items() if v}
     payload: dict[str, Any] = {
-        k: v for k, v in values.items() if v and k not in _ADDRESS and k != "groups"
+        k: v for k, v in typed.items() if k not in _ADDRESS and k != "groups"
     }
-    payload["address"] = {k: values[k] for k in _ADDRESS if values.get(k)}
+    payload["address"] = {k: typed[k] for k in _ADDRESS if k in typed}
     payload["groups"] = [g.strip() for g in values.get("groups", "").split("|") if g.strip()]
     return payload

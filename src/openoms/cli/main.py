@@ -103,6 +103,8 @@ def serve(
         carriers=carriers,
         gateways=gateways,
         rate_limit=settings.rate_limit,
+        max_body_bytes=settings.max_body_bytes,
+        max_import_bytes=settings.max_import_bytes,
     )
     try:
         uvicorn.run(app_, host=host, port=port, log_level="info")

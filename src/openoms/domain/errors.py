@@ -44,9 +44,24 @@ class AmountInvalid(ValidationFailed):
     title = "Amount is not valid"
 
 
+class AmountTooLarge(AmountInvalid):
+    """An amount, given or computed (a line total, an order total), with more integer
+    digits than the API carries (15; 14 for the four-decimal currencies)."""
+
+    code = "amount_too_large"
+    title = "Amount is too large"
+
+
 class QuantityInvalid(ValidationFailed):
     code = "quantity_invalid"
     title = "Quantity is not valid"
+
+
+class QuantityTooLarge(QuantityInvalid):
+    """More than 1,000,000 units on one line."""
+
+    code = "quantity_too_large"
+    title = "Quantity is too large"
 
 
 class DeliveryGroupInvalid(ValidationFailed):
@@ -120,7 +135,9 @@ class IdempotencyKeyInvalid(DomainError):
 
 
 class IdempotencyKeyMissing(IdempotencyKeyInvalid):
-    code = "idempotency_key_missing"
+    """A POST that moves money or stock was sent without an `Idempotency-Key`."""
+
+    code = "idempotency_key_required"
     title = "Idempotency key is required"
 
 

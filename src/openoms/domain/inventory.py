@@ -228,6 +228,13 @@ class InventoryImportInvalid(ValidationFailed):
     title = "Inventory import has invalid lines"
 
 
+class InventoryImportEmpty(InventoryImportInvalid):
+    """An import file with no record in it (blank lines or a CSV header only)."""
+
+    code = "inventory_import_empty"
+    title = "Inventory import has no records"
+
+
 class ImportFormatUnsupported(DomainError):
     code = "import_format_unsupported"
     status = 415

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from openoms.domain.errors import AmountInvalid, CurrencyMismatch, CurrencyUnknown
+from openoms.domain.errors import AmountInvalid, AmountTooLarge, CurrencyMismatch, CurrencyUnknown
 
 # ISO 4217 active codes with their minor-unit exponent (2 unless listed otherwise).
 _EXPONENT_0 = frozenset(
@@ -42,6 +42,33 @@ def currency_exponent(currency: str) -> int:
 
 
 _AMOUNT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+MAX_INTEGER_DIGITS = 15
+# Minor units never pass 18 digits (so the four-decimal currencies get 14 integer digits):
+# every stored amount, and the sum of any two, fits a signed 64-bit column.
+_MAX_MINOR_DIGITS = 18
+
+
+def max_minor(currency: str) -> int:
+    """The largest amount, in minor units, that the API takes or stores in `currency`."""
+    digits = min(MAX_INTEGER_DIGITS + currency_exponent(currency), _MAX_MINOR_DIGITS)
+    return int("9" * digits)
+
+
+def check_amount(minor: int, currency: str, *, field: str, what: str | None = None) -> int:
+    """`minor` if its size is within `max_minor(currency)`, given or computed (a line
+    total, an order total), else AmountTooLarge naming `field` (`what`: the amount's name
+    in the message, default the field)."""
+    limit = max_minor(currency)
+    if abs(minor) > limit:
+        digits = len(str(limit)) - currency_exponent(currency)
+        raise AmountTooLarge(
+            f"{what or field} would be {format_minor(minor, currency)} {currency}; amounts "
+            f"have at most {digits} integer digits",
+            field=field,
+            max_amount=format_minor(limit, currency),
+        )
+    return minor
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +108,8 @@ class Money:
                 field=field,
             )
         minor = int(whole) * 10**exponent + int(fraction.ljust(exponent, "0") or "0")
-        return cls(-minor if text.startswith("-") else minor, currency)
+        minor = -minor if text.startswith("-") else minor
+        return cls(check_amount(minor, currency, field=field), currency)
 
     def to_decimal(self) -> Decimal:
         return Decimal(self.minor).scaleb(-currency_exponent(self.currency))

@@ -18,11 +18,11 @@ from openoms.domain.errors import (
     AmountInvalid,
     DeliveryGroupInvalid,
     PaymentsInsufficient,
-    QuantityInvalid,
     TotalsMismatch,
     ValidationFailed,
 )
-from openoms.domain.money import currency_exponent, distribute, format_minor
+from openoms.domain.money import check_amount, currency_exponent, distribute, format_minor
+from openoms.domain.quantities import check_line_quantity
 
 
 class Lifecycle(StrEnum):
@@ -168,6 +168,20 @@ class Totals:
             self.tax + other.tax,
         )
 
+    def check(self, currency: str) -> Totals:
+        """These totals if each, the grand total included, fits the API's amounts (15
+        integer digits); else AmountTooLarge naming it."""
+        for name, value in (
+            ("product", self.product),
+            ("delivery", self.delivery),
+            ("adjustments", self.adjustments),
+            ("tax", self.tax),
+            ("grand_total", self.grand_total),
+        ):
+            field = "grand_total" if name == "grand_total" else f"totals.{name}"
+            check_amount(value, currency, field=field, what=f"the order's {name} total")
+        return self
+
 
 def totals_of(items: Sequence[PricedItem]) -> Totals:
     """Totals over priced items: product and delivery are list prices, the rest sums."""
@@ -214,6 +228,7 @@ def price_order(draft: OrderDraft) -> PricedOrder:
         if g.charge or g.charge_tax
     ]
     priced = PricedOrder(draft, tuple(products + charges))
+    _check_sizes(priced)
     _check_declared_total(priced)
     _check_payments(priced)
     return priced
@@ -275,11 +290,7 @@ def _price_line(
     index: int, line: OrderLine, currency: str, groups: dict[str, DeliveryGroup]
 ) -> PricedItem:
     where = f"items[{index}]"
-    if line.quantity <= 0:
-        raise QuantityInvalid(
-            f"{where}.quantity must be a positive whole number, got {line.quantity}",
-            field=f"{where}.quantity",
-        )
+    check_line_quantity(line.quantity, field=f"{where}.quantity")
     if line.unit_price < 0:
         raise AmountInvalid(f"{where}.unit_price must not be negative", field=f"{where}.unit_price")
     if line.tax < 0:
@@ -369,6 +380,24 @@ def _with_adjustment(item: PricedItem, share: Adjustment) -> PricedItem:
         tax=item.tax + share.tax,
         adjustment_details=(*item.adjustment_details, share),
     )
+
+
+def _check_sizes(priced: PricedOrder) -> None:
+    """Every amount the order computes (each line's price, adjustments, tax and total, and
+    the order's totals) fits the API's amounts, so none can overflow storage."""
+    currency = priced.draft.currency
+    groups = {g.ref: i for i, g in enumerate(priced.draft.delivery_groups)}
+    for item in priced.items:
+        kind, _, name = item.key.partition(":")
+        where = f"items[{name}]" if kind == "line" else f"delivery_groups[{groups[name]}]"
+        for part, value in (
+            ("total price", item.total_price),
+            ("adjustments", item.adjustments),
+            ("tax", item.tax),
+            ("total", item.total),
+        ):
+            check_amount(value, currency, field=where, what=f"{where} {part}")
+    priced.totals.check(currency)
 
 
 def _check_declared_total(priced: PricedOrder) -> None:

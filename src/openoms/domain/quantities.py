@@ -10,7 +10,27 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from enum import StrEnum
 
-from openoms.domain.errors import QuantityInvalid, QuantityInvariantViolated
+from openoms.domain.errors import QuantityInvalid, QuantityInvariantViolated, QuantityTooLarge
+
+MAX_LINE_QUANTITY = 1_000_000
+"""The most units one line may carry (an order, return, cancel, reservation, shipment or
+inventory line): large enough for any real order, small enough that no total overflows."""
+
+
+def check_line_quantity(quantity: int, *, field: str | None = None) -> int:
+    """`quantity` if it is a positive whole number of at most MAX_LINE_QUANTITY units, else
+    QuantityInvalid or QuantityTooLarge (naming `field` when given)."""
+    name = field or "quantity"
+    if quantity <= 0:
+        raise QuantityInvalid(
+            f"{name} must be a positive whole number, got {quantity}", field=field
+        )
+    if quantity > MAX_LINE_QUANTITY:
+        raise QuantityTooLarge(
+            f"{name} is {quantity}; one line carries at most {MAX_LINE_QUANTITY:,} units",
+            field=field,
+        )
+    return quantity
 
 
 class ItemStatus(StrEnum):
@@ -146,9 +166,7 @@ class ItemQuantities:
 
 
 def _positive(quantity: int) -> int:
-    if quantity <= 0:
-        raise QuantityInvalid(f"quantity must be a positive whole number, got {quantity}")
-    return quantity
+    return check_line_quantity(quantity)
 
 
 def _within(quantity: int, limit: int, action: str, what: str) -> None:

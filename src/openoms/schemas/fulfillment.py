@@ -6,26 +6,26 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-Sku = Annotated[str, Field(min_length=1, max_length=100)]
-Name = Annotated[str, Field(min_length=1, max_length=50)]
+from openoms.schemas.common import Identifier, Payload, Quantity
+
+Sku = Annotated[Identifier, Field(min_length=1, max_length=100)]
+Name = Annotated[Identifier, Field(min_length=1, max_length=50)]
 MAX_ITEMS = 500
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 # --- payloads -----------------------------------------------------------------------------
 
 
-class CancelLineIn(_Strict):
-    id: str | None = Field(default=None, description="Fulfillment order line id.")
+class CancelLineIn(Payload):
+    id: Identifier | None = Field(
+        default=None, max_length=40, description="Fulfillment order line id."
+    )
     sku: Sku | None = Field(
         default=None, description="Or the SKU, when the fulfillment order has one line of it."
     )
-    quantity: int = Field(description="Unshipped units to cancel; a positive whole number.")
+    quantity: Quantity = Field(description="Unshipped units to cancel; a positive whole number.")
 
     @model_validator(mode="after")
     def _one_key(self) -> CancelLineIn:
@@ -34,25 +34,25 @@ class CancelLineIn(_Strict):
         return self
 
 
-class FulfillmentOrderCancelLines(_Strict):
+class FulfillmentOrderCancelLines(Payload):
     """Cancel unshipped units: they go back to the item's available-to-fulfil and the
     reservation releases them at the location."""
 
     items: list[CancelLineIn] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
-class FulfillmentOrderReject(_Strict):
+class FulfillmentOrderReject(Payload):
     """The location cannot fulfil this order; it is routed again elsewhere."""
 
     reason: str = Field(min_length=1, max_length=500)
 
 
-class ShipItemIn(_Strict):
+class ShipItemIn(Payload):
     sku: Sku
-    quantity: int = Field(description="Units shipped; a positive whole number.")
+    quantity: Quantity = Field(description="Units shipped; a positive whole number.")
 
 
-class ShipmentCreate(_Strict):
+class ShipmentCreate(Payload):
     """Ship part of a fulfillment order (`items`) or, without items, everything left.
     The carrier is chosen by the configured rules unless `carrier` names one."""
 
@@ -67,7 +67,7 @@ class ShipmentCreate(_Strict):
         return self
 
 
-class TrackingUpdate(_Strict):
+class TrackingUpdate(Payload):
     """A carrier's (or store's) report of where the parcel is. Idempotent."""
 
     status: Literal["IN_TRANSIT", "DELIVERED"]

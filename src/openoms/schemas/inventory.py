@@ -1,8 +1,9 @@
 """Inventory wire contract (DESIGN.md §12): import lines, availability requests and answers,
 inventory records.
 
-Import lines are strict: unknown fields are rejected, quantities must be JSON integers (not
-1.0, not "5"), and every future needs an `expected_date` (YYYY-MM-DD).
+Import lines are strict (`Payload`): unknown fields are rejected, quantities must be JSON
+integers from 0 to 1,000,000 (not 1.0, not "5"), refs hold no control characters or
+surrounding spaces, and every future needs an `expected_date` (YYYY-MM-DD).
 """
 
 from __future__ import annotations
@@ -10,27 +11,23 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-MAX_QUANTITY = 2_147_483_647  # the records' integer columns
+from openoms.schemas.common import Identifier, IsoDate, Payload, StockQuantity
+
 MAX_FUTURES = 100
 
-Quantity = Annotated[int, Field(ge=0, le=MAX_QUANTITY)]
-Ref = Annotated[str, Field(min_length=1, max_length=100)]
+Ref = Annotated[Identifier, Field(min_length=1, max_length=100)]
 
 
-class _StrictIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
-
-
-class FutureIn(_StrictIn):
+class FutureIn(Payload):
     """Stock expected to arrive; it counts toward available_to_order within the horizon."""
 
-    quantity: Quantity
-    expected_date: date = Field(description="YYYY-MM-DD.", examples=["2026-12-01"])
+    quantity: StockQuantity
+    expected_date: IsoDate = Field(description="YYYY-MM-DD.", examples=["2026-12-01"])
 
 
-class InventoryLineIn(_StrictIn):
+class InventoryLineIn(Payload):
     """One line of an inventory import: the stock of one SKU at one location.
 
     `safety_stock` and `futures`, when left out, keep their current values (0 and none for a
@@ -39,10 +36,10 @@ class InventoryLineIn(_StrictIn):
 
     location: Ref = Field(description="Location ref.", examples=["WH-1"])
     sku: Ref = Field(examples=["TEE-M"])
-    on_hand: Quantity
-    safety_stock: Quantity | None = None
+    on_hand: StockQuantity
+    safety_stock: StockQuantity | None = None
     futures: list[FutureIn] | None = Field(default=None, max_length=MAX_FUTURES)
-    record_id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    record_id: Annotated[Identifier, Field(min_length=1, max_length=200)] | None = None
 
 
 class ImportLineError(BaseModel):
@@ -66,11 +63,9 @@ class InventoryImportResult(BaseModel):
 # --- availability -------------------------------------------------------------------------
 
 
-class AvailabilityRequest(BaseModel):
+class AvailabilityRequest(Payload):
     """SKUs (at most 100) at named locations and location groups (at most 100 together);
     with neither, every active location. A SKU without a record counts as zero."""
-
-    model_config = ConfigDict(extra="forbid")
 
     skus: list[Ref] = Field(min_length=1, examples=[["TEE-M", "MUG"]])
     locations: list[Ref] | None = Field(default=None, examples=[["WH-1"]])

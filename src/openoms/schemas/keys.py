@@ -3,21 +3,22 @@ The secret appears only in the answer that created the key."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
 
+from pydantic import BaseModel, Field
+
+from openoms.schemas.common import LAX, Identifier, Payload
 from openoms.services.keys import Scope
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(Payload):
     """A new API key: its scopes and, optionally, the channels it is bound to."""
 
-    model_config = ConfigDict(extra="forbid")
-
     name: str = Field(description="What the key is for (1 to 200 characters).")
-    scopes: list[Scope] = Field(
+    scopes: list[Annotated[Scope, LAX]] = Field(
         description="storefront, warehouse, agent or admin (admin may do everything)."
     )
-    channels: list[str] | None = Field(
+    channels: list[Identifier] | None = Field(
         default=None,
         description="Bind the key to these configured channels: it captures only into them "
         "and sees only their orders (another channel's order answers 404 as if it did not "

@@ -9,13 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from openoms.adapters.db import models as m
 from openoms.domain.errors import CurrencyUnknown
 from openoms.domain.inventory import LocationType
 from openoms.domain.money import Money, currency_exponent, format_minor
 from openoms.domain.returns import ReturnOrderStatus
+from openoms.schemas.common import LAX, UNSIGNED_AMOUNT_PATTERN, Identifier, Payload, Text
 from openoms.services.channels import (
     CapturePolicy,
     ChannelData,
@@ -29,7 +30,7 @@ from openoms.services.locations import Address, LocationData, ShippingCost
 Amount = Annotated[
     str,
     Field(
-        pattern=r"^\d{1,15}(\.\d{1,6})?$",
+        pattern=UNSIGNED_AMOUNT_PATTERN,
         description='Non-negative decimal string in the stated currency, e.g. "4.99".',
         examples=["4.99"],
     ),
@@ -38,7 +39,7 @@ Currency = Annotated[
     str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.", examples=["GBP"])
 ]
 Ref = Annotated[
-    str,
+    Identifier,
     Field(
         min_length=1,
         max_length=100,
@@ -46,10 +47,6 @@ Ref = Annotated[
         examples=["online"],
     ),
 ]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 def _check_currency(currency: str, field: str) -> None:
@@ -63,13 +60,13 @@ def _check_currency(currency: str, field: str) -> None:
 # --- locations --------------------------------------------------------------------------
 
 
-class LocationAddress(_Strict):
+class LocationAddress(Payload):
     """Where a location is; `lat`/`lon` (both or neither) let routing rank by distance."""
 
-    line1: str = Field(min_length=1, max_length=300)
-    city: str = Field(min_length=1, max_length=200)
-    region: str | None = Field(default=None, max_length=200)
-    postal_code: str | None = Field(default=None, max_length=40)
+    line1: Text = Field(min_length=1, max_length=300)
+    city: Text = Field(min_length=1, max_length=200)
+    region: Text | None = Field(default=None, max_length=200)
+    postal_code: Text | None = Field(default=None, max_length=40)
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code.")
     lat: float | None = Field(default=None, ge=-90, le=90, description="Latitude, degrees.")
     lon: float | None = Field(default=None, ge=-180, le=180, description="Longitude, degrees.")
@@ -81,7 +78,7 @@ class LocationAddress(_Strict):
         return self
 
 
-class ShippingCostIn(_Strict):
+class ShippingCostIn(Payload):
     """What one shipment from the location costs: per_shipment + per_unit × units."""
 
     country: str = Field(
@@ -94,12 +91,12 @@ class ShippingCostIn(_Strict):
     per_unit: Amount = Field(default="0", description="Added cost for each unit shipped.")
 
 
-class LocationUpsert(_Strict):
+class LocationUpsert(Payload):
     """A location: warehouse, store, 3PL or drop-ship vendor. PUT replaces it whole: a field
     left out takes its default (no groups, no shipping costs, no capacity)."""
 
-    name: str = Field(min_length=1, max_length=300, examples=["London warehouse"])
-    type: LocationType = Field(description="warehouse, store, 3pl or dropship.")
+    name: Text = Field(min_length=1, max_length=300, examples=["London warehouse"])
+    type: Annotated[LocationType, LAX] = Field(description="warehouse, store, 3pl or dropship.")
     address: LocationAddress
     can_ship: bool = Field(description="Ships orders to customers.")
     can_pickup: bool = Field(description="Customers may collect orders here.")
@@ -237,10 +234,10 @@ class LocationList(BaseModel):
 # --- groups -----------------------------------------------------------------------------
 
 
-class LocationGroupUpsert(_Strict):
+class LocationGroupUpsert(Payload):
     """A named set of locations (e.g. "online"); its availability is the members' sum."""
 
-    name: str = Field(min_length=1, max_length=300, examples=["Online fulfilment"])
+    name: Text = Field(min_length=1, max_length=300, examples=["Online fulfilment"])
     locations: list[Ref] | None = Field(
         default=None,
         max_length=10_000,
@@ -267,7 +264,7 @@ class LocationGroupList(BaseModel):
 # --- channels ---------------------------------------------------------------------------
 
 
-class ChannelUpsert(_Strict):
+class ChannelUpsert(Payload):
     """Where a channel's orders reserve and route, and what a shortage, a capture and a
     small return do. PUT replaces it whole: a field left out takes the default."""
 
@@ -276,18 +273,18 @@ class ChannelUpsert(_Strict):
         description="Ref of the group its orders reserve and route against; none: every "
         "active location.",
     )
-    shortage_policy: ShortagePolicy = Field(
+    shortage_policy: Annotated[ShortagePolicy, LAX] = Field(
         default=ShortagePolicy.REJECT,
         description="reject: refuse an order that cannot be reserved in full; "
         "backorder: take it and wait for stock.",
     )
-    routing_strategy: RoutingStrategy = Field(
+    routing_strategy: Annotated[RoutingStrategy, LAX] = Field(
         default=RoutingStrategy.FEWEST_SPLITS, description="How orders are split over locations."
     )
     max_splits: int = Field(
         default=2, ge=0, le=100, description="Most extra shipments one delivery group may take."
     )
-    capture_policy: CapturePolicy = Field(
+    capture_policy: Annotated[CapturePolicy, LAX] = Field(
         default=CapturePolicy.ON_SHIPMENT, description="When payments are captured."
     )
     returnless_threshold: dict[Currency, Amount] = Field(

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from openoms.domain.money import Money
 from openoms.domain.order import (
@@ -21,68 +20,73 @@ from openoms.domain.order import (
     PaymentMethod,
     Recipient,
 )
+from openoms.schemas.common import (
+    AMOUNT_PATTERN,
+    Identifier,
+    IsoDateTime,
+    Payload,
+    Quantity,
+    Text,
+)
 
 Amount = Annotated[
     str,
     Field(
-        pattern=r"^-?\d{1,15}(\.\d{1,6})?$",
-        description='Decimal string in the order\'s currency, e.g. "12.34".',
+        pattern=AMOUNT_PATTERN,
+        description='Decimal string in the order\'s currency, e.g. "12.34" (at most 15 '
+        "integer digits).",
         examples=["12.34"],
     ),
 ]
-Ref = Annotated[str, Field(min_length=1, max_length=100)]
+Ref = Annotated[Identifier, Field(min_length=1, max_length=100)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class AddressIn(_Strict):
-    line1: str = Field(min_length=1, max_length=300)
-    line2: str | None = Field(default=None, max_length=300)
-    city: str = Field(min_length=1, max_length=200)
-    region: str | None = Field(default=None, max_length=200)
-    postal_code: str | None = Field(default=None, max_length=40)
+class AddressIn(Payload):
+    line1: Text = Field(min_length=1, max_length=300)
+    line2: Text | None = Field(default=None, max_length=300)
+    city: Text = Field(min_length=1, max_length=200)
+    region: Text | None = Field(default=None, max_length=200)
+    postal_code: Text | None = Field(default=None, max_length=40)
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code.")
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
 
 
-class RecipientIn(_Strict):
-    name: str = Field(min_length=1, max_length=300)
-    email: str | None = Field(default=None, max_length=320)
-    phone: str | None = Field(default=None, max_length=50)
+class RecipientIn(Payload):
+    name: Text = Field(min_length=1, max_length=300)
+    email: Identifier | None = Field(default=None, max_length=320)
+    phone: Text | None = Field(default=None, max_length=50)
     address: AddressIn | None = None
 
 
-class ChargeIn(_Strict):
+class ChargeIn(Payload):
     amount: Amount = "0"
     tax: Amount = "0"
 
 
-class DeliveryGroupIn(_Strict):
+class DeliveryGroupIn(Payload):
     """Where and how a set of items is delivered; each group is routed on its own."""
 
     ref: Ref = Field(description="The group's name within the order; items point at it.")
     method: Literal["ship", "pickup"] = "ship"
-    service: str | None = Field(default=None, max_length=100, examples=["standard"])
+    service: Identifier | None = Field(default=None, max_length=100, examples=["standard"])
     recipient: RecipientIn | None = None
-    pickup_location: str | None = Field(
+    pickup_location: Identifier | None = Field(
         default=None, max_length=100, description="Location ref; required for pickup groups."
     )
     delivery_charge: ChargeIn | None = None
 
 
-class AdjustmentIn(_Strict):
+class AdjustmentIn(Payload):
     amount: Amount = Field(description="Negative: a discount. Total for the line or order.")
     reason: str = Field(default="", max_length=200)
     tax: Amount = Field(default="0", description="Tax effect of the adjustment (zero or negative).")
 
 
-class ItemIn(_Strict):
-    sku: str = Field(min_length=1, max_length=100)
-    name: str | None = Field(default=None, max_length=300)
-    quantity: int = Field(description="Units ordered; a positive whole number.")
+class ItemIn(Payload):
+    sku: Identifier = Field(min_length=1, max_length=100)
+    name: Text | None = Field(default=None, max_length=300)
+    quantity: Quantity = Field(description="Units ordered; a positive whole number.")
     unit_price: Amount = Field(description="Price of one unit before adjustments and tax.")
     tax: Amount = Field(default="0", description="Tax for the whole line.")
     delivery_group: Ref
@@ -93,27 +97,27 @@ class ItemIn(_Strict):
     )
 
 
-class CustomerIn(_Strict):
-    name: str = Field(min_length=1, max_length=300)
-    email: str | None = Field(default=None, max_length=320)
+class CustomerIn(Payload):
+    name: Text = Field(min_length=1, max_length=300)
+    email: Identifier | None = Field(default=None, max_length=320)
 
 
-class PaymentIn(_Strict):
-    gateway: str = Field(min_length=1, max_length=50, examples=["sandbox"])
-    token: str = Field(min_length=1, max_length=255, description="Gateway payment token.")
+class PaymentIn(Payload):
+    gateway: Identifier = Field(min_length=1, max_length=50, examples=["sandbox"])
+    token: Identifier = Field(min_length=1, max_length=255, description="Gateway payment token.")
     amount: Amount = Field(description="Amount authorized on this payment method.")
-    authorization_reference: str | None = Field(default=None, max_length=200)
+    authorization_reference: Identifier | None = Field(default=None, max_length=200)
 
 
-class OrderCreate(_Strict):
+class OrderCreate(Payload):
     """An order placed on a channel. (channel, external_reference) identifies it: capturing
     the same pair again returns the existing order summary."""
 
     channel: Ref
-    external_reference: str = Field(min_length=1, max_length=200)
+    external_reference: Identifier = Field(min_length=1, max_length=200)
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
     lifecycle: Literal["MANAGED", "UNMANAGED"] = "MANAGED"
-    ordered_at: datetime
+    ordered_at: IsoDateTime
     customer: CustomerIn
     delivery_groups: list[DeliveryGroupIn] = Field(min_length=1, max_length=50)
     items: list[ItemIn] = Field(min_length=1, max_length=1000)

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from openoms.domain.fulfillment import ProcessExceptionCategory, ProcessExceptionStatus
+from openoms.schemas.common import Payload
 
 MAX_NOTE = 2000
 
 
-class ProcessExceptionNote(BaseModel):
+class ProcessExceptionNote(Payload):
     """An optional note for the move, kept on its event in the order's timeline."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     note: str | None = Field(
         default=None,

@@ -5,21 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-Ref = Annotated[str, Field(min_length=1, max_length=100)]
-Sku = Annotated[str, Field(min_length=1, max_length=100)]
+from openoms.schemas.common import Identifier, Payload, Quantity
+
+Ref = Annotated[Identifier, Field(min_length=1, max_length=100)]
+Sku = Annotated[Identifier, Field(min_length=1, max_length=100)]
 MAX_ITEMS = 500
 MAX_TTL_SECONDS = 30 * 24 * 3600
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class ReservationItemIn(_Strict):
+class ReservationItemIn(Payload):
     sku: Sku
-    quantity: int = Field(description="Units; a positive whole number.")
+    quantity: Quantity = Field(description="Units; a positive whole number.")
 
 
 def _distinct_skus(items: list[ReservationItemIn] | None) -> None:
@@ -30,7 +28,7 @@ def _distinct_skus(items: list[ReservationItemIn] | None) -> None:
         seen.add(item.sku)
 
 
-class ReservationCreate(_Strict):
+class ReservationCreate(Payload):
     """Hold stock against one location group or one location, all or nothing."""
 
     location_group: Ref | None = Field(default=None, description="Location group ref.")
@@ -52,7 +50,7 @@ class ReservationCreate(_Strict):
         return self
 
 
-class ReservationTransfer(_Strict):
+class ReservationTransfer(Payload):
     """Move held units to a location: all of them, or the given SKU quantities."""
 
     to_location: Ref
@@ -67,19 +65,19 @@ class ReservationTransfer(_Strict):
         return self
 
 
-class FulfillItemIn(_Strict):
+class FulfillItemIn(Payload):
     sku: Sku
     location: Ref
-    quantity: int = Field(description="Units shipped; a positive whole number.")
+    quantity: Quantity = Field(description="Units shipped; a positive whole number.")
 
 
-class ReservationFulfill(_Strict):
+class ReservationFulfill(Payload):
     """Ship held units (on hand and reserved both go down): all, or the given ones."""
 
     items: list[FulfillItemIn] | None = Field(default=None, max_length=MAX_ITEMS)
 
 
-class ReservationRelease(_Strict):
+class ReservationRelease(Payload):
     """Give back held units: all, or the given SKU quantities (optionally at one location)."""
 
     items: list[ReservationItemIn] | None = Field(default=None, max_length=MAX_ITEMS)

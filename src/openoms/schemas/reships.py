@@ -6,33 +6,37 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from openoms.schemas.common import (
+    LAX,
+    UNSIGNED_AMOUNT_PATTERN,
+    Identifier,
+    Payload,
+    Quantity,
+    Text,
+)
 from openoms.schemas.service_actions import ChangeOrderOut, ItemChangeIn
 from openoms.services.reships import ReshipReason
 
 Amount = Annotated[
     str,
     Field(
-        pattern=r"^\d{1,15}(\.\d{1,6})?$",
+        pattern=UNSIGNED_AMOUNT_PATTERN,
         description='Decimal string in the order\'s currency, e.g. "12.34" (not negative).',
         examples=["12.34"],
     ),
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
 # --- reship -------------------------------------------------------------------------------
 
 
-class ReshipIn(_Strict):
+class ReshipIn(Payload):
     """Units to send again at no charge, and why."""
 
     items: list[ItemChangeIn] = Field(min_length=1, max_length=500)
-    reason: ReshipReason = Field(
+    reason: Annotated[ReshipReason, LAX] = Field(
         description="lost_in_transit, damaged, wrong_item or other (details in `note`)."
     )
     note: str | None = Field(default=None, max_length=500, description="Free text for people.")
@@ -63,26 +67,26 @@ class ReshipOut(BaseModel):
 # --- exchange -----------------------------------------------------------------------------
 
 
-class ExchangeNewItemIn(_Strict):
-    sku: str = Field(min_length=1, max_length=100)
-    quantity: int = Field(description="Units, a positive whole number.")
+class ExchangeNewItemIn(Payload):
+    sku: Identifier = Field(min_length=1, max_length=100)
+    quantity: Quantity = Field(description="Units, a positive whole number.")
     unit_price: Amount
     tax: Amount = Field(default="0", description="Tax for the whole line.")
-    name: str | None = Field(default=None, max_length=300)
-    delivery_group: str | None = Field(
+    name: Text | None = Field(default=None, max_length=300)
+    delivery_group: Identifier | None = Field(
         default=None,
         max_length=100,
         description="Ref of the delivery group; default the first returned item's group.",
     )
 
 
-class ExchangeIn(_Strict):
+class ExchangeIn(Payload):
     """Items coming back and the items sent instead, in one action."""
 
     return_items: list[ItemChangeIn] = Field(min_length=1, max_length=500)
     new_items: list[ExchangeNewItemIn] = Field(min_length=1, max_length=100)
     reason: str | None = Field(default=None, max_length=500)
-    expected_location: str | None = Field(
+    expected_location: Identifier | None = Field(
         default=None, max_length=100, description="Ref of the location the return goes to."
     )
 

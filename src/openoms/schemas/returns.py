@@ -4,30 +4,30 @@ business (409/400 with a stable code)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from openoms.domain.returns import ReturnCondition, ReturnDisposition
+from openoms.schemas.common import LAX, Identifier, Payload, Quantity
 from openoms.schemas.service_actions import ItemChangeIn, ServiceActionOut
 from openoms.services.return_receipts import ReceiptRequest
 from openoms.services.returns import ReturnLineRequest, SimpleReturnLine
 
+Condition = Annotated[ReturnCondition, LAX]
+Disposition = Annotated[ReturnDisposition, LAX]
+Id = Annotated[Identifier, Field(min_length=1, max_length=40)]
+LocationRef = Annotated[Identifier, Field(min_length=1, max_length=100)]
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-
-class ReturnOrderCreate(_Strict):
+class ReturnOrderCreate(Payload):
     """A new RMA: items expected back. `submit` false keeps it a DRAFT (holding nothing)."""
 
-    order_summary_id: str = Field(min_length=1, max_length=40)
+    order_summary_id: Id
     items: list[ItemChangeIn] = Field(min_length=1, max_length=500)
     reason: str | None = Field(default=None, max_length=500)
-    expected_location: str | None = Field(
+    expected_location: LocationRef | None = Field(
         default=None,
-        min_length=1,
-        max_length=100,
         description="Where the units are expected (a location ref); receipts default to it.",
     )
     submit: bool = Field(
@@ -48,25 +48,23 @@ class ReturnOrderCreate(_Strict):
         ]
 
 
-class ReceiptIn(_Strict):
-    return_order_line_item_id: str = Field(min_length=1, max_length=40)
-    quantity: int = Field(description="Units received, a positive whole number.")
-    condition: ReturnCondition = ReturnCondition.NEW
-    disposition: ReturnDisposition = Field(
+class ReceiptIn(Payload):
+    return_order_line_item_id: Id
+    quantity: Quantity = Field(description="Units received, a positive whole number.")
+    condition: Condition = ReturnCondition.NEW
+    disposition: Disposition = Field(
         default=ReturnDisposition.RESTOCK,
         description="restock: back on hand at the receiving location; damaged or discard: "
         "written off.",
     )
-    location: str | None = Field(
+    location: LocationRef | None = Field(
         default=None,
-        min_length=1,
-        max_length=100,
         description="Where the units arrived (a location ref); default: the return's "
         "expected location.",
     )
 
 
-class ReceiveIn(_Strict):
+class ReceiveIn(Payload):
     """Units that arrived, per return line."""
 
     items: list[ReceiptIn] = Field(min_length=1, max_length=500)
@@ -80,35 +78,33 @@ class ReceiveIn(_Strict):
         ]
 
 
-class CancelLineIn(_Strict):
-    return_order_line_item_id: str = Field(min_length=1, max_length=40)
-    quantity: int = Field(description="Units no longer expected, a positive whole number.")
+class CancelLineIn(Payload):
+    return_order_line_item_id: Id
+    quantity: Quantity = Field(description="Units no longer expected, a positive whole number.")
 
 
-class CancelIn(_Strict):
+class CancelIn(Payload):
     """Units to cancel; no items: every unit still expected (and not refunded)."""
 
     items: list[CancelLineIn] | None = Field(default=None, min_length=1, max_length=500)
 
 
 class SimpleReturnItemIn(ItemChangeIn):
-    condition: ReturnCondition = ReturnCondition.NEW
-    disposition: ReturnDisposition = Field(
+    condition: Condition = ReturnCondition.NEW
+    disposition: Disposition = Field(
         default=ReturnDisposition.RESTOCK,
         description="restock (at `location`), damaged or discard (written off).",
     )
 
 
-class SubmitReturnIn(_Strict):
+class SubmitReturnIn(Payload):
     """A return of units already back (in store): received, restocked or written off, and
     refunded in one call."""
 
     items: list[SimpleReturnItemIn] = Field(min_length=1, max_length=500)
     reason: str | None = Field(default=None, max_length=500)
-    location: str | None = Field(
+    location: LocationRef | None = Field(
         default=None,
-        min_length=1,
-        max_length=100,
         description="Where the units were received (a location ref); needed to restock.",
     )
     refund_shipping: bool = Field(

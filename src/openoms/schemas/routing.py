@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-Ref = Annotated[str, Field(min_length=1, max_length=100, description="Location ref.")]
-Sku = Annotated[str, Field(min_length=1, max_length=100)]
+from openoms.schemas.common import UNSIGNED_AMOUNT_PATTERN, Identifier, Payload, Quantity
+
+Ref = Annotated[Identifier, Field(min_length=1, max_length=100, description="Location ref.")]
+Sku = Annotated[Identifier, Field(min_length=1, max_length=100)]
 Amount = Annotated[
     str,
     Field(
-        pattern=r"^\d{1,15}(\.\d{1,6})?$",
+        pattern=UNSIGNED_AMOUNT_PATTERN,
         description='Non-negative decimal string in `currency`, e.g. "4.99".',
         examples=["4.99"],
     ),
@@ -24,27 +26,23 @@ MAX_INVENTORY_ROWS = 20_000
 MAX_SPLITS = 10
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class OrderedQuantity(_Strict):
+class OrderedQuantity(Payload):
     sku: Sku
-    quantity: int = Field(description="Units wanted; a positive whole number.")
+    quantity: Quantity = Field(description="Units wanted; a positive whole number.")
 
 
-class LocationInventory(_Strict):
+class LocationInventory(Payload):
     location: Ref
     sku: Sku
-    quantity: int = Field(description="Units the location can give; not negative.")
+    quantity: Quantity = Field(description="Units the location can give; not negative.")
 
 
-class Coordinates(_Strict):
+class Coordinates(Payload):
     lat: float = Field(ge=-90, le=90, description="Latitude, degrees.")
     lon: float = Field(ge=-180, le=180, description="Longitude, degrees.")
 
 
-class _RoutingInput(_Strict):
+class _RoutingInput(Payload):
     ordered_quantities: list[OrderedQuantity] = Field(min_length=1, max_length=MAX_ITEMS)
     location_available_inventory: list[LocationInventory] = Field(
         max_length=MAX_INVENTORY_ROWS,
@@ -85,7 +83,7 @@ class FindRoutesResponse(BaseModel):
     routes: list[RouteOut]
 
 
-class RankRequest(_Strict):
+class RankRequest(Payload):
     locations: list[Ref] = Field(min_length=1, max_length=1000)
     destination: Coordinates
 
@@ -103,7 +101,7 @@ class RankResponse(BaseModel):
     locations: list[RankedLocation]
 
 
-class LocationShippingCost(_Strict):
+class LocationShippingCost(Payload):
     location: Ref
     per_shipment: Amount
     per_unit: Amount

@@ -6,20 +6,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from openoms.schemas.common import Identifier, Payload, Quantity
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class ItemChangeIn(_Strict):
-    order_item_summary_id: str = Field(min_length=1, max_length=40)
-    quantity: int = Field(description="Units, a positive whole number.")
+class ItemChangeIn(Payload):
+    order_item_summary_id: Identifier = Field(min_length=1, max_length=40)
+    quantity: Quantity = Field(description="Units, a positive whole number.")
     reason: str | None = Field(default=None, max_length=500)
 
 
-class ItemsActionIn(_Strict):
+class ItemsActionIn(Payload):
     """Items and quantities for a cancel or a return."""
 
     items: list[ItemChangeIn] = Field(min_length=1, max_length=500)
@@ -65,11 +63,11 @@ class ServiceActionOut(BaseModel):
 # --- discounts (adjust-item-preview / adjust-item-submit) ---------------------------------
 
 
-class ItemAdjustmentIn(_Strict):
+class ItemAdjustmentIn(Payload):
     """One discount on one item (product or delivery charge), as Salesforce's
     adjustItemSubmit: a percentage of the item's current net price, or an amount."""
 
-    order_item_summary_id: str = Field(min_length=1, max_length=40)
+    order_item_summary_id: Identifier = Field(min_length=1, max_length=40)
     type: Literal["percentage", "amount_with_tax", "amount_without_tax"] = Field(
         description="percentage: `amount` percent off the item's net price (total price + "
         "adjustments), its tax lowered in proportion. amount_with_tax: `amount` includes tax, "
@@ -85,7 +83,7 @@ class ItemAdjustmentIn(_Strict):
     reason: str | None = Field(default=None, max_length=500)
 
 
-class AdjustItemsIn(_Strict):
+class AdjustItemsIn(Payload):
     """Discounts (goodwill, appeasement) on items of an order summary."""
 
     items: list[ItemAdjustmentIn] = Field(min_length=1, max_length=500)

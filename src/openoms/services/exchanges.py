@@ -48,11 +48,12 @@ from openoms.adapters.db.repositories import routing as routing_repo
 from openoms.adapters.jobs import enqueue
 from openoms.adapters.outbox import Outbox
 from openoms.domain.changes import return_line
-from openoms.domain.errors import ExchangeInvalid, QuantityInvalid
+from openoms.domain.errors import ExchangeInvalid
 from openoms.domain.events import DomainEvent
 from openoms.domain.finance import Amounts
-from openoms.domain.money import Money, format_minor
-from openoms.domain.order import ItemType
+from openoms.domain.money import Money, check_amount, format_minor
+from openoms.domain.order import ItemType, Totals
+from openoms.domain.quantities import check_line_quantity
 from openoms.domain.summary import ChangeKind, ChangeLine, ChangeOrder
 from openoms.services.change_orders import (
     RecordedChange,
@@ -141,6 +142,7 @@ def submit_exchange(
             for row, (_, qty, price, tax, _) in zip(rows, placed, strict=True)
         ),
     )
+    _totals_after(summary, change).check(summary.currency)
     added = record_change(session, outbox, summary, change)
     order = session.get(m.ReturnOrder, outcome.return_order_id)
     assert order is not None  # made above
@@ -187,11 +189,7 @@ def _place(
     placed = []
     for index, new in enumerate(new_items):
         where = f"new_items[{index}]"
-        if new.quantity <= 0:
-            raise QuantityInvalid(
-                f"quantity of {new.sku} must be a positive whole number, got {new.quantity}",
-                field=f"{where}.quantity",
-            )
+        check_line_quantity(new.quantity, field=f"{where}.quantity")
         group = by_id[default_group]
         if new.delivery_group is not None:
             if new.delivery_group not in groups:
@@ -203,8 +201,20 @@ def _place(
             group = groups[new.delivery_group]
         price = Money.parse(new.unit_price, currency, field=f"{where}.unit_price").minor
         tax = Money.parse(new.tax, currency, field=f"{where}.tax").minor
+        check_amount(new.quantity * price + tax, currency, field=where, what=f"{where} total")
         placed.append((new, new.quantity, price, tax, group))
     return placed
+
+
+def _totals_after(summary: m.OrderSummary, change: ChangeOrder) -> Totals:
+    """The summary's totals once the new items (products) are added."""
+    now = Totals(
+        summary.total_product, summary.total_delivery, summary.total_adjustments, summary.total_tax
+    )
+    return now + Totals(
+        product=sum(line.total_price for line in change.lines),
+        tax=sum(line.tax for line in change.lines),
+    )
 
 
 def _returned_value(

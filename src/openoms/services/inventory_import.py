@@ -1,7 +1,8 @@
 """Inventory imports (DESIGN.md §5, §12): full snapshots and deltas, JSON lines or CSV.
 
 Validate everything first, then write: a file with any bad line (malformed, a negative or
-fractional quantity, a future without a date, an unknown location) applies nothing.
+fractional quantity, a future without a date, an unknown location, the same location and
+SKU as an earlier line) or with no record at all applies nothing.
 
 Writes are `INSERT … ON CONFLICT (location_id, sku) DO UPDATE` setting on_hand (and
 safety_stock, futures when given) and never `reserved`: a reservation's conditional update
@@ -11,16 +12,17 @@ on_hand below reserved (available_to_fulfill goes negative until stock arrives).
 Batches of `BATCH_SIZE` records commit one by one, so row locks are held for one batch only
 and orders keep reserving during a large import. A batch claims its record ids in
 `inventory_import_records` in the same transaction as it writes the records, so a record id
-is applied exactly once, even by two imports racing. Lines of one file apply in order (a
-later line for the same location and SKU wins). A full import then sets on_hand to 0 on
-every record of the listed locations it did not list (found by `last_import_id`).
+is applied exactly once, even by two imports racing. A file names each location and SKU
+once (a line repeating an earlier one's `record_id` is a resend of that record, skipped).
+A full import then sets on_hand to 0 on every record of the listed locations it did not
+list (found by `last_import_id`).
 """
 
 from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -35,10 +37,10 @@ from openoms.adapters.db.repositories import inventory_import as repo
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.domain.events import DomainEvent
-from openoms.domain.inventory import InventoryImportInvalid
+from openoms.domain.inventory import InventoryImportEmpty, InventoryImportInvalid
 from openoms.schemas import field_path
 from openoms.schemas.inventory import InventoryLineIn
-from openoms.services.file_lines import LineError
+from openoms.services.file_lines import LineError, csv_integer
 
 ImportFormat = Literal["jsonl", "csv"]
 ImportMode = Literal["delta", "full"]
@@ -48,7 +50,8 @@ MAX_REPORTED_ERRORS = 100
 CSV_COLUMNS = ("location", "sku", "on_hand", "safety_stock", "futures", "record_id")
 CSV_REQUIRED = ("location", "sku", "on_hand")
 
-_INTEGER = re.compile(r"[+-]?\d+")
+EMPTY = "inventory_import_empty"  # the code of the one error of a file without records
+
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -85,13 +88,58 @@ class ImportResult:
 def parse_inventory_lines(
     lines: Iterable[str], fmt: ImportFormat
 ) -> tuple[list[InventoryLine], list[LineError]]:
-    """Parse and validate every line (no database). Blank lines are skipped but counted, so
-    line numbers match the file; a CSV file's first line is its header."""
+    """Parse and validate every line (no database): each line on its own, then the file
+    (a location and SKU listed twice, no record at all). Blank lines are skipped but
+    counted, so line numbers match the file; a CSV file's first line is its header."""
+    counted = _Counted(lines)
     if fmt == "jsonl":
-        return _parse_jsonl(lines)
-    if fmt == "csv":
-        return _parse_csv(lines)
-    raise ValueError(f"unknown import format {fmt!r}")
+        records, errors = _parse_jsonl(counted)
+    elif fmt == "csv":
+        records, errors = _parse_csv(counted)
+    else:
+        raise ValueError(f"unknown import format {fmt!r}")
+    errors = sorted(errors + _listed_twice(records), key=_by_line)
+    if not records and not errors:
+        errors = [LineError(counted.read + 1, None, "the file holds no records", EMPTY)]
+    return records, errors
+
+
+class _Counted:
+    """The lines of a file, counting those read."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.lines = lines
+        self.read = 0
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.lines:
+            self.read += 1
+            yield line
+
+
+def _listed_twice(records: Sequence[InventoryLine]) -> list[LineError]:
+    """A line naming the location and SKU of an earlier one (unless it resends that line's
+    record_id): which stock level would be meant is anybody's guess."""
+    first: dict[tuple[str, str], InventoryLine] = {}
+    errors = []
+    for record in records:
+        earlier = first.setdefault((record.location, record.sku), record)
+        if earlier is not record and (
+            record.record_id is None or earlier.record_id != record.record_id
+        ):
+            errors.append(
+                LineError(
+                    record.line,
+                    "sku",
+                    f"{record.location} / {record.sku} is on line {earlier.line} too: list "
+                    "each location and SKU once",
+                )
+            )
+    return errors
+
+
+def _by_line(error: LineError) -> int:
+    return error.line
 
 
 def _parse_jsonl(lines: Iterable[str]) -> tuple[list[InventoryLine], list[LineError]]:
@@ -138,9 +186,7 @@ def _parse_csv(lines: Iterable[str]) -> tuple[list[InventoryLine], list[LineErro
                 records.append(_record(number, model))
     except csv.Error as exc:
         errors.append(LineError(reader.line_num, None, f"malformed CSV: {exc}"))
-    if header is None:
-        errors.append(LineError(1, None, f"missing header line ({', '.join(CSV_REQUIRED)}, …)"))
-    return records, errors
+    return records, errors  # no header at all: a file without records
 
 
 def _header_errors(number: int, header: list[str]) -> list[LineError]:
@@ -171,7 +217,7 @@ def _csv_values(header: list[str], cells: list[str]) -> dict[str, Any]:
         if not cell:
             continue
         if name in ("on_hand", "safety_stock"):
-            values[name] = _csv_int(cell)
+            values[name] = csv_integer(cell)
         elif name == "futures":
             values[name] = [_csv_future(part.strip()) for part in cell.split(";") if part.strip()]
         else:
@@ -179,13 +225,9 @@ def _csv_values(header: list[str], cells: list[str]) -> dict[str, Any]:
     return values
 
 
-def _csv_int(cell: str) -> int | str:
-    return int(cell) if _INTEGER.fullmatch(cell) else cell
-
-
 def _csv_future(part: str) -> dict[str, Any]:
     quantity, _, when = part.partition("@")
-    future: dict[str, Any] = {"quantity": _csv_int(quantity.strip())}
+    future: dict[str, Any] = {"quantity": csv_integer(quantity.strip())}
     when = when.strip()
     if when:
         try:
@@ -226,10 +268,12 @@ def _by_date(future: tuple[int, date]) -> date:
 
 
 def invalid_import(errors: Sequence[LineError]) -> InventoryImportInvalid:
-    """The error answering an import with bad lines (the first 100 listed)."""
+    """The error answering an import with bad lines (the first 100 listed), or without any
+    record (InventoryImportEmpty)."""
     shown = errors[:MAX_REPORTED_ERRORS]
     more = f" (first {len(shown)} listed)" if len(errors) > len(shown) else ""
-    return InventoryImportInvalid(
+    kind = InventoryImportEmpty if [e.code for e in errors] == [EMPTY] else InventoryImportInvalid
+    return kind(
         f"{len(errors)} problem(s) in the import{more}, nothing was applied: {shown[0]}",
         errors=[{"line": e.line, "field": e.field, "message": e.message} for e in shown],
         error_count=len(errors),
@@ -330,8 +374,9 @@ def _claim(
 
 
 def _rows(location_ids: dict[str, str], records: Sequence[InventoryLine]) -> list[repo.RecordRow]:
-    """One row per (location, SKU), the file's last line winning, in (location, SKU) order
-    so that concurrent writers lock rows in one order."""
+    """One row per (location, SKU) (a parsed file lists each once; records given directly
+    may repeat one, the last winning), in (location, SKU) order so that concurrent writers
+    lock rows in one order."""
     latest: dict[tuple[str, str], InventoryLine] = {}
     for record in records:
         latest[(location_ids[record.location], record.sku)] = record

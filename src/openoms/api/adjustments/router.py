@@ -1,7 +1,7 @@
 """Discounts on items of an order summary (DESIGN.md §9, §12), as Salesforce's
 adjustItemPreview / adjustItemSubmit: `adjust-item-preview` runs the very same action as
 `adjust-item-submit` in a transaction that is always rolled back, so the two can never
-disagree. `adjust-item-submit` takes an `Idempotency-Key`: a retry with the same key replays
+disagree. `adjust-item-submit` requires an `Idempotency-Key`: a retry with the same key replays
 the first answer and discounts nothing more."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from openoms.adapters.outbox import Outbox
 from openoms.api.errors import PROBLEM_JSON
-from openoms.api.idempotency import IdempotencyKey
+from openoms.api.idempotency import RequiredIdempotencyKey
 from openoms.api.service_actions import Action, Agent, preview, submit
 from openoms.schemas.service_actions import AdjustItemsIn, ServiceActionOut
 from openoms.services.adjustments import submit_adjustments
@@ -70,7 +70,7 @@ def adjust_item_submit(
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Discount items: up to three change orders of kind adjust (pre_fulfillment,
     in_fulfillment, post_fulfillment). What was already invoiced is credited on a credit

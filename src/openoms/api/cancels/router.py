@@ -1,6 +1,6 @@
 """Cancel units of an order summary (DESIGN.md §9, §12): `preview-cancel` answers what
 `submit-cancel` would do, by running the very same action in a transaction that is always
-rolled back, so the two can never disagree. `submit-cancel` takes an `Idempotency-Key`: a
+rolled back, so the two can never disagree. `submit-cancel` requires an `Idempotency-Key`: a
 retry with the same key replays the first answer and cancels nothing more."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from openoms.adapters.outbox import Outbox
 from openoms.api.errors import PROBLEM_JSON
-from openoms.api.idempotency import IdempotencyKey
+from openoms.api.idempotency import RequiredIdempotencyKey
 from openoms.api.service_actions import Action, Agent, preview, submit
 from openoms.schemas.service_actions import ItemsActionIn, ServiceActionOut
 from openoms.services.cancels import cancel_with_messages
@@ -76,7 +76,7 @@ def submit_cancel(
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Cancel units not shipped yet: unallocated units first, then units of fulfillment
     orders least advanced first (their lines shrink, their stock is released). One change

@@ -2,15 +2,15 @@
 
 `ensure-refunds` calls payment gateways, so it holds no transaction while they answer (see
 `openoms.services.refunds`); it is safe to call again or concurrently: a credit memo is
-refunded exactly once, and a retry lands on the same gateway idempotency keys.
+refunded exactly once, and a retry lands on the same gateway idempotency keys. It requires
+an `Idempotency-Key`, under which its answer is stored: a retry replays it.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from openoms.adapters.db.models import OrderSummary
@@ -18,8 +18,10 @@ from openoms.adapters.db.session import Database
 from openoms.api.auth import require_scope
 from openoms.api.deps import gateways_of, get_db
 from openoms.api.errors import PROBLEM_JSON
+from openoms.api.idempotency import RequiredIdempotencyKey, respond, run_claimed
 from openoms.domain.errors import OrderSummaryNotFound, ValidationFailed
 from openoms.domain.money import format_minor
+from openoms.schemas.common import IsoDateTime
 from openoms.schemas.finance import EnsureRefundsOut, ReconciliationRow
 from openoms.services.keys import Principal, Scope
 from openoms.services.reconciliation import reconcile
@@ -69,12 +71,23 @@ class ReconciliationReportOut(BaseModel):
 def ensure_refunds_action(
     summary_id: str,
     request: Request,
-    _: Agent,
+    response: Response,
+    principal: Agent,
     db: Annotated[Database, Depends(get_db)],
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Refund every posted credit memo's balance and any excess funds now (exact match,
     else the smallest covering payment, else several, largest first). Answers what this
-    call processed, left pending (declined or unanswered: retried later) or saw fail."""
+    call processed, left pending (declined or unanswered: retried later) or saw fail (a
+    retry with the same key replays that answer)."""
+
+    def act() -> tuple[int, dict[str, Any]]:
+        return 200, _ensure_refunds(request, db, summary_id)
+
+    return respond(response, run_claimed(db, principal, idempotency_key, request, {}, act))
+
+
+def _ensure_refunds(request: Request, db: Database, summary_id: str) -> dict[str, Any]:
     outcome = ensure_refunds(db, request.app.state.outbox, gateways_of(request.app), summary_id)
     with db.reading() as session:
         summary = session.get(OrderSummary, summary_id)
@@ -94,9 +107,10 @@ def reconciliation(
     _: Agent,
     db: Annotated[Database, Depends(get_db)],
     from_: Annotated[
-        datetime | None, Query(alias="from", description="Ordered at or after (inclusive).")
+        IsoDateTime | None,
+        Query(alias="from", description="Ordered at or after (inclusive)."),
     ] = None,
-    to: Annotated[datetime | None, Query(description="Ordered before (exclusive).")] = None,
+    to: Annotated[IsoDateTime | None, Query(description="Ordered before (exclusive).")] = None,
 ) -> dict[str, Any]:
     """Per order and in total: authorized, captured, refunded, reversed, invoiced, credited,
     refunded without a credit memo (agent refunds) and outstanding (invoiced − credited −

@@ -3,7 +3,8 @@
 The warehouse reports progress with one action per step — `assign`, `pick-complete`,
 `pack-complete` — rather than a generic status change: each is a fixed, documented move of
 the transition table, and shipping, canceling lines and rejecting have their own actions
-because they move quantities and stock. Every POST honours `Idempotency-Key`.
+because they move quantities and stock. Every POST honours `Idempotency-Key`; `ship` and
+`cancel-lines`, which move stock, require it.
 
 Shipping is two steps: the shipment is committed first (stock leaves, the FO moves), then
 the label is requested from the carrier outside the transaction. The answer is 201 with the
@@ -19,12 +20,11 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from openoms.adapters.carriers import Carriers, default_carriers
-from openoms.adapters.db.models import FulfillmentOrder, IdempotencyRecord
-from openoms.adapters.db.session import Database, retry_transient
+from openoms.adapters.db.models import FulfillmentOrder
+from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.api.auth import require_scope
 from openoms.api.cursors import decode_cursor, encode_cursor
@@ -32,10 +32,13 @@ from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import (
     IdempotencyKey,
+    RequiredIdempotencyKey,
     answer_idempotent,
+    remember,
     respond,
     run_idempotent,
 )
+from openoms.api.params import WHOLE_NUMBER
 from openoms.domain.errors import ValidationFailed
 from openoms.domain.fulfillment import FulfillmentOrderStatus, ShipmentStatus
 from openoms.schemas.fulfillment import (
@@ -94,7 +97,7 @@ def list_fulfillment_orders(
     location: Annotated[str | None, Query(description="Location ref.")] = None,
     status: FulfillmentOrderStatus | None = None,
     order_summary_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=200), WHOLE_NUMBER] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
 ) -> dict[str, Any]:
     """A location's work queue: fulfillment orders oldest first, filtered, one page at a
@@ -213,7 +216,7 @@ def cancel_lines(
     request: Request,
     response: Response,
     principal: Warehouse,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Cancel unshipped units, by line `id` or by `sku`: the item's allocated units go down
     (available to fulfil again) and the reservation releases them at the location. With
@@ -227,7 +230,9 @@ def cancel_lines(
         return 200, _views(session, [fo])[0]
 
     body = payload.model_dump(mode="json")
-    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+    return answer_idempotent(
+        request, response, principal, idempotency_key, body, operation, required=True
+    )
 
 
 @router.post(
@@ -272,8 +277,8 @@ def ship(
     request: Request,
     response: Response,
     principal: Warehouse,
+    idempotency_key: RequiredIdempotencyKey,
     payload: ShipmentCreate | None = None,
-    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Ship `items` (default: everything left): on hand and reserved go down at the
     location, the items' quantity_fulfilled goes up, the FO becomes FULFILLED (or
@@ -295,7 +300,7 @@ def ship(
         return 202, shipping.shipment_view(shipment)
 
     body = payload.model_dump(mode="json")
-    result = run_idempotent(db, principal, idempotency_key, request, body, operation)
+    result = run_idempotent(db, principal, idempotency_key, request, body, operation, required=True)
     if result.replayed or result.body["status"] != ShipmentStatus.LABEL_PENDING:
         return respond(response, result)
     # Committed: now the label, with no transaction held. Whatever the carrier adapter does,
@@ -310,8 +315,7 @@ def ship(
     if attempt.outcome is labels.LabelOutcome.REJECTED:
         answer["label_error"] = attempt.detail
     status = 202 if answer["status"] == ShipmentStatus.LABEL_PENDING else 201
-    if idempotency_key is not None:
-        _remember(db, principal, idempotency_key, status, answer)
+    remember(db, principal, idempotency_key, status, answer)
     response.status_code = status
     return answer
 
@@ -361,26 +365,6 @@ def _line_id(fo: FulfillmentOrder, line_id: str | None, sku: str | None) -> str:
             field="items",
         )
     return matches[0]
-
-
-def _remember(
-    db: Database, principal: Principal, key: str, status: int, body: dict[str, Any]
-) -> None:
-    """Store the final answer for the key, so a retry replays what this request answered
-    (the first step stored the LABEL_PENDING answer)."""
-
-    def write() -> None:
-        with db.transaction() as session:
-            session.execute(
-                update(IdempotencyRecord)
-                .where(
-                    IdempotencyRecord.api_key_id == principal.api_key_id,
-                    IdempotencyRecord.key == key,
-                )
-                .values(status_code=status, response_body=body)
-            )
-
-    retry_transient(write)
 
 
 def _outbox(request: Request) -> Outbox:

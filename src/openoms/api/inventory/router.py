@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import io
+import tempfile
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import IO, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -15,6 +16,7 @@ from openoms.adapters.outbox import Outbox
 from openoms.api.auth import require_scope
 from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
+from openoms.api.params import WHOLE_NUMBER
 from openoms.domain.errors import ValidationFailed
 from openoms.domain.inventory import ImportFormatUnsupported
 from openoms.schemas.inventory import (
@@ -34,6 +36,8 @@ from openoms.services.inventory_import import (
 from openoms.services.keys import Principal, Scope
 
 router = APIRouter(prefix="/api/v1", tags=["inventory"])
+IMPORT_PATH = "/api/v1/inventory/import"  # its body cap is its own (create_app)
+SPOOL_BYTES = 8 << 20  # an import body beyond this waits on disk, not in memory
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"description": text, "content": {PROBLEM_JSON: {}}}
@@ -83,9 +87,13 @@ def _today() -> date:
 
 
 @router.post(
-    "/inventory/import",
+    IMPORT_PATH.removeprefix(router.prefix),
     response_model=InventoryImportResult,
-    responses={415: {"description": "Body is neither JSON lines nor CSV."}, **PROBLEMS},
+    responses={
+        413: {"description": "The file is over the import cap (256 MiB by default)."},
+        415: {"description": "Body is neither JSON lines nor CSV."},
+        **PROBLEMS,
+    },
     openapi_extra=_IMPORT_BODY,
 )
 async def import_inventory(
@@ -105,12 +113,16 @@ async def import_inventory(
     Every line is validated first; any bad line (or unknown location) answers 400
     `inventory_import_invalid` with `errors: [{line, field, message}]` and applies nothing.
     Reservations are never changed. Lines with a `record_id` applied before are skipped, so
-    sending the same file again is safe. Emits `inventory.imported`."""
+    sending the same file again is safe. Emits `inventory.imported`. The file may be up to
+    256 MiB (`OPENOMS_MAX_IMPORT_BYTES`); larger is 413 `payload_too_large`."""
     fmt = _format(request.headers.get("content-type", ""))
-    body = await request.body()
-    return await run_in_threadpool(
-        _import, get_db(request), request.app.state.outbox, body, fmt, mode
-    )
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as body:
+        async for chunk in request.stream():
+            body.write(chunk)
+        body.seek(0)
+        return await run_in_threadpool(
+            _import, get_db(request), request.app.state.outbox, body, fmt, mode
+        )
 
 
 def _format(content_type: str) -> ImportFormat:
@@ -126,14 +138,16 @@ def _format(content_type: str) -> ImportFormat:
 
 
 def _import(
-    db: Database, outbox: Outbox, body: bytes, fmt: ImportFormat, mode: ImportMode
+    db: Database, outbox: Outbox, body: IO[bytes], fmt: ImportFormat, mode: ImportMode
 ) -> dict[str, Any]:
+    # Lines as a file reads them (a CSV field may hold a quoted line break), decoded as read.
+    text = io.TextIOWrapper(body, encoding="utf-8-sig", newline="")
     try:
-        text = body.decode("utf-8-sig")
+        records, errors = parse_inventory_lines(text, fmt)
     except UnicodeDecodeError as exc:
         raise ValidationFailed(f"the body is not UTF-8 text: {exc.reason}") from None
-    # Lines as a file reads them (a CSV field may hold a quoted line break).
-    records, errors = parse_inventory_lines(io.StringIO(text, newline=""), fmt)
+    finally:
+        text.detach()  # the caller closes the body
     if errors:
         raise invalid_import(errors)
     return apply_inventory_import(db, outbox, records, mode=mode).as_dict()
@@ -171,7 +185,7 @@ def list_records(
     db: Annotated[Database, Depends(get_db)],
     location: Annotated[str | None, Query(description="Location ref.")] = None,
     sku: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, le=500), WHOLE_NUMBER] = 100,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
 ) -> dict[str, Any]:
     """Inventory records, oldest first, of one location and/or SKU, one page at a time."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -15,7 +14,9 @@ from openoms.api.cursors import decode_cursor, encode_cursor
 from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import IdempotencyKey, answer_idempotent
+from openoms.api.params import WHOLE_NUMBER
 from openoms.domain.errors import ValidationFailed
+from openoms.schemas.common import IsoDateTime
 from openoms.schemas.order_views import OrderSummaryOut, OrderSummaryPage
 from openoms.schemas.orders import OrderCreate
 from openoms.services.capture import capture_order
@@ -34,6 +35,12 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         409: "Conflicts with the current state.",
         422: "The payload does not match the schema.",
     }.items()
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {
+        "description": "No such order summary (`order_summary_not_found`).",
+        "content": {PROBLEM_JSON: {}},
+    }
 }
 
 Capturer = Annotated[Principal, Depends(require_scope(Scope.STOREFRONT, Scope.AGENT))]
@@ -77,7 +84,11 @@ def capture(
     return answer_idempotent(request, response, principal, idempotency_key, body, operation)
 
 
-@router.get("/order-summaries/{summary_id}", response_model=OrderSummaryOut, responses=PROBLEMS)
+@router.get(
+    "/order-summaries/{summary_id}",
+    response_model=OrderSummaryOut,
+    responses={**PROBLEMS, **NOT_FOUND},
+)
 def get_order_summary(
     summary_id: str, _: Reader, db: Annotated[Database, Depends(get_db)]
 ) -> dict[str, Any]:
@@ -95,9 +106,9 @@ def search_order_summaries(
     channel: str | None = None,
     customer_email: str | None = None,
     external_reference: str | None = None,
-    ordered_from: Annotated[datetime | None, Query(description="Inclusive.")] = None,
-    ordered_to: Annotated[datetime | None, Query(description="Exclusive.")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ordered_from: Annotated[IsoDateTime | None, Query(description="Inclusive.")] = None,
+    ordered_to: Annotated[IsoDateTime | None, Query(description="Exclusive.")] = None,
+    limit: Annotated[int, Query(ge=1, le=200), WHOLE_NUMBER] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
 ) -> dict[str, Any]:
     """Order summaries newest first, filtered, one page at a time."""

@@ -1,11 +1,13 @@
 """Payments on an order summary (DESIGN.md §7, §12): ensure funds, and an agent's capture
 and refund.
 
-All call the gateway with no transaction open. `ensure-funds` is idempotent by nature (it
-captures only what invoices still owe, and resends a pending capture with its own key), so
-it needs no `Idempotency-Key`. `capture` and `refund` record the pending movement under the
-request's key first, then call the gateway; a retry with the same key resends that same
-movement (never a second one) and answers with its outcome.
+All call the gateway with no transaction open, and all require an `Idempotency-Key` (400
+`idempotency_key_required` without one, nothing moved). `ensure-funds` captures only what
+invoices still owe (and resends a pending capture with its own key); its answer is stored
+under the request's key, so a retry replays what the first call did. `capture` and `refund`
+record the pending movement under the request's key first, then call the gateway; a retry
+with the same key resends that same movement (never a second one) and answers with its
+outcome.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,9 +24,16 @@ from openoms.adapters.outbox import Outbox
 from openoms.api.auth import require_scope
 from openoms.api.deps import gateways_of, get_db
 from openoms.api.errors import PROBLEM_JSON
-from openoms.api.idempotency import REPLAYED_HEADER, IdempotencyKey, run_idempotent
+from openoms.api.idempotency import (
+    REPLAYED_HEADER,
+    RequiredIdempotencyKey,
+    respond,
+    run_claimed,
+    run_idempotent,
+)
 from openoms.domain.money import Money, format_minor
 from openoms.domain.payments import PaymentStatus
+from openoms.schemas.common import Identifier, Payload
 from openoms.schemas.finance import RefundOut as RefundView
 from openoms.services import payment_actions
 from openoms.services import payments as service
@@ -67,18 +76,22 @@ class EnsureFundsOut(BaseModel):
     detail: str
 
 
-class CaptureIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class CaptureIn(Payload):
+    amount: Identifier = Field(
+        max_length=40, description='Decimal string, e.g. "12.34".', examples=["12.34"]
+    )
+    currency: Identifier | None = Field(
+        default=None, max_length=3, description="Defaults to the order's currency."
+    )
 
-    amount: str = Field(description='Decimal string, e.g. "12.34".', examples=["12.34"])
-    currency: str | None = Field(default=None, description="Defaults to the order's currency.")
 
-
-class RefundIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    amount: str = Field(description='Decimal string, e.g. "12.34".', examples=["12.34"])
-    currency: str | None = Field(default=None, description="Defaults to the order's currency.")
+class RefundIn(Payload):
+    amount: Identifier = Field(
+        max_length=40, description='Decimal string, e.g. "12.34".', examples=["12.34"]
+    )
+    currency: Identifier | None = Field(
+        default=None, max_length=3, description="Defaults to the order's currency."
+    )
     reason: str | None = Field(
         default=None, max_length=500, description="Why (goodwill, price match…); on the event."
     )
@@ -103,10 +116,27 @@ class CaptureOut(BaseModel):
     response_model=EnsureFundsOut,
     responses=PROBLEMS,
 )
-def ensure_funds(summary_id: str, request: Request, _: Agent) -> dict[str, Any]:
+def ensure_funds(
+    summary_id: str,
+    request: Request,
+    response: Response,
+    principal: Agent,
+    idempotency_key: RequiredIdempotencyKey,
+) -> dict[str, Any]:
     """Capture what the summary's POSTED invoices still owe: excess captured funds first,
     then authorizations (exact amount first, else largest). Also retries invoices whose
-    payment exception waits for a person. Answers what each invoice got in this run."""
+    payment exception waits for a person. Answers what each invoice got in this run (a
+    retry with the same key replays that answer)."""
+    db = get_db(request)
+
+    def act() -> tuple[int, dict[str, Any]]:
+        return 200, _ensure_funds(request, summary_id)
+
+    result = run_claimed(db, principal, idempotency_key, request, {}, act)
+    return respond(response, result)
+
+
+def _ensure_funds(request: Request, summary_id: str) -> dict[str, Any]:
     result = service.ensure_funds(
         get_db(request), _outbox(request), gateways_of(request.app), summary_id, retry_blocked=True
     )
@@ -141,7 +171,7 @@ def capture(
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Capture `amount` on one payment method now, outside any invoice (later invoices use
     it first). 201 captured; 202 answer unknown (retried with the same key); 402 declined.
@@ -155,7 +185,7 @@ def capture(
         return 202, {"payment_ids": ids}
 
     body = payload.model_dump(mode="json")
-    result = run_idempotent(db, principal, idempotency_key, request, body, operation)
+    result = run_idempotent(db, principal, idempotency_key, request, body, operation, required=True)
     ids: list[str] = result.body["payment_ids"]
     payment_actions.send_pending(db, _outbox(request), gateways_of(request.app), summary_id, ids)
     with db.reading() as session:
@@ -202,7 +232,7 @@ def refund(
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Give `amount` back on one payment method now, with no credit memo (goodwill, price
     match): planned over its captures (exact match, else the smallest covering, else several,
@@ -222,7 +252,7 @@ def refund(
         return 202, {"refund_ids": ids}
 
     body = payload.model_dump(mode="json")
-    result = run_idempotent(db, principal, idempotency_key, request, body, operation)
+    result = run_idempotent(db, principal, idempotency_key, request, body, operation, required=True)
     ids: list[str] = result.body["refund_ids"]
     payment_actions.send_pending_refunds(
         db, _outbox(request), gateways_of(request.app), summary_id, ids

@@ -22,6 +22,7 @@ from openoms.api.cursors import decode_cursor, encode_cursor
 from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import IdempotencyKey, answer_idempotent, respond, run_idempotent
+from openoms.api.params import WHOLE_NUMBER
 from openoms.domain.fulfillment import ProcessExceptionCategory, ProcessExceptionStatus
 from openoms.schemas.process_exceptions import (
     ProcessException,
@@ -69,7 +70,7 @@ def list_process_exceptions(
         Query(description="Repeat for any of several (`status=NEW&status=TRIAGED`)."),
     ] = None,
     order_summary_id: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=200), WHOLE_NUMBER] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
 ) -> dict[str, Any]:
     """The exception queue oldest first, filtered by category, severity, status (one or

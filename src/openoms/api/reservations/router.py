@@ -16,7 +16,7 @@ from openoms.api.auth import require_scope
 from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import (
-    IdempotencyKey,
+    RequiredIdempotencyKey,
     answer_idempotent,
     request_hash,
 )
@@ -62,7 +62,7 @@ def create_reservation(
     request: Request,
     response: Response,
     principal: Reserver,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Hold stock against a location group (spread over its active locations, deepest stock
     first) or one location. All or nothing: a shortage answers 409 `insufficient_stock`
@@ -72,7 +72,6 @@ def create_reservation(
     fingerprint = request_hash(request.method, request.url.path, body, request.url.query)
 
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
-        assert idempotency_key is not None  # run_idempotent(required=True) checked it
         group_id = _group_id(session, payload.location_group) if payload.location_group else None
         location_id = _location_id(session, payload.location) if payload.location else None
         expires_at = (
@@ -118,7 +117,7 @@ def transfer_reservation(
     request: Request,
     response: Response,
     principal: Manager,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Move held units to `to_location` (all, or `items`). Only the units moved need stock
     there; a shortage answers 409 `insufficient_stock` and nothing moves; more than held is
@@ -137,8 +136,9 @@ def transfer_reservation(
         )
         return 200, reservation_view(session, reservation)
 
+    body = payload.model_dump(mode="json")
     return answer_idempotent(
-        request, response, principal, idempotency_key, payload.model_dump(mode="json"), operation
+        request, response, principal, idempotency_key, body, operation, required=True
     )
 
 
@@ -152,8 +152,8 @@ def fulfill_reservation(
     request: Request,
     response: Response,
     principal: Fulfiller,
+    idempotency_key: RequiredIdempotencyKey,
     payload: ReservationFulfill | None = None,
-    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Ship held units: on hand and reserved both go down. Without `items`, everything
     held. Once nothing is held the reservation is FULFILLED; more than held is 409
@@ -170,8 +170,9 @@ def fulfill_reservation(
         )
         return 200, reservation_view(session, reservation)
 
+    body = payload.model_dump(mode="json")
     return answer_idempotent(
-        request, response, principal, idempotency_key, payload.model_dump(mode="json"), operation
+        request, response, principal, idempotency_key, body, operation, required=True
     )
 
 
@@ -185,8 +186,8 @@ def release_reservation(
     request: Request,
     response: Response,
     principal: Manager,
+    idempotency_key: RequiredIdempotencyKey,
     payload: ReservationRelease | None = None,
-    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Give back held units: everything, or `items`. Once nothing is held the reservation
     is RELEASED; more than held is 409 `release_exceeds_reserved`."""
@@ -202,8 +203,9 @@ def release_reservation(
         )
         return 200, reservation_view(session, reservation)
 
+    body = payload.model_dump(mode="json")
     return answer_idempotent(
-        request, response, principal, idempotency_key, payload.model_dump(mode="json"), operation
+        request, response, principal, idempotency_key, body, operation, required=True
     )
 
 

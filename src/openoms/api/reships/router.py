@@ -1,8 +1,9 @@
 """Reship and exchange actions on an order summary (DESIGN.md §9, §12).
 
-Each submit runs through `answer_idempotent` (an Idempotency-Key retry replays the first
-answer and changes nothing); each preview runs the very same service in `db.rehearsal()`
-and answers before the rollback, so a preview can never disagree with the submit.
+Each submit requires an `Idempotency-Key` and runs through `answer_idempotent` (a retry
+with the key replays the first answer and changes nothing); each preview runs the very
+same service in `db.rehearsal()` and answers before the rollback, so a preview can never
+disagree with the submit.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from openoms.adapters.outbox import Outbox
 from openoms.api.errors import PROBLEM_JSON
-from openoms.api.idempotency import IdempotencyKey
+from openoms.api.idempotency import RequiredIdempotencyKey
 from openoms.api.service_actions import Action, Agent, preview, submit
 from openoms.schemas.reships import ExchangeIn, ExchangeOut, ReshipIn, ReshipOut
 from openoms.services.exchanges import ExchangeReturn, NewItem, exchange_result, submit_exchange
@@ -73,7 +74,7 @@ def submit_reship_action(
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Send replacement units at no charge for goods lost or damaged: at most each item's
     quantity_available_to_reship (fulfilled − (reshipped + return_initiated)), else 409
@@ -140,7 +141,7 @@ def submit_exchange_action(
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Return items and order others in one action: a return order for the returned units
     (credited when received) and an ADD change order for the new items, routed like an

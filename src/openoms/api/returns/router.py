@@ -1,9 +1,10 @@
 """Returns (DESIGN.md §4, §9, §12): return orders (RMAs) and their lifecycle actions, and the
 simple return (`preview-return` / `submit-return`) of units already back.
 
-Every POST honours `Idempotency-Key`: a retry with the same key replays the first answer
-and changes nothing. A preview runs the very same submit in a rehearsal that is always
-rolled back, so it can never disagree with the submit.
+Every POST but the preview requires an `Idempotency-Key` (each may move stock or money): a
+retry with the same key replays the first answer and changes nothing. A preview runs the
+very same submit in a rehearsal that is always rolled back, so it can never disagree with
+the submit.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from openoms.api.auth import require_scope
 from openoms.api.cursors import decode_cursor, encode_cursor
 from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
-from openoms.api.idempotency import IdempotencyKey, answer_idempotent
+from openoms.api.idempotency import RequiredIdempotencyKey, answer_idempotent
+from openoms.api.params import WHOLE_NUMBER
 from openoms.api.service_actions import Action as ServiceAction
 from openoms.api.service_actions import preview, submit
 from openoms.domain.returns import ReturnOrderStatus
@@ -79,7 +81,7 @@ def create_return_order(
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Open an RMA: the items expected back (each at most its quantity available to return:
     shipped and not already being returned). Submitted at once unless `submit` is false;
@@ -104,7 +106,9 @@ def create_return_order(
         return 201, _answer(session, outcome)
 
     body = payload.model_dump(mode="json")
-    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+    return answer_idempotent(
+        request, response, principal, idempotency_key, body, operation, required=True
+    )
 
 
 @router.get("/return-orders/{return_order_id}", response_model=ReturnOrderOut, responses=PROBLEMS)
@@ -120,7 +124,7 @@ def list_return_orders(
     db: Db,
     order_summary_id: str | None = None,
     status: ReturnOrderStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: Annotated[int, Query(ge=1, le=200), WHOLE_NUMBER] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
 ) -> dict[str, Any]:
     """Return orders oldest first, optionally of one order summary and/or in one status."""
@@ -148,7 +152,7 @@ def receive_return_order(
     request: Request,
     response: Response,
     principal: Receiver,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Record units that arrived (APPROVED or IN_TRANSIT returns): restocked at the receiving
     location, or written off as damaged or discarded. The return is RECEIVED once nothing is
@@ -160,7 +164,9 @@ def receive_return_order(
         return 200, _answer(session, outcome)
 
     body = payload.model_dump(mode="json")
-    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+    return answer_idempotent(
+        request, response, principal, idempotency_key, body, operation, required=True
+    )
 
 
 @router.post(
@@ -173,8 +179,8 @@ def cancel_return_order(
     request: Request,
     response: Response,
     principal: Agent,
+    idempotency_key: RequiredIdempotencyKey,
     payload: CancelIn | None = None,
-    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Cancel units still expected back (all of them without `items`), giving their return
     initiated back. Nothing left expected: the return is CANCELED, or RECEIVED when some units
@@ -192,7 +198,9 @@ def cancel_return_order(
         return 200, _answer(session, outcome)
 
     body = payload.model_dump(mode="json")
-    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+    return answer_idempotent(
+        request, response, principal, idempotency_key, body, operation, required=True
+    )
 
 
 @router.post(
@@ -206,7 +214,7 @@ def move_return_order(
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Move the return along its lifecycle: `submit` (DRAFT → SUBMITTED), `approve`
     (SUBMITTED → APPROVED), `mark-in-transit` (APPROVED → IN_TRANSIT), `close` (RECEIVED →
@@ -217,7 +225,9 @@ def move_return_order(
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
         return 200, _answer(session, run(session, outbox, return_order_id))
 
-    return answer_idempotent(request, response, principal, idempotency_key, {}, operation)
+    return answer_idempotent(
+        request, response, principal, idempotency_key, {}, operation, required=True
+    )
 
 
 # --- simple return ------------------------------------------------------------------------
@@ -286,7 +296,7 @@ def submit_return(
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: IdempotencyKey = None,
+    idempotency_key: RequiredIdempotencyKey,
 ) -> dict[str, Any]:
     """Return units already back (in store): one RMA created, approved and received at once,
     with restock at `location` or write-off, the return change order and its credit memo

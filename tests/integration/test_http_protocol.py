@@ -1,0 +1,58 @@
+"""Small protocol faults (issue 11, item 9): a 405 says which methods are allowed, an
+unhandled error is answered and logged once, and OpenAPI states the 404s."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.integration.conftest import Api
+
+
+def test_a_wrong_method_is_405_with_allow(api: Api) -> None:
+    answer = api.client.get("/api/v1/orders", headers=api.headers())
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "POST"
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["code"] == "method_not_allowed"
+    other = api.client.delete("/api/v1/locations/WH-1", headers=api.headers("admin"))
+    assert (other.status_code, other.headers["allow"]) == (405, "GET, PUT")
+
+
+def test_an_unhandled_error_is_answered_once_and_logged_once(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = api.client.app
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/broken", broken)  # type: ignore[attr-defined]
+    caplog.set_level(logging.ERROR)
+    # The test client re-raises what the app lets escape: a server would log it again.
+    with TestClient(app) as client:
+        answer = client.get("/broken")
+    assert answer.status_code == 500
+    assert answer.json() == {
+        "type": "https://openoms.dev/problems/internal-error",
+        "title": "Internal error",
+        "status": 500,
+        "detail": "An unexpected error occurred.",
+        "code": "internal_error",
+    }
+    logged = [r for r in caplog.records if r.exc_info and r.exc_info[0] is RuntimeError]
+    assert [(r.name, r.getMessage()) for r in logged] == [("openoms.api", "unhandled error")]
+
+
+def test_openapi_states_the_404_of_every_route_that_names_a_resource(api: Api) -> None:
+    schema = api.client.get("/openapi.json").json()
+    missing = [
+        f"{method.upper()} {path}"
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if re.search(r"\{\w+\}", path) and "404" not in operation["responses"]
+    ]
+    assert missing == []
