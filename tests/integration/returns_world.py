@@ -26,6 +26,7 @@ from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
 from tests.integration.conftest import Api
 from tests.integration.helpers import stock
+from tests.integration.worker import drain, make_worker
 from tests.payloads import order_payload
 
 GRAND_TOTAL = 7659
@@ -45,10 +46,7 @@ class Shop:
     # --- driving ---------------------------------------------------------------------------
 
     def drain(self) -> None:
-        for _ in range(50):
-            if self.worker.run_once() == 0:
-                return
-        raise AssertionError("the worker never went idle")
+        drain(self.worker)
 
     def policy(self, **data: Any) -> None:
         """Set the web-uk channel's policy (routed to "online", plus `data`)."""
@@ -187,4 +185,4 @@ def make_shop(db: Database, api: Api) -> Shop:
     registry = default_registry()
     sandbox = SandboxGateway("sandbox")
     jobs = default_jobs(default_carriers(env={}), Gateways({"sandbox": sandbox}))
-    return Shop(api, db, Outbox(registry), sandbox, Worker(db, registry, jobs=jobs))
+    return Shop(api, db, Outbox(registry), sandbox, make_worker(db, registry, jobs))
