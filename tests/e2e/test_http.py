@@ -148,12 +148,13 @@ def create_key_with_cli(server: Server, scope: str, workdir: Path) -> str:
 def live(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    """One server per backend for the module, with its worker, OPENOMS_ADMIN_KEY installed
-    and a storefront key made with `openoms keys create`."""
+    """One server per backend for the module, OPENOMS_ADMIN_KEY installed and a storefront
+    key made with `openoms keys create`. No worker: these tests read an order as capture
+    left it, and a worker would route it between two of their requests."""
     workdir = tmp_path_factory.mktemp(f"serve-{request.param}")
     with (
         fresh_database(request.param, workdir, request) as url,
-        running_server(url, workdir, admin_key=ADMIN_KEY, worker=True) as server,
+        running_server(url, workdir, admin_key=ADMIN_KEY, worker=False) as server,
     ):
         server.keys["admin"] = ADMIN_KEY
         server.keys["storefront"] = create_key_with_cli(server, "storefront", workdir)
