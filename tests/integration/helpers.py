@@ -30,6 +30,28 @@ def row_counts(db: Database, models: Iterable[type[m.Base]]) -> dict[str, int]:
         }
 
 
+def bookkeeping(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """The jobs queued (kind, key, status, attempts, when due) and the idempotency records
+    kept (API key, key, method, path, status): a refused request adds to neither, and
+    changes no job, so that nothing runs later for it and a fixed retry runs afresh."""
+    with db.reading() as session:
+        jobs = session.execute(
+            select(
+                m.Job.kind, m.Job.dedupe_key, m.Job.status, m.Job.attempts, m.Job.available_at
+            ).order_by(m.Job.id)
+        ).all()
+        records = session.execute(
+            select(
+                m.IdempotencyRecord.api_key_id,
+                m.IdempotencyRecord.key,
+                m.IdempotencyRecord.method,
+                m.IdempotencyRecord.path,
+                m.IdempotencyRecord.status_code,
+            ).order_by(m.IdempotencyRecord.id)
+        ).all()
+    return {"jobs": [tuple(j) for j in jobs], "idempotency_records": [tuple(r) for r in records]}
+
+
 def stock(db: Database) -> dict[tuple[str, str], tuple[int, int]]:
     """(location ref, sku) → (on_hand, reserved)."""
     with db.reading() as session:

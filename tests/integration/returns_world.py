@@ -25,7 +25,7 @@ from openoms.services.shipping import ship
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
 from tests.integration.conftest import Api
-from tests.integration.helpers import stock
+from tests.integration.helpers import bookkeeping, stock
 from tests.integration.worker import drain, make_worker
 from tests.payloads import order_payload
 
@@ -178,6 +178,7 @@ class Shop:
             "rows": [
                 self.count(t) for t in (m.ReturnOrder, m.ReturnOrderLineItem, m.ReturnReceipt)
             ],
+            **bookkeeping(self.db),
         }
 
 

@@ -16,7 +16,7 @@ from openoms.adapters.payments import Gateways, SandboxGateway
 from openoms.worker.consumers import default_jobs
 from openoms.worker.runner import Worker
 from tests.integration.conftest import Api
-from tests.integration.helpers import stock
+from tests.integration.helpers import bookkeeping, stock
 from tests.integration.worker import WorkerClock, drain, make_worker
 from tests.payloads import order_payload
 
@@ -201,6 +201,7 @@ class Shop:
             "money": self.money(),
             "change_orders": self.change_orders(),
             "events": self.event_names(),
+            **bookkeeping(self.api.db),
         }
 
 

@@ -26,6 +26,7 @@ ORDER_TABLES = [
     m.Event,
     m.EventDelivery,
     m.IdempotencyRecord,
+    m.Job,
     m.Reservation,
     m.ReservationLine,
 ]

@@ -50,6 +50,7 @@ from openoms.api.app import create_app
 from openoms.domain.quantities import ItemQuantities
 from openoms.services.keys import Scope, create_api_key
 from openoms.worker.consumers import default_jobs, default_registry
+from tests.integration.helpers import bookkeeping
 from tests.integration.machines import minor, reset, run_machine
 from tests.integration.worker import WorkerClock, drain, make_worker
 from tests.network import stock_network
@@ -172,7 +173,7 @@ class OrderMachine(RuleBasedStateMachine):
             )
             events = session.scalar(select(m.Event.id).order_by(m.Event.id.desc()).limit(1))
             returns = session.scalars(select(m.ReturnOrder.status).order_by(m.ReturnOrder.id)).all()
-        return view, stock, events, returns, len(self.sandbox.ledger)
+        return view, stock, events, returns, len(self.sandbox.ledger), bookkeeping(self.db)
 
     def refused(self, answer: Any, before: tuple[Any, ...], why: str) -> None:
         assert answer.status_code in (400, 404, 409), (why, answer.status_code, answer.text)

@@ -27,7 +27,7 @@ from openoms.services.shipping import ship
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
 from tests.integration.conftest import Api
-from tests.integration.helpers import count
+from tests.integration.helpers import bookkeeping, count
 from tests.integration.service_actions import make_shop
 from tests.network import stock_network
 from tests.payloads import order_payload
@@ -141,7 +141,7 @@ def snapshot(db: Database) -> tuple[Any, ...]:
             [(e.id, e.status, e.occurrences, e.updated_at) for e in exceptions],
             [(s.id, s.active_process_exception_count) for s in summaries],
             count(db, m.Event),
-            route_jobs(db),
+            bookkeeping(db),
         )
 
 
