@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from openoms.adapters.db.migrate import upgrade
 from openoms.adapters.db.models import Base
+from openoms.adapters.db.scratch import scratch_postgres_database
 from openoms.adapters.db.session import Database
 from openoms.config import normalise_database_url
 
@@ -109,25 +107,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "openoms.db"
     upgrade(f"sqlite:///{path}")
     return path
-
-
-@contextmanager
-def scratch_postgres_database(server_url: str, *, prefix: str) -> Iterator[str]:
-    """A new, empty database named `prefix` + a random suffix on the server of `server_url`;
-    yields its URL and drops it after."""
-    admin_url = make_url(normalise_database_url(server_url))
-    name = f"{prefix}{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield admin_url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")

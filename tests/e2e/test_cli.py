@@ -27,7 +27,7 @@ from openoms.services.keys import Scope, authenticate, create_api_key
 from openoms.services.reconciliation import reconcile
 from openoms.services.views import order_summary_view
 from tests.conftest import BACKENDS
-from tests.e2e.common import OPENOMS, cli_env, fresh_database
+from tests.e2e.common import OPENOMS, cli_env, fresh_database, run
 from tests.integration.helpers import count
 from tests.payloads import order_payload
 
@@ -42,15 +42,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """`openoms ARGS` with only OPENOMS_DATABASE_URL configured; a fixed terminal width keeps
     rich from wrapping report lines differently from one machine to the next."""
-    return subprocess.run(
-        [str(OPENOMS), *args],
-        env=cli_env(database_url, COLUMNS=str(columns)),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run([str(OPENOMS), *args], env=cli_env(database_url, COLUMNS=str(columns)), cwd=cwd)
 
 
 def flat(text_: str) -> str:

@@ -23,7 +23,7 @@ from openoms import __version__
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from tests.conftest import BACKENDS
-from tests.e2e.common import OPENOMS, cli_env, fresh_database
+from tests.e2e.common import OPENOMS, cli_env, fresh_database, run
 from tests.payloads import order_payload
 
 pytestmark = pytest.mark.e2e
@@ -131,14 +131,10 @@ def running_server(
 
 
 def create_key_with_cli(server: Server, scope: str, workdir: Path) -> str:
-    result = subprocess.run(
+    result = run(
         [str(OPENOMS), "keys", "create", "--scope", scope, "--name", f"e2e {scope}"],
         env=cli_env(server.database_url, PYTHONUNBUFFERED="1"),
         cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()[-1]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import BACKENDS
-from tests.e2e.common import OPENOMS, cli_env, fresh_database
+from tests.e2e.common import OPENOMS, cli_env, fresh_database, run
 from tests.e2e.test_http import ADMIN_KEY, Server, running_server
 
 pytestmark = pytest.mark.e2e
@@ -31,15 +30,7 @@ def readme_curl() -> str:
 
 
 def openoms(*args: str, database_url: str, cwd: Path) -> str:
-    result = subprocess.run(
-        [str(OPENOMS), *args],
-        env=cli_env(database_url),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run([str(OPENOMS), *args], env=cli_env(database_url), cwd=cwd, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -57,15 +48,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
 
 def run_readme_curl(server: Server) -> dict[str, Any]:
     script = readme_curl().replace(README_URL, server.base_url)
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],
-        env=cli_env(KEY=ADMIN_KEY),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run(["bash", "-euo", "pipefail", "-c", script], env=cli_env(KEY=ADMIN_KEY), cwd=ROOT)
     assert result.returncode == 0, result.stderr
     body: dict[str, Any] = json.loads(result.stdout)
     return body
