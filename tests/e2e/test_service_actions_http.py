@@ -35,7 +35,7 @@ from tests.payloads import order_payload
 pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")
-WAIT_SECONDS = 30.0
+WAIT_SECONDS = 120.0  # a bound for a loaded machine, not a measurement
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
