@@ -46,7 +46,7 @@ test: $(STAMP)
 	rm -rf var/coverage
 	OPENOMS_TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" HYPOTHESIS_PROFILE=ci \
 		$(BIN)/coverage run -m pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
-	@$(BIN)/coverage combine --quiet --keep
+	@$(BIN)/coverage combine --quiet
 	@echo "line coverage of src/openoms, e2e subprocesses included (at least $(COVERAGE_MIN) %):"
 	@$(BIN)/coverage report --format=total --fail-under=$(COVERAGE_MIN)
 

@@ -31,9 +31,10 @@ from openoms.services.routing import (
 )
 from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_jobs, default_registry
-from openoms.worker.runner import Worker
 from tests.integration.helpers import capture as capture_payload
 from tests.integration.helpers import stock
+from tests.integration.worker import ONE_DRAIN, WorkerClock, make_worker
+from tests.integration.worker import drain as drain_worker
 from tests.network import stock_network
 from tests.payloads import order_payload
 
@@ -66,11 +67,9 @@ def capture(db: Database, payload: dict[str, Any]) -> str:
 
 def drain(db: Database) -> None:
     """Run the worker until nothing is due."""
-    worker = Worker(db, default_registry(), jobs=default_jobs())
-    for _ in range(20):
-        if worker.run_once() == 0:
-            return
-    raise AssertionError("the worker never went idle")
+    # The clock stands still for the drain (no retry falls due during it) and is ahead only
+    # by ONE_DRAIN, so a job held off for an hour stays held.
+    drain_worker(make_worker(db, jobs=default_jobs(), clock=WorkerClock(ahead=ONE_DRAIN)))
 
 
 def retry_due_later(db: Database) -> int:

@@ -24,13 +24,15 @@ AHEAD = timedelta(hours=1)
 # Past any backoff: at most MAX_BACKOFF, stretched by up to 20 % of jitter.
 PAST_EVERY_BACKOFF = 2 * MAX_BACKOFF
 PASSES = 50
+# Ahead enough for the work one drain queues to be due, well short of an hour's hold.
+ONE_DRAIN = timedelta(minutes=10)
 
 
 class WorkerClock:
     """A clock that stands still, ahead of the wall clock, until `advance` moves it."""
 
-    def __init__(self) -> None:
-        self.now = utcnow() + AHEAD
+    def __init__(self, ahead: timedelta = AHEAD) -> None:
+        self.now = utcnow() + ahead
 
     def __call__(self) -> datetime:
         return self.now
