@@ -12,7 +12,7 @@ TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 # The whole suite's line coverage, the e2e tests' `openoms` subprocesses included, as
 # measured when the gate was set (rounded down): `make test` fails below it.
-COVERAGE_MIN := 96
+COVERAGE_MIN := 97
 FUZZ_EXAMPLES ?= 20
 
 .PHONY: install run test lint typecheck unit fuzz bench clean
