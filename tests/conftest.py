@@ -1,28 +1,40 @@
 """Shared fixtures: a migrated database on SQLite always, and on PostgreSQL when
-OPENOMS_TEST_POSTGRES_URL is set (unreachable then is a loud failure, not a skip)."""
+OPENOMS_TEST_POSTGRES_URL is set (unreachable then is a loud failure, not a skip).
+
+A run in which no PostgreSQL test passed fails, unless it opts out with
+OPENOMS_TEST_SQLITE_ONLY=1 (`make unit` does): a suite that silently skipped PostgreSQL must
+not look green. Hypothesis runs under the profile named by HYPOTHESIS_PROFILE: `ci`
+(derandomized, what `make test` uses) or `dev` (random, the default)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from openoms.adapters.db.migrate import upgrade
 from openoms.adapters.db.models import Base
+from openoms.adapters.db.scratch import scratch_postgres_database
 from openoms.adapters.db.session import Database
 from openoms.config import normalise_database_url
 
 POSTGRES_URL = os.environ.get("OPENOMS_TEST_POSTGRES_URL")
+SQLITE_ONLY = os.environ.get("OPENOMS_TEST_SQLITE_ONLY") == "1"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 _passed: Counter[str] = Counter()
+
+# `ci` gives every run the same examples, so a failure in CI is a failure on every machine
+# (print_blob tells how to replay it); `dev` explores new ones on each run. Neither has a
+# deadline: a loaded 2-core machine is not a slow test.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,12 +68,35 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
                 _passed[backend] += 1
 
 
+def _postgres_missing(config: pytest.Config) -> bool:
+    """True when this (controller) run passed no PostgreSQL test and did not opt out."""
+    return not (
+        SQLITE_ONLY
+        or hasattr(config, "workerinput")
+        or config.option.collectonly
+        or _passed["postgres"]
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if exitstatus == pytest.ExitCode.OK and _postgres_missing(session.config):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if hasattr(terminalreporter.config, "workerinput"):
         return
     terminalreporter.write_line(
         f"database tests passed: sqlite={_passed['sqlite']} postgres={_passed['postgres']}"
     )
+    if _postgres_missing(terminalreporter.config):
+        terminalreporter.write_line(
+            "FAILED: no PostgreSQL test passed. Set OPENOMS_TEST_POSTGRES_URL (make test does), "
+            "or opt out explicitly with OPENOMS_TEST_SQLITE_ONLY=1.",
+            red=True,
+            bold=True,
+        )
 
 
 # --- databases --------------------------------------------------------------------------
@@ -72,25 +107,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "openoms.db"
     upgrade(f"sqlite:///{path}")
     return path
-
-
-@contextmanager
-def scratch_postgres_database(server_url: str, *, prefix: str) -> Iterator[str]:
-    """A new, empty database named `prefix` + a random suffix on the server of `server_url`;
-    yields its URL and drops it after."""
-    admin_url = make_url(normalise_database_url(server_url))
-    name = f"{prefix}{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield admin_url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from openoms.adapters.payments.sandbox import SandboxGateway
+from openoms.cli.tables import print_table
 from openoms.domain.errors import DomainError
 from openoms.domain.money import format_minor
 from openoms.schemas.orders import OrderCreate
@@ -358,27 +359,26 @@ def _captured(view: dict[str, Any]) -> Decimal:
 
 # --- the result ---------------------------------------------------------------------------
 
+SUMMARY_COLUMNS = (
+    "order summary",
+    "channel",
+    "status",
+    "items",
+    "grand total",
+    "captured",
+    "refunded",
+    "changes",
+    "fulfillment",
+)
+
 
 def _summaries(run: _Run, ids: list[str]) -> None:
-    from rich.table import Table
-
     run.console.rule("11. the order summaries, and does the money agree with the documents?")
-    table = Table(
-        "order summary",
-        "channel",
-        "status",
-        "items",
-        "grand total",
-        "captured",
-        "refunded",
-        "changes",
-        "fulfillment",
-    )
     with run.db.reading() as session:
         views = [order_summary_view(session, summary_id) for summary_id in ids]
         ledgers = {ledger.order_summary_id: ledger for ledger in reconcile(session).orders}
-    for view in views:
-        table.add_row(
+    rows = [
+        (
             view["id"],
             view["channel"],
             view["status"],
@@ -389,7 +389,9 @@ def _summaries(run: _Run, ids: list[str]) -> None:
             str(len(view["change_orders"])),
             "; ".join(_fulfillment_line(fo) for fo in view["fulfillment_orders"]),
         )
-    run.console.print(table)
+        for view in views
+    ]
+    print_table(run.console, SUMMARY_COLUMNS, rows, keep=("order summary", "channel", "status"))
     for view in views:
         run.console.print(_reconciliation_line(view, ledgers[view["id"]]))
     run.console.print(_gateway_line(ledgers.values(), run.sandbox))

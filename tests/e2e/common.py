@@ -4,6 +4,7 @@ and an empty database on each backend."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import scratch_postgres_database
+from openoms.adapters.db.scratch import scratch_postgres_database
 
 OPENOMS = Path(sys.executable).parent / "openoms"
 
@@ -33,6 +34,16 @@ def cli_env(
         env["OPENOMS_ADMIN_KEY"] = admin_key
     env.update(settings)
     return env
+
+
+def run(
+    command: list[str], *, env: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`command` run to its end with its output captured as text; its result, whatever its
+    exit code."""
+    return subprocess.run(
+        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 @contextmanager

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
 import re
+import struct
 import subprocess
+import termios
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +22,7 @@ from openoms.adapters.db.migrate import current_revision_is_head, upgrade
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.demo import SITES, demo_orders
+from openoms.demo_run import SUMMARY_COLUMNS
 from openoms.domain.money import format_minor
 from openoms.services.channels import ChannelData, upsert_channel
 from openoms.services.keys import Scope, authenticate, create_api_key
@@ -24,7 +30,7 @@ from openoms.services.reconciliation import reconcile
 from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_registry
 from tests.conftest import BACKENDS
-from tests.e2e.common import OPENOMS, cli_env, fresh_database
+from tests.e2e.common import OPENOMS, cli_env, fresh_database, run
 from tests.integration.helpers import count, gateway_ledger, openoms_ledger
 from tests.payloads import order_payload
 
@@ -40,14 +46,10 @@ def run_cli(
     """`openoms ARGS` with only OPENOMS_DATABASE_URL (and `settings`) configured; a fixed
     terminal width keeps rich from wrapping report lines differently from one machine to the
     next."""
-    return subprocess.run(
+    return run(
         [str(OPENOMS), *args],
         env=cli_env(database_url, COLUMNS=str(columns), **settings),
         cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
 
 
@@ -154,6 +156,80 @@ def test_keys_create_prints_a_working_key_once(
     assert key_id in listing.stdout
     assert plaintext[:12] in listing.stdout  # the public prefix
     assert plaintext not in listing.stdout  # never the secret
+
+
+LONG_NAME = "Storefront key of the web-uk shop, rotated by the platform team"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def keys_for_listing(url: str) -> list[tuple[str, str]]:
+    """Two keys, one with a name longer than a narrow terminal: [(id, name)]."""
+    upgrade(url)
+    db = Database(url)
+    try:
+        with db.transaction() as session:
+            made = [
+                create_api_key(session, name=name, scopes=[Scope.STOREFRONT])[0]
+                for name in ("short", LONG_NAME)
+            ]
+            return [(k.id, k.name) for k in made]
+    finally:
+        db.dispose()
+
+
+def in_terminal(*args: str, database_url: str, cwd: Path, columns: int) -> str:
+    """`openoms ARGS` with a pseudo-terminal of `columns` columns as its stdout; what it
+    printed there, without its styling."""
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    with subprocess.Popen(
+        [str(OPENOMS), *args],
+        env=cli_env(database_url, COLUMNS=str(columns)),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=child,
+        stderr=subprocess.DEVNULL,
+    ) as process:
+        os.close(child)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the terminal closed: the command is done
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert process.wait(timeout=60) == 0
+    os.close(main)
+    return ANSI.sub("", b"".join(chunks).decode()).replace("\r\n", "\n")
+
+
+def test_keys_list_piped_prints_whole_tab_separated_rows(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'openoms.db'}"
+    keys = keys_for_listing(url)
+
+    listing = run_cli("keys", "list", database_url=url, cwd=tmp_path, columns=80)
+
+    assert listing.returncode == 0, listing.stderr
+    header, *rows = listing.stdout.splitlines()
+    assert header == "id\tname\tprefix\tscopes\tcreated\trevoked"
+    assert [tuple(row.split("\t")[:2]) for row in rows] == keys
+    assert all(len(row.split("\t")) == 6 for row in rows)
+
+
+def test_keys_list_in_an_80_column_terminal_cuts_no_id_or_name(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'openoms.db'}"
+    keys = keys_for_listing(url)
+
+    shown = in_terminal("keys", "list", database_url=url, cwd=tmp_path, columns=80)
+
+    lines = shown.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    for key_id, name in keys:
+        assert any(key_id in line for line in lines), shown
+        assert any(name in line for line in lines), shown
+    assert "…" not in shown
 
 
 def test_keys_create_refuses_a_bad_scope_or_name_and_creates_nothing(tmp_path: Path) -> None:
@@ -426,16 +502,15 @@ def one(pattern: str, out: str) -> tuple[str, ...]:
 
 
 def table_rows(out: str) -> list[list[str]]:
-    """The body rows of the demo's table, each a list of cells with wrapped lines joined."""
-    rows: list[list[str]] = []
-    for line in out.splitlines():
-        if not line.startswith("│"):
-            continue
-        cells = [c.strip() for c in line.strip("│").split("│")]
-        if cells[0]:
-            rows.append(cells)
-        else:  # a continuation of the row above
-            rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells, strict=True)]
+    """The body rows of the demo's table: piped, it prints tab-separated lines under a
+    header line, every cell whole."""
+    lines = out.splitlines()
+    start = lines.index("\t".join(SUMMARY_COLUMNS)) + 1
+    rows = []
+    for line in lines[start:]:
+        if "\t" not in line:
+            break
+        rows.append(line.split("\t"))
     return rows
 
 
@@ -456,11 +531,9 @@ def test_demo_captures_retries_refuses_and_shows_a_table(
     first_id, second_id = ids[0], ids[1]
     assert f"created again? False — same summary {first_id}\n" in out
     assert re.search(r"^refused: totals_mismatch — grand_total is 1\.00 but ", out, re.M)
-    assert re.search(
-        r"^┃ order summary +┃ channel +┃ status +┃ items +┃ grand total +┃ captured +┃"
-        r" refunded +┃ changes +┃ fulfillment +┃$",
-        out,
-        re.M,
+    assert (
+        "\norder summary\tchannel\tstatus\titems\tgrand total\tcaptured\trefunded\tchanges"
+        "\tfulfillment\n" in out
     )
     assert re.search(r"^\d+ events and jobs handled$", out, re.M)
     with database.reading() as session:

@@ -16,8 +16,6 @@ from openoms.api.errors import PROBLEM_JSON
 from openoms.schemas.orders import OrderCreate
 from openoms.services.capture import capture_order
 from openoms.services.keys import create_api_key
-from openoms.worker.consumers import default_jobs, default_registry
-from openoms.worker.runner import Worker
 
 
 def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -53,6 +51,7 @@ ORDER_TABLES = [
     m.Event,
     m.EventDelivery,
     m.IdempotencyRecord,
+    m.Job,
     m.Reservation,
     m.ReservationLine,
 ]
@@ -71,6 +70,28 @@ def row_counts(db: Database, models: Iterable[type[m.Base]]) -> dict[str, int]:
             t.__tablename__: session.scalar(select(func.count()).select_from(t)) or 0
             for t in models
         }
+
+
+def bookkeeping(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """The jobs queued (kind, key, status, attempts, when due) and the idempotency records
+    kept (API key, key, method, path, status): a refused request adds to neither, and
+    changes no job, so that nothing runs later for it and a fixed retry runs afresh."""
+    with db.reading() as session:
+        jobs = session.execute(
+            select(
+                m.Job.kind, m.Job.dedupe_key, m.Job.status, m.Job.attempts, m.Job.available_at
+            ).order_by(m.Job.id)
+        ).all()
+        records = session.execute(
+            select(
+                m.IdempotencyRecord.api_key_id,
+                m.IdempotencyRecord.key,
+                m.IdempotencyRecord.method,
+                m.IdempotencyRecord.path,
+                m.IdempotencyRecord.status_code,
+            ).order_by(m.IdempotencyRecord.id)
+        ).all()
+    return {"jobs": [tuple(j) for j in jobs], "idempotency_records": [tuple(r) for r in records]}
 
 
 def stock(db: Database) -> dict[tuple[str, str], tuple[int, int]]:
@@ -99,15 +120,6 @@ def stock_by_id(db: Database) -> dict[tuple[str, str], tuple[int, int]]:
             )
         ).all()
     return {(loc, sku): (on_hand, reserved) for loc, sku, on_hand, reserved in rows}
-
-
-def drain(db: Database) -> None:
-    """Run the worker (outbox relay and due jobs) until nothing is due."""
-    worker = Worker(db, default_registry(), jobs=default_jobs(db))
-    for _ in range(20):
-        if worker.run_once() == 0:
-            return
-    raise AssertionError("the worker never went idle")
 
 
 def capture(db: Database, outbox: Outbox, payload: dict[str, Any]) -> str:

@@ -25,7 +25,8 @@ from openoms.services.shipping import ship
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
 from tests.integration.conftest import Api
-from tests.integration.helpers import stock
+from tests.integration.helpers import bookkeeping, stock
+from tests.integration.worker import drain, make_worker
 from tests.payloads import order_payload
 
 GRAND_TOTAL = 7659
@@ -45,10 +46,7 @@ class Shop:
     # --- driving ---------------------------------------------------------------------------
 
     def drain(self) -> None:
-        for _ in range(50):
-            if self.worker.run_once() == 0:
-                return
-        raise AssertionError("the worker never went idle")
+        drain(self.worker)
 
     def policy(self, **data: Any) -> None:
         """Set the web-uk channel's policy (routed to "online", plus `data`)."""
@@ -180,6 +178,7 @@ class Shop:
             "rows": [
                 self.count(t) for t in (m.ReturnOrder, m.ReturnOrderLineItem, m.ReturnReceipt)
             ],
+            **bookkeeping(self.db),
         }
 
 
@@ -187,4 +186,4 @@ def make_shop(db: Database, api: Api) -> Shop:
     registry = default_registry()
     sandbox = SandboxGateway(db, "sandbox")
     jobs = default_jobs(db, default_carriers(db, env={}), Gateways({"sandbox": sandbox}))
-    return Shop(api, db, Outbox(registry), sandbox, Worker(db, registry, jobs=jobs))
+    return Shop(api, db, Outbox(registry), sandbox, make_worker(db, registry, jobs))

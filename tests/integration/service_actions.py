@@ -13,10 +13,11 @@ from sqlalchemy import select
 from openoms.adapters.carriers import Carriers, default_carriers
 from openoms.adapters.db import models as m
 from openoms.adapters.payments import Gateways, SandboxGateway
-from openoms.worker.consumers import default_jobs, default_registry
+from openoms.worker.consumers import default_jobs
 from openoms.worker.runner import Worker
 from tests.integration.conftest import Api
-from tests.integration.helpers import stock
+from tests.integration.helpers import bookkeeping, stock
+from tests.integration.worker import WorkerClock, drain, make_worker
 from tests.payloads import order_payload
 
 GRAND_TOTAL = 7659
@@ -33,6 +34,7 @@ class Shop:
     worker: Worker
     sandbox: SandboxGateway
     carriers: Carriers
+    clock: WorkerClock
     summary_id: str = ""
 
     # --- driving ---------------------------------------------------------------------------
@@ -47,13 +49,11 @@ class Shop:
 
     def drain(self) -> int:
         """Run the worker until it finds nothing due."""
-        total = 0
-        for _ in range(50):
-            handled = self.worker.run_once()
-            if handled == 0:
-                return total
-            total += handled
-        raise AssertionError("the worker never went idle")
+        return drain(self.worker)
+
+    def let_backoffs_run_out(self) -> None:
+        """Move the worker's clock past every retry's backoff."""
+        self.clock.advance()
 
     def action(
         self, name: str, body: dict[str, Any], *, key: str | None = None, scope: str = "agent"
@@ -201,6 +201,7 @@ class Shop:
             "money": self.money(),
             "change_orders": self.change_orders(),
             "events": self.event_names(),
+            **bookkeeping(self.api.db),
         }
 
 
@@ -212,8 +213,9 @@ def make_shop(api: Api) -> Shop:
     carriers = default_carriers(api.db, env={})
     api.client.app.state.gateways = gateways  # type: ignore[attr-defined]
     api.client.app.state.carriers = carriers  # type: ignore[attr-defined]
-    worker = Worker(api.db, default_registry(), jobs=default_jobs(api.db, carriers, gateways))
-    return Shop(api, worker, sandbox, carriers)
+    clock = WorkerClock()
+    worker = make_worker(api.db, jobs=default_jobs(api.db, carriers, gateways), clock=clock)
+    return Shop(api, worker, sandbox, carriers, clock)
 
 
 def without_ids(body: Any) -> Any:

@@ -9,13 +9,11 @@ what they should; a soft decline is retried after a backoff and charges once."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from openoms.adapters.db import models as m
-from openoms.adapters.db.models import utcnow
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.domain.money import Money
@@ -142,7 +140,7 @@ def test_a_cancel_is_refunded_once_nothing_is_left_to_invoice(stocked: Database,
     assert shop.money()["payment"] == (GRAND_TOTAL, GRAND_TOTAL, TEE_UNIT)
     # Nothing more is refunded however often the jobs run again.
     shop.action("ensure-funds", {})
-    _backoff_passes(shop)
+    shop.let_backoffs_run_out()
     shop.drain()
     assert [op for op, _ in ledger(shop)].count("refund") == 1
 
@@ -241,7 +239,7 @@ def test_a_soft_decline_is_retried_after_a_backoff_and_charges_once(
     assert len(payments(shop)) == 1
 
     shop.sandbox.recover("tok_soft_decline")
-    _backoff_passes(shop)
+    shop.let_backoffs_run_out()
     shop.drain()
     assert ledger(shop) == [("authorize", GRAND_TOTAL), ("capture", GRAND_TOTAL)]
     assert payments(shop) == [
@@ -263,7 +261,7 @@ def test_a_timeout_is_asked_again_with_the_same_key(stocked: Database, api: Api)
         True,
         order_key(shop, 1),
     )
-    _backoff_passes(shop)
+    shop.let_backoffs_run_out()
     shop.drain()
     assert ledger(shop) == [("authorize", GRAND_TOTAL), ("capture", GRAND_TOTAL)]
     assert payments(shop) == [(None, GRAND_TOTAL, "PROCESSED", order_key(shop, 1))]
@@ -323,12 +321,3 @@ def test_an_on_shipment_channel_captures_nothing_before_shipping(
     shop.capture()
     shop.drain()
     assert ledger(shop) == [("authorize", GRAND_TOTAL)]
-
-
-def _backoff_passes(shop: Shop) -> None:
-    with shop.api.db.transaction() as session:
-        session.execute(
-            update(m.Job)
-            .where(m.Job.status == "pending")
-            .values(available_at=utcnow() - timedelta(seconds=1))
-        )

@@ -14,7 +14,8 @@ from openoms.adapters.db.session import Database
 from openoms.domain.inventory import LocationType
 from openoms.services.channels import ShortagePolicy
 from tests.integration.conftest import Api
-from tests.integration.helpers import ORDER_TABLES, drain, row_counts, stock
+from tests.integration.helpers import ORDER_TABLES, row_counts, stock
+from tests.integration.worker import drain_db as drain
 from tests.network import Site, stock_network
 from tests.payloads import order_payload
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -12,10 +12,22 @@ from sqlalchemy import select, update
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
+from openoms.api.inventory.router import current_date
 from tests.integration.conftest import Api
 from tests.integration.helpers import count
 
-TODAY = datetime.now(UTC).date()
+# Futures count from the app's today, fixed here so that no run sees it change (a run
+# crossing midnight would otherwise move the 30-day horizon under the test).
+TODAY = date(2026, 11, 20)
+
+
+@pytest.fixture
+def api(api: Api) -> Api:
+    """The app, its today fixed at TODAY."""
+    api.client.app.dependency_overrides[current_date] = lambda: TODAY  # type: ignore[attr-defined]
+    return api
+
+
 NDJSON = {"Content-Type": "application/x-ndjson"}
 CSV = {"Content-Type": "text/csv"}
 

@@ -15,14 +15,12 @@ Amounts (minor units): TEE-M 2 × 20.00 (tax 8.00), MUG 8.00 (tax 1.60), CAP 12.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from openoms.adapters.carriers import Carriers, default_carriers
 from openoms.adapters.db import models as m
-from openoms.adapters.db.models import utcnow
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.adapters.payments import Gateways
@@ -41,6 +39,7 @@ from openoms.worker.runner import Worker
 from tests.integration.conftest import Api
 from tests.integration.helpers import capture
 from tests.integration.test_exchange_api import MUG_INVOICE, exchange, shipped_shop
+from tests.integration.worker import WorkerClock, drain, make_worker
 from tests.network import stock_network
 from tests.payloads import order_payload
 
@@ -78,27 +77,23 @@ class Flow:
     sandbox: SandboxGateway
     carriers: Carriers
     worker: Worker
+    clock: WorkerClock
     summary_id: str
 
     def drain(self) -> int:
         """Run the worker until it finds nothing due; returns how much it handled."""
-        total = 0
-        for _ in range(50):
-            handled = self.worker.run_once()
-            if handled == 0:
-                return total
-            total += handled
-        raise AssertionError("the worker never went idle")
+        return drain(self.worker)
 
     def backoff_passes(self) -> int:
-        """Make every pending job due now (its backoff has run out)."""
-        with self.db.transaction() as session:
-            result = session.execute(
-                update(m.Job)
-                .where(m.Job.status == "pending")
-                .values(available_at=utcnow() - timedelta(seconds=1))
+        """Move the worker's clock past every backoff; returns how many pending jobs that
+        made due."""
+        now = self.clock.advance()
+        with self.db.reading() as session:
+            return len(
+                session.scalars(
+                    select(m.Job.id).where(m.Job.status == "pending", m.Job.available_at <= now)
+                ).all()
             )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def view(self) -> dict[str, Any]:
         with self.db.reading() as session:
@@ -186,7 +181,9 @@ def start(db: Database, *payments: dict[str, Any], **sandbox: Any) -> Flow:
     carriers = default_carriers(db)
     summary_id = capture(db, outbox, split_order(*payments))
     jobs = default_jobs(db, carriers, Gateways({"sandbox": gateway}))
-    flow = Flow(db, outbox, gateway, carriers, Worker(db, registry, jobs=jobs), summary_id)
+    clock = WorkerClock()
+    worker = make_worker(db, registry, jobs, clock=clock)
+    flow = Flow(db, outbox, gateway, carriers, worker, clock, summary_id)
     flow.drain()
     return flow
 
@@ -299,7 +296,7 @@ def test_soft_decline_raises_an_exception_and_is_captured_after_recovery(
         jobs = session.scalars(select(m.Job).where(m.Job.kind == ENSURE_FUNDS_JOB)).all()
         assert sorted((j.status, j.attempts) for j in jobs) == [("pending", 1), ("pending", 1)]
         assert all("DECLINE" in (j.last_error or "") for j in jobs)
-        assert all(j.available_at > utcnow() for j in jobs)  # backing off
+        assert all(j.available_at > flow.clock.now for j in jobs)  # backing off
     view = flow.view()
     assert view["active_process_exception_count"] == 2
 

@@ -36,7 +36,6 @@ refund), the unused authorization released, ledger = openoms to the cent.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
 from typing import Any
 
 from hypothesis import event
@@ -48,11 +47,10 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from openoms.adapters.carriers import default_carriers
 from openoms.adapters.db import models as m
-from openoms.adapters.db.models import utcnow
 from openoms.adapters.db.session import Database
 from openoms.adapters.jobs import requeue
 from openoms.adapters.outbox import Outbox
@@ -72,9 +70,9 @@ from openoms.services.reversals import reverse_unused_authorizations
 from openoms.services.shipping import ship
 from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_jobs, default_registry
-from openoms.worker.runner import Worker
 from tests.integration.helpers import capture
 from tests.integration.machines import minor, reset, run_machine
+from tests.integration.worker import WorkerClock, drain, make_worker
 from tests.network import stock_network
 from tests.payloads import order_payload
 
@@ -158,7 +156,8 @@ class MoneyMachine(RuleBasedStateMachine):
         self.gateways = Gateways({"sandbox": self.sandbox})
         self.summary_id = capture(self.db, self.outbox, payload)
         self.jobs = default_jobs(self.db, self.carriers, self.gateways)
-        self.worker = Worker(self.db, registry, jobs=self.jobs)
+        self.clock = WorkerClock()
+        self.worker = make_worker(self.db, registry, self.jobs, clock=self.clock)
         self.drain()
         fos = self.view()["fulfillment_orders"]
         assert sorted(fo["location"] for fo in fos) == ["WH-LDN", "WH-MAN"]
@@ -166,18 +165,11 @@ class MoneyMachine(RuleBasedStateMachine):
     # --- helpers --------------------------------------------------------------------------
 
     def drain(self) -> None:
-        for _ in range(50):
-            if self.worker.run_once() == 0:
-                return
-        raise AssertionError("the worker never went idle")
+        drain(self.worker)
 
     def backoff_passes(self) -> None:
-        with self.db.transaction() as session:
-            session.execute(
-                update(m.Job)
-                .where(m.Job.status == "pending")
-                .values(available_at=utcnow() - timedelta(seconds=1))
-            )
+        """Move the worker's clock past every retry's backoff."""
+        self.clock.advance()
 
     def view(self) -> dict[str, Any]:
         with self.db.reading() as session:
@@ -349,7 +341,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 select(m.Job).where(m.Job.status == "pending", m.Job.last_error.is_not(None))
             ):
                 job.attempts = max(job.attempts, self.jobs.kinds[job.kind].max_attempts - 1)
-                job.available_at = utcnow() - timedelta(seconds=1)
+                job.available_at = self.clock.now
         self.drain()
 
     @rule()

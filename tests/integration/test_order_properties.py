@@ -26,7 +26,6 @@ memos = grand total + return fees, captured − refunded = that, every balance i
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -39,11 +38,10 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from openoms.adapters.carriers import default_carriers
 from openoms.adapters.db import models as m
-from openoms.adapters.db.models import utcnow
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.adapters.payments import Gateways
@@ -52,8 +50,9 @@ from openoms.api.app import create_app
 from openoms.domain.quantities import ItemQuantities
 from openoms.services.keys import Scope, create_api_key
 from openoms.worker.consumers import default_jobs, default_registry
-from openoms.worker.runner import Worker
+from tests.integration.helpers import bookkeeping
 from tests.integration.machines import minor, reset, run_machine
+from tests.integration.worker import WorkerClock, drain, make_worker
 from tests.network import stock_network
 from tests.payloads import order_payload
 
@@ -104,7 +103,10 @@ class OrderMachine(RuleBasedStateMachine):
         self.client = TestClient(
             create_app(self.db, self.outbox, carriers=carriers, gateways=gateways)
         )
-        self.worker = Worker(self.db, registry, jobs=default_jobs(self.db, carriers, gateways))
+        self.clock = WorkerClock()
+        self.worker = make_worker(
+            self.db, registry, default_jobs(self.db, carriers, gateways), clock=self.clock
+        )
         payload = order_payload(
             external_reference="WEB-ACTIONS",
             items=ITEMS,
@@ -129,18 +131,11 @@ class OrderMachine(RuleBasedStateMachine):
         return self.post(f"/api/v1/order-summaries/{self.summary_id}/actions/{name}", body)
 
     def drain(self) -> None:
-        for _ in range(60):
-            if self.worker.run_once() == 0:
-                return
-        raise AssertionError("the worker never went idle")
+        drain(self.worker)
 
     def backoff_passes(self) -> None:
-        with self.db.transaction() as session:
-            session.execute(
-                update(m.Job)
-                .where(m.Job.status == "pending")
-                .values(available_at=utcnow() - timedelta(seconds=1))
-            )
+        """Move the worker's clock past every retry's backoff."""
+        self.clock.advance()
 
     def view(self) -> dict[str, Any]:
         answer = self.client.get(
@@ -178,7 +173,7 @@ class OrderMachine(RuleBasedStateMachine):
             )
             events = session.scalar(select(m.Event.id).order_by(m.Event.id.desc()).limit(1))
             returns = session.scalars(select(m.ReturnOrder.status).order_by(m.ReturnOrder.id)).all()
-        return view, stock, events, returns, len(self.sandbox.ledger)
+        return view, stock, events, returns, len(self.sandbox.ledger), bookkeeping(self.db)
 
     def refused(self, answer: Any, before: tuple[Any, ...], why: str) -> None:
         assert answer.status_code in (400, 404, 409), (why, answer.status_code, answer.text)

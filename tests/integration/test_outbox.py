@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -444,28 +443,43 @@ def test_run_once_drains_in_batches_and_runs_due_periodic_jobs(db: Database) -> 
     assert ticks == [T0 + timedelta(days=1), T0 + timedelta(days=1, seconds=60)]
 
 
+class CountedStop(threading.Event):
+    """A stop event for `run_forever` that records each pause the loop asks for instead of
+    sleeping it, and stops the loop at its `idle_passes`-th idle poll."""
+
+    def __init__(self, poll_seconds: float, idle_passes: int) -> None:
+        super().__init__()
+        self.poll_seconds = poll_seconds
+        self.idle_passes = idle_passes
+        self.pauses: list[float] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        assert timeout is not None, "the worker loop never waits without a timeout"
+        self.pauses.append(timeout)
+        if self.pauses.count(self.poll_seconds) >= self.idle_passes:
+            self.set()
+        return self.is_set()
+
+
 def test_run_forever_survives_lost_connections_without_busy_looping(db: Database) -> None:
     handled: list[str] = []
     registry = ConsumerRegistry([Consumer("c", ("*",), lambda s, e: handled.append(e.event_id))])
     ids = _record(db, registry, _events(3))
     flaky = FlakyDatabase(db.url, failures=3)
+    stop = CountedStop(poll_seconds=0.05, idle_passes=2)
     try:
-        thread, stop = Worker(flaky, registry, poll_seconds=0.05).start_in_thread()
-        deadline = time.monotonic() + 10
-        while len(handled) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.5)  # idle: polls every 50 ms
-        stop.set()
-        thread.join(timeout=5)
+        Worker(flaky, registry, poll_seconds=0.05).run_forever(stop)
     finally:
         flaky.dispose()
 
-    assert not thread.is_alive()
     assert handled == ids
     assert [d[2] for d in _deliveries(db)] == ["done"] * 3
     assert flaky.failures_left == 0
-    # 3 failed passes pause 0.1 + 0.2 + 0.4 s, then ~10 idle polls in 0.5 s.
-    assert 4 <= flaky.transactions <= 20
+    # Each failed pass pauses twice as long as the one before; the pass that did the work
+    # goes again at once; each idle pass waits one poll. Never a pass without a pause.
+    assert stop.pauses == [0.1, 0.2, 0.4, 0.05, 0.05]
+    # 3 failed passes, 1 that handled the 3 deliveries, 2 that found nothing.
+    assert flaky.transactions == 3 + 1 + 2
 
 
 # --- concurrency --------------------------------------------------------------------------

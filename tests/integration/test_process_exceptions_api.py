@@ -25,10 +25,10 @@ from openoms.services.inventory_import import InventoryLine, apply_inventory_imp
 from openoms.services.ports import GatewayResult
 from openoms.services.shipping import ship
 from openoms.worker.consumers import default_jobs, default_registry
-from openoms.worker.runner import Worker
 from tests.integration.conftest import Api
-from tests.integration.helpers import count
+from tests.integration.helpers import bookkeeping, count
 from tests.integration.service_actions import make_shop
+from tests.integration.worker import drain_db
 from tests.network import stock_network
 from tests.payloads import order_payload
 
@@ -54,11 +54,7 @@ def outbox() -> Outbox:
 
 def drain(db: Database, gateways: Gateways | None = None, carriers: Carriers | None = None) -> None:
     """Run the worker (outbox relay and due jobs) until nothing is due."""
-    worker = Worker(db, default_registry(), jobs=default_jobs(db, carriers, gateways))
-    for _ in range(20):
-        if worker.run_once() == 0:
-            return
-    raise AssertionError("the worker never went idle")
+    drain_db(db, gateways=gateways, carriers=carriers)
 
 
 def jobs_due_now(db: Database, carriers: Carriers | None = None) -> int:
@@ -142,7 +138,7 @@ def snapshot(db: Database) -> tuple[Any, ...]:
             [(e.id, e.status, e.occurrences, e.updated_at) for e in exceptions],
             [(s.id, s.active_process_exception_count) for s in summaries],
             count(db, m.Event),
-            route_jobs(db),
+            bookkeeping(db),
         )
 
 

@@ -8,13 +8,11 @@ the unit off on hand and bills nothing: no invoice, no capture, no refund."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 
 from openoms.adapters.db import models as m
-from openoms.adapters.db.models import utcnow
 from openoms.adapters.outbox import Outbox
 from openoms.services.inventory_import import InventoryLine, apply_inventory_import
 from openoms.worker.consumers import default_registry
@@ -275,12 +273,7 @@ def test_no_stock_raises_a_routing_exception_until_stock_arrives(stocked: Any, a
         [InventoryLine(line=1, location="WH-MAN", sku="TEE-M", on_hand=2)],
         mode="delta",
     )
-    with api.db.transaction() as session:  # the backoff runs out
-        session.execute(
-            update(m.Job)
-            .where(m.Job.status == "pending")
-            .values(available_at=utcnow() - timedelta(seconds=1))
-        )
+    shop.let_backoffs_run_out()
     shop.drain()
     assert reship_fos(shop) == [("reship", "WH-MAN", "ALLOCATED", [("TEE-M", 1, 0)])]
     assert shop.stock()[("WH-MAN", "TEE-M")] == (2, 1)

@@ -32,7 +32,8 @@ from openoms.services.routing import (
 from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_jobs, default_registry
 from tests.integration.helpers import capture as capture_payload
-from tests.integration.helpers import drain, stock
+from tests.integration.helpers import stock
+from tests.integration.worker import drain_db as drain
 from tests.network import stock_network
 from tests.payloads import order_payload
 

@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from openoms.cli.common import app, console, fail, open_database
+from openoms.cli.tables import print_table
 from openoms.services.reconciliation import reconcile
 
 finance_app = typer.Typer(help="Finance: invoices, credit memos, refunds.", no_args_is_help=True)
@@ -44,16 +45,17 @@ def reconcile_command(
     finally:
         db.dispose()
     columns = "authorized captured refunded invoiced credited outstanding".split()
-    table = Table("order summary", "currency", *columns, "mismatches")
-    for ledger in [*result.orders, *result.totals]:
-        view = ledger.view()
-        table.add_row(
+    rows = [
+        (
             ledger.order_summary_id or "[bold]total[/bold]",
             ledger.currency,
-            *(view[c] for c in columns),
-            "; ".join(ledger.mismatches),
+            *(ledger.view()[c] for c in columns),
+            escape("; ".join(ledger.mismatches)),
         )
-    console.print(table)
+        for ledger in [*result.orders, *result.totals]
+    ]
+    header = ("order summary", "currency", *columns, "mismatches")
+    print_table(console, header, rows, keep=("order summary",))
     bad = sum(1 for o in result.orders if o.mismatches)
     if bad:
         raise fail(f"{bad} order(s) do not reconcile")

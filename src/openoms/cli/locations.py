@@ -17,10 +17,10 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.markup import escape
-from rich.table import Table
 
 from openoms.adapters.outbox import Outbox
 from openoms.cli.common import app, console, err, fail, open_database, progress_bar
+from openoms.cli.tables import print_table
 from openoms.domain.errors import DomainError
 from openoms.domain.inventory import LocationType
 from openoms.schemas import field_path
@@ -129,9 +129,9 @@ def list_command(
             groups = location_group_refs(session, [r.id for r in rows])
     finally:
         db.dispose()
-    table = Table("ref", "name", "type", "city", "country", "ship", "pickup", "active", "groups")
-    for r in rows:
-        table.add_row(
+    columns = ("ref", "name", "type", "city", "country", "ship", "pickup", "active", "groups")
+    cells = [
+        (
             escape(r.ref),
             escape(r.name),
             r.type,
@@ -142,7 +142,9 @@ def list_command(
             _yes(r.active),
             escape(", ".join(groups.get(r.id, []))),
         )
-    console.print(table)
+        for r in rows
+    ]
+    print_table(console, columns, cells, keep=("ref", "name"))
     console.print(_count(len(rows)))
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
-from rich.table import Table
 
 from openoms.adapters.carriers import default_carriers
 from openoms.adapters.db.migrate import upgrade
@@ -27,6 +27,7 @@ from openoms.cli.common import (
     open_database,
     progress_bar,
 )
+from openoms.cli.tables import print_table
 from openoms.domain.errors import DomainError
 from openoms.services.keys import (
     Scope,
@@ -169,18 +170,20 @@ def keys_list() -> None:
     _, db = open_database()
     with db.reading() as session:
         keys = list_api_keys(session)
-    table = Table("id", "name", "prefix", "scopes", "channels", "created", "revoked")
-    for k in keys:
-        table.add_row(
+    rows = [
+        (
             k.id,
-            k.name,
+            escape(k.name),
             k.prefix,
             k.scopes,
             ", ".join(k.channels) if k.channels is not None else "all",
-            k.created_at.isoformat(timespec="seconds"),
-            k.revoked_at.isoformat(timespec="seconds") if k.revoked_at else "",
+            k.created_at.isoformat(sep=" ", timespec="seconds"),
+            k.revoked_at.isoformat(sep=" ", timespec="seconds") if k.revoked_at else "",
         )
-    console.print(table)
+        for k in keys
+    ]
+    columns = ("id", "name", "prefix", "scopes", "channels", "created", "revoked")
+    print_table(console, columns, rows, keep=("id", "name", "prefix"))
 
 
 @keys_app.command("revoke")

@@ -68,14 +68,19 @@ class Worker:
     def run_once(self) -> int:
         """Run due periodic jobs, then drain deliveries until a batch comes back short
         (nothing more is due, or the rest is claimed by other workers) or the batch cap
-        is reached. Returns the number of deliveries handled."""
+        is reached. Returns the number of deliveries handled. Whether a delivery or job is
+        due, and when a retry falls due, go by the worker's clock."""
         self._run_due_periodics()
         handled = 0
         for _ in range(self.max_batches_per_run):
-            count = process_batch(self.db, self.registry, batch_size=self.batch_size)
+            count = process_batch(
+                self.db, self.registry, batch_size=self.batch_size, now=self._clock()
+            )
             ran = 0
-            if self.jobs is not None:
-                ran = run_due_jobs(self.db, self._outbox, self.jobs, batch=self.batch_size)
+            if self.jobs is not None:  # read the clock again: the batch may have queued jobs
+                ran = run_due_jobs(
+                    self.db, self._outbox, self.jobs, now=self._clock(), batch=self.batch_size
+                )
             handled += count + ran
             if count < self.batch_size and ran < self.batch_size:
                 break

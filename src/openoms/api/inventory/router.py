@@ -82,8 +82,12 @@ _IMPORT_BODY = {
 }
 
 
-def _today() -> date:
+def current_date() -> date:
+    """Today (UTC), which futures are counted from: a dependency, so a test can fix it."""
     return datetime.now(UTC).date()
+
+
+Today = Annotated[date, Depends(current_date)]
 
 
 @router.post(
@@ -159,7 +163,7 @@ def _import(
     responses=PROBLEMS,
 )
 def availability(
-    payload: AvailabilityRequest, _: Asker, db: Annotated[Database, Depends(get_db)]
+    payload: AvailabilityRequest, _: Asker, db: Annotated[Database, Depends(get_db)], today: Today
 ) -> Response:
     """Per location and per location group, per SKU: `on_hand`, `reserved`, `safety_stock`,
     `available_to_fulfill` (on_hand − reserved − safety_stock) and `available_to_order`
@@ -172,7 +176,7 @@ def availability(
             skus=payload.skus,
             locations=payload.locations,
             location_groups=payload.location_groups,
-            today=_today(),
+            today=today,
         )
     # Up to 2,000 figures: written as JSON directly rather than validated again against
     # the response model (which only documents the shape here).
@@ -183,6 +187,7 @@ def availability(
 def list_records(
     _: Reader,
     db: Annotated[Database, Depends(get_db)],
+    today: Today,
     location: Annotated[str | None, Query(description="Location ref.")] = None,
     sku: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500), WHOLE_NUMBER] = 100,
@@ -196,7 +201,7 @@ def list_records(
             sku=sku,
             after_id=_decode(cursor),
             limit=limit,
-            today=_today(),
+            today=today,
         )
     return {"items": items, "next_cursor": None if last_id is None else str(last_id)}
 
