@@ -213,9 +213,9 @@ def test_keys_list_piped_prints_whole_tab_separated_rows(tmp_path: Path) -> None
 
     assert listing.returncode == 0, listing.stderr
     header, *rows = listing.stdout.splitlines()
-    assert header == "id\tname\tprefix\tscopes\tcreated\trevoked"
+    assert header == "id\tname\tprefix\tscopes\tchannels\tcreated\trevoked"
     assert [tuple(row.split("\t")[:2]) for row in rows] == keys
-    assert all(len(row.split("\t")) == 6 for row in rows)
+    assert all(len(row.split("\t")) == 7 for row in rows)
 
 
 def test_keys_list_in_an_80_column_terminal_cuts_no_id_or_name(tmp_path: Path) -> None:
@@ -300,11 +300,10 @@ def test_keys_create_binds_a_key_to_channels_and_lists_them(
         unbound, _ = create_api_key(session, name="agents", scopes=[Scope.AGENT])
     listing = run_cli("keys", "list", database_url=database_url, cwd=tmp_path)
     assert listing.returncode == 0, listing.stderr
-    rows = {
-        cells[0]: cells[1:5]
-        for line in listing.stdout.splitlines()
-        if len(cells := [c.strip() for c in line.split("│")[1:-1]]) == 7
-    }
+    # Piped, the listing is tab-separated rows under a header.
+    header, *lines = listing.stdout.splitlines()
+    assert header == "id\tname\tprefix\tscopes\tchannels\tcreated\trevoked"
+    rows = {cells[0]: cells[1:5] for cells in (line.split("\t") for line in lines)}
     assert rows[key_id] == ["two shops", plaintext[:12], "storefront", "web-uk, web-us"]
     assert rows[unbound.id][3] == "all"
 
