@@ -25,6 +25,7 @@ from openoms.api.inventory.router import router as inventory_router
 from openoms.api.keys.router import router as keys_router
 from openoms.api.limits import install_body_limits
 from openoms.api.locations.router import router as locations_router
+from openoms.api.openapi import install_openapi
 from openoms.api.orders.router import router as orders_router
 from openoms.api.params import refuse_control_characters
 from openoms.api.payments.router import router as payments_router
@@ -97,6 +98,7 @@ def create_app(
     app.include_router(reships_router)
     app.include_router(process_exceptions_router)
     app.include_router(keys_router)
+    install_openapi(app)
 
     @app.get("/health", tags=["health"])
     def health() -> dict[str, Any]:
