@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from openoms.adapters.db.migrate import alembic_config, current_revision_is_head, upgrade
 from openoms.adapters.db.models import Base
 from openoms.adapters.db.session import Database
+from openoms.config import normalise_database_url
+from openoms.services.channels import (
+    CapturePolicy,
+    ChannelPolicy,
+    RoutingStrategy,
+    ShortagePolicy,
+    channel_policy,
+    known_channels,
+)
+from tests.conftest import BACKENDS
+from tests.e2e.common import fresh_database
 
 
 def test_migrated_schema_matches_the_models(db: Database) -> None:
@@ -32,3 +45,65 @@ def test_downgrade_to_nothing_and_back(tmp_path: Path) -> None:
     upgrade(url)
     assert set(inspect(engine).get_table_names()) == {*Base.metadata.tables, "alembic_version"}
     engine.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_channels_orders_already_use_are_configured_with_the_policy_they_ran_under(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    with fresh_database(backend, tmp_path, request) as url:
+        upgrade(url, "0008")
+        engine = create_engine(normalise_database_url(url))
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO channels (ref, shortage_policy, routing_strategy, max_splits,"
+                    " capture_policy, returnless_threshold, return_fee, refund_eligible_status,"
+                    " verify_authorizations, updated_at) VALUES ('web-uk', 'backorder',"
+                    " 'optimal', 1, 'on_order', '{}', '{}', 'RECEIVED', true, :now)"
+                ),
+                {"now": NOW},
+            )
+            for n, channel in enumerate(["web-uk", "marketplace", "marketplace", "legacy"]):
+                connection.execute(INSERT_SUMMARY, summary_row(n, channel))
+        engine.dispose()
+
+        upgrade(url)
+
+        database = Database(url)
+        with database.reading() as session:
+            policies = {ref: channel_policy(session, ref) for ref in known_channels(session)}
+        database.dispose()
+    assert sorted(policies) == ["legacy", "marketplace", "web-uk"]
+    # The configured channel is untouched; each one in use gets the old default policy.
+    assert policies["web-uk"] == ChannelPolicy(
+        channel="web-uk",
+        shortage_policy=ShortagePolicy.BACKORDER,
+        routing_strategy=RoutingStrategy.OPTIMAL,
+        max_splits=1,
+        capture_policy=CapturePolicy.ON_ORDER,
+        verify_authorizations=True,
+    )
+    for ref in ("legacy", "marketplace"):
+        assert policies[ref] == ChannelPolicy(channel=ref, verify_authorizations=False)
+
+
+NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+INSERT_SUMMARY = text(
+    "INSERT INTO order_summaries (id, original_order_id, channel, external_reference,"
+    " currency, lifecycle, status, ordered_at, customer_name, total_product, total_delivery,"
+    " total_adjustments, total_tax, grand_total, routing_attempts,"
+    " active_process_exception_count, created_at, updated_at) VALUES (:id, :order_id,"
+    " :channel, :reference, 'GBP', 'MANAGED', 'CREATED', :now, 'Ada', 0, 0, 0, 0, 0, 0, 0,"
+    " :now, :now)"
+)
+
+
+def summary_row(n: int, channel: str) -> dict[str, object]:
+    return {
+        "id": f"os_{n}",
+        "order_id": f"ord_{n}",
+        "channel": channel,
+        "reference": f"R-{n}",
+        "now": NOW.replace(tzinfo=None),
+    }
