@@ -52,8 +52,6 @@ def create_key(env: dict[str, str], scope: str, *binding: str) -> str:
     return printed.strip().splitlines()[-1]
 
 
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
