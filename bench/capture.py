@@ -59,7 +59,7 @@ from openoms.adapters.db.session import Database, retry_transient
 from openoms.adapters.outbox import Outbox
 from openoms.demo import demo_orders
 from openoms.schemas.orders import OrderCreate
-from openoms.services.capture import CaptureResult, capture_order
+from openoms.services.orders import CaptureResult, capture_order
 from openoms.worker.consumers import default_registry
 
 SCRATCH_DATABASE = "openoms_bench"
@@ -374,7 +374,7 @@ def _server(url: str, key: str, workers: int) -> Iterator[str]:
 
 
 def _install_admin_key(url: str, key: str) -> None:
-    from openoms.services.keys import ensure_initial_admin_key
+    from openoms.services.access import ensure_initial_admin_key
 
     db = Database(url)
     with db.transaction() as session:

@@ -287,7 +287,7 @@ def stocked_demo_database(backend: Backend, *, on_hand: int = ABUNDANT_STOCK) ->
     from openoms.adapters.db.session import Database
     from openoms.adapters.outbox import Outbox
     from openoms.demo import CATALOGUE, SITES, seed_demo_network
-    from openoms.services.inventory_import import InventoryLine, apply_inventory_import
+    from openoms.services.inventory import InventoryLine, apply_inventory_import
     from openoms.worker.consumers import default_registry
 
     url = backend.fresh()

@@ -64,7 +64,7 @@ from openoms.adapters.db.session import Database, retry_transient
 from openoms.adapters.outbox import Outbox
 from openoms.demo import demo_orders
 from openoms.schemas.orders import OrderCreate
-from openoms.services.capture import CaptureResult, capture_order
+from openoms.services.orders import CaptureResult, capture_order
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
 

@@ -57,7 +57,7 @@ from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.config import normalise_database_url
 from openoms.domain.inventory import InsufficientStock
-from openoms.services.reservations import reserve
+from openoms.services.inventory import reserve
 
 SCRATCH_DATABASE = "openoms_bench_reservations"
 TARGET_PER_SECOND = 2_000  # DESIGN.md §11

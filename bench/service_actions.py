@@ -73,11 +73,10 @@ from openoms.adapters.payments import Gateways, SandboxGateway
 from openoms.api.app import create_app
 from openoms.demo import MARKETS, demo_orders
 from openoms.schemas.orders import OrderCreate
-from openoms.services.capture import capture_order
-from openoms.services.channels import CapturePolicy, ChannelData, upsert_channel
-from openoms.services.keys import Scope, create_api_key
-from openoms.services.reconciliation import reconcile
-from openoms.services.shipping import ship
+from openoms.services.access import Scope, create_api_key
+from openoms.services.finance import reconcile
+from openoms.services.fulfillment import ship
+from openoms.services.orders import CapturePolicy, ChannelData, capture_order, upsert_channel
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
 

@@ -7,9 +7,14 @@ from typing import Any
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.domain.inventory import LocationType
-from openoms.services.channels import ChannelData, ShortagePolicy, upsert_channel
-from openoms.services.inventory_import import InventoryLine, apply_inventory_import
-from openoms.services.locations import Address, LocationData, upsert_location
+from openoms.services.inventory import (
+    Address,
+    InventoryLine,
+    LocationData,
+    apply_inventory_import,
+    upsert_location,
+)
+from openoms.services.orders import ChannelData, ShortagePolicy, upsert_channel
 from openoms.worker.consumers import default_registry
 
 Site = tuple[LocationType, str, float, float, bool, bool, str]

@@ -13,9 +13,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from openoms.domain.inventory import LocationType
-from openoms.services.channels import ChannelData, upsert_channel
-from openoms.services.inventory_import import InventoryLine, apply_inventory_import
-from openoms.services.locations import Address, LocationData, upsert_location
+from openoms.services.inventory import (
+    Address,
+    InventoryLine,
+    LocationData,
+    apply_inventory_import,
+    upsert_location,
+)
+from openoms.services.orders import ChannelData, upsert_channel
 
 if TYPE_CHECKING:
     from openoms.adapters.db.session import Database

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from openoms.adapters.payments.sandbox import SandboxGateway
 from openoms.cli.tables import print_table
 from openoms.domain.errors import DomainError
+from openoms.domain.fulfillment import RESHIP
 from openoms.domain.money import format_minor
 from openoms.schemas.orders import OrderCreate
 from openoms.schemas.service_actions import (
@@ -23,24 +24,30 @@ from openoms.schemas.service_actions import (
     ItemChangeIn,
     ItemsActionIn,
 )
-from openoms.services.adjustments import submit_adjustments
-from openoms.services.cancels import cancel_with_messages
-from openoms.services.capture import capture_order
-from openoms.services.change_orders import action_result, refund_baseline
+from openoms.services.finance import Ledger, reconcile
 from openoms.services.inventory import list_inventory_records
-from openoms.services.invoicing import RESHIP
-from openoms.services.reconciliation import Ledger, reconcile
-from openoms.services.reships import ReshipReason, ReshipRequest, submit_reship
-from openoms.services.return_receipts import ReceiptRequest
-from openoms.services.return_views import get_return_order
+from openoms.services.orders import capture_order
 from openoms.services.returns import (
+    ReceiptRequest,
     ReturnLineRequest,
     approve_return_order,
     create_return_order,
     mark_return_in_transit,
     receive,
 )
-from openoms.services.views import order_summary_view
+from openoms.services.service_actions import (
+    ReshipReason,
+    ReshipRequest,
+    cancel_with_messages,
+    submit_adjustments,
+    submit_reship,
+)
+from openoms.services.views import (
+    action_result,
+    get_return_order,
+    order_summary_view,
+    refund_baseline,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -49,7 +56,7 @@ if TYPE_CHECKING:
     from openoms.adapters.carriers import Carriers
     from openoms.adapters.db.session import Database
     from openoms.adapters.outbox import Outbox
-    from openoms.services.return_common import ReturnOutcome
+    from openoms.services.returns import ReturnOutcome
     from openoms.worker.runner import Worker
 
 from openoms.demo import SITES, demo_orders, restock_demo_network, seed_demo_network
@@ -94,8 +101,7 @@ class _Run:
             return order_summary_view(session, summary_id)
 
     def ship(self, fo_ids: list[str]) -> None:
-        from openoms.services.labels import request_label
-        from openoms.services.shipping import ship
+        from openoms.services.fulfillment import request_label, ship
 
         for fo_id in fo_ids:
             with self.db.transaction() as session:

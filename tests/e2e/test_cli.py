@@ -24,9 +24,9 @@ from openoms.adapters.outbox import Outbox
 from openoms.demo import SITES, demo_orders
 from openoms.demo_run import SUMMARY_COLUMNS
 from openoms.domain.money import format_minor
-from openoms.services.channels import ChannelData, upsert_channel
-from openoms.services.keys import Scope, authenticate, create_api_key
-from openoms.services.reconciliation import reconcile
+from openoms.services.access import Scope, authenticate, create_api_key
+from openoms.services.finance import reconcile
+from openoms.services.orders import ChannelData, upsert_channel
 from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_registry
 from tests.conftest import BACKENDS

@@ -16,9 +16,9 @@ from openoms.adapters.db import models as m
 from openoms.adapters.db.ids import new_id
 from openoms.adapters.outbox import Outbox
 from openoms.domain.fulfillment import ProcessExceptionCategory
-from openoms.services.channels import ChannelData, upsert_channel
-from openoms.services.keys import create_api_key
-from openoms.services.process_exceptions import raise_exception
+from openoms.services.access import create_api_key
+from openoms.services.exceptions import raise_exception
+from openoms.services.orders import ChannelData, upsert_channel
 from openoms.worker.consumers import default_registry
 from tests.integration.conftest import Api
 from tests.integration.helpers import row_counts, stock

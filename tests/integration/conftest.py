@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.api.app import create_app
-from openoms.services.keys import Scope, create_api_key
+from openoms.services.access import Scope, create_api_key
 from openoms.worker.consumers import default_registry
 from tests.network import stock_network
 

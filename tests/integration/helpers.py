@@ -14,8 +14,8 @@ from openoms.adapters.outbox import Outbox
 from openoms.adapters.payments.sandbox import SandboxGateway
 from openoms.api.errors import PROBLEM_JSON
 from openoms.schemas.orders import OrderCreate
-from openoms.services.capture import capture_order
-from openoms.services.keys import create_api_key
+from openoms.services.access import create_api_key
+from openoms.services.orders import capture_order
 
 
 def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:

@@ -20,8 +20,8 @@ from openoms.adapters.outbox import Outbox
 from openoms.adapters.payments import Gateways, SandboxGateway
 from openoms.domain.money import Money
 from openoms.domain.returns import ReturnOrderStatus
-from openoms.services.channels import ChannelData, upsert_channel
-from openoms.services.shipping import ship
+from openoms.services.fulfillment import ship
+from openoms.services.orders import ChannelData, upsert_channel
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
 from tests.integration.conftest import Api

@@ -18,10 +18,9 @@ from openoms.adapters.outbox import Outbox
 from openoms.adapters.payments import Gateways, SandboxGateway
 from openoms.domain.errors import RefundExceedsCaptured
 from openoms.domain.money import Money
-from openoms.services.payment_actions import capture_payment, refund_payment
-from openoms.services.ports import GatewayResult
-from openoms.services.reconciliation import reconcile
-from openoms.services.refunds import REFUND_JOB
+from openoms.domain.ports import GatewayResult
+from openoms.services.finance import reconcile
+from openoms.services.payments import REFUND_JOB, capture_payment, refund_payment
 from openoms.worker.consumers import default_jobs, default_registry
 from tests.integration.conftest import Api
 from tests.integration.helpers import capture, count

@@ -20,7 +20,7 @@ from openoms.adapters.outbox import Outbox
 from openoms.api.app import create_app
 from openoms.api.auth import CACHE_TTL_SECONDS, MISS_TTL_SECONDS
 from openoms.api.ratelimit import RateLimit
-from openoms.services.keys import revoke_api_key
+from openoms.services.access import revoke_api_key
 from openoms.worker.consumers import default_registry
 from tests.integration.helpers import assert_problem, count, create_keys
 from tests.payloads import order_payload

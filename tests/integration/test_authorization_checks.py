@@ -16,7 +16,7 @@ from openoms.adapters.db import models as m
 from openoms.adapters.db.models import utcnow
 from openoms.adapters.payments import Gateways
 from openoms.adapters.payments.sandbox import SandboxGateway
-from openoms.services.ports import GatewayResult
+from openoms.domain.ports import GatewayResult
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
 from tests.integration.conftest import Api

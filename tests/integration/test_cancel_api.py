@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from openoms.adapters.db.session import Database
-from openoms.services.channels import ShortagePolicy
+from openoms.services.orders import ShortagePolicy
 from tests.integration.conftest import Api
 from tests.integration.service_actions import Shop, make_shop, minor, without_ids
 from tests.network import stock_network

@@ -12,8 +12,8 @@ from sqlalchemy import delete
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
-from openoms.services.file_lines import LineError
-from openoms.services.order_import import import_orders
+from openoms.services.imports import LineError
+from openoms.services.orders import import_orders
 from openoms.worker.consumers import default_registry
 from tests.integration.conftest import Api
 from tests.integration.helpers import ORDER_TABLES, row_counts, stock

@@ -17,7 +17,7 @@ from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.domain.money import Money
-from openoms.services.channels import CapturePolicy, ChannelData, upsert_channel
+from openoms.services.orders import CapturePolicy, ChannelData, upsert_channel
 from openoms.services.payments import ENSURE_FUNDS_JOB
 from openoms.worker.consumers import default_registry
 from tests.integration.conftest import Api

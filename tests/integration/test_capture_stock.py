@@ -12,7 +12,7 @@ import pytest
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from openoms.domain.inventory import LocationType
-from openoms.services.channels import ShortagePolicy
+from openoms.services.orders import ShortagePolicy
 from tests.integration.conftest import Api
 from tests.integration.helpers import ORDER_TABLES, row_counts, stock
 from tests.integration.worker import drain_db as drain

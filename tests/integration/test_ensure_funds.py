@@ -20,12 +20,11 @@ from openoms.adapters.payments import Gateways
 from openoms.adapters.payments.sandbox import SandboxGateway
 from openoms.domain.money import Money
 from openoms.domain.payments import AuthorizationStatus
-from openoms.services import payment_jobs
+from openoms.domain.ports import GatewayResult
+from openoms.services import payments as payment_jobs
 from openoms.services import payments as service
-from openoms.services.channels import ChannelData, upsert_channel
-from openoms.services.payment_actions import capture_payment
-from openoms.services.payments import ENSURE_FUNDS_JOB
-from openoms.services.ports import GatewayResult
+from openoms.services.orders import ChannelData, upsert_channel
+from openoms.services.payments import ENSURE_FUNDS_JOB, capture_payment
 from openoms.worker.consumers import default_jobs, default_registry
 from tests.integration.conftest import Api
 from tests.integration.helpers import capture, count

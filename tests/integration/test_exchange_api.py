@@ -17,7 +17,7 @@ from sqlalchemy import select
 from openoms.adapters.db import models as m
 from openoms.adapters.outbox import Outbox
 from openoms.services import returns
-from openoms.services.inventory_import import InventoryLine, apply_inventory_import
+from openoms.services.inventory import InventoryLine, apply_inventory_import
 from openoms.worker.consumers import default_registry
 from tests.integration.conftest import Api
 from tests.integration.service_actions import GRAND_TOTAL, Shop, make_shop, minor, without_ids

@@ -22,12 +22,17 @@ from openoms.adapters.db.models import utcnow
 from openoms.adapters.db.session import Database
 from openoms.adapters.jobs import run_due_jobs
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
-from openoms.domain.errors import IllegalTransition, QuantityInvalid
+from openoms.domain.errors import IllegalTransition, QuantityInvalid, ValidationFailed
 from openoms.domain.fulfillment import FulfillmentOrderStatus, ShipmentStatus
+from openoms.domain.ports import CarrierChoice, Label, TrackingState
+from openoms.services import fulfillment as labels
+from openoms.services import fulfillment as shipping
 from openoms.services import fulfillment as svc
-from openoms.services import labels, reservations, shipping
-from openoms.services.ports import CarrierChoice, Label, TrackingState
+from openoms.services import inventory as reservations
+from openoms.services.orders import item_quantities, refresh_summary_status
+from openoms.services.routing import routing_consumers
 from openoms.worker.consumers import default_jobs
+from openoms.worker.relay import process_batch
 from tests.integration.conftest import Api
 from tests.integration.helpers import bookkeeping, count, stock
 from tests.integration.helpers import capture as capture_payload
@@ -125,7 +130,7 @@ def make_fo(
             reservations.transfer(
                 session, outbox, reservation.id, to_location_id=location_id, items=moves
             )
-        svc.refresh_summary_status(session, outbox, summary_id)
+        refresh_summary_status(session, outbox, summary_id)
     for step in (S.ASSIGNED, S.PICK_COMPLETE, S.PACK_COMPLETE):
         if list(S).index(step) <= list(S).index(status):
             with db.transaction() as session:
@@ -166,7 +171,7 @@ def item_counters(db: Database, summary_id: str) -> dict[str, tuple[int, int, in
             i.sku: (
                 i.quantity_allocated,
                 i.quantity_fulfilled,
-                svc.item_quantities(i).available_to_fulfill,
+                item_quantities(i).available_to_fulfill,
             )
             for i in items
         }
@@ -400,7 +405,13 @@ def test_reject_gives_units_back_keeps_stock_held_and_reroutes(
 ) -> None:
     summary_id = capture(stocked, outbox)
     fo_id = make_fo(stocked, outbox, summary_id=summary_id, status=S.ASSIGNED)
-    fo = run(stocked, svc.reject, outbox, fo_id, reason="  shelf empty  ")
+    # Routing's consumer of `fulfillment_order.rejected` routes the group again.
+    registry = ConsumerRegistry()
+    for consumer in routing_consumers(Outbox(registry)):
+        registry.register(consumer)
+    fo = run(stocked, svc.reject, Outbox(registry), fo_id, reason="  shelf empty  ")
+    assert events(stocked, "order_summary.reroute_requested") == []
+    assert process_batch(stocked, registry) > 0
     assert (fo.status, fo.reason) == ("REJECTED", "shelf empty")
     assert fo_state(stocked, fo_id) == ("REJECTED", [("TEE-M", 3, 3, 0)])
     assert item_counters(stocked, summary_id)["TEE-M"] == (0, 0, 3)
@@ -432,7 +443,7 @@ def test_reject_is_illegal_once_packed_or_shipped(stocked: Database, outbox: Out
     before = snapshot(stocked, summary_id, packed, partly)
     with pytest.raises(IllegalTransition, match="has shipped 1 unit and cannot be rejected"):
         run(stocked, svc.reject, outbox, partly, reason="no")
-    with pytest.raises(svc.ValidationFailed, match="reason of 1 to 500"):
+    with pytest.raises(ValidationFailed, match="reason of 1 to 500"):
         run(stocked, svc.reject, outbox, packed, reason="   ")
     assert snapshot(stocked, summary_id, packed, partly) == before
 

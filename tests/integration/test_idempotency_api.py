@@ -30,7 +30,7 @@ from openoms.api.idempotency import (
     run_idempotent,
 )
 from openoms.domain.errors import Conflict
-from openoms.services.keys import Principal, Scope, revoke_api_key
+from openoms.services.access import Principal, Scope, revoke_api_key
 from tests.integration.helpers import assert_problem, create_keys
 
 widgets = Table(

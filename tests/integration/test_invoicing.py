@@ -12,7 +12,7 @@ from sqlalchemy import select
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
-from openoms.services.invoicing import invoice_shipment
+from openoms.services.finance import invoice_shipment
 from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_registry
 from openoms.worker.relay import process_batch, replay

@@ -13,8 +13,7 @@ from openoms.adapters.db.models import ApiKey
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import ApiKeyInvalid, ApiKeyNotFound, ChannelUnknown
-from openoms.services.channels import ChannelData, upsert_channel
-from openoms.services.keys import (
+from openoms.services.access import (
     Principal,
     Scope,
     authenticate,
@@ -23,6 +22,7 @@ from openoms.services.keys import (
     list_api_keys,
     revoke_api_key,
 )
+from openoms.services.orders import ChannelData, upsert_channel
 from openoms.worker.consumers import default_registry
 
 GENERATED = re.compile(r"oms_[a-z0-9]{8}_[A-Za-z0-9_-]{43}")

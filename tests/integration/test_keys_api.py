@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from openoms.adapters.db import models as m
 from openoms.adapters.outbox import Outbox
-from openoms.services.channels import ChannelData, upsert_channel
+from openoms.services.orders import ChannelData, upsert_channel
 from openoms.worker.consumers import default_registry
 from tests.integration.conftest import Api
 from tests.integration.helpers import assert_problem, count

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from openoms.domain.errors import ChannelUnknown
-from openoms.services.channels import (
+from openoms.services.orders import (
     CapturePolicy,
     ChannelPolicy,
     RoutingStrategy,

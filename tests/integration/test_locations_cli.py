@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from openoms.cli import app
-from openoms.services.locations import get_location, list_groups, location_group_refs
+from openoms.services.inventory import get_location, list_groups, location_group_refs
 from tests.integration.helpers import count
 
 runner = CliRunner()

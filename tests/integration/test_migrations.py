@@ -15,7 +15,7 @@ from openoms.adapters.db.migrate import alembic_config, current_revision_is_head
 from openoms.adapters.db.models import Base
 from openoms.adapters.db.session import Database
 from openoms.config import normalise_database_url
-from openoms.services.channels import (
+from openoms.services.orders import (
     CapturePolicy,
     ChannelPolicy,
     RoutingStrategy,

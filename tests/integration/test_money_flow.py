@@ -27,12 +27,10 @@ from openoms.adapters.payments import Gateways
 from openoms.adapters.payments.sandbox import SandboxGateway
 from openoms.domain.finance import DocumentLine
 from openoms.domain.money import Money
-from openoms.services.invoicing import create_credit_memo
-from openoms.services.payment_actions import capture_payment
-from openoms.services.payments import ENSURE_FUNDS_JOB
-from openoms.services.ports import GatewayResult
-from openoms.services.reconciliation import reconcile
-from openoms.services.shipping import ship
+from openoms.domain.ports import GatewayResult
+from openoms.services.finance import create_credit_memo, reconcile
+from openoms.services.fulfillment import ship
+from openoms.services.payments import ENSURE_FUNDS_JOB, capture_payment
 from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker

@@ -60,14 +60,16 @@ from openoms.domain.errors import RefundExceedsCaptured
 from openoms.domain.finance import DocumentLine
 from openoms.domain.money import Money
 from openoms.domain.payments import AGENT_REFUND_KEY_PREFIX, PaymentBalance
-from openoms.services.invoicing import create_credit_memo
-from openoms.services.payment_actions import refund_payment, send_pending_refunds
-from openoms.services.payments import ensure_funds
-from openoms.services.ports import GatewayResult
-from openoms.services.reconciliation import reconcile
-from openoms.services.refunds import ensure_refunds
-from openoms.services.reversals import reverse_unused_authorizations
-from openoms.services.shipping import ship
+from openoms.domain.ports import GatewayResult
+from openoms.services.finance import create_credit_memo, reconcile
+from openoms.services.fulfillment import ship
+from openoms.services.payments import (
+    ensure_funds,
+    ensure_refunds,
+    refund_payment,
+    reverse_unused_authorizations,
+    send_pending_refunds,
+)
 from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_jobs, default_registry
 from tests.integration.helpers import capture

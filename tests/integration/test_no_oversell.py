@@ -28,7 +28,7 @@ from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.domain.inventory import InsufficientStock
-from openoms.services import reservations as svc
+from openoms.services import inventory as svc
 from tests.conftest import _truncate_postgres
 
 ON_HAND, SAFETY = 1_000, 10

@@ -48,7 +48,7 @@ from openoms.adapters.payments import Gateways
 from openoms.adapters.payments.sandbox import SandboxGateway
 from openoms.api.app import create_app
 from openoms.domain.quantities import ItemQuantities
-from openoms.services.keys import Scope, create_api_key
+from openoms.services.access import Scope, create_api_key
 from openoms.worker.consumers import default_jobs, default_registry
 from tests.integration.helpers import bookkeeping
 from tests.integration.machines import minor, reset, run_machine

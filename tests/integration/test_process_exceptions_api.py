@@ -20,10 +20,10 @@ from openoms.adapters.jobs import run_due_jobs
 from openoms.adapters.outbox import Outbox
 from openoms.adapters.payments import Gateways
 from openoms.adapters.payments.sandbox import SandboxGateway
-from openoms.services.channels import ChannelData, upsert_channel
-from openoms.services.inventory_import import InventoryLine, apply_inventory_import
-from openoms.services.ports import GatewayResult
-from openoms.services.shipping import ship
+from openoms.domain.ports import GatewayResult
+from openoms.services.fulfillment import ship
+from openoms.services.inventory import InventoryLine, apply_inventory_import
+from openoms.services.orders import ChannelData, upsert_channel
 from openoms.worker.consumers import default_jobs, default_registry
 from tests.integration.conftest import Api
 from tests.integration.helpers import bookkeeping, count

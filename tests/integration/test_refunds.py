@@ -23,9 +23,9 @@ from openoms.adapters.jobs import run_due_jobs
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.adapters.payments import Gateways, SandboxGateway
 from openoms.domain.finance import DocumentLine
-from openoms.services.invoicing import create_credit_memo
-from openoms.services.ports import GatewayRequest, GatewayResult
-from openoms.services.refunds import REFUND_JOB, ensure_refunds
+from openoms.domain.ports import GatewayRequest, GatewayResult
+from openoms.services.finance import create_credit_memo
+from openoms.services.payments import REFUND_JOB, ensure_refunds
 from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.relay import process_batch

@@ -13,10 +13,15 @@ from sqlalchemy import select, update
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
-from openoms.domain.errors import IdempotencyKeyReused, IllegalTransition, QuantityInvalid
+from openoms.domain.errors import (
+    IdempotencyKeyReused,
+    IllegalTransition,
+    QuantityInvalid,
+    QuantityInvariantViolated,
+)
 from openoms.domain.inventory import InsufficientStock, Shortfall
-from openoms.services import reservations as svc
-from openoms.services.locations import LocationGroupNotFound, LocationNotFound
+from openoms.services import inventory as svc
+from openoms.services.inventory import LocationGroupNotFound, LocationNotFound
 from tests.integration.conftest import Api
 from tests.integration.helpers import count, stock_by_id
 
@@ -615,7 +620,7 @@ def test_fulfill_refuses_to_ship_more_than_on_hand(network: Database, outbox: Ou
     with network.transaction() as session:  # a stock count found fewer than are reserved
         session.execute(update(m.InventoryRecord).values(on_hand=2))
 
-    with pytest.raises(svc.QuantityInvariantViolated):
+    with pytest.raises(QuantityInvariantViolated):
         run(network, svc.fulfill, outbox, reservation.id)
 
     assert stock_by_id(network) == {(WH1, "TEE"): (2, 4)}

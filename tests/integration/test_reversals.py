@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from openoms.adapters.db import models as m
 from openoms.adapters.payments import Gateways
-from openoms.services.ports import GatewayResult
-from openoms.services.reversals import REVERSE_JOB, reverse_unused_authorizations
+from openoms.domain.ports import GatewayResult
+from openoms.services.payments import REVERSE_JOB, reverse_unused_authorizations
 from tests.integration.helpers import count
 from tests.integration.test_money_flow import GRAND_TOTAL, Flow, start
 

@@ -10,7 +10,7 @@ from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.domain.inventory import LocationType
-from openoms.services.locations import Address, LocationData, upsert_location
+from openoms.services.inventory import Address, LocationData, upsert_location
 from openoms.worker.consumers import default_registry
 from tests.integration.conftest import Api
 from tests.integration.helpers import count

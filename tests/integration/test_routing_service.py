@@ -1,4 +1,4 @@
-"""Routing the order (services/routing.py) on SQLite and PostgreSQL: capture, then the worker
+"""Routing the order (services/routing/route.py) on SQLite and PostgreSQL: capture, then the worker
 routes each delivery group into fulfillment orders, moves the held stock, and copes with no
 route, backorders and rejections."""
 
@@ -19,10 +19,15 @@ from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import IllegalTransition
 from openoms.domain.inventory import LocationType
 from openoms.domain.quantities import ItemQuantities
-from openoms.services.channels import ChannelData, ShortagePolicy, upsert_channel
 from openoms.services.fulfillment import FulfillmentOrderNotFound
-from openoms.services.inventory_import import InventoryLine, apply_inventory_import
-from openoms.services.locations import Address, LocationData, upsert_location
+from openoms.services.inventory import (
+    Address,
+    InventoryLine,
+    LocationData,
+    apply_inventory_import,
+    upsert_location,
+)
+from openoms.services.orders import ChannelData, ShortagePolicy, upsert_channel
 from openoms.services.routing import (
     RouteOutcome,
     RouteStatus,

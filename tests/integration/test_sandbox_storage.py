@@ -16,7 +16,7 @@ import pytest
 from openoms.adapters.carriers.sandbox import SandboxCarrier
 from openoms.adapters.db.session import Database
 from openoms.adapters.payments.sandbox import SandboxGateway
-from openoms.services.ports import (
+from openoms.domain.ports import (
     AuthorizationLookup,
     AuthorizationState,
     GatewayRequest,

@@ -17,7 +17,7 @@ from openoms.domain.errors import AmountInvalid, DiscountInvalid, QuantityInvali
 from openoms.domain.finance import Amounts, DocumentLine, share
 from openoms.domain.quantities import ItemQuantities
 from openoms.domain.summary import ChangeLine
-from openoms.services.adjustments import Discount, discount_amounts
+from openoms.services.service_actions import Discount, discount_amounts
 from tests.unit.strategies import item_quantities
 
 TEE = Amounts(3, 6000, -1035, 1200)

@@ -34,8 +34,7 @@ from openoms.domain.fulfillment import (
     check_fulfillment_transition,
     check_shipment_transition,
 )
-from openoms.services.fulfillment import walk_status
-from openoms.services.ports import (
+from openoms.domain.ports import (
     CarrierChoice,
     CarrierRejected,
     CarrierUnavailable,
@@ -45,6 +44,7 @@ from openoms.services.ports import (
     ShipmentRoute,
     TrackingState,
 )
+from openoms.services.fulfillment import walk_status
 
 S = FulfillmentOrderStatus
 ALL_PAIRS = list(itertools.product(S, S))

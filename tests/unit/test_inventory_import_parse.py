@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from openoms.services.file_lines import LineError
-from openoms.services.inventory_import import ImportFormat, InventoryLine, parse_inventory_lines
+from openoms.services.imports import LineError
+from openoms.services.inventory import ImportFormat, InventoryLine, parse_inventory_lines
 
 
 def test_jsonl_lines_become_records_with_their_line_numbers() -> None:

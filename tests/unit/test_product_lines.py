@@ -17,8 +17,8 @@ from openoms.domain.errors import (
     ReturnItemNotReturnable,
     ValidationFailed,
 )
-from openoms.services.change_orders import product_lines
-from openoms.services.return_checks import check_lines
+from openoms.services.orders import product_lines
+from openoms.services.returns import check_lines
 
 
 class Line(NamedTuple):

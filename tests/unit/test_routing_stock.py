@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from openoms.domain.routing import Allocation
-from openoms.services.routing_stock import StockPlan, plan_stock
+from openoms.services.routing import StockPlan, plan_stock
 
 
 def test_units_held_where_they_ship_stay_put() -> None:

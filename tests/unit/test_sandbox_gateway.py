@@ -9,7 +9,7 @@ import pytest
 from openoms.adapters.db.session import Database
 from openoms.adapters.payments import GatewayUnknown, default_gateways
 from openoms.adapters.payments.sandbox import SandboxGateway
-from openoms.services.ports import GatewayRequest, GatewayResult
+from openoms.domain.ports import GatewayRequest, GatewayResult
 
 R = GatewayResult
 

@@ -32,8 +32,8 @@ from openoms.api.deps import app_db
 from openoms.api.errors import domain_problem
 from openoms.api.ratelimit import RateLimit, RateLimited, RateLimiter
 from openoms.domain.errors import Forbidden, Unauthenticated
-from openoms.services import keys
-from openoms.services.keys import Principal, Scope
+from openoms.services import access as keys
+from openoms.services.access import Principal, Scope
 
 CACHE_TTL_SECONDS = 5.0
 CACHE_MAX_SIZE = 4096

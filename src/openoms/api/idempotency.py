@@ -54,7 +54,7 @@ from openoms.adapters.db.session import Database, retry_transient
 from openoms.api.deps import get_db
 from openoms.domain.errors import IdempotencyKeyInvalid, IdempotencyKeyMissing, IdempotencyKeyReused
 from openoms.schemas.common import control_character
-from openoms.services.keys import Principal
+from openoms.services.access import Principal
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from openoms.config import RateLimit
 from openoms.domain.errors import DomainError
-from openoms.services.keys import Principal, Scope
+from openoms.services.access import Principal, Scope
 
 # Buckets kept (least recently used go first: a forgotten key starts with a full bucket).
 MAX_BUCKETS = 65536

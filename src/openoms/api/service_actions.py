@@ -16,7 +16,7 @@ from openoms.adapters.outbox import Outbox
 from openoms.api.auth import require_scope
 from openoms.api.deps import get_db
 from openoms.api.idempotency import answer_idempotent
-from openoms.services.keys import Principal, Scope
+from openoms.services.access import Principal, Scope
 
 Agent = Annotated[Principal, Depends(require_scope(Scope.AGENT))]
 # (session, outbox, preview) → the answer's body

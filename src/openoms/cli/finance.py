@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from openoms.cli.common import app, console, fail, open_database
 from openoms.cli.tables import print_table
-from openoms.services.reconciliation import reconcile
+from openoms.services.finance import reconcile
 
 finance_app = typer.Typer(help="Finance: invoices, credit memos, refunds.", no_args_is_help=True)
 app.add_typer(finance_app, name="finance")

@@ -10,8 +10,8 @@ import typer
 from openoms.adapters.outbox import Outbox
 from openoms.cli.common import console, err, fail, import_app, open_database, progress_bar
 from openoms.domain.inventory import InventoryImportInvalid
-from openoms.services.file_lines import LineError
-from openoms.services.inventory_import import (
+from openoms.services.imports import LineError
+from openoms.services.inventory import (
     MAX_REPORTED_ERRORS,
     ImportFormat,
     ImportMode,

@@ -25,8 +25,8 @@ from openoms.domain.errors import DomainError
 from openoms.domain.inventory import LocationType
 from openoms.schemas import field_path
 from openoms.schemas.locations import LocationImportLine
-from openoms.services.file_lines import LineError, csv_typed
-from openoms.services.locations import (
+from openoms.services.imports import LineError, csv_typed
+from openoms.services.inventory import (
     LocationData,
     check_ref,
     list_locations,

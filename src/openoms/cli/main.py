@@ -29,14 +29,14 @@ from openoms.cli.common import (
 )
 from openoms.cli.tables import print_table
 from openoms.domain.errors import DomainError
-from openoms.services.keys import (
+from openoms.services.access import (
     Scope,
     create_api_key,
     ensure_initial_admin_key,
     list_api_keys,
     revoke_api_key,
 )
-from openoms.services.order_import import ImportReport, import_orders
+from openoms.services.orders import ImportReport, import_orders
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.jobs import standard_worker
 

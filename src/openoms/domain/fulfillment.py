@@ -6,6 +6,10 @@ from enum import StrEnum
 
 from openoms.domain.errors import IllegalTransition
 
+# FulfillmentOrder.type of replacement goods sent at no charge (a reship); every other
+# fulfillment order ships ordered units.
+RESHIP = "reship"
+
 
 class FulfillmentOrderStatus(StrEnum):
     DRAFT = "DRAFT"

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from openoms.schemas.common import LAX, Identifier, Payload
-from openoms.services.keys import Scope
+from openoms.services.access import Scope
 
 
 class ApiKeyCreate(Payload):

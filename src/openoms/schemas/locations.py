@@ -17,7 +17,8 @@ from openoms.domain.inventory import LocationType
 from openoms.domain.money import Money, currency_exponent, format_minor
 from openoms.domain.returns import ReturnOrderStatus
 from openoms.schemas.common import LAX, UNSIGNED_AMOUNT_PATTERN, Identifier, Payload, Text
-from openoms.services.channels import (
+from openoms.services.inventory import Address, LocationData, ShippingCost
+from openoms.services.orders import (
     CapturePolicy,
     ChannelData,
     ChannelPolicy,
@@ -25,7 +26,6 @@ from openoms.services.channels import (
     ShortagePolicy,
     threshold_strings,
 )
-from openoms.services.locations import Address, LocationData, ShippingCost
 
 Amount = Annotated[
     str,

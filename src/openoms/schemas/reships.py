@@ -17,7 +17,7 @@ from openoms.schemas.common import (
     Text,
 )
 from openoms.schemas.service_actions import ChangeOrderOut, ItemChangeIn
-from openoms.services.reships import ReshipReason
+from openoms.services.service_actions import ReshipReason
 
 Amount = Annotated[
     str,

@@ -11,8 +11,7 @@ from pydantic import BaseModel, Field
 from openoms.domain.returns import ReturnCondition, ReturnDisposition
 from openoms.schemas.common import LAX, Identifier, Payload, Quantity
 from openoms.schemas.service_actions import ItemChangeIn, ServiceActionOut
-from openoms.services.return_receipts import ReceiptRequest
-from openoms.services.returns import ReturnLineRequest, SimpleReturnLine
+from openoms.services.returns import ReceiptRequest, ReturnLineRequest, SimpleReturnLine
 
 Condition = Annotated[ReturnCondition, LAX]
 Disposition = Annotated[ReturnDisposition, LAX]

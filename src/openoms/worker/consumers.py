@@ -12,23 +12,37 @@ from openoms.adapters.db.session import Database
 from openoms.adapters.jobs import JobRegistry
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.adapters.payments import Gateways, default_gateways
-from openoms.services.authorization_checks import VERIFY_JOB, verification_job
-from openoms.services.invoicing import invoicing_consumers
-from openoms.services.labels import label_job
-from openoms.services.payment_jobs import payment_consumers, payment_job_kinds
-from openoms.services.refunds import REFUND_JOB, refund_consumers, refund_job
-from openoms.services.reversals import REVERSE_JOB, reversal_consumers, reversal_job
+from openoms.services.finance import invoicing_consumers
+from openoms.services.fulfillment import LABEL_JOB, label_job
+from openoms.services.orders import VERIFY_JOB
+from openoms.services.payments import (
+    REFUND_JOB,
+    REVERSE_JOB,
+    payment_consumers,
+    payment_job_kinds,
+    refund_consumers,
+    refund_job,
+    reversal_consumers,
+    reversal_job,
+    verification_job,
+)
 from openoms.services.routing import routing_consumers, routing_job_kinds
-from openoms.services.shipping import LABEL_JOB
+from openoms.services.service_actions import RESHIP_JOB, reship_consumers, reship_job_kind
 
 
 def default_registry() -> ConsumerRegistry:
     """A fresh registry with every built-in consumer (built per call: no module state)."""
-    registry = ConsumerRegistry([*routing_consumers(), *payment_consumers(), *refund_consumers()])
-    # Invoicing writes `invoice.created` from inside a delivery: its outbox is this registry.
-    for consumer in invoicing_consumers(Outbox(registry)):
+    registry = ConsumerRegistry([*payment_consumers(), *refund_consumers()])
+    # Consumers that record events from inside a delivery (invoicing's `invoice.created`,
+    # routing's and reships' reroute requests) record them to this registry's outbox.
+    outbox = Outbox(registry)
+    for consumer in [
+        *routing_consumers(outbox),
+        *reship_consumers(outbox),
+        *invoicing_consumers(outbox),
+    ]:
         registry.register(consumer)
-    # Releasing what is still authorized once an order is settled (services/reversals.py).
+    # Releasing what is still authorized once an order is settled (services/payments/reversals.py).
     for consumer in reversal_consumers():
         registry.register(consumer)
     return registry
@@ -44,6 +58,7 @@ def default_jobs(
     registry = JobRegistry()
     for kind, job_kind in routing_job_kinds().items():
         registry.register(kind, job_kind)
+    registry.register(RESHIP_JOB, reship_job_kind())
     registry.register(LABEL_JOB, label_job(carriers or default_carriers(db)))
     for kind, job_kind in payment_job_kinds(gateways).items():
         registry.register(kind, job_kind)

@@ -10,7 +10,7 @@ from openoms.adapters.db.repositories.idempotency import RETENTION, purge_idempo
 from openoms.adapters.db.session import Database
 from openoms.adapters.jobs import JobRegistry
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
-from openoms.services.reservations import expire_due
+from openoms.services.inventory import expire_due
 from openoms.worker.runner import Worker
 
 log = logging.getLogger(__name__)

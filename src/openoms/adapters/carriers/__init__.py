@@ -41,7 +41,7 @@ from typing import Any
 from openoms.adapters.carriers.sandbox import SandboxCarrier
 from openoms.adapters.db.session import Database
 from openoms.domain.errors import ValidationFailed
-from openoms.services.ports import Carrier, CarrierChoice, ShipmentRoute
+from openoms.domain.ports import Carrier, CarrierChoice, ShipmentRoute
 
 RULES_ENV = "OPENOMS_CARRIER_RULES"
 

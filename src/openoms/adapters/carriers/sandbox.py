@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from openoms.adapters.db.models import Base, SandboxCarrierLabel
 from openoms.adapters.db.session import Database, dialect_insert, retry_transient
-from openoms.services.ports import (
+from openoms.domain.ports import (
     CarrierRejected,
     CarrierUnavailable,
     Label,

@@ -22,7 +22,7 @@ of this package, e.g. `adapters/payments/stripe.py`:
   never issued the reference, OPEN, CAPTURED, REVERSED), amount, currency and what is left
   to capture; raise `GatewayUnavailable` (or anything) when it cannot answer: the check is
   asked again later. Channels with `verify_authorizations` check every authorization
-  reported at capture with it before routing (services/authorization_checks.py);
+  reported at capture with it before routing (services/payments/verification.py);
 - set your own HTTP timeouts: calls run in a worker or request thread, never inside a
   database transaction.
 Then register it (`default_gateways(db, extra={"stripe": StripeGateway(...)})` or
@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from openoms.adapters.db.session import Database
 from openoms.adapters.payments.sandbox import SandboxGateway
 from openoms.domain.errors import ValidationFailed
-from openoms.services.ports import PaymentGateway
+from openoms.domain.ports import PaymentGateway
 
 
 class GatewayUnknown(ValidationFailed):

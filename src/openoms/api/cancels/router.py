@@ -15,8 +15,8 @@ from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import RequiredIdempotencyKey
 from openoms.api.service_actions import Action, Agent, preview, submit
 from openoms.schemas.service_actions import ItemsActionIn, ServiceActionOut
-from openoms.services.cancels import cancel_with_messages
-from openoms.services.change_orders import action_result, refund_baseline
+from openoms.services.service_actions import cancel_with_messages
+from openoms.services.views import action_result, refund_baseline
 
 router = APIRouter(prefix="/api/v1", tags=["cancels"])
 

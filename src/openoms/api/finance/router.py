@@ -1,7 +1,7 @@
 """Finance: ensure refunds for an order, and reconcile money against documents.
 
 `ensure-refunds` calls payment gateways, so it holds no transaction while they answer (see
-`openoms.services.refunds`); it is safe to call again or concurrently: a credit memo is
+`openoms.services.payments.refunds`); it is safe to call again or concurrently: a credit memo is
 refunded exactly once, and a retry lands on the same gateway idempotency keys. It requires
 an `Idempotency-Key`, under which its answer is stored: a retry replays it.
 """
@@ -23,9 +23,9 @@ from openoms.domain.errors import OrderSummaryNotFound, ValidationFailed
 from openoms.domain.money import format_minor
 from openoms.schemas.common import IsoDateTime
 from openoms.schemas.finance import EnsureRefundsOut, ReconciliationRow
-from openoms.services.keys import Principal, Scope
-from openoms.services.reconciliation import reconcile
-from openoms.services.refunds import ensure_refunds, refund_views
+from openoms.services.access import Principal, Scope
+from openoms.services.finance import reconcile
+from openoms.services.payments import ensure_refunds, refund_views
 
 router = APIRouter(prefix="/api/v1", tags=["finance"])
 

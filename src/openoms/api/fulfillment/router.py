@@ -41,6 +41,7 @@ from openoms.api.idempotency import (
 from openoms.api.params import WHOLE_NUMBER
 from openoms.domain.errors import ValidationFailed
 from openoms.domain.fulfillment import FulfillmentOrderStatus, ShipmentStatus
+from openoms.domain.ports import CarrierChoice, CarrierSelector
 from openoms.schemas.fulfillment import (
     FulfillmentOrderCancelLines,
     FulfillmentOrderOut,
@@ -50,10 +51,10 @@ from openoms.schemas.fulfillment import (
     ShipmentOut,
     TrackingUpdate,
 )
+from openoms.services import fulfillment as labels
 from openoms.services import fulfillment as service
-from openoms.services import labels, shipping
-from openoms.services.keys import Principal, Scope
-from openoms.services.ports import CarrierChoice, CarrierSelector
+from openoms.services import fulfillment as shipping
+from openoms.services.access import Principal, Scope
 
 router = APIRouter(prefix="/api/v1", tags=["fulfillment"])
 log = logging.getLogger(__name__)

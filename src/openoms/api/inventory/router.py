@@ -25,15 +25,16 @@ from openoms.schemas.inventory import (
     InventoryImportResult,
     InventoryRecordPage,
 )
-from openoms.services.inventory import answer_availability, list_inventory_records
-from openoms.services.inventory_import import (
+from openoms.services.access import Principal, Scope
+from openoms.services.inventory import (
     ImportFormat,
     ImportMode,
+    answer_availability,
     apply_inventory_import,
     invalid_import,
+    list_inventory_records,
     parse_inventory_lines,
 )
-from openoms.services.keys import Principal, Scope
 
 router = APIRouter(prefix="/api/v1", tags=["inventory"])
 IMPORT_PATH = "/api/v1/inventory/import"  # its body cap is its own (create_app)

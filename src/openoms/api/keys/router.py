@@ -22,8 +22,8 @@ from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import IdempotencyKey, respond, run_idempotent
 from openoms.schemas.keys import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut
-from openoms.services import keys
-from openoms.services.keys import Principal, Scope
+from openoms.services import access as keys
+from openoms.services.access import Principal, Scope
 
 router = APIRouter(prefix="/api/v1", tags=["api-keys"])
 log = logging.getLogger(__name__)

@@ -27,8 +27,9 @@ from openoms.schemas.locations import (
     LocationList,
     LocationUpsert,
 )
-from openoms.services import channels, locations
-from openoms.services.keys import Principal, Scope
+from openoms.services import inventory as locations
+from openoms.services import orders as channels
+from openoms.services.access import Principal, Scope
 
 router = APIRouter(prefix="/api/v1", tags=["locations"])
 

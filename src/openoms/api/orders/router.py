@@ -19,8 +19,8 @@ from openoms.domain.errors import ValidationFailed
 from openoms.schemas.common import IsoDateTime
 from openoms.schemas.order_views import OrderSummaryOut, OrderSummaryPage
 from openoms.schemas.orders import OrderCreate
-from openoms.services.capture import capture_order
-from openoms.services.keys import Principal, Scope
+from openoms.services.access import Principal, Scope
+from openoms.services.orders import capture_order
 from openoms.services.views import order_summary_view, summary_brief
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])

@@ -35,11 +35,11 @@ from openoms.domain.money import Money, format_minor
 from openoms.domain.payments import PaymentStatus
 from openoms.schemas.common import Identifier, Payload
 from openoms.schemas.finance import RefundOut as RefundView
-from openoms.services import payment_actions
+from openoms.services import payments as payment_actions
 from openoms.services import payments as service
-from openoms.services.gateway_calls import balance_of, locked_summary
-from openoms.services.keys import Principal, Scope
-from openoms.services.refunds import refund_views
+from openoms.services.access import Principal, Scope
+from openoms.services.orders import locked_summary
+from openoms.services.payments import balance_of, refund_views
 
 router = APIRouter(prefix="/api/v1", tags=["payments"])
 

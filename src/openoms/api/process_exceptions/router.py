@@ -29,8 +29,8 @@ from openoms.schemas.process_exceptions import (
     ProcessExceptionNote,
     ProcessExceptionPage,
 )
-from openoms.services import process_exceptions as service
-from openoms.services.keys import Principal, Scope
+from openoms.services import exceptions as service
+from openoms.services.access import Principal, Scope
 
 router = APIRouter(prefix="/api/v1", tags=["process-exceptions"])
 log = logging.getLogger(__name__)

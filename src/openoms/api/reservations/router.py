@@ -29,9 +29,9 @@ from openoms.schemas.reservations import (
     ReservationRelease,
     ReservationTransfer,
 )
-from openoms.services import reservations as service
-from openoms.services.keys import Principal, Scope
-from openoms.services.locations import LocationGroupNotFound, LocationNotFound
+from openoms.services import inventory as service
+from openoms.services.access import Principal, Scope
+from openoms.services.inventory import LocationGroupNotFound, LocationNotFound
 
 router = APIRouter(prefix="/api/v1", tags=["reservations"])
 

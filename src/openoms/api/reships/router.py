@@ -18,8 +18,14 @@ from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import RequiredIdempotencyKey
 from openoms.api.service_actions import Action, Agent, preview, submit
 from openoms.schemas.reships import ExchangeIn, ExchangeOut, ReshipIn, ReshipOut
-from openoms.services.exchanges import ExchangeReturn, NewItem, exchange_result, submit_exchange
-from openoms.services.reships import ReshipRequest, reship_result, submit_reship
+from openoms.services.service_actions import (
+    ExchangeReturn,
+    NewItem,
+    ReshipRequest,
+    submit_exchange,
+    submit_reship,
+)
+from openoms.services.views import exchange_result, reship_result
 
 router = APIRouter(prefix="/api/v1", tags=["reships"])
 

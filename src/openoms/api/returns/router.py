@@ -35,11 +35,11 @@ from openoms.schemas.returns import (
     SubmitReturnIn,
     SubmitReturnOut,
 )
-from openoms.services import return_views as views
 from openoms.services import returns as service
-from openoms.services.change_orders import action_result, refund_baseline
-from openoms.services.keys import Principal, Scope
-from openoms.services.return_common import ReturnOutcome
+from openoms.services import views
+from openoms.services.access import Principal, Scope
+from openoms.services.returns import ReturnOutcome
+from openoms.services.views import action_result, refund_baseline
 
 router = APIRouter(prefix="/api/v1", tags=["returns"])
 

@@ -22,8 +22,8 @@ from openoms.schemas.routing import (
     RankRequest,
     RankResponse,
 )
-from openoms.services.keys import Principal, Scope
-from openoms.services.routing_actions import (
+from openoms.services.access import Principal, Scope
+from openoms.services.routing import (
     CostedQuestion,
     RoutingQuestion,
     find_optimal_route,

@@ -1,0 +1,39 @@
+"""The finance area: the names other areas, the API and the worker may use."""
+
+from openoms.services.finance.credit import (
+    apply_exchange_credit,
+    held_memo_ids,
+    settled_exchange_memos,
+)
+from openoms.services.finance.invoicing import (
+    CreditMemoStatus,
+    InvoiceStatus,
+    apply_credit,
+    billed_per_item,
+    create_credit_memo,
+    documents_of,
+    invoice_shipment,
+    invoicing_consumers,
+    shipment_source_key,
+)
+from openoms.services.finance.reconciliation import (
+    Ledger,
+    reconcile,
+)
+
+__all__ = [
+    "CreditMemoStatus",
+    "InvoiceStatus",
+    "Ledger",
+    "apply_credit",
+    "apply_exchange_credit",
+    "billed_per_item",
+    "create_credit_memo",
+    "documents_of",
+    "held_memo_ids",
+    "invoice_shipment",
+    "invoicing_consumers",
+    "reconcile",
+    "settled_exchange_memos",
+    "shipment_source_key",
+]

@@ -1,0 +1,61 @@
+"""The fulfillment area: the names other areas, the API and the worker may use."""
+
+from openoms.services.fulfillment.fulfillment import (
+    CancelExceedsUnshipped,
+    FulfillmentLineUnknown,
+    FulfillmentOrderNotFound,
+    FulfillmentStatusInvalid,
+    cancel_lines,
+    change_status,
+    fulfillment_order_views,
+    get_fulfillment_order,
+    list_fulfillment_orders,
+    reject,
+    walk_status,
+)
+from openoms.services.fulfillment.labels import (
+    LabelAttempt,
+    LabelOutcome,
+    label_job,
+    raise_carrier_exception,
+    refresh_tracking,
+    request_label,
+)
+from openoms.services.fulfillment.shipping import (
+    LABEL_JOB,
+    ShipmentExceedsFulfillmentOrder,
+    get_shipment,
+    mark_delivered,
+    ship,
+    shipment_view,
+    shipments_of,
+    track_shipment,
+)
+
+__all__ = [
+    "LABEL_JOB",
+    "CancelExceedsUnshipped",
+    "FulfillmentLineUnknown",
+    "FulfillmentOrderNotFound",
+    "FulfillmentStatusInvalid",
+    "LabelAttempt",
+    "LabelOutcome",
+    "ShipmentExceedsFulfillmentOrder",
+    "cancel_lines",
+    "change_status",
+    "fulfillment_order_views",
+    "get_fulfillment_order",
+    "get_shipment",
+    "label_job",
+    "list_fulfillment_orders",
+    "mark_delivered",
+    "raise_carrier_exception",
+    "refresh_tracking",
+    "reject",
+    "request_label",
+    "ship",
+    "shipment_view",
+    "shipments_of",
+    "track_shipment",
+    "walk_status",
+]

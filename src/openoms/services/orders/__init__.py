@@ -1,0 +1,81 @@
+"""The orders area: the names other areas, the API and the worker may use."""
+
+from openoms.services.orders.authorization_gate import (
+    VERIFY_JOB,
+    routing_gate_key,
+)
+from openoms.services.orders.capture import (
+    CaptureResult,
+    capture_order,
+)
+from openoms.services.orders.capture_stock import (
+    SYSTEM_OWNER,
+    group_reservation_key,
+)
+from openoms.services.orders.change_orders import (
+    ItemLine,
+    RecordedChange,
+    billed_amounts,
+    item_money,
+    named_item,
+    product_lines,
+    record_change,
+)
+from openoms.services.orders.channels import (
+    CapturePolicy,
+    ChannelData,
+    ChannelPolicy,
+    RoutingStrategy,
+    ShortagePolicy,
+    channel_policy,
+    configured_channel,
+    known_channels,
+    list_channels,
+    policy_of,
+    threshold_strings,
+    unknown_channel,
+    upsert_channel,
+)
+from openoms.services.orders.imports import (
+    ImportReport,
+    import_orders,
+)
+from openoms.services.orders.summary import (
+    item_quantities,
+    locked_summary,
+    refresh_summary_status,
+)
+
+__all__ = [
+    "SYSTEM_OWNER",
+    "VERIFY_JOB",
+    "CapturePolicy",
+    "CaptureResult",
+    "ChannelData",
+    "ChannelPolicy",
+    "ImportReport",
+    "ItemLine",
+    "RecordedChange",
+    "RoutingStrategy",
+    "ShortagePolicy",
+    "billed_amounts",
+    "capture_order",
+    "channel_policy",
+    "configured_channel",
+    "group_reservation_key",
+    "import_orders",
+    "item_money",
+    "item_quantities",
+    "known_channels",
+    "list_channels",
+    "locked_summary",
+    "named_item",
+    "policy_of",
+    "product_lines",
+    "record_change",
+    "refresh_summary_status",
+    "routing_gate_key",
+    "threshold_strings",
+    "unknown_channel",
+    "upsert_channel",
+]

@@ -1,0 +1,300 @@
+"""Capture: turn a validated order into an Order, its OrderSummary and an event, at once.
+
+Capture runs on every order, so its writes are Core INSERTs built once at import and given
+plain rows: no ORM unit of work, no statement built or cache key computed per call
+(`bench/capture.py` measures it; docs/benchmarks.md has the figures).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from openoms.adapters.db import models as m
+from openoms.adapters.db.ids import new_id
+from openoms.adapters.outbox import Outbox
+from openoms.domain.errors import DomainError
+from openoms.domain.events import DomainEvent
+from openoms.domain.money import format_minor
+from openoms.domain.order import Lifecycle, OrderDraft, PricedOrder, price_order
+from openoms.domain.payments import AuthorizationStatus
+from openoms.domain.quantities import ItemQuantities
+from openoms.domain.summary import derive_status
+from openoms.services.orders.authorization_gate import queue_verification
+from openoms.services.orders.capture_stock import GroupReservation, reserve_order_stock
+from openoms.services.orders.channels import channel_policy
+
+_TABLES = m.Base.metadata.tables
+_SUMMARIES = _TABLES["order_summaries"]
+_INSERT_ORDER = _TABLES["orders"].insert()
+_INSERT_GROUPS = _TABLES["order_delivery_group_summaries"].insert()
+_INSERT_ITEM_SUMMARIES = _TABLES["order_item_summaries"].insert()
+_INSERT_ITEMS = _TABLES["order_items"].insert()
+_INSERT_PAYMENT_SUMMARIES = _TABLES["order_payment_summaries"].insert()
+_INSERT_AUTHORIZATIONS = _TABLES["payment_authorizations"].insert()
+# INSERT ... ON CONFLICT (channel, external_reference) DO NOTHING RETURNING id, per dialect.
+_CLAIM: dict[str, Insert] = {
+    name: dialect_insert(_SUMMARIES)
+    .on_conflict_do_nothing(index_elements=["channel", "external_reference"])
+    .returning(_SUMMARIES.c.id)
+    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureResult:
+    order_summary_id: str
+    created: bool
+
+
+def capture_order(session: Session, outbox: Outbox, draft: OrderDraft) -> CaptureResult:
+    """Capture an order, or return the summary already captured for its channel reference.
+
+    Validation happens before anything is written, so a rejected order stores nothing; an
+    order must name a configured channel (400 `channel_unknown` otherwise). The summary row
+    is inserted first with ON CONFLICT DO NOTHING, so a repeat of a captured (channel,
+    external_reference), or two racing captures of a new one, end with one summary and no
+    error. A repeat answers with the existing summary even when the repeated draft would no
+    longer validate.
+    """
+    session.flush()  # what the caller left pending goes first, as with any ORM query
+    try:
+        priced = price_order(draft)
+    except DomainError:
+        existing = find_summary_id(session, draft.channel, draft.external_reference)
+        if existing is not None:
+            return CaptureResult(existing, created=False)
+        raise
+    summary_id = new_id("os")
+    if not _claim_reference(session, summary_id, priced):
+        # The reference is taken by a committed summary (ON CONFLICT waits for a racing
+        # one to commit): that is the answer.
+        existing = find_summary_id(session, draft.channel, draft.external_reference)
+        assert existing is not None
+        return CaptureResult(existing, created=False)
+    # Every order, managed or not, names a configured channel: ChannelUnknown rolls the
+    # claim back (looked up after the claim, so a repeat never pays for it).
+    policy = channel_policy(session, draft.channel)
+    _insert_order(session, summary_id, priced)
+    reservations: list[GroupReservation] = []
+    if draft.lifecycle is Lifecycle.MANAGED:
+        reservations = reserve_order_stock(session, outbox, summary_id, priced, policy)
+        if policy.verify_authorizations:  # routing waits for the check (routing_gate_key)
+            queue_verification(session, summary_id, draft)
+    outbox.record(session, [_created_event(summary_id, priced, reservations)])
+    return CaptureResult(summary_id, created=True)
+
+
+def find_summary_id(session: Session, channel: str, external_reference: str) -> str | None:
+    return session.scalar(
+        select(m.OrderSummary.id).where(
+            m.OrderSummary.channel == channel,
+            m.OrderSummary.external_reference == external_reference,
+        )
+    )
+
+
+def _claim_reference(session: Session, summary_id: str, priced: PricedOrder) -> bool:
+    draft = priced.draft
+    totals = priced.totals
+    items = [(i.type, ItemQuantities(ordered=i.quantity)) for i in priced.items]
+    row: dict[str, Any] = {
+        "id": summary_id,
+        "original_order_id": _order_id(summary_id),
+        "channel": draft.channel,
+        "external_reference": draft.external_reference,
+        "currency": draft.currency,
+        "lifecycle": draft.lifecycle.value,
+        "status": derive_status(items).value,
+        "ordered_at": draft.ordered_at,
+        "customer_name": draft.customer.name,
+        "customer_email": draft.customer.email,
+        "total_product": totals.product,
+        "total_delivery": totals.delivery,
+        "total_adjustments": totals.adjustments,
+        "total_tax": totals.tax,
+        "grand_total": totals.grand_total,
+    }
+    claim = _CLAIM[session.get_bind().dialect.name]
+    return session.execute(claim, row).scalar() is not None
+
+
+def _order_id(summary_id: str) -> str:
+    # The original order shares the summary's ULID, so either id finds the other.
+    return "ord_" + summary_id.removeprefix("os_")
+
+
+def _insert_order(session: Session, summary_id: str, priced: PricedOrder) -> None:
+    draft = priced.draft
+    order_id = _order_id(summary_id)
+    totals = priced.totals
+    groups = []
+    group_ids: dict[str, str] = {}
+    for position, g in enumerate(draft.delivery_groups):
+        group_ids[g.ref] = new_id("odg")
+        address = g.recipient.address if g.recipient else None
+        groups.append(
+            {
+                "id": group_ids[g.ref],
+                "order_summary_id": summary_id,
+                "position": position,
+                "ref": g.ref,
+                "method": g.method.value,
+                "service": g.service,
+                "pickup_location": g.pickup_location,
+                "recipient_name": g.recipient.name if g.recipient else None,
+                "recipient_email": g.recipient.email if g.recipient else None,
+                "recipient_phone": g.recipient.phone if g.recipient else None,
+                "address_line1": address.line1 if address else None,
+                "address_line2": address.line2 if address else None,
+                "city": address.city if address else None,
+                "region": address.region if address else None,
+                "postal_code": address.postal_code if address else None,
+                "country": address.country if address else None,
+                "lat": address.lat if address else None,
+                "lon": address.lon if address else None,
+                "delivery_charge": g.charge,
+                "delivery_charge_tax": g.charge_tax,
+            }
+        )
+    summaries = []
+    order_items = []
+    for position, item in enumerate(priced.items):
+        item_summary_id = new_id("ois")
+        common = {
+            "type": item.type.value,
+            "sku": item.sku,
+            "name": item.name,
+            "unit_price": item.unit_price,
+            "total_price": item.total_price,
+            "adjustments": item.adjustments,
+            "tax": item.tax,
+        }
+        summaries.append(
+            {
+                **common,
+                "id": item_summary_id,
+                "order_summary_id": summary_id,
+                "delivery_group_summary_id": group_ids[item.delivery_group],
+                "position": position,
+                "key": item.key,
+                "quantity_ordered": item.quantity,
+            }
+        )
+        order_items.append(
+            {
+                **common,
+                "id": new_id("oi"),
+                "order_id": order_id,
+                "order_item_summary_id": item_summary_id,
+                "position": position,
+                "quantity": item.quantity,
+                "adjustment_details": [
+                    {"amount": a.amount, "tax": a.tax, "reason": a.reason}
+                    for a in item.adjustment_details
+                ],
+            }
+        )
+    session.execute(
+        _INSERT_ORDER,
+        {
+            "id": order_id,
+            "order_summary_id": summary_id,
+            "kind": "original",
+            "channel": draft.channel,
+            "external_reference": draft.external_reference,
+            "currency": draft.currency,
+            "ordered_at": draft.ordered_at,
+            "total_product": totals.product,
+            "total_delivery": totals.delivery,
+            "total_adjustments": totals.adjustments,
+            "total_tax": totals.tax,
+            "grand_total": totals.grand_total,
+            "order_adjustments": [
+                {"amount": a.amount, "tax": a.tax, "reason": a.reason} for a in draft.adjustments
+            ],
+        },
+    )
+    session.execute(_INSERT_GROUPS, groups)
+    session.execute(_INSERT_ITEM_SUMMARIES, summaries)
+    session.execute(_INSERT_ITEMS, order_items)
+    _insert_payments(session, summary_id, draft)
+
+
+def _insert_payments(session: Session, summary_id: str, draft: OrderDraft) -> None:
+    """Record payment authorizations as the channel reports them (gateways come later)."""
+    if not draft.payments:
+        return
+    payment_summaries = []
+    authorizations = []
+    for position, payment in enumerate(draft.payments):
+        ops_id = new_id("ops")
+        payment_summaries.append(
+            {
+                "id": ops_id,
+                "order_summary_id": summary_id,
+                "position": position,
+                "gateway": payment.gateway,
+                "token": payment.token,
+                "display": mask_token(payment.token),
+                # Authorized only once a gateway said so: a bare token is authorized by
+                # the worker (services/payments/authorizations.py) right after capture.
+                "authorized": payment.amount if payment.authorization_reference else 0,
+            }
+        )
+        authorizations.append(
+            {
+                "id": new_id("pa"),
+                "order_payment_summary_id": ops_id,
+                "amount": payment.amount,
+                "gateway_reference": payment.authorization_reference,
+                "status": (
+                    AuthorizationStatus.AUTHORIZED
+                    if payment.authorization_reference
+                    else AuthorizationStatus.PENDING
+                ).value,
+            }
+        )
+    session.execute(_INSERT_PAYMENT_SUMMARIES, payment_summaries)
+    session.execute(_INSERT_AUTHORIZATIONS, authorizations)
+
+
+def mask_token(token: str) -> str:
+    """What may be shown of a payment token: its kind and last four characters."""
+    kind = token.split("_", 1)[0] if "_" in token else "token"
+    return f"{kind}_…{token[-4:]}" if len(token) > 8 else f"{kind}_…"
+
+
+def _created_event(
+    summary_id: str, priced: PricedOrder, reservations: list[GroupReservation]
+) -> DomainEvent:
+    draft = priced.draft
+    return DomainEvent(
+        name="order_summary.created",
+        aggregate_type="order_summary",
+        aggregate_id=summary_id,
+        order_summary_id=summary_id,
+        payload={
+            "order_summary_id": summary_id,
+            "channel": draft.channel,
+            "external_reference": draft.external_reference,
+            "lifecycle": draft.lifecycle.value,
+            "currency": draft.currency,
+            "grand_total": format_minor(priced.totals.grand_total, draft.currency),
+            "delivery_groups": [g.ref for g in draft.delivery_groups],
+            "reservations": {r.delivery_group: r.reservation_id for r in reservations},
+            "backordered": [
+                {
+                    "delivery_group": r.delivery_group,
+                    "sku": s.sku,
+                    "quantity": s.requested - s.available,
+                }
+                for r in reservations
+                for s in r.backordered
+            ],
+        },
+    )

@@ -1,0 +1,75 @@
+"""The payments area: the names other areas, the API and the worker may use."""
+
+from openoms.services.payments.actions import (
+    PaymentDeclined,
+    RefundDeclined,
+    capture_payment,
+    prepare_capture,
+    prepare_refund,
+    refund_payment,
+    send_pending,
+    send_pending_refunds,
+)
+from openoms.services.payments.authorizations import (
+    authorize_payments,
+)
+from openoms.services.payments.funds import (
+    ENSURE_FUNDS_JOB,
+    EnsureFundsResult,
+    ensure_funds,
+)
+from openoms.services.payments.gateway_calls import (
+    balance_of,
+)
+from openoms.services.payments.jobs import (
+    on_invoice_created,
+    payment_consumers,
+    payment_job_kinds,
+)
+from openoms.services.payments.refunds import (
+    REFUND_JOB,
+    ensure_refunds,
+    refund_consumers,
+    refund_job,
+    refund_views,
+    refunds_due,
+)
+from openoms.services.payments.reversals import (
+    REVERSE_JOB,
+    reversal_consumers,
+    reversal_job,
+    reverse_unused_authorizations,
+)
+from openoms.services.payments.verification import (
+    verification_job,
+)
+
+__all__ = [
+    "ENSURE_FUNDS_JOB",
+    "REFUND_JOB",
+    "REVERSE_JOB",
+    "EnsureFundsResult",
+    "PaymentDeclined",
+    "RefundDeclined",
+    "authorize_payments",
+    "balance_of",
+    "capture_payment",
+    "ensure_funds",
+    "ensure_refunds",
+    "on_invoice_created",
+    "payment_consumers",
+    "payment_job_kinds",
+    "prepare_capture",
+    "prepare_refund",
+    "refund_consumers",
+    "refund_job",
+    "refund_payment",
+    "refund_views",
+    "refunds_due",
+    "reversal_consumers",
+    "reversal_job",
+    "reverse_unused_authorizations",
+    "send_pending",
+    "send_pending_refunds",
+    "verification_job",
+]

@@ -1,0 +1,139 @@
+"""Authorizing payment methods recorded without a gateway reference (DESIGN.md §7).
+
+An order captured with a payment that carries no `authorization_reference` gets an
+authorization in status PENDING (and nothing in the payment summary's `authorized`):
+`authorize_payments` asks the gateway (key `authorize:{authorization_id}:{n}`), then records
+AUTHORIZED with the gateway's reference and the amount it approved — a partial approval
+authorizes less. Ensure funds runs it first, so an invoice never waits on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from openoms.adapters.db import models as m
+from openoms.adapters.db.repositories import payments as repo
+from openoms.adapters.db.session import Database, retry_transient
+from openoms.adapters.outbox import Outbox
+from openoms.adapters.payments import Gateways
+from openoms.domain.money import format_minor
+from openoms.domain.payments import AuthorizationStatus
+from openoms.domain.ports import GatewayRequest, GatewayResponse, GatewayResult
+from openoms.services.exceptions import resolve_exception, retry_action
+from openoms.services.orders import locked_summary
+from openoms.services.payments.gateway_calls import (
+    GatewayCall,
+    GatewayOperation,
+    log_answer,
+    payment_event,
+    record_exception,
+    retry_detail,
+    send_and_settle,
+)
+
+AUTHORIZE_JOB = "authorize_payments"
+R = GatewayResult
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizeResult:
+    authorized: int  # authorizations approved in this run
+    retry: bool  # some answer was a soft decline or unknown: run again later
+    detail: str = ""
+
+
+def authorize_payments(
+    db: Database, outbox: Outbox, gateways: Gateways, order_summary_id: str
+) -> AuthorizeResult:
+    """Authorize, through their gateways, the summary's PENDING authorizations
+    (recorded at capture without a gateway reference). SUCCESS → AUTHORIZED with the
+    gateway's reference and the amount it approved (possibly less), added to `authorized`;
+    emits `payment.authorized`. Safe to run twice or concurrently."""
+
+    def prepare() -> list[GatewayCall]:
+        with db.transaction() as session:
+            return _prepare_authorizations(session, order_summary_id)
+
+    calls = retry_transient(prepare)
+    results = send_and_settle(db, outbox, gateways, order_summary_id, calls, _settle_authorization)
+    approved = sum(1 for _, r in results if r.result is R.SUCCESS)
+    detail = retry_detail(results)
+    return AuthorizeResult(approved, bool(detail), detail)
+
+
+def _prepare_authorizations(session: Session, order_summary_id: str) -> list[GatewayCall]:
+    summary = locked_summary(session, order_summary_id)
+    by_id = {ps.id: ps for ps in repo.payment_summaries(session, summary.id)}
+    pending = repo.authorizations(session, list(by_id), AuthorizationStatus.PENDING)
+    calls = []
+    for auth in pending:
+        ps = by_id[auth.order_payment_summary_id]
+        prefix = f"authorize:{auth.id}:"
+        key = f"{prefix}{repo.refused_attempts(session, prefix) + 1}"
+        request = GatewayRequest(key, ps.token, auth.amount, summary.currency)
+        calls.append(GatewayCall(auth.id, ps.id, ps.gateway, GatewayOperation.AUTHORIZE, request))
+    return calls
+
+
+def _settle_authorization(
+    session: Session,
+    outbox: Outbox,
+    order_summary_id: str,
+    call: GatewayCall,
+    response: GatewayResponse,
+) -> None:
+    summary = locked_summary(session, order_summary_id)
+    auth = session.get(m.PaymentAuthorization, call.row_id, populate_existing=True)
+    assert auth is not None
+    log_answer(session, call, response)
+    if auth.status != AuthorizationStatus.PENDING:
+        return  # settled by a concurrent run
+    dedupe = f"payment:authorize:{auth.id}"
+    action = retry_action(
+        AUTHORIZE_JOB,
+        {"order_summary_id": summary.id},
+        key=f"{AUTHORIZE_JOB}:{summary.id}",  # payments.on_order_summary_created's key
+    )
+    what = f"authorization {auth.id} of {format_minor(auth.amount, summary.currency)}"
+    if response.result is R.SUCCESS:
+        ps = session.get(m.OrderPaymentSummary, call.payment_summary_id)
+        assert ps is not None
+        requested, auth.amount = auth.amount, response.amount
+        auth.status = AuthorizationStatus.AUTHORIZED.value
+        auth.gateway_reference = response.reference
+        ps.authorized += response.amount
+        money = summary.currency
+        event = payment_event(
+            "payment.authorized",
+            summary,
+            payment_authorization_id=auth.id,
+            order_payment_summary_id=ps.id,
+            requested=format_minor(requested, money),
+            amount=format_minor(response.amount, money),
+            currency=money,
+        )
+        outbox.record(session, [event])
+        resolve_exception(session, outbox, dedupe, note="authorized")
+    else:
+        if response.result is R.PERMANENT_FAIL:
+            auth.status = AuthorizationStatus.DECLINED.value
+            severity = "high"
+            message = f"{what} refused by {call.gateway}: {response.message}; ask for another card"
+        else:
+            severity = "medium"
+            message = (
+                f"{what}: {call.gateway} answered {response.result.value} ({response.message})"
+                "; retrying"
+            )
+        record_exception(
+            session,
+            outbox,
+            summary,
+            dedupe_key=dedupe,
+            severity=severity,
+            message=message,
+            action=action,
+        )
+    session.flush()

@@ -1,0 +1,43 @@
+"""The returns area: the names other areas, the API and the worker may use."""
+
+from openoms.services.returns.checks import (
+    check_available,
+    check_lines,
+)
+from openoms.services.returns.common import (
+    ReturnOutcome,
+    location_refs,
+)
+from openoms.services.returns.lifecycle import (
+    ReturnLineRequest,
+    SimpleReturnLine,
+    approve_return_order,
+    cancel_return_order,
+    close_return_order,
+    create_return_order,
+    mark_return_in_transit,
+    receive,
+    submit_return,
+    submit_return_order,
+)
+from openoms.services.returns.receipts import (
+    ReceiptRequest,
+)
+
+__all__ = [
+    "ReceiptRequest",
+    "ReturnLineRequest",
+    "ReturnOutcome",
+    "SimpleReturnLine",
+    "approve_return_order",
+    "cancel_return_order",
+    "check_available",
+    "check_lines",
+    "close_return_order",
+    "create_return_order",
+    "location_refs",
+    "mark_return_in_transit",
+    "receive",
+    "submit_return",
+    "submit_return_order",
+]

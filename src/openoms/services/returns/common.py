@@ -1,0 +1,152 @@
+"""What every return action shares (returns/lifecycle.py and the modules beside it): the
+locked return order, the outcome an action answers, status moves, events and location refs.
+
+Every action takes the order summary's row lock first, then the return order's
+(`lock_return`); creation locks the summary before the return order exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from openoms.adapters.db import models as m
+from openoms.adapters.db.repositories import fulfillment as repo
+from openoms.adapters.outbox import Outbox
+from openoms.domain.errors import ReturnOrderNotFound
+from openoms.domain.events import DomainEvent
+from openoms.domain.money import format_minor
+from openoms.domain.returns import ReturnLine, ReturnOrderStatus
+from openoms.services.inventory import LocationUnknown
+from openoms.services.orders import RecordedChange, locked_summary
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnOutcome:
+    """What an action did: the return order, its change orders (with credit memos) and
+    messages for the caller (returnless decisions, restocks, fees)."""
+
+    return_order_id: str
+    order_summary_id: str
+    recorded: tuple[RecordedChange, ...] = ()
+    messages: tuple[str, ...] = ()
+
+    def then(self, other: ReturnOutcome) -> ReturnOutcome:
+        return ReturnOutcome(
+            other.return_order_id,
+            other.order_summary_id,
+            self.recorded + other.recorded,
+            self.messages + other.messages,
+        )
+
+
+@dataclass(slots=True)
+class LockedReturn:
+    """A locked return order with its summary, lines (in the order's item order) and the
+    lines' items."""
+
+    summary: m.OrderSummary
+    order: m.ReturnOrder
+    lines: list[m.ReturnOrderLineItem]
+    items: dict[str, m.OrderItemSummary]
+
+    @property
+    def status(self) -> ReturnOrderStatus:
+        return ReturnOrderStatus(self.order.status)
+
+    def counters(self) -> list[ReturnLine]:
+        return [counters(line) for line in self.lines]
+
+    def nothing(self, *messages: str) -> ReturnOutcome:
+        """An outcome that recorded no change (with `messages`, if any)."""
+        return ReturnOutcome(self.order.id, self.summary.id, messages=messages)
+
+
+def lock_return(session: Session, return_order_id: str) -> LockedReturn:
+    """The return order with its summary locked first, then its own row and lines."""
+    found = session.get(m.ReturnOrder, return_order_id)
+    if found is None:
+        raise ReturnOrderNotFound(f"return order '{return_order_id}' does not exist")
+    summary = locked_summary(session, found.order_summary_id)
+    order = session.scalars(
+        select(m.ReturnOrder)
+        .where(m.ReturnOrder.id == return_order_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    lines = list(
+        session.scalars(
+            select(m.ReturnOrderLineItem)
+            .where(m.ReturnOrderLineItem.return_order_id == order.id)
+            .order_by(m.ReturnOrderLineItem.id)
+            .execution_options(populate_existing=True)
+        )
+    )
+    items = {i.id: i for i in repo.summary_items(session, summary.id)}
+    lines.sort(key=lambda line: items[line.order_item_summary_id].position)  # the order's order
+    return LockedReturn(summary, order, lines, items)
+
+
+def counters(line: m.ReturnOrderLineItem) -> ReturnLine:
+    """The line's counters as the domain's ReturnLine (its checks and arithmetic)."""
+    return ReturnLine(
+        expected=line.quantity_expected,
+        received=line.quantity_received,
+        canceled=line.quantity_canceled,
+        credited=line.quantity_credited,
+    )
+
+
+def set_status(ret: LockedReturn, status: ReturnOrderStatus, now: datetime) -> None:
+    ret.order.status = status.value
+    ret.order.updated_at = now
+
+
+def record_event(
+    session: Session, outbox: Outbox, ret: LockedReturn, verb: str, **extra: Any
+) -> None:
+    """`return_order.<verb>` with the return's id, summary, status and `extra`."""
+    payload = {
+        "return_order_id": ret.order.id,
+        "order_summary_id": ret.summary.id,
+        "status": ret.order.status,
+        **extra,
+    }
+    session.flush()
+    outbox.record(
+        session,
+        [
+            DomainEvent(
+                f"return_order.{verb}", "return_order", ret.order.id, payload, ret.summary.id
+            )
+        ],
+    )
+
+
+def location_id(session: Session, ref: str | None, field: str) -> str | None:
+    """The id of the location `ref` (None for None); LocationUnknown on `field` if none."""
+    if ref is None:
+        return None
+    found = session.scalar(select(m.Location.id).where(m.Location.ref == ref))
+    if found is None:
+        raise LocationUnknown(f"no location {ref!r}", field=field)
+    return found
+
+
+def location_refs(session: Session, ids: Iterable[str | None]) -> dict[str, str]:
+    """Location id → ref for the given ids (None skipped)."""
+    wanted = [i for i in ids if i]
+    if not wanted:
+        return {}
+    rows = session.execute(select(m.Location.id, m.Location.ref).where(m.Location.id.in_(wanted)))
+    return {loc: ref for loc, ref in rows}
+
+
+def money_format(currency: str) -> Callable[[int], str]:
+    """Minor units → the currency's decimal text ("20.55")."""
+    return lambda minor: format_minor(minor, currency)

@@ -1,0 +1,55 @@
+"""The routing area: the names other areas, the API and the worker may use."""
+
+from openoms.services.routing.actions import (
+    CostedQuestion,
+    RoutingQuestion,
+    find_optimal_route,
+    find_routes,
+    rank_by_average_distance,
+)
+from openoms.services.routing.fulfillment_orders import (
+    create_fulfillment_orders,
+    created_event,
+)
+from openoms.services.routing.route import (
+    RouteOutcome,
+    RouteStatus,
+    plan_route,
+    rejected_locations,
+    reroute_after_rejection,
+    reschedule_for,
+    route_delivery_group,
+    routing_consumers,
+    routing_job_kinds,
+    schedule_routing,
+)
+from openoms.services.routing.stock import (
+    StockPlan,
+    hold_stock,
+    plan_stock,
+    release_group_holds,
+)
+
+__all__ = [
+    "CostedQuestion",
+    "RouteOutcome",
+    "RouteStatus",
+    "RoutingQuestion",
+    "StockPlan",
+    "create_fulfillment_orders",
+    "created_event",
+    "find_optimal_route",
+    "find_routes",
+    "hold_stock",
+    "plan_route",
+    "plan_stock",
+    "rank_by_average_distance",
+    "rejected_locations",
+    "release_group_holds",
+    "reroute_after_rejection",
+    "reschedule_for",
+    "route_delivery_group",
+    "routing_consumers",
+    "routing_job_kinds",
+    "schedule_routing",
+]

@@ -1,0 +1,45 @@
+"""The service_actions area: the names other areas, the API and the worker may use."""
+
+from openoms.services.service_actions.adjustments import (
+    Discount,
+    discount_amounts,
+    submit_adjustments,
+)
+from openoms.services.service_actions.cancels import (
+    cancel_with_messages,
+)
+from openoms.services.service_actions.exchanges import (
+    ExchangeReturn,
+    NewItem,
+    SubmittedExchange,
+    submit_exchange,
+)
+from openoms.services.service_actions.reships import (
+    RESHIP_JOB,
+    ReshipReason,
+    ReshipRequest,
+    SubmittedReship,
+    reship_consumers,
+    reship_job_kind,
+    reship_line_out,
+    submit_reship,
+)
+
+__all__ = [
+    "RESHIP_JOB",
+    "Discount",
+    "ExchangeReturn",
+    "NewItem",
+    "ReshipReason",
+    "ReshipRequest",
+    "SubmittedExchange",
+    "SubmittedReship",
+    "cancel_with_messages",
+    "discount_amounts",
+    "reship_consumers",
+    "reship_job_kind",
+    "reship_line_out",
+    "submit_adjustments",
+    "submit_exchange",
+    "submit_reship",
+]
