@@ -31,6 +31,7 @@ from openoms.services import fulfillment as svc
 from openoms.services import inventory as reservations
 from openoms.services.orders import item_quantities, refresh_summary_status
 from openoms.services.routing import routing_consumers
+from openoms.services.service_actions import reship_consumers
 from openoms.worker.consumers import default_jobs
 from openoms.worker.relay import process_batch
 from tests.integration.conftest import Api
@@ -217,6 +218,24 @@ def snapshot(db: Database, summary_id: str, *fo_ids: str) -> Snapshot:
         "events": count(db, m.Event),
         **bookkeeping(db),
     }
+
+
+def reject_and_reroute(db: Database, fo_id: str, *, reason: str) -> m.FulfillmentOrder:
+    """Reject the FO, then deliver its `fulfillment_order.rejected` to the consumers that
+    route the units again (routing's and reships', as the worker wires them): nothing is
+    routed again before the delivery."""
+    rerouting = ConsumerRegistry(
+        c
+        for c in [
+            *routing_consumers(Outbox(ConsumerRegistry())),
+            *reship_consumers(Outbox(ConsumerRegistry())),
+        ]
+        if c.wants("fulfillment_order.rejected")
+    )
+    fo = run(db, svc.reject, Outbox(rerouting), fo_id, reason=reason)
+    assert events(db, "order_summary.reroute_requested") == []
+    process_batch(db, rerouting)
+    return fo
 
 
 def jobs(db: Database, kind: str) -> list[tuple[str, dict[str, Any], str, int]]:
@@ -406,12 +425,7 @@ def test_reject_gives_units_back_keeps_stock_held_and_reroutes(
     summary_id = capture(stocked, outbox)
     fo_id = make_fo(stocked, outbox, summary_id=summary_id, status=S.ASSIGNED)
     # Routing's consumer of `fulfillment_order.rejected` routes the group again.
-    registry = ConsumerRegistry()
-    for consumer in routing_consumers(Outbox(registry)):
-        registry.register(consumer)
-    fo = run(stocked, svc.reject, Outbox(registry), fo_id, reason="  shelf empty  ")
-    assert events(stocked, "order_summary.reroute_requested") == []
-    assert process_batch(stocked, registry) > 0
+    fo = reject_and_reroute(stocked, fo_id, reason="  shelf empty  ")
     assert (fo.status, fo.reason) == ("REJECTED", "shelf empty")
     assert fo_state(stocked, fo_id) == ("REJECTED", [("TEE-M", 3, 3, 0)])
     assert item_counters(stocked, summary_id)["TEE-M"] == (0, 0, 3)
@@ -661,7 +675,16 @@ def test_a_refused_label_raises_a_carrier_exception_and_stops(
         "NEW",
         f"label:{shipment.id}",
     )
-    assert exception.action == {"kind": "create_label", "payload": {"shipment_id": shipment.id}}
+    assert exception.action == {
+        "kind": "create_label",
+        "payload": {"shipment_id": shipment.id},
+        "retry": {  # an agent's retry asks the carrier although the exception is open
+            "kind": "create_label",
+            "key": f"label:{shipment.id}",
+            "payload": {"shipment_id": shipment.id, "agent_retry": True},
+            "agent_payload": True,
+        },
+    }
     assert exception.message == attempt.detail
     # The job sees the open exception and does not ask the carrier again.
     domestic = carriers.get("sandbox-domestic")
@@ -1091,7 +1114,7 @@ def test_a_rejected_group_is_routed_elsewhere_and_ships_from_there(
 ) -> None:
     summary_id = capture(stocked, outbox)
     rejected = make_fo(stocked, outbox, summary_id=summary_id)
-    run(stocked, svc.reject, outbox, rejected, reason="flooded")
+    reject_and_reroute(stocked, rejected, reason="flooded")
     assert run_due_jobs(stocked, outbox, default_jobs(stocked, carriers)) == 1  # routing, round 2
     with stocked.reading() as session:
         [fo] = [f for f in svc.list_fulfillment_orders(session, status="ALLOCATED")]

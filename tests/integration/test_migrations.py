@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -107,3 +108,69 @@ def summary_row(n: int, channel: str) -> dict[str, object]:
         "reference": f"R-{n}",
         "now": NOW.replace(tzinfo=None),
     }
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_open_exceptions_get_the_retry_job_their_action_named(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    route = {"group_summary_id": "odg_1", "round": 2, "reason": "no stock"}
+    funds = {"order_summary_id": "os_0", "invoice_id": None}
+    rows = [
+        ("pe_route", "NEW", "medium", {"kind": "route_group", "payload": route}),
+        ("pe_funds", "TRIAGED", "high", {"kind": "ensure_funds", "payload": funds}),
+        ("pe_closed", "RESOLVED", "medium", {"kind": "route_group", "payload": route}),
+        ("pe_reverse", "NEW", "low", {"kind": "reverse_authorizations", "payload": funds}),
+    ]
+    with fresh_database(backend, tmp_path, request) as url:
+        upgrade(url, "0009")
+        engine = create_engine(normalise_database_url(url))
+        with engine.begin() as connection:
+            connection.execute(INSERT_SUMMARY, summary_row(0, "web-uk"))
+            for id, status, severity, action in rows:
+                connection.execute(
+                    text(
+                        "INSERT INTO process_exceptions (id, order_summary_id, category,"
+                        " severity, priority, status, message, action, dedupe_key,"
+                        " occurrences, created_at, updated_at) VALUES (:id, 'os_0',"
+                        " 'ROUTING', :severity, 3, :status, 'failed', :action, :id, 1,"
+                        " :now, :now)"
+                    ),
+                    {
+                        "id": id,
+                        "status": status,
+                        "severity": severity,
+                        "action": json.dumps(action),
+                        "now": NOW.replace(tzinfo=None),
+                    },
+                )
+        engine.dispose()
+
+        upgrade(url)
+
+        engine = create_engine(normalise_database_url(url))
+        with engine.connect() as connection:
+            actions = {
+                id: action if isinstance(action, dict) else json.loads(action)
+                for id, action in connection.execute(
+                    text("SELECT id, action FROM process_exceptions")
+                )
+            }
+        engine.dispose()
+    assert actions["pe_route"]["retry"] == {
+        "kind": "route_group",
+        "key": "route:odg_1:2",
+        "payload": {"group_summary_id": "odg_1", "round": 2},
+        "agent_payload": False,
+    }
+    assert actions["pe_funds"]["retry"] == {
+        "kind": "ensure_funds",
+        "key": None,
+        "payload": funds,
+        "held_payload": {**funds, "retry_blocked": True},
+        "agent_payload": False,
+    }
+    # Closed exceptions are never retried; a kind that was never retryable stays so.
+    assert "retry" not in actions["pe_closed"]
+    assert "retry" not in actions["pe_reverse"]
+    assert actions["pe_route"]["payload"] == route  # what the API shows is untouched

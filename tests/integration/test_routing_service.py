@@ -350,9 +350,16 @@ def test_no_route_raises_one_exception_until_stock_arrives(db: Database) -> None
     with db.reading() as session:
         pe = session.scalars(select(m.ProcessException)).one()
         assert pe.dedupe_key == f"routing:{home_group_id(body)}"
+        job = {"group_summary_id": home_group_id(body), "round": 1}
         assert pe.action == {
             "kind": "route_group",
-            "payload": {"group_summary_id": home_group_id(body), "round": 1},
+            "payload": job,
+            "retry": {
+                "kind": "route_group",
+                "key": f"route:{home_group_id(body)}:1",
+                "payload": job,
+                "agent_payload": False,
+            },
         }
 
     assert retry_due_later(db) == 1  # the backoff passed: the same failure again
