@@ -36,12 +36,13 @@ run: $(STAMP)
 	@echo "==> serving on http://$(HOST):$(PORT) (API docs at http://$(HOST):$(PORT)/docs; Ctrl-C stops)"
 	@$(BIN)/openoms serve --host $(HOST) --port $(PORT)
 
-## Set up and run the whole suite: lint, types, unit, integration on SQLite and PostgreSQL,
+## Set up and run the whole suite: lint, import contracts, types, unit, integration on SQLite and PostgreSQL,
 ## e2e; derandomized property tests; line coverage (subprocesses included) gated.
 test: $(STAMP)
 	bash scripts/ensure-postgres.sh "$(TEST_POSTGRES_URL)"
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 	rm -rf var/coverage
 	OPENOMS_TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" HYPOTHESIS_PROFILE=ci \
@@ -53,6 +54,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from openoms.services.inventory import (
     InventoryLine,
     LocationData,
     apply_inventory_import,
+    list_inventory_records,
     upsert_location,
 )
 from openoms.services.orders import ChannelData, upsert_channel
@@ -257,9 +258,6 @@ def restock_demo_network(db: Database, outbox: Outbox) -> int:
     """Bring every demo record back to its seeded stock available: on hand = seeded +
     what orders still hold (earlier demo runs leave orders unshipped, holding stock), so
     `openoms demo` can run again and again on one database. Returns records changed."""
-    from datetime import date
-
-    from openoms.services.inventory import list_inventory_records
 
     seeded = {(site.ref, product.sku): site.stock for site in SITES for product in CATALOGUE}
     lines = []

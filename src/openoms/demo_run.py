@@ -59,7 +59,12 @@ if TYPE_CHECKING:
     from openoms.services.returns import ReturnOutcome
     from openoms.worker.runner import Worker
 
+from openoms.adapters.carriers import default_carriers
+from openoms.adapters.payments import default_gateways
 from openoms.demo import SITES, demo_orders, restock_demo_network, seed_demo_network
+from openoms.services.fulfillment import request_label, ship
+from openoms.worker.consumers import default_jobs, default_registry
+from openoms.worker.runner import Worker
 
 
 def service_ready_orders(seed: int, *, prefix: str) -> list[dict[str, Any]]:
@@ -101,7 +106,6 @@ class _Run:
             return order_summary_view(session, summary_id)
 
     def ship(self, fo_ids: list[str]) -> None:
-        from openoms.services.fulfillment import request_label, ship
 
         for fo_id in fo_ids:
             with self.db.transaction() as session:
@@ -114,10 +118,6 @@ def run_demo(db: Database, outbox: Outbox, console: Console) -> None:
     """Capture a few orders end to end, then act on them as an agent would (cancel, a
     refusal, return, discount, reship) through the services the API calls, printing what
     happened at each step, and reconcile the money with the documents."""
-    from openoms.adapters.carriers import default_carriers
-    from openoms.adapters.payments import default_gateways
-    from openoms.worker.consumers import default_jobs, default_registry
-    from openoms.worker.runner import Worker
 
     carriers, gateways = default_carriers(db), default_gateways(db)
     worker = Worker(db, default_registry(), jobs=default_jobs(db, carriers, gateways))

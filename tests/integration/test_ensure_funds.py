@@ -28,6 +28,7 @@ from openoms.services.payments import ENSURE_FUNDS_JOB, capture_payment
 from openoms.worker.consumers import default_jobs, default_registry
 from tests.integration.conftest import Api
 from tests.integration.helpers import capture, count
+from tests.network import stock_network
 from tests.payloads import order_payload
 
 GRAND_TOTAL = 7659  # the §12 example order
@@ -300,7 +301,6 @@ def test_invoice_created_queues_the_ensure_funds_job(stocked: Database) -> None:
 
 @pytest.fixture
 def shop_api(api: Api) -> tuple[Api, Shop]:
-    from tests.network import stock_network
 
     stock_network(api.db)
     shop = shop_with(api.db, "tok_visa")

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from openoms.api.inventory.router import current_date
+from openoms.services.inventory import apply_inventory_import, parse_inventory_lines
 from tests.integration.conftest import Api
 from tests.integration.helpers import count
 
@@ -594,7 +595,6 @@ def test_import_needs_a_known_content_type_and_the_warehouse_scope(network: Api)
 
 
 def test_imports_are_applied_in_batches(network: Api) -> None:
-    from openoms.services.inventory import apply_inventory_import, parse_inventory_lines
 
     lines = [
         json.dumps({"location": "WH-2", "sku": f"S{n:03}", "on_hand": n, "record_id": f"r{n % 40}"})
@@ -665,7 +665,6 @@ def test_records_are_listed_a_page_at_a_time(network: Api) -> None:
 def test_imports_never_lose_or_double_count_concurrent_reservations(api: Api) -> None:
     """One thread keeps importing on_hand for a SKU while others reserve and release it
     with conditional updates: at the end, reserved is exactly the net of what succeeded."""
-    from openoms.services.inventory import apply_inventory_import, parse_inventory_lines
 
     db, outbox = api.db, api.client.app.state.outbox  # type: ignore[attr-defined]
     add_location(db, "WH-1")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 from rich.markup import escape
 from rich.panel import Panel
 
@@ -16,6 +18,7 @@ from openoms.adapters.db.migrate import upgrade
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.adapters.payments import default_gateways
+from openoms.api.app import create_app
 from openoms.cli.common import (
     app,
     console,
@@ -28,6 +31,8 @@ from openoms.cli.common import (
     progress_bar,
 )
 from openoms.cli.tables import print_table
+from openoms.demo import SITES, demo_orders, seed_demo_network
+from openoms.demo_run import run_demo
 from openoms.domain.errors import DomainError
 from openoms.services.access import (
     Scope,
@@ -71,9 +76,6 @@ def serve(
 
     On first start, OPENOMS_ADMIN_KEY becomes the admin key; without it one is generated
     and printed once."""
-    import uvicorn
-
-    from openoms.api.app import create_app
 
     settings, db = open_database()
     with db.transaction() as session:
@@ -118,7 +120,6 @@ def serve(
 @app.command("worker")
 def run_worker() -> None:
     """Run an outbox worker until interrupted. Any number may run over one PostgreSQL."""
-    import threading
 
     settings, db = open_database()
     stop = threading.Event()
@@ -236,7 +237,6 @@ def seed(
 ) -> None:
     """Seed the demo network — locations in three countries, groups, channels, stock — and
     demo orders (safe to run again: nothing is created or captured twice)."""
-    from openoms.demo import SITES, demo_orders, seed_demo_network
 
     _, db = open_database()
     outbox = Outbox(default_registry())
@@ -255,7 +255,6 @@ def seed(
 def demo() -> None:
     """A scripted run: capture realistic orders, retry one, refuse a bad one, ship one; then
     an agent's cancel, refusal, return, discount and reship; show and reconcile the results."""
-    from openoms.demo_run import run_demo
 
     _, db = open_database()
     run_demo(db, Outbox(default_registry()), console)

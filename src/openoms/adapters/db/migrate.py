@@ -6,6 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
 
 from openoms.adapters.db.session import ensure_sqlite_directory
 
@@ -25,9 +28,6 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def current_revision_is_head(url: str) -> bool:
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-    from sqlalchemy import create_engine
 
     script = ScriptDirectory.from_config(alembic_config(url))
     engine = create_engine(url)
