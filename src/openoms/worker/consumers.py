@@ -1,8 +1,11 @@
-"""The consumers a worker runs: one place to see who reacts to which events.
+"""The composition root: one place to see who reacts to which events and which job kinds
+a worker runs.
 
-Each area adds its consumers and job kinds here (routing on `order_summary.created` and on
-stock coming back; later payments, webhook delivery, automation flows), each handler living
-in its own area's module.
+Each area defines its consumers and job kinds in its own modules and exports them from its
+face; they are wired together only here. An effect that must go up or sideways in the
+layers (docs/architecture.md) is an event with a consumer here, or a job registered here:
+a rejected fulfillment order is routed again by routing's and reships' consumers of
+`fulfillment_order.rejected`, not by fulfillment calling up into them.
 """
 
 from __future__ import annotations
@@ -32,18 +35,18 @@ from openoms.services.service_actions import RESHIP_JOB, reship_consumers, reshi
 
 def default_registry() -> ConsumerRegistry:
     """A fresh registry with every built-in consumer (built per call: no module state)."""
-    registry = ConsumerRegistry([*payment_consumers(), *refund_consumers()])
-    # Consumers that record events from inside a delivery (invoicing's `invoice.created`,
-    # routing's and reships' reroute requests) record them to this registry's outbox.
+    registry = ConsumerRegistry()
+    # Consumers that record events from inside a delivery (routing's and reships' reroute
+    # requests, invoicing's `invoice.created`) record them to this registry's outbox.
     outbox = Outbox(registry)
     for consumer in [
-        *routing_consumers(outbox),
-        *reship_consumers(outbox),
-        *invoicing_consumers(outbox),
+        *routing_consumers(outbox),  # route new orders, and again when stock comes back
+        *reship_consumers(outbox),  # a rejected reship's units are routed again
+        *payment_consumers(),  # authorize, ensure funds for invoices, capture on order
+        *refund_consumers(),  # pay back credit memos and excess funds
+        *invoicing_consumers(outbox),  # invoice what shipped
+        *reversal_consumers(),  # release what is still authorized once an order is settled
     ]:
-        registry.register(consumer)
-    # Releasing what is still authorized once an order is settled (services/payments/reversals.py).
-    for consumer in reversal_consumers():
         registry.register(consumer)
     return registry
 
