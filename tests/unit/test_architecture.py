@@ -1,10 +1,18 @@
 """The shape of the code (docs/architecture.md) beyond what the import contracts check: no
 module of openoms takes part in an import cycle, counting the imports written inside
-functions and under TYPE_CHECKING (grimp reads them all)."""
+functions and under TYPE_CHECKING (grimp reads them all); and docs/architecture.md states
+the layers, areas, consumers and job kinds the code has."""
 
 from __future__ import annotations
 
+import re
+import tomllib
+from pathlib import Path
+
 import grimp
+
+from openoms.adapters.db.session import Database
+from openoms.worker.consumers import default_jobs, default_registry
 
 
 def import_cycles(graph: grimp.ImportGraph) -> list[list[str]]:
@@ -62,3 +70,54 @@ def test_the_cycle_finder_finds_a_cycle_through_three_modules() -> None:
     for importer, imported in [("a", "b"), ("b", "c"), ("c", "a"), ("c", "d"), ("e", "e")]:
         graph.add_import(importer=importer, imported=imported)
     assert import_cycles(graph) == [["a", "b", "c"]]
+
+
+# --- docs/architecture.md matches the code ---------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+CONTRACTS = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+    "importlinter"
+]["contracts"]
+
+
+def test_the_documented_layers_are_the_contract() -> None:
+    [layers] = [c["layers"] for c in CONTRACTS if c["type"] == "layers"]
+    block = ARCHITECTURE.split("## The layers", 1)[1].split("```")[1]
+    assert [line.strip() for line in block.strip().splitlines()] == layers
+
+
+def test_every_area_is_documented_layered_and_has_a_protected_face() -> None:
+    packages = sorted(
+        p.name for p in (ROOT / "src/openoms/services").iterdir() if (p / "__init__.py").exists()
+    )
+    documented = sorted(re.findall(r"^\| `(\w+)` \|", ARCHITECTURE, flags=re.M))
+    [layers] = [c["layers"] for c in CONTRACTS if c["type"] == "layers"]
+    layered = sorted(area.strip() for layer in layers for area in layer.split("|"))
+    protected = sorted(
+        c["protected_modules"][0].split(".")[2] for c in CONTRACTS if c["type"] == "protected"
+    )
+    assert documented == layered == protected == packages
+
+
+def test_the_documented_consumers_are_the_wired_ones() -> None:
+    wired = {(event, c.name) for c in default_registry() for event in c.subscribes}
+    documented = set()
+    for line in ARCHITECTURE.split("### Effects that go up or sideways", 1)[1].splitlines():
+        cells = line.split("|")
+        if len(cells) == 5 and "(" in cells[2]:
+            events = re.findall(r"`([\w.]+)`", cells[1])
+            names = re.findall(r"`([\w-]+)`", cells[2])
+            documented |= {(event, name) for event in events for name in names}
+    assert documented == wired
+
+
+def test_the_documented_job_kinds_are_the_registered_ones(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    try:
+        registered = set(default_jobs(db).kinds)
+    finally:
+        db.dispose()
+    paragraph = ARCHITECTURE.split("Job kinds (registered in `default_jobs`):", 1)[1]
+    documented = set(re.findall(r"`([a-z_]+)`", paragraph.split("\n\n", 1)[0]))
+    assert documented == registered
