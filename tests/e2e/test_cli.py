@@ -21,8 +21,8 @@ from openoms.adapters.db import models as m
 from openoms.adapters.db.migrate import current_revision_is_head, upgrade
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
+from openoms.cli.demo_run import SUMMARY_COLUMNS
 from openoms.demo import SITES, demo_orders
-from openoms.demo_run import SUMMARY_COLUMNS
 from openoms.domain.money import format_minor
 from openoms.services.access import Scope, authenticate, create_api_key
 from openoms.services.finance import reconcile

@@ -7,8 +7,8 @@ import io
 
 from rich.console import Console
 
+from openoms.cli.demo_run import SUMMARY_COLUMNS
 from openoms.cli.tables import print_table
-from openoms.demo_run import SUMMARY_COLUMNS
 
 # Two rows as the demo's summary shows them: long item and fulfillment cells beside the ids.
 ROWS = [

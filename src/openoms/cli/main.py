@@ -30,9 +30,9 @@ from openoms.cli.common import (
     open_database,
     progress_bar,
 )
+from openoms.cli.demo_run import run_demo
 from openoms.cli.tables import print_table
 from openoms.demo import SITES, demo_orders, seed_demo_network
-from openoms.demo_run import run_demo
 from openoms.domain.errors import DomainError
 from openoms.services.access import (
     Scope,
