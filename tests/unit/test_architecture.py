@@ -6,6 +6,8 @@ the layers, areas, consumers and job kinds the code has."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -121,3 +123,36 @@ def test_the_documented_job_kinds_are_the_registered_ones(tmp_path: Path) -> Non
     paragraph = ARCHITECTURE.split("Job kinds (registered in `default_jobs`):", 1)[1]
     documented = set(re.findall(r"`([a-z_]+)`", paragraph.split("\n\n", 1)[0]))
     assert documented == registered
+
+
+def test_every_module_of_openoms_can_be_imported_first() -> None:
+    """grimp sees `import openoms.cli.tables` as an import of that module only, but Python
+    runs `openoms/cli/__init__.py` first: a module that only works once something else was
+    imported hides a cycle through a package. Each module is imported first in a fork of a
+    process that has loaded only third-party libraries."""
+    modules = sorted(grimp.build_graph("openoms").modules)
+    script = (
+        "import os, sys, importlib\n"
+        "import sqlalchemy, fastapi, pydantic, alembic, typer, rich, uvicorn, httpx\n"
+        "failed = []\n"
+        "for name in sys.argv[1:]:\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        try:\n"
+        "            importlib.import_module(name)\n"
+        "        except BaseException as exc:\n"
+        "            print(f'{name}: {exc!r}', flush=True)\n"
+        "            os._exit(1)\n"
+        "        os._exit(0)\n"
+        "    if os.waitpid(pid, 0)[1] != 0:\n"
+        "        failed.append(name)\n"
+        "print('FAILED', failed)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *modules],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.stdout.strip().splitlines()[-1] == "FAILED []", done.stdout + done.stderr
