@@ -24,18 +24,20 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 VERSION = 1
+AMOUNT_PATTERN = r"^-?\d+(\.\d+)?$"
+TIMESTAMP_PATTERN = r"Z$"
 
 Amount = Annotated[
     str,
     Field(
-        pattern=r"^-?\d+(\.\d+)?$",
+        pattern=AMOUNT_PATTERN,
         description="A decimal string in the order's currency, e.g. `20.55`.",
     ),
 ]
 MinorUnits = Annotated[int, Field(description="An amount in the currency's minor units.")]
 Quantity = Annotated[int, Field(description="Whole units.")]
 Timestamp = Annotated[
-    str, Field(description="An ISO 8601 UTC timestamp ending in `Z`.", pattern=r"Z$")
+    str, Field(description="An ISO 8601 UTC timestamp ending in `Z`.", pattern=TIMESTAMP_PATTERN)
 ]
 
 
@@ -632,8 +634,7 @@ EVENT_TYPES: tuple[EventType, ...] = tuple(
                 "fulfillment_order.created",
                 "fulfillment_order",
                 FulfillmentOrderCreated,
-                "Routing (or a reship) allocated units to a location as a new fulfillment "
-                "order.",
+                "Routing (or a reship) allocated units to a location as a new fulfillment order.",
             ),
             EventType(
                 "fulfillment_order.lines_canceled",
@@ -807,8 +808,7 @@ EVENT_TYPES: tuple[EventType, ...] = tuple(
                 "process_exception.resolved",
                 "process_exception",
                 ProcessExceptionResolved,
-                "A process exception was resolved: its failure went away, or an agent "
-                "resolved it.",
+                "A process exception was resolved: its failure went away, or an agent resolved it.",
             ),
             EventType(
                 "process_exception.retry_requested",
