@@ -92,7 +92,7 @@ def _section(event: EventType) -> list[str]:
     ]
     for name, nested in sorted(schema.get("$defs", {}).items()):
         lines += ["", f"`{name}`:", "", *_fields(nested)]
-    return lines + [""]
+    return [*lines, ""]
 
 
 def render() -> str:
