@@ -115,7 +115,8 @@ LISTS = {
 # Capture: a bound key captures only into its channels (test below).
 CAPTURE = {("POST", "/api/v1/orders")}
 # Routes that hold no order data: the network, stock, stateless routing, stock holds that
-# are no order's (a reservation made for an order is covered above), and health.
+# are no order's (a reservation made for an order is covered above), the event catalog,
+# and health.
 NO_ORDER_DATA = {
     ("GET", "/health"),
     ("PUT", "/api/v1/locations/{ref}"),
@@ -134,6 +135,7 @@ NO_ORDER_DATA = {
     ("POST", "/api/v1/routing/actions/find-routes-with-fewest-splits"),
     ("POST", "/api/v1/routing/actions/rank-by-average-distance"),
     ("POST", "/api/v1/routing/actions/find-optimal-routes"),
+    ("GET", "/api/v1/event-types"),
 }
 
 # The key API: admin only, and an admin key cannot be bound (test_keys_api.py).

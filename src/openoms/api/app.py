@@ -18,6 +18,7 @@ from openoms.api.adjustments.router import router as adjustments_router
 from openoms.api.auth import install_auth
 from openoms.api.cancels.router import router as cancels_router
 from openoms.api.errors import install_error_handlers
+from openoms.api.events.router import router as events_router
 from openoms.api.finance.router import router as finance_router
 from openoms.api.fulfillment.router import router as fulfillment_router
 from openoms.api.inventory.router import IMPORT_PATH
@@ -98,6 +99,7 @@ def create_app(
     app.include_router(reships_router)
     app.include_router(process_exceptions_router)
     app.include_router(keys_router)
+    app.include_router(events_router)
     install_openapi(app)
 
     @app.get("/health", tags=["health"])

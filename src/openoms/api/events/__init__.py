@@ -1,0 +1,1 @@
+"""The event catalog: every event type openoms records to its outbox, read by any scope."""
