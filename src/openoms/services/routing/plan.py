@@ -47,7 +47,8 @@ def plan_route(
     """Run the channel's strategy for `wanted` units (SKU → units) of the group over its
     candidate locations, each offering its free stock plus the `own` units held there.
     `allow_partial` defaults to the channel's shortage policy. Shared with reships
-    (services/service_actions/reships.py), which route replacement units by the same rules."""
+    (services/service_actions/reship_routing.py), which route replacement units by the same
+    rules."""
     policy = channel_policy(session, summary.channel)
     locations = _candidate_locations(session, group, policy, rejected)
     if allow_partial is None:

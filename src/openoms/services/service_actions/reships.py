@@ -32,7 +32,7 @@ replacements are no longer sent, and the agent may reship the units again.
 
 Accounting: the items' allocated and fulfilled counters count the original units only. A
 reship fulfillment order's lines name the same item summaries but never raise
-quantity_allocated (routing_orders.create_fulfillment_orders with `fo_type="reship"`) nor
+quantity_allocated (routing.create_fulfillment_orders with `fo_type="reship"`) nor
 quantity_fulfilled when they ship (services/fulfillment/shipping.py); its shipment fulfils its own
 reservation (on hand and reserved down) and is never invoiced (services/finance/invoicing.py).
 """
