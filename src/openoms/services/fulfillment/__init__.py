@@ -1,17 +1,16 @@
 """The fulfillment area: the names other areas, the API and the worker may use."""
 
+from openoms.services.fulfillment.cancel import (
+    cancel_lines,
+)
 from openoms.services.fulfillment.fulfillment import (
     CancelExceedsUnshipped,
     FulfillmentLineUnknown,
     FulfillmentOrderNotFound,
     FulfillmentStatusInvalid,
-    cancel_lines,
-    change_status,
     fulfillment_order_views,
     get_fulfillment_order,
     list_fulfillment_orders,
-    reject,
-    walk_status,
 )
 from openoms.services.fulfillment.labels import (
     LabelAttempt,
@@ -20,6 +19,9 @@ from openoms.services.fulfillment.labels import (
     raise_carrier_exception,
     refresh_tracking,
     request_label,
+)
+from openoms.services.fulfillment.reject import (
+    reject,
 )
 from openoms.services.fulfillment.shipping import (
     LABEL_JOB,
@@ -30,6 +32,10 @@ from openoms.services.fulfillment.shipping import (
     shipment_view,
     shipments_of,
     track_shipment,
+)
+from openoms.services.fulfillment.status import (
+    change_status,
+    walk_status,
 )
 
 __all__ = [

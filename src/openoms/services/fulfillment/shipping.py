@@ -44,7 +44,8 @@ from openoms.domain.ports import (
     ShipmentRoute,
 )
 from openoms.services import inventory as reservations
-from openoms.services.fulfillment.fulfillment import fo_event, iso, load_for_update, walk_status
+from openoms.services.fulfillment.fulfillment import fo_event, iso, locked_fulfillment_order
+from openoms.services.fulfillment.status import walk_status
 from openoms.services.orders import item_quantities, refresh_summary_status
 
 LABEL_JOB = "create_label"
@@ -97,7 +98,26 @@ def ship(
     service_actions/reships.py) fulfils its reservation like any other but leaves the items'
     quantity_fulfilled alone: it counts the original units, and the reship was counted in
     quantity_reshipped when it was submitted."""
-    fo = load_for_update(session, fo_id)
+    fo = locked_fulfillment_order(session, fo_id)
+    plan = _shippable_plan(fo, items)
+    choice = (
+        carrier_choice
+        if isinstance(carrier_choice, CarrierChoice)
+        else carrier_choice.choose(_route(session, fo))
+    )
+    _ship_units(session, outbox, fo, plan)
+    shipment = _new_shipment(fo, plan, choice)
+    session.add(shipment)
+    _record_shipped(session, outbox, fo, shipment, plan, label_after=label_after)
+    refresh_summary_status(session, outbox, fo.order_summary_id)
+    session.flush()
+    return shipment
+
+
+def _shippable_plan(
+    fo: m.FulfillmentOrder, items: Sequence[tuple[str, int]] | None
+) -> list[tuple[m.FulfillmentOrderLineItem, int]]:
+    """What to ship (`_plan`), once the FO may ship at all and holds a reservation."""
     if fo.status not in SHIPPABLE:
         raise IllegalTransition(
             f"a fulfillment order that is {fo.status} cannot ship",
@@ -109,11 +129,18 @@ def ship(
         raise FulfillmentOrderUnreserved(
             f"fulfillment order {fo.id} holds no reservation, so no stock can leave for it"
         )
-    choice = (
-        carrier_choice
-        if isinstance(carrier_choice, CarrierChoice)
-        else carrier_choice.choose(_route(session, fo))
-    )
+    return plan
+
+
+def _ship_units(
+    session: Session,
+    outbox: Outbox,
+    fo: m.FulfillmentOrder,
+    plan: Sequence[tuple[m.FulfillmentOrderLineItem, int]],
+) -> None:
+    """The lines' shipped units, the items' quantity_fulfilled, and the reservation fulfilled
+    at the FO's location (on hand and reserved both down)."""
+    assert fo.reservation_id is not None  # _shippable_plan
     locked = repo.lock_items(session, {line.order_item_summary_id for line, _ in plan})
     per_sku: dict[str, int] = defaultdict(int)
     for line, units in plan:
@@ -128,8 +155,19 @@ def ship(
         fo.reservation_id,
         items=[(sku, fo.location_id, units) for sku, units in per_sku.items()],
     )
-    shipment = _new_shipment(fo, plan, choice)
-    session.add(shipment)
+
+
+def _record_shipped(
+    session: Session,
+    outbox: Outbox,
+    fo: m.FulfillmentOrder,
+    shipment: m.Shipment,
+    plan: Sequence[tuple[m.FulfillmentOrderLineItem, int]],
+    *,
+    label_after: timedelta,
+) -> None:
+    """The FO's status walked on, `fulfillment_order.shipped` and the status event, and the
+    label job queued."""
     complete = all(line.shipped == line.quantity for line in fo.lines)
     status_event = walk_status(
         fo, FulfillmentOrderStatus.FULFILLED if complete else FulfillmentOrderStatus.PACK_COMPLETE
@@ -139,8 +177,8 @@ def ship(
         "fulfillment_order.shipped",
         {
             "shipment_id": shipment.id,
-            "carrier": choice.carrier,
-            "service": choice.service,
+            "carrier": shipment.carrier,
+            "service": shipment.service,
             "complete": complete,
             "items": [_item_payload(line, units) for line, units in plan],
         },
@@ -153,9 +191,6 @@ def ship(
         {"shipment_id": shipment.id},
         available_at=utcnow() + label_after,
     )
-    refresh_summary_status(session, outbox, fo.order_summary_id)
-    session.flush()
-    return shipment
 
 
 def _plan(

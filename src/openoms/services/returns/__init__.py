@@ -1,5 +1,8 @@
 """The returns area: the names other areas, the API and the worker may use."""
 
+from openoms.services.returns.cancel import (
+    cancel_return_order,
+)
 from openoms.services.returns.checks import (
     check_available,
     check_lines,
@@ -10,18 +13,21 @@ from openoms.services.returns.common import (
 )
 from openoms.services.returns.lifecycle import (
     ReturnLineRequest,
-    SimpleReturnLine,
-    approve_return_order,
-    cancel_return_order,
-    close_return_order,
     create_return_order,
+    submit_return_order,
+)
+from openoms.services.returns.moves import (
+    approve_return_order,
+    close_return_order,
     mark_return_in_transit,
     receive,
-    submit_return,
-    submit_return_order,
 )
 from openoms.services.returns.receipts import (
     ReceiptRequest,
+)
+from openoms.services.returns.simple import (
+    SimpleReturnLine,
+    submit_return,
 )
 
 __all__ = [

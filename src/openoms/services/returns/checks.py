@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
+from openoms.adapters.db.repositories import returns as repo
 from openoms.domain.errors import ReturnExceedsAvailable, ReturnItemNotReturnable
 from openoms.domain.returns import HOLDING, ReturnOrderStatus
 from openoms.services.orders import ItemLine, item_quantities, product_lines
@@ -91,21 +91,12 @@ def _why_unavailable(session: Session, item: m.OrderItemSummary, exclude: str | 
 
 def _holders(session: Session, item_id: str, exclude: str | None) -> list[tuple[str, int]]:
     """(return order id, units still held) of the open RMAs holding units of the item."""
-    rows = session.execute(
-        select(
-            m.ReturnOrder.id,
-            m.ReturnOrderLineItem.quantity_expected,
-            m.ReturnOrderLineItem.quantity_canceled,
-            m.ReturnOrderLineItem.quantity_credited,
-        )
-        .join(m.ReturnOrderLineItem, m.ReturnOrderLineItem.return_order_id == m.ReturnOrder.id)
-        .where(
-            m.ReturnOrderLineItem.order_item_summary_id == item_id,
-            m.ReturnOrder.status.in_([s.value for s in (*HOLDING, S.RECEIVED, S.CLOSED)]),
-            m.ReturnOrder.id != (exclude or ""),
-        )
-        .order_by(m.ReturnOrder.id)
-    ).all()
+    rows = repo.item_return_lines(
+        session,
+        item_id,
+        statuses=[s.value for s in (*HOLDING, S.RECEIVED, S.CLOSED)],
+        exclude=exclude,
+    )
     return [(ro, max(exp, cred) - can) for ro, exp, can, cred in rows if max(exp, cred) - can]
 
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.repositories import fulfillment as repo
+from openoms.adapters.db.repositories import returns as returns_repo
 from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import ReturnOrderNotFound
 from openoms.domain.events import DomainEvent
@@ -69,24 +69,12 @@ class LockedReturn:
 
 def lock_return(session: Session, return_order_id: str) -> LockedReturn:
     """The return order with its summary locked first, then its own row and lines."""
-    found = session.get(m.ReturnOrder, return_order_id)
+    found = returns_repo.get_return_order(session, return_order_id)
     if found is None:
         raise ReturnOrderNotFound(f"return order '{return_order_id}' does not exist")
     summary = locked_summary(session, found.order_summary_id)
-    order = session.scalars(
-        select(m.ReturnOrder)
-        .where(m.ReturnOrder.id == return_order_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    lines = list(
-        session.scalars(
-            select(m.ReturnOrderLineItem)
-            .where(m.ReturnOrderLineItem.return_order_id == order.id)
-            .order_by(m.ReturnOrderLineItem.id)
-            .execution_options(populate_existing=True)
-        )
-    )
+    order = returns_repo.lock_return_order(session, return_order_id)
+    lines = returns_repo.return_lines(session, order.id)
     items = {i.id: i for i in repo.summary_items(session, summary.id)}
     lines.sort(key=lambda line: items[line.order_item_summary_id].position)  # the order's order
     return LockedReturn(summary, order, lines, items)
@@ -132,7 +120,7 @@ def location_id(session: Session, ref: str | None, field: str) -> str | None:
     """The id of the location `ref` (None for None); LocationUnknown on `field` if none."""
     if ref is None:
         return None
-    found = session.scalar(select(m.Location.id).where(m.Location.ref == ref))
+    found = repo.location_id_by_ref(session, ref)
     if found is None:
         raise LocationUnknown(f"no location {ref!r}", field=field)
     return found
@@ -143,8 +131,7 @@ def location_refs(session: Session, ids: Iterable[str | None]) -> dict[str, str]
     wanted = [i for i in ids if i]
     if not wanted:
         return {}
-    rows = session.execute(select(m.Location.id, m.Location.ref).where(m.Location.id.in_(wanted)))
-    return {loc: ref for loc, ref in rows}
+    return repo.location_refs(session, wanted)
 
 
 def money_format(currency: str) -> Callable[[int], str]:

@@ -1,5 +1,5 @@
-"""Returns (DESIGN.md §4 ReturnOrder): the entry points of return orders (RMAs) and of the
-simple return. The lifecycle table is `openoms.domain.returns`; the rest of the area:
+"""Returns (DESIGN.md §4 ReturnOrder): creating and submitting return orders (RMAs), and the
+map of the area. The lifecycle table is `openoms.domain.returns`; the rest of the area:
 
 - services/returns/receipts.py — receiving: receipts, restock at the receiving location,
   write-off (`receive_units`);
@@ -7,6 +7,10 @@ simple return. The lifecycle table is `openoms.domain.returns`; the rest of the 
   returnless refunds, the return fee, the delivery charges of emptied groups;
 - services/views/returns.py — reading (`get_return_order`, `list_return_orders`,
   `return_orders_of`);
+- services/returns/moves.py — status moves and receiving (`approve_return_order`, …);
+- services/returns/cancel.py — canceling units still expected (`cancel_return_order`);
+- services/returns/simple.py — the simple return (`submit_return`);
+- services/returns/checks.py — what may be returned;
 - services/returns/common.py — the locked return order, outcomes, events.
 
 What happens, in order:
@@ -30,8 +34,7 @@ Every action takes the order summary's row lock first, then the return order's.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -42,31 +45,19 @@ from openoms.adapters.db.ids import new_id
 from openoms.adapters.db.models import utcnow
 from openoms.adapters.db.repositories import fulfillment as repo
 from openoms.adapters.outbox import Outbox
-from openoms.domain.errors import (
-    QuantityInvariantViolated,
-    ValidationFailed,
-)
-from openoms.domain.returns import (
-    HOLDING,
-    OPEN,
-    ReturnCondition,
-    ReturnDisposition,
-    ReturnOrderStatus,
-    check_return_transition,
-    status_after_cancel,
-)
+from openoms.domain.errors import ValidationFailed
+from openoms.domain.returns import ReturnOrderStatus, check_return_transition
 from openoms.services.orders import channel_policy, item_quantities, locked_summary
 from openoms.services.returns.checks import check_available, check_lines
 from openoms.services.returns.common import (
     LockedReturn,
     ReturnOutcome,
-    counters,
     location_id,
     lock_return,
     record_event,
     set_status,
 )
-from openoms.services.returns.receipts import ReceiptRequest, receive_units
+from openoms.services.returns.moves import move
 from openoms.services.returns.refunds import (
     credit_due,
     refund_returnless,
@@ -82,16 +73,6 @@ class ReturnLineRequest(NamedTuple):
     order_item_summary_id: str
     quantity: int
     reason: str | None = None
-
-
-class SimpleReturnLine(NamedTuple):
-    """A line of a simple (in-store) return: the units are back already."""
-
-    order_item_summary_id: str
-    quantity: int
-    reason: str | None = None
-    condition: ReturnCondition = ReturnCondition.NEW
-    disposition: ReturnDisposition = ReturnDisposition.RESTOCK
 
 
 # --- creating and submitting ----------------------------------------------------------------
@@ -123,7 +104,7 @@ def create_return_order(
     if status not in (S.DRAFT, S.SUBMITTED):
         raise ValidationFailed(f"a return order is created DRAFT or SUBMITTED, not {status}")
     now = now or utcnow()
-    ret = _new_draft(
+    ret = new_draft(
         session,
         outbox,
         order_summary_id,
@@ -135,11 +116,11 @@ def create_return_order(
     )
     if status is S.DRAFT:
         return ret.nothing()
-    outcome = _submit(session, outbox, ret, returnless=returnless, now=now)
+    outcome = submit(session, outbox, ret, returnless=returnless, now=now)
     return refund_shipping_if_asked(session, outbox, ret, outcome)
 
 
-def _new_draft(
+def new_draft(
     session: Session,
     outbox: Outbox,
     order_summary_id: str,
@@ -193,11 +174,11 @@ def submit_return_order(
     """DRAFT → SUBMITTED: the units are held (return_initiated) and returnless lines
     refunded, as at creation."""
     ret = lock_return(session, return_order_id)
-    outcome = _submit(session, outbox, ret, returnless=returnless, now=utcnow())
+    outcome = submit(session, outbox, ret, returnless=returnless, now=utcnow())
     return refund_shipping_if_asked(session, outbox, ret, outcome)
 
 
-def _submit(
+def submit(
     session: Session, outbox: Outbox, ret: LockedReturn, *, returnless: bool, now: datetime
 ) -> ReturnOutcome:
     check_return_transition(ret.status, S.SUBMITTED)
@@ -216,185 +197,8 @@ def _submit(
     outcome = outcome.then(credit_due(session, outbox, ret))
     if all(c.outstanding == 0 for c in ret.counters()):  # nothing to wait for
         for target in (S.APPROVED, S.RECEIVED):
-            outcome = outcome.then(_move(session, outbox, ret, target))
+            outcome = outcome.then(move(session, outbox, ret, target))
     return outcome
-
-
-# --- status moves and receiving ---------------------------------------------------------------
-
-
-def approve_return_order(session: Session, outbox: Outbox, return_order_id: str) -> ReturnOutcome:
-    """SUBMITTED → APPROVED (`return_order.approved`); refunds if that is the channel's
-    refund-eligible status."""
-    return _step(session, outbox, return_order_id, S.APPROVED)
-
-
-def mark_return_in_transit(session: Session, outbox: Outbox, return_order_id: str) -> ReturnOutcome:
-    """APPROVED → IN_TRANSIT (`return_order.marked_in_transit`); refunds the expected units
-    if that is the refund-eligible status."""
-    return _step(session, outbox, return_order_id, S.IN_TRANSIT)
-
-
-def close_return_order(session: Session, outbox: Outbox, return_order_id: str) -> ReturnOutcome:
-    """RECEIVED → CLOSED (`return_order.closed`); refunds if CLOSED is the refund-eligible
-    status."""
-    return _step(session, outbox, return_order_id, S.CLOSED)
-
-
-def receive(
-    session: Session,
-    outbox: Outbox,
-    return_order_id: str,
-    lines: Sequence[ReceiptRequest],
-    *,
-    now: datetime | None = None,
-) -> ReturnOutcome:
-    """Record units that arrived: `lines` (line id, quantity, condition, disposition,
-    location ref?). Restocked units go on hand at the receiving location (default: the
-    return's expected location; its record is made if it has none), damaged or discarded
-    ones are written off. The return must be APPROVED or IN_TRANSIT; it is RECEIVED once
-    nothing is expected any more, else IN_TRANSIT. Refunds follow the refund-eligible status.
-    Emits `return_order.received` (and `inventory.restocked`). See `receive_units`."""
-    ret = lock_return(session, return_order_id)
-    outcome = receive_units(session, outbox, ret, lines, now or utcnow())
-    return refund_shipping_if_asked(session, outbox, ret, outcome)
-
-
-_MOVED = {
-    S.APPROVED: "approved",
-    S.IN_TRANSIT: "marked_in_transit",
-    S.RECEIVED: "received",
-    S.CLOSED: "closed",
-    S.CANCELED: "canceled",
-}
-
-
-def _step(
-    session: Session, outbox: Outbox, return_order_id: str, target: ReturnOrderStatus
-) -> ReturnOutcome:
-    ret = lock_return(session, return_order_id)
-    return refund_shipping_if_asked(session, outbox, ret, _move(session, outbox, ret, target))
-
-
-def _move(
-    session: Session, outbox: Outbox, ret: LockedReturn, target: ReturnOrderStatus
-) -> ReturnOutcome:
-    check_return_transition(ret.status, target)
-    set_status(ret, target, utcnow())
-    record_event(session, outbox, ret, _MOVED[target])
-    return ret.nothing().then(credit_due(session, outbox, ret))
-
-
-# --- canceling --------------------------------------------------------------------------------
-
-
-def cancel_return_order(
-    session: Session,
-    outbox: Outbox,
-    return_order_id: str,
-    lines: Sequence[tuple[str, int]] | None = None,
-) -> ReturnOutcome:
-    """Cancel units still expected back — `lines` (line id, units), or every unit that can
-    be — giving their return_initiated back. With nothing left expected the return is
-    CANCELED, or RECEIVED when some units did arrive (a return with received units is never
-    canceled; its refund follows). A unit refunded already (an early refund-eligible status)
-    cannot be canceled. Emits `return_order.canceled` (units and the status after)."""
-    ret = lock_return(session, return_order_id)
-    if ret.status not in OPEN:
-        check_return_transition(ret.status, S.CANCELED)  # raises, naming what is allowed
-    by_id = {line.id: line for line in ret.lines}
-    wanted = _cancel_units(ret, by_id, lines)
-    if not any(wanted.values()):
-        raise QuantityInvariantViolated(
-            f"return order {ret.order.id} has no units left to cancel: every unit was "
-            "received or refunded already",
-        )
-    holding = ret.status in HOLDING
-    locked = repo.lock_items(session, {by_id[i].order_item_summary_id for i in wanted})
-    for line_id, units in wanted.items():
-        line = by_id[line_id]
-        line.quantity_canceled = counters(line).cancel(units).canceled
-        if holding:
-            item = locked[line.order_item_summary_id]
-            item.quantity_return_initiated = (
-                item_quantities(item).cancel_return(units).return_initiated
-            )
-    after = status_after_cancel(ret.status, ret.counters())
-    canceled = [
-        {"return_order_line_item_id": i, "sku": by_id[i].sku, "quantity": n}
-        for i, n in wanted.items()
-        if n
-    ]
-    if after is not ret.status:
-        check_return_transition(ret.status, after)
-        set_status(ret, after, utcnow())
-    record_event(session, outbox, ret, "canceled", canceled=canceled)
-    outcome = ret.nothing().then(credit_due(session, outbox, ret))
-    return refund_shipping_if_asked(session, outbox, ret, outcome)
-
-
-def _cancel_units(
-    ret: LockedReturn,
-    by_id: Mapping[str, m.ReturnOrderLineItem],
-    lines: Sequence[tuple[str, int]] | None,
-) -> dict[str, int]:
-    if lines is None:
-        return {line.id: counters(line).cancelable for line in ret.lines}
-    wanted: dict[str, int] = defaultdict(int)
-    for line_id, units in lines:
-        if line_id not in by_id:
-            raise ValidationFailed(
-                f"return order {ret.order.id} has no line {line_id!r}",
-                field="items",
-            )
-        wanted[line_id] += units
-    for line_id, units in wanted.items():
-        counters(by_id[line_id]).cancel(units)  # raises naming what can be canceled
-    return dict(wanted)
-
-
-# --- simple return --------------------------------------------------------------------------
-
-
-def submit_return(
-    session: Session,
-    outbox: Outbox,
-    order_summary_id: str,
-    lines: Sequence[SimpleReturnLine],
-    *,
-    reason: str | None = None,
-    location: str | None = None,
-    refund_shipping: bool = False,
-) -> ReturnOutcome:
-    """A return of units already back (in store, at the desk): one RMA made SUBMITTED,
-    APPROVED and RECEIVED in one call, with receipts at `location` (a ref; needed to
-    restock) or written off, the change order and credit memo, returnless lines refunded
-    without receipts, the return fee, and (`refund_shipping`) the delivery charges of groups
-    that came back whole. Preview it by running it in `Database.rehearsal()`."""
-    now = utcnow()
-    requests = [ReturnLineRequest(r.order_item_summary_id, r.quantity, r.reason) for r in lines]
-    ret = _new_draft(
-        session,
-        outbox,
-        order_summary_id,
-        requests,
-        reason=reason,
-        expected_location=location,
-        refund_shipping=refund_shipping,
-        now=now,
-    )
-    outcome = _submit(session, outbox, ret, returnless=True, now=now)
-    if ret.status is S.SUBMITTED:
-        outcome = outcome.then(_move(session, outbox, ret, S.APPROVED))
-    by_item = {line.order_item_summary_id: line for line in ret.lines}
-    receipts = [
-        ReceiptRequest(by_item[r.order_item_summary_id].id, n, r.condition, r.disposition)
-        for r in lines
-        if (n := counters(by_item[r.order_item_summary_id]).outstanding)
-    ]
-    if receipts:
-        outcome = outcome.then(receive_units(session, outbox, ret, receipts, utcnow()))
-    return refund_shipping_if_asked(session, outbox, ret, outcome)
 
 
 def _line_brief(line: m.ReturnOrderLineItem) -> dict[str, Any]:

@@ -14,12 +14,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.ids import new_id
-from openoms.adapters.db.session import dialect_insert
+from openoms.adapters.db.repositories import returns as repo
 from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import IllegalTransition, ReturnLocationRequired, ValidationFailed
 from openoms.domain.events import DomainEvent
@@ -157,18 +156,7 @@ def _restock(
             units[(r.location_id, by_id[r.return_order_line_item_id].sku)] += r.quantity
     if not units:
         return 0
-    table = m.InventoryRecord.__table__
-    assert isinstance(table, Table)
-    for (loc, sku), quantity in sorted(units.items()):
-        insert = dialect_insert(session, table).values(
-            location_id=loc, sku=sku, on_hand=quantity, updated_at=now
-        )
-        session.execute(
-            insert.on_conflict_do_update(
-                index_elements=["location_id", "sku"],
-                set_={"on_hand": table.c.on_hand + insert.excluded.on_hand, "updated_at": now},
-            )
-        )
+    repo.restock(session, units, now)
     refs = location_refs(session, {loc for loc, _ in units})
     payload = {
         "return_order_id": ret.order.id,

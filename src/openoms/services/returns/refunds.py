@@ -30,12 +30,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.ids import new_id
 from openoms.adapters.db.repositories import fulfillment as repo
+from openoms.adapters.db.repositories import returns as returns_repo
 from openoms.adapters.outbox import Outbox
 from openoms.domain.changes import LineChange, cancel_charge, return_line
 from openoms.domain.events import DomainEvent
@@ -212,7 +212,7 @@ def _charge_fee(
     fee = channel_policy(session, ret.summary.channel).return_fee.get(currency, 0)
     fee = min(fee, -recorded.change.total)
     source_key = f"return_fee:{ret.order.id}"
-    if fee <= 0 or session.scalar(select(m.Invoice.id).where(m.Invoice.source_key == source_key)):
+    if fee <= 0 or returns_repo.invoice_id_by_source(session, source_key):
         return ret.nothing()
     invoice = m.Invoice(
         id=new_id("inv"),

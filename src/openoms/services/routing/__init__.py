@@ -7,21 +7,29 @@ from openoms.services.routing.actions import (
     find_routes,
     rank_by_average_distance,
 )
+from openoms.services.routing.consumers import (
+    reroute_after_rejection,
+    routing_consumers,
+)
 from openoms.services.routing.fulfillment_orders import (
     create_fulfillment_orders,
     created_event,
 )
+from openoms.services.routing.jobs import (
+    reschedule_for,
+    routing_job_kinds,
+)
+from openoms.services.routing.plan import (
+    plan_route,
+    rejected_locations,
+)
+from openoms.services.routing.rounds import (
+    schedule_routing,
+)
 from openoms.services.routing.route import (
     RouteOutcome,
     RouteStatus,
-    plan_route,
-    rejected_locations,
-    reroute_after_rejection,
-    reschedule_for,
     route_delivery_group,
-    routing_consumers,
-    routing_job_kinds,
-    schedule_routing,
 )
 from openoms.services.routing.stock import (
     StockPlan,

@@ -9,12 +9,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.ids import new_id
+from openoms.adapters.db.repositories import routing as repo
 from openoms.domain.errors import QuantityInvariantViolated
 from openoms.domain.events import DomainEvent
 from openoms.domain.fulfillment import CATEGORY, RESHIP, FulfillmentOrderStatus
@@ -23,9 +22,6 @@ from openoms.domain.routing import RoutingResult
 from openoms.services.orders import item_quantities
 
 Lines = list[m.FulfillmentOrderLineItem]
-
-_ORDERS = m.Base.metadata.tables["fulfillment_orders"]
-_LINES = m.Base.metadata.tables["fulfillment_order_line_items"]
 
 
 def create_fulfillment_orders(
@@ -71,32 +67,11 @@ def create_fulfillment_orders(
             if a.location_id == location_id:
                 lines += _allocate(fo.id, a.sku, a.quantity, by_sku[a.sku], quantities, replacing)
         created.append((fo, lines))
-    _insert(session, created)
+    repo.insert_fulfillment_orders(session, created)
     if replacing is None:
         for item in items:
             item.quantity_allocated = quantities[item.id].allocated
     return created
-
-
-def _insert(session: Session, created: Sequence[tuple[m.FulfillmentOrder, Lines]]) -> None:
-    """Two Core INSERTs (the orders, then every line), then the objects join the session as
-    persistent, lines loaded: a unit-of-work flush of the same rows costs several times the
-    CPU, and routing pays it on every group."""
-    if not created:
-        return
-    session.execute(_ORDERS.insert(), [_row(fo, _ORDERS) for fo, _ in created])
-    rows = [_row(line, _LINES) for _, lines in created for line in lines]
-    if rows:
-        session.execute(_LINES.insert(), rows)
-    for fo, lines in created:
-        for obj in (fo, *lines):
-            make_transient_to_detached(obj)  # in the database already: no INSERT
-            session.add(obj)
-        set_committed_value(fo, "lines", lines)
-
-
-def _row(obj: object, table: Table) -> dict[str, Any]:
-    return {column.key: getattr(obj, column.key) for column in table.columns}
 
 
 def _allocate(

@@ -14,13 +14,19 @@ from openoms.services.service_actions.exchanges import (
     SubmittedExchange,
     submit_exchange,
 )
-from openoms.services.service_actions.reships import (
+from openoms.services.service_actions.reship_keys import (
     RESHIP_JOB,
+)
+from openoms.services.service_actions.reship_reroutes import (
+    reship_consumers,
+)
+from openoms.services.service_actions.reship_routing import (
+    reship_job_kind,
+)
+from openoms.services.service_actions.reships import (
     ReshipReason,
     ReshipRequest,
     SubmittedReship,
-    reship_consumers,
-    reship_job_kind,
     reship_line_out,
     submit_reship,
 )

@@ -26,13 +26,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.ids import new_id
 from openoms.adapters.db.repositories import fulfillment as repo
 from openoms.adapters.db.repositories import routing as routing_repo
+from openoms.adapters.db.repositories import service_actions as actions_repo
 from openoms.adapters.outbox import Outbox
 from openoms.domain.changes import return_line
 from openoms.domain.errors import ExchangeInvalid
@@ -108,7 +108,7 @@ def submit_exchange(
     # The return's own checks, here first so that refusals name this payload's fields.
     units = check_lines(returns, items, field_prefix="return_items")
     check_available(session, items, units, field="return_items")
-    groups = {g.ref: g for g in _groups(session, summary.id)}
+    groups = {g.ref: g for g in actions_repo.delivery_groups(session, summary.id)}
     default_group = items[returns[0].order_item_summary_id].delivery_group_summary_id
     placed = _place(summary.currency, new_items, groups, default_group)
     returned_value = _returned_value(session, summary.id, items, units)
@@ -121,26 +121,13 @@ def submit_exchange(
         expected_location=expected_location,
     )
     rows = _insert_items(session, summary.id, items, placed)
-    change = ChangeOrder(
-        ChangeKind.ADD,
-        reason or f"exchange for return {outcome.return_order_id}",
-        tuple(
-            ChangeLine(row.id, qty, qty * price, 0, tax)
-            for row, (_, qty, price, tax, _) in zip(rows, placed, strict=True)
-        ),
-    )
+    change = _add_change(reason or f"exchange for return {outcome.return_order_id}", rows, placed)
     _totals_after(summary, change).check(summary.currency)
     added = record_change(session, outbox, summary, change)
     order = session.get(m.ReturnOrder, outcome.return_order_id)
     assert order is not None  # made above
     order.exchange_change_order_id = added.change_order_id
-    for group_id in sorted({row.delivery_group_summary_id for row in rows}):
-        schedule_routing(
-            session,
-            group_id,
-            routing_repo.last_round(session, group_id) + 1,
-            reason=f"exchange {added.change_order_id}",
-        )
+    _route_new_items(session, rows, added.change_order_id)
     by_group = {g.id: ref for ref, g in groups.items()}
     exchange = SubmittedExchange(
         order_summary_id=summary.id,
@@ -157,6 +144,33 @@ def submit_exchange(
     )
     outbox.record(session, [_exchanged_event(summary, exchange)])
     return exchange
+
+
+def _add_change(
+    reason: str, rows: Sequence[m.OrderItemSummary], placed: Sequence[Placed]
+) -> ChangeOrder:
+    """The ADD change order that raises the new items from zero to their units and amounts."""
+    return ChangeOrder(
+        ChangeKind.ADD,
+        reason,
+        tuple(
+            ChangeLine(row.id, qty, qty * price, 0, tax)
+            for row, (_, qty, price, tax, _) in zip(rows, placed, strict=True)
+        ),
+    )
+
+
+def _route_new_items(
+    session: Session, rows: Sequence[m.OrderItemSummary], change_order_id: str
+) -> None:
+    """Queue the next routing round of each new item's delivery group."""
+    for group_id in sorted({row.delivery_group_summary_id for row in rows}):
+        schedule_routing(
+            session,
+            group_id,
+            routing_repo.last_round(session, group_id) + 1,
+            reason=f"exchange {change_order_id}",
+        )
 
 
 Placed = tuple[NewItem, int, int, int, m.OrderDeliveryGroupSummary]  # item, qty, price, tax
@@ -248,16 +262,6 @@ def _insert_items(
         rows.append(row)
     session.flush()
     return rows
-
-
-def _groups(session: Session, summary_id: str) -> list[m.OrderDeliveryGroupSummary]:
-    return list(
-        session.scalars(
-            select(m.OrderDeliveryGroupSummary).where(
-                m.OrderDeliveryGroupSummary.order_summary_id == summary_id
-            )
-        )
-    )
 
 
 def _exchanged_event(summary: m.OrderSummary, exchange: SubmittedExchange) -> DomainEvent:

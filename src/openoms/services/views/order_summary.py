@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
@@ -14,6 +13,7 @@ from openoms.adapters.db.repositories.routing import (
     summary_fulfillment_orders,
     summary_process_exceptions,
 )
+from openoms.adapters.db.repositories.views import change_order_lines
 from openoms.domain.errors import OrderSummaryNotFound
 from openoms.domain.fulfillment import CATEGORY, FulfillmentOrderStatus
 from openoms.domain.money import format_minor
@@ -60,12 +60,7 @@ def _return_orders(session: Session, summary_id: str) -> list[dict[str, Any]]:
 def _change_orders(session: Session, summary_id: str, currency: str) -> list[dict[str, Any]]:
     """The summary's change orders, oldest first, with their signed lines."""
     money = _money(currency)
-    rows = session.execute(
-        select(m.Order, m.OrderItem)
-        .join(m.OrderItem, m.OrderItem.order_id == m.Order.id)
-        .where(m.Order.order_summary_id == summary_id, m.Order.kind == "change")
-        .order_by(m.Order.created_at, m.Order.id, m.OrderItem.position)
-    ).all()
+    rows = change_order_lines(session, summary_id)
     orders: dict[str, dict[str, Any]] = {}
     for order, line in rows:
         body = orders.setdefault(

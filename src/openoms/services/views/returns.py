@@ -8,17 +8,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
+from openoms.adapters.db.repositories import views as repo
 from openoms.domain.errors import ReturnOrderNotFound
 from openoms.services.returns import location_refs
 
 
 def get_return_order(session: Session, return_order_id: str) -> dict[str, Any]:
     """The public body of one return order."""
-    order = session.get(m.ReturnOrder, return_order_id)
+    order = repo.get_return_order(session, return_order_id)
     if order is None:
         raise ReturnOrderNotFound(f"return order '{return_order_id}' does not exist")
     return _views(session, [order])[0]
@@ -33,24 +33,15 @@ def list_return_orders(
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """Return orders in id (creation) order, filtered; at most `limit`."""
-    query = select(m.ReturnOrder).order_by(m.ReturnOrder.id).limit(limit)
-    if order_summary_id is not None:
-        query = query.where(m.ReturnOrder.order_summary_id == order_summary_id)
-    if status is not None:
-        query = query.where(m.ReturnOrder.status == status)
-    if after_id is not None:
-        query = query.where(m.ReturnOrder.id > after_id)
-    return _views(session, list(session.scalars(query)))
+    orders = repo.list_return_orders(
+        session, order_summary_id=order_summary_id, status=status, after_id=after_id, limit=limit
+    )
+    return _views(session, orders)
 
 
 def return_orders_of(session: Session, order_summary_id: str) -> list[dict[str, Any]]:
     """The order summary's return orders, oldest first (three queries)."""
-    orders = session.scalars(
-        select(m.ReturnOrder)
-        .where(m.ReturnOrder.order_summary_id == order_summary_id)
-        .order_by(m.ReturnOrder.id)
-    ).all()
-    return _views(session, list(orders))
+    return _views(session, repo.summary_return_orders(session, order_summary_id))
 
 
 def _views(session: Session, orders: Sequence[m.ReturnOrder]) -> list[dict[str, Any]]:
@@ -78,24 +69,7 @@ def _views(session: Session, orders: Sequence[m.ReturnOrder]) -> list[dict[str, 
 
 def _lines(session: Session, order_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     """Per return order id, its lines in the order's item order, each with its receipts."""
-    rows = session.execute(
-        select(m.ReturnOrderLineItem, m.ReturnReceipt, m.Location.ref)
-        .join(
-            m.OrderItemSummary, m.OrderItemSummary.id == m.ReturnOrderLineItem.order_item_summary_id
-        )
-        .outerjoin(
-            m.ReturnReceipt,
-            m.ReturnReceipt.return_order_line_item_id == m.ReturnOrderLineItem.id,
-        )
-        .outerjoin(m.Location, m.Location.id == m.ReturnReceipt.location_id)
-        .where(m.ReturnOrderLineItem.return_order_id.in_(order_ids))
-        .order_by(
-            m.ReturnOrderLineItem.return_order_id,
-            m.OrderItemSummary.position,
-            m.ReturnReceipt.received_at,
-            m.ReturnReceipt.id,
-        )
-    ).all()
+    rows = repo.return_lines_with_receipts(session, order_ids)
     lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
     seen: dict[str, dict[str, Any]] = {}
     for line, receipt, ref in rows:
