@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.ids import new_id
 from openoms.adapters.db.models import ApiKey, utcnow
+from openoms.adapters.db.repositories import access as repo
 from openoms.domain.errors import ApiKeyInvalid, ApiKeyNotFound, ChannelUnknown, Forbidden
 from openoms.services.orders import known_channels, unknown_channel
 
@@ -185,7 +185,7 @@ def create_api_key(
             field="secret",
         )
     digest = hash_key(plaintext)
-    if session.scalar(select(ApiKey.id).where(ApiKey.key_hash == digest)) is not None:
+    if repo.hash_in_use(session, digest):
         raise ApiKeyInvalid("This key is already in use.", field="secret")
     api_key = ApiKey(
         id=new_id("key"),
@@ -205,7 +205,7 @@ def authenticate(session: Session, presented: str) -> Principal | None:
     if not is_plausible_key(presented):
         return None
     digest = hash_key(presented)
-    api_key = session.scalars(select(ApiKey).where(ApiKey.key_hash == digest)).one_or_none()
+    api_key = repo.key_by_hash(session, digest)
     if api_key is None or api_key.revoked_at is not None:
         return None
     # The indexed lookup compares hashes the caller cannot steer, so it leaks nothing useful;
@@ -236,10 +236,7 @@ def get_api_key(session: Session, api_key_id: str) -> ApiKey:
 
 
 def list_api_keys(session: Session, *, include_revoked: bool = True) -> list[ApiKey]:
-    query = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
-    if not include_revoked:
-        query = query.where(ApiKey.revoked_at.is_(None))
-    return list(session.scalars(query))
+    return repo.list_keys(session, include_revoked=include_revoked)
 
 
 def ensure_initial_admin_key(session: Session, configured: str | None) -> str | None:
@@ -248,8 +245,8 @@ def ensure_initial_admin_key(session: Session, configured: str | None) -> str | 
     With `configured` (OPENOMS_ADMIN_KEY) that key is installed and None returned; otherwise
     one is generated and its plaintext returned for the caller to print once. When any key
     exists this does nothing and returns None."""
-    _lock_api_keys(session)
-    if session.scalar(select(func.count()).select_from(ApiKey)):
+    repo.lock_key_table(session)  # two processes starting at once must not both install one
+    if repo.any_key(session):
         if configured is not None and authenticate(session, configured) is None:
             log.warning("OPENOMS_ADMIN_KEY is set but API keys already exist; it was not installed")
         return None
@@ -267,10 +264,3 @@ def ensure_initial_admin_key(session: Session, configured: str | None) -> str | 
     api_key, plaintext = create_api_key(session, name="Initial admin key", scopes=[Scope.ADMIN])
     log.info("generated the initial admin key %s", api_key.id)
     return plaintext
-
-
-def _lock_api_keys(session: Session) -> None:
-    # Two processes starting at once must not both install a key. SQLite transactions already
-    # hold the write lock from BEGIN IMMEDIATE; PostgreSQL needs a self-conflicting table lock.
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("LOCK TABLE api_keys IN SHARE ROW EXCLUSIVE MODE"))

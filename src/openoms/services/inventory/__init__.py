@@ -9,7 +9,7 @@ from openoms.services.inventory.imports import (
     invalid_import,
     parse_inventory_lines,
 )
-from openoms.services.inventory.locations import (
+from openoms.services.inventory.location_data import (
     Address,
     LocationData,
     LocationGroupNotFound,
@@ -17,31 +17,39 @@ from openoms.services.inventory.locations import (
     LocationNotFound,
     LocationUnknown,
     ShippingCost,
-    apply_changes,
     check_ref,
-    get_group,
-    get_location,
-    list_groups,
-    list_locations,
-    location_group_refs,
-    member_refs,
-    upsert_group,
-    upsert_location,
     validate_location,
 )
-from openoms.services.inventory.reservations import (
+from openoms.services.inventory.location_groups import (
+    get_group,
+    list_groups,
+    member_refs,
+    upsert_group,
+)
+from openoms.services.inventory.locations import (
+    apply_changes,
+    get_location,
+    list_locations,
+    location_group_refs,
+    upsert_location,
+)
+from openoms.services.inventory.reservation_common import (
     Available,
     ReleaseExceedsReserved,
     ReservationInvalid,
-    ReserveResult,
+)
+from openoms.services.inventory.reservations import (
     expire_due,
     fulfill,
     get_reservation,
     release,
     release_held,
-    reserve,
     transfer,
     transfer_held,
+)
+from openoms.services.inventory.reserving import (
+    ReserveResult,
+    reserve,
 )
 from openoms.services.inventory.stock import (
     AvailabilityAnswer,

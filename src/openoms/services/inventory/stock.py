@@ -28,7 +28,7 @@ from openoms.domain.inventory import (
     location_availability,
     record_availability,
 )
-from openoms.services.inventory.locations import LocationGroupNotFound, LocationNotFound
+from openoms.services.inventory.location_data import LocationGroupNotFound, LocationNotFound
 
 MAX_SKUS = 100
 MAX_PLACES = 100  # locations + location groups in one request

@@ -1,8 +1,8 @@
 """Capture: turn a validated order into an Order, its OrderSummary and an event, at once.
 
-Capture runs on every order, so its writes are Core INSERTs built once at import and given
-plain rows: no ORM unit of work, no statement built or cache key computed per call
-(`bench/capture.py` measures it; docs/benchmarks.md has the figures).
+Capture runs on every order, so its writes are plain rows given to Core INSERTs built once
+(repositories/orders.py): no ORM unit of work (`bench/capture.py` measures it;
+docs/benchmarks.md has the figures).
 """
 
 from __future__ import annotations
@@ -10,12 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from openoms.adapters.db import models as m
 from openoms.adapters.db.ids import new_id
+from openoms.adapters.db.repositories import orders as repo
 from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import DomainError
 from openoms.domain.events import DomainEvent
@@ -27,22 +25,6 @@ from openoms.domain.summary import derive_status
 from openoms.services.orders.authorization_gate import queue_verification
 from openoms.services.orders.capture_stock import GroupReservation, reserve_order_stock
 from openoms.services.orders.channels import channel_policy
-
-_TABLES = m.Base.metadata.tables
-_SUMMARIES = _TABLES["order_summaries"]
-_INSERT_ORDER = _TABLES["orders"].insert()
-_INSERT_GROUPS = _TABLES["order_delivery_group_summaries"].insert()
-_INSERT_ITEM_SUMMARIES = _TABLES["order_item_summaries"].insert()
-_INSERT_ITEMS = _TABLES["order_items"].insert()
-_INSERT_PAYMENT_SUMMARIES = _TABLES["order_payment_summaries"].insert()
-_INSERT_AUTHORIZATIONS = _TABLES["payment_authorizations"].insert()
-# INSERT ... ON CONFLICT (channel, external_reference) DO NOTHING RETURNING id, per dialect.
-_CLAIM: dict[str, Insert] = {
-    name: dialect_insert(_SUMMARIES)
-    .on_conflict_do_nothing(index_elements=["channel", "external_reference"])
-    .returning(_SUMMARIES.c.id)
-    for name, dialect_insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +47,7 @@ def capture_order(session: Session, outbox: Outbox, draft: OrderDraft) -> Captur
     try:
         priced = price_order(draft)
     except DomainError:
-        existing = find_summary_id(session, draft.channel, draft.external_reference)
+        existing = repo.summary_id_by_reference(session, draft.channel, draft.external_reference)
         if existing is not None:
             return CaptureResult(existing, created=False)
         raise
@@ -73,7 +55,7 @@ def capture_order(session: Session, outbox: Outbox, draft: OrderDraft) -> Captur
     if not _claim_reference(session, summary_id, priced):
         # The reference is taken by a committed summary (ON CONFLICT waits for a racing
         # one to commit): that is the answer.
-        existing = find_summary_id(session, draft.channel, draft.external_reference)
+        existing = repo.summary_id_by_reference(session, draft.channel, draft.external_reference)
         assert existing is not None
         return CaptureResult(existing, created=False)
     # Every order, managed or not, names a configured channel: ChannelUnknown rolls the
@@ -87,15 +69,6 @@ def capture_order(session: Session, outbox: Outbox, draft: OrderDraft) -> Captur
             queue_verification(session, summary_id, draft)
     outbox.record(session, [_created_event(summary_id, priced, reservations)])
     return CaptureResult(summary_id, created=True)
-
-
-def find_summary_id(session: Session, channel: str, external_reference: str) -> str | None:
-    return session.scalar(
-        select(m.OrderSummary.id).where(
-            m.OrderSummary.channel == channel,
-            m.OrderSummary.external_reference == external_reference,
-        )
-    )
 
 
 def _claim_reference(session: Session, summary_id: str, priced: PricedOrder) -> bool:
@@ -119,8 +92,7 @@ def _claim_reference(session: Session, summary_id: str, priced: PricedOrder) -> 
         "total_tax": totals.tax,
         "grand_total": totals.grand_total,
     }
-    claim = _CLAIM[session.get_bind().dialect.name]
-    return session.execute(claim, row).scalar() is not None
+    return repo.claim_summary(session, row)
 
 
 def _order_id(summary_id: str) -> str:
@@ -129,9 +101,40 @@ def _order_id(summary_id: str) -> str:
 
 
 def _insert_order(session: Session, summary_id: str, priced: PricedOrder) -> None:
-    draft = priced.draft
+    """Insert the original order, its delivery groups, items and payments."""
     order_id = _order_id(summary_id)
+    group_rows, group_ids = _group_rows(summary_id, priced.draft)
+    item_summaries, items = _item_rows(summary_id, order_id, priced, group_ids)
+    repo.insert_order(
+        session, _order_row(summary_id, order_id, priced), group_rows, item_summaries, items
+    )
+    _insert_payments(session, summary_id, priced.draft)
+
+
+def _order_row(summary_id: str, order_id: str, priced: PricedOrder) -> dict[str, Any]:
+    draft = priced.draft
     totals = priced.totals
+    return {
+        "id": order_id,
+        "order_summary_id": summary_id,
+        "kind": "original",
+        "channel": draft.channel,
+        "external_reference": draft.external_reference,
+        "currency": draft.currency,
+        "ordered_at": draft.ordered_at,
+        "total_product": totals.product,
+        "total_delivery": totals.delivery,
+        "total_adjustments": totals.adjustments,
+        "total_tax": totals.tax,
+        "grand_total": totals.grand_total,
+        "order_adjustments": [
+            {"amount": a.amount, "tax": a.tax, "reason": a.reason} for a in draft.adjustments
+        ],
+    }
+
+
+def _group_rows(summary_id: str, draft: OrderDraft) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The delivery group summary rows, and the id each group ref got."""
     groups = []
     group_ids: dict[str, str] = {}
     for position, g in enumerate(draft.delivery_groups):
@@ -161,6 +164,13 @@ def _insert_order(session: Session, summary_id: str, priced: PricedOrder) -> Non
                 "delivery_charge_tax": g.charge_tax,
             }
         )
+    return groups, group_ids
+
+
+def _item_rows(
+    summary_id: str, order_id: str, priced: PricedOrder, group_ids: dict[str, str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The item summary rows and the order item rows, one of each per priced item."""
     summaries = []
     order_items = []
     for position, item in enumerate(priced.items):
@@ -199,30 +209,7 @@ def _insert_order(session: Session, summary_id: str, priced: PricedOrder) -> Non
                 ],
             }
         )
-    session.execute(
-        _INSERT_ORDER,
-        {
-            "id": order_id,
-            "order_summary_id": summary_id,
-            "kind": "original",
-            "channel": draft.channel,
-            "external_reference": draft.external_reference,
-            "currency": draft.currency,
-            "ordered_at": draft.ordered_at,
-            "total_product": totals.product,
-            "total_delivery": totals.delivery,
-            "total_adjustments": totals.adjustments,
-            "total_tax": totals.tax,
-            "grand_total": totals.grand_total,
-            "order_adjustments": [
-                {"amount": a.amount, "tax": a.tax, "reason": a.reason} for a in draft.adjustments
-            ],
-        },
-    )
-    session.execute(_INSERT_GROUPS, groups)
-    session.execute(_INSERT_ITEM_SUMMARIES, summaries)
-    session.execute(_INSERT_ITEMS, order_items)
-    _insert_payments(session, summary_id, draft)
+    return summaries, order_items
 
 
 def _insert_payments(session: Session, summary_id: str, draft: OrderDraft) -> None:
@@ -259,8 +246,7 @@ def _insert_payments(session: Session, summary_id: str, draft: OrderDraft) -> No
                 ).value,
             }
         )
-    session.execute(_INSERT_PAYMENT_SUMMARIES, payment_summaries)
-    session.execute(_INSERT_AUTHORIZATIONS, authorizations)
+    repo.insert_payments(session, payment_summaries, authorizations)
 
 
 def mask_token(token: str) -> str:

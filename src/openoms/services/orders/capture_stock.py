@@ -17,10 +17,9 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openoms.adapters.db.models import Location
+from openoms.adapters.db.repositories import inventory as inventory_repo
 from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import Conflict, DeliveryGroupInvalid
 from openoms.domain.inventory import Shortfall
@@ -127,7 +126,7 @@ def _routable(
 
 
 def _pickup_location_id(session: Session, ref: str | None, index: int) -> str:
-    location = session.scalar(select(Location).where(Location.ref == ref))
+    location = inventory_repo.location_by_ref(session, ref)
     field = f"delivery_groups[{index}].pickup_location"
     if location is None or not location.active:
         raise DeliveryGroupInvalid(

@@ -185,42 +185,47 @@ def record_change(
             [line for line in credit if line.quantity or line.total],
             source_key=f"change:{order_id}",
         )
-    total = change.total
-    outbox.record(
-        session,
-        [
-            DomainEvent(
-                CHANGE_EVENT,
-                "order_summary",
-                summary.id,
-                {
-                    "order_summary_id": summary.id,
-                    "change_order_id": order_id,
-                    "change_kind": change.kind.value,
-                    "reason": change.reason,
-                    "stage": stage,
-                    "grand_total": format_minor(total, summary.currency),
-                    "credit_memo_id": memo.id if memo else None,
-                    "lines": [
-                        {
-                            "order_item_summary_id": line.item_key,
-                            "sku": items[line.item_key].sku,
-                            "quantity": line.quantity,
-                            "total": format_minor(line.total, summary.currency),
-                        }
-                        for line in change.lines
-                    ],
-                },
-                summary.id,
-            )
-        ],
-    )
+    outbox.record(session, [_changed_event(summary, change, order_id, items, stage, memo)])
     return RecordedChange(
         change_order_id=order_id,
         change=change,
         credit_memo_id=memo.id if memo else None,
         credited=memo.grand_total if memo else 0,
         stage=stage,
+    )
+
+
+def _changed_event(
+    summary: m.OrderSummary,
+    change: ChangeOrder,
+    order_id: str,
+    items: Mapping[str, m.OrderItemSummary],
+    stage: str | None,
+    memo: m.CreditMemo | None,
+) -> DomainEvent:
+    return DomainEvent(
+        CHANGE_EVENT,
+        "order_summary",
+        summary.id,
+        {
+            "order_summary_id": summary.id,
+            "change_order_id": order_id,
+            "change_kind": change.kind.value,
+            "reason": change.reason,
+            "stage": stage,
+            "grand_total": format_minor(change.total, summary.currency),
+            "credit_memo_id": memo.id if memo else None,
+            "lines": [
+                {
+                    "order_item_summary_id": line.item_key,
+                    "sku": items[line.item_key].sku,
+                    "quantity": line.quantity,
+                    "total": format_minor(line.total, summary.currency),
+                }
+                for line in change.lines
+            ],
+        },
+        summary.id,
     )
 
 

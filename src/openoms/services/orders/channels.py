@@ -13,11 +13,11 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TypeVar
 
-from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
-from openoms.adapters.db.models import Channel, LocationGroup
-from openoms.adapters.db.session import dialect_insert
+from openoms.adapters.db.models import Channel
+from openoms.adapters.db.repositories import inventory as inventory_repo
+from openoms.adapters.db.repositories import orders as repo
 from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import ChannelUnknown, DomainError, NotFound, ValidationFailed
 from openoms.domain.events import DomainEvent
@@ -117,22 +117,16 @@ def upsert_channel(
     _check(data)
     group_id = None
     if data.location_group is not None:
-        group_id = session.scalar(
-            select(LocationGroup.id).where(LocationGroup.ref == data.location_group)
-        )
+        group_id = inventory_repo.group_id(session, data.location_group)
         if group_id is None:
             raise LocationGroupUnknown(
                 f"no location group {data.location_group!r}", field="location_group"
             )
-    channel = _lock(session, ref)
+    channel = repo.lock_channel(session, ref)
     created = False
     if channel is None:
-        # ON CONFLICT: two racing PUTs of a new channel end with one row and no error.
-        table = Channel.__table__
-        assert isinstance(table, Table)
-        claim = dialect_insert(session, table).values(ref=ref).on_conflict_do_nothing()
-        created = session.execute(claim.returning(table.c.ref)).scalar() is not None
-        channel = _lock(session, ref)
+        created = repo.claim_channel(session, ref)
+        channel = repo.lock_channel(session, ref)
         assert channel is not None
     values = {
         "location_group_id": group_id,
@@ -152,34 +146,26 @@ def upsert_channel(
     return channel, created
 
 
-def _lock(session: Session, ref: str) -> Channel | None:
-    return session.scalar(select(Channel).where(Channel.ref == ref).with_for_update(key_share=True))
-
-
 def get_channel(session: Session, ref: str) -> Channel | None:
     """The channel's stored configuration, or None when it has none."""
-    return session.scalar(select(Channel).where(Channel.ref == ref))
+    return repo.channel_by_ref(session, ref)
 
 
 def list_channels(session: Session) -> list[Channel]:
     """Every configured channel by ref."""
-    return list(session.scalars(select(Channel).order_by(Channel.ref)))
+    return repo.all_channels(session)
 
 
 def known_channels(session: Session) -> list[str]:
     """The refs of every configured channel, in order."""
-    return list(session.scalars(select(Channel.ref).order_by(Channel.ref)))
+    return repo.channel_refs(session)
 
 
 def channel_policy(session: Session, channel_ref: str) -> ChannelPolicy:
     """The policy for orders from `channel_ref`; a channel nobody configured is
     ChannelUnknown (400 `channel_unknown`, field `channel`, `known_channels`)."""
     # One round trip, the group's ref joined: capture asks this for every order.
-    row = session.execute(
-        select(Channel, LocationGroup.ref)
-        .outerjoin(LocationGroup, LocationGroup.id == Channel.location_group_id)
-        .where(Channel.ref == channel_ref)
-    ).one_or_none()
+    row = repo.channel_with_group_ref(session, channel_ref)
     if row is None:
         raise unknown_channel(session, channel_ref, ChannelUnknown, field="channel")
     return _policy(row[0], row[1])
@@ -210,9 +196,7 @@ def policy_of(session: Session, channel: Channel) -> ChannelPolicy:
     """A stored channel's policy, with its group's ref."""
     group_ref = None
     if channel.location_group_id is not None:
-        group_ref = session.scalar(
-            select(LocationGroup.ref).where(LocationGroup.id == channel.location_group_id)
-        )
+        group_ref = inventory_repo.group_ref(session, channel.location_group_id)
     return _policy(channel, group_ref)
 
 

@@ -1,4 +1,5 @@
-"""Reads behind availability and the inventory record list.
+"""Queries of the inventory area: availability, the inventory record list, locations and
+location groups.
 
 Availability reads up to 2,000 records per request and must answer in a few milliseconds,
 so its record query goes straight to the driver, with no SQLAlchemy row processing (see
@@ -10,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import Table, delete, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from openoms.adapters.db.models import InventoryRecord, Location, LocationGroup
+from openoms.adapters.db.ids import new_id
+from openoms.adapters.db.models import InventoryRecord, Location, LocationGroup, utcnow
 from openoms.adapters.db.models import LocationGroupMember as Member
+from openoms.adapters.db.session import dialect_insert
 
 # kind ("L" a named location, "G" a member of a named group), ref, location id, active;
 # a group without members has one row with location id and active NULL.
@@ -133,3 +136,158 @@ def list_records(
     if after_id is not None:
         query = query.where(InventoryRecord.id > after_id)
     return [(ref, record) for ref, record in session.execute(query).all()]
+
+
+# --- locations and location groups --------------------------------------------------------
+
+_ID_PREFIX = {Location: "loc", LocationGroup: "lg"}
+
+
+def location_by_ref(session: Session, ref: str | None) -> Location | None:
+    return session.scalar(select(Location).where(Location.ref == ref))
+
+
+def lock_location(session: Session, ref: str) -> Location | None:
+    """The location `ref`, locked FOR NO KEY UPDATE: serialises upserts of one ref, yet lets
+    a racing membership insert check its foreign key (FOR KEY SHARE) without a deadlock."""
+    return session.scalar(
+        select(Location).where(Location.ref == ref).with_for_update(key_share=True)
+    )
+
+
+def list_locations(
+    session: Session,
+    *,
+    type: str | None,
+    group: str | None,
+    active: bool | None,
+    can_ship: bool | None,
+    can_pickup: bool | None,
+) -> list[Location]:
+    """Locations by ref, each given filter matching; `group` is a group ref."""
+    query = select(Location).order_by(Location.ref)
+    if type is not None:
+        query = query.where(Location.type == type)
+    if active is not None:
+        query = query.where(Location.active.is_(active))
+    if can_ship is not None:
+        query = query.where(Location.can_ship.is_(can_ship))
+    if can_pickup is not None:
+        query = query.where(Location.can_pickup.is_(can_pickup))
+    if group is not None:
+        query = (
+            query.join(Member, Member.location_id == Location.id)
+            .join(LocationGroup, LocationGroup.id == Member.group_id)
+            .where(LocationGroup.ref == group)
+        )
+    return list(session.scalars(query))
+
+
+def locations_by_refs(session: Session, refs: Sequence[str]) -> list[Location]:
+    """The locations among `refs` that exist, in no particular order."""
+    return list(session.scalars(select(Location).where(Location.ref.in_(refs))))
+
+
+def group_refs_of_locations(session: Session, location_ids: list[str]) -> list[tuple[str, str]]:
+    """(location id, group ref) of every membership of `location_ids`, by group ref."""
+    rows = session.execute(
+        select(Member.location_id, LocationGroup.ref)
+        .join(LocationGroup, LocationGroup.id == Member.group_id)
+        .where(Member.location_id.in_(location_ids))
+        .order_by(LocationGroup.ref)
+    )
+    return [(location_id, group_ref) for location_id, group_ref in rows]
+
+
+def group_by_ref(session: Session, ref: str) -> LocationGroup | None:
+    return session.scalar(select(LocationGroup).where(LocationGroup.ref == ref))
+
+
+def group_id(session: Session, ref: str) -> str | None:
+    return session.scalar(select(LocationGroup.id).where(LocationGroup.ref == ref))
+
+
+def group_ref(session: Session, group_id: str) -> str | None:
+    return session.scalar(select(LocationGroup.ref).where(LocationGroup.id == group_id))
+
+
+def lock_group(session: Session, ref: str) -> LocationGroup | None:
+    """The group `ref`, locked FOR NO KEY UPDATE (as `lock_location`)."""
+    return session.scalar(
+        select(LocationGroup).where(LocationGroup.ref == ref).with_for_update(key_share=True)
+    )
+
+
+def all_groups(session: Session) -> list[LocationGroup]:
+    """Every group, by ref."""
+    return list(session.scalars(select(LocationGroup).order_by(LocationGroup.ref)))
+
+
+def existing_group_refs(session: Session, refs: Sequence[str]) -> set[str]:
+    """Those of `refs` that name a group."""
+    return set(session.scalars(select(LocationGroup.ref).where(LocationGroup.ref.in_(refs))))
+
+
+def groups_by_refs(session: Session, refs: Sequence[str]) -> list[LocationGroup]:
+    """The groups among `refs` that exist, in no particular order."""
+    return list(session.scalars(select(LocationGroup).where(LocationGroup.ref.in_(refs))))
+
+
+def member_refs_of_groups(session: Session, group_ids: list[str]) -> list[tuple[str, str]]:
+    """(group id, location ref) of every member of `group_ids`, by location ref."""
+    rows = session.execute(
+        select(Member.group_id, Location.ref)
+        .join(Location, Location.id == Member.location_id)
+        .where(Member.group_id.in_(group_ids))
+        .order_by(Location.ref)
+    )
+    return [(group_id, location_ref) for group_id, location_ref in rows]
+
+
+def member_ids(session: Session, group_id: str) -> list[str]:
+    """The ids of the group's member locations."""
+    return list(session.scalars(select(Member.location_id).where(Member.group_id == group_id)))
+
+
+def claim_ref(
+    session: Session, model: type[Location] | type[LocationGroup], ref: str, values: dict[str, Any]
+) -> bool:
+    """Insert the row for `ref` with `values` unless one exists (or a racing transaction
+    commits one first: ON CONFLICT waits for it); True when this call created it."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    now = utcnow()
+    stamps = {"created_at": now} | ({"updated_at": now} if "updated_at" in table.c else {})
+    statement = (
+        dialect_insert(session, table)
+        .values(id=new_id(_ID_PREFIX[model]), ref=ref, **values, **stamps)
+        .on_conflict_do_nothing(index_elements=["ref"])
+        .returning(table.c.id)
+    )
+    return session.execute(statement).scalar() is not None
+
+
+def remove_group_members_except(session: Session, group_id: str, keep: Collection[str]) -> None:
+    """Drop the group's members whose location id is not in `keep`."""
+    session.execute(
+        delete(Member).where(Member.group_id == group_id, Member.location_id.not_in(keep))
+    )
+
+
+def remove_location_groups_except(
+    session: Session, location_id: str, keep: Collection[str]
+) -> None:
+    """Take the location out of every group whose id is not in `keep`."""
+    session.execute(
+        delete(Member).where(Member.location_id == location_id, Member.group_id.not_in(keep))
+    )
+
+
+def insert_members(session: Session, pairs: Sequence[tuple[str, str]]) -> None:
+    """Add (group id, location id) memberships; those that exist are left alone."""
+    if not pairs:
+        return
+    table = Member.__table__
+    assert isinstance(table, Table)
+    statement = dialect_insert(session, table).on_conflict_do_nothing()
+    session.execute(statement, [{"group_id": g, "location_id": loc} for g, loc in pairs])

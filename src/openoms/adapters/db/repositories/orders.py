@@ -1,15 +1,40 @@
-"""Queries for order summaries: one place that says what is loaded and how."""
+"""Queries of the orders area: order summaries (what is loaded and how), capture's inserts,
+channels.
+
+Capture runs on every order, so its writes are Core INSERTs built once at import and given
+plain rows: no ORM unit of work, no statement built or cache key computed per call
+(`bench/capture.py` measures it; docs/benchmarks.md has the figures).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Insert, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from openoms.adapters.db import models as m
+from openoms.adapters.db.session import dialect_insert
+
+_TABLES = m.Base.metadata.tables
+_SUMMARIES = _TABLES["order_summaries"]
+_INSERT_ORDER = _TABLES["orders"].insert()
+_INSERT_GROUPS = _TABLES["order_delivery_group_summaries"].insert()
+_INSERT_ITEM_SUMMARIES = _TABLES["order_item_summaries"].insert()
+_INSERT_ITEMS = _TABLES["order_items"].insert()
+_INSERT_PAYMENT_SUMMARIES = _TABLES["order_payment_summaries"].insert()
+_INSERT_AUTHORIZATIONS = _TABLES["payment_authorizations"].insert()
+# INSERT ... ON CONFLICT (channel, external_reference) DO NOTHING RETURNING id, per dialect.
+_CLAIM: dict[str, Insert] = {
+    name: insert(_SUMMARIES)
+    .on_conflict_do_nothing(index_elements=["channel", "external_reference"])
+    .returning(_SUMMARIES.c.id)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
 
 
 def load_summary(session: Session, summary_id: str) -> m.OrderSummary | None:
@@ -63,3 +88,89 @@ def list_summaries(
     if after_id:
         query = query.where(m.OrderSummary.id < after_id)
     return list(session.scalars(query))
+
+
+# --- capture ------------------------------------------------------------------------------
+
+
+def summary_id_by_reference(session: Session, channel: str, external_reference: str) -> str | None:
+    """The id of the summary captured for (channel, external_reference), if any."""
+    return session.scalar(
+        select(m.OrderSummary.id).where(
+            m.OrderSummary.channel == channel,
+            m.OrderSummary.external_reference == external_reference,
+        )
+    )
+
+
+def claim_summary(session: Session, row: dict[str, Any]) -> bool:
+    """INSERT the summary `row` unless its (channel, external_reference) is taken; True when
+    inserted. A racing capture of the same reference waits on the unique index until the
+    first commits, then inserts nothing."""
+    claim = _CLAIM[session.get_bind().dialect.name]
+    return session.execute(claim, row).scalar() is not None
+
+
+def insert_order(
+    session: Session,
+    order: dict[str, Any],
+    groups: list[dict[str, Any]],
+    item_summaries: list[dict[str, Any]],
+    items: list[dict[str, Any]],
+) -> None:
+    """INSERT an order with its delivery group summaries, item summaries and items."""
+    session.execute(_INSERT_ORDER, order)
+    session.execute(_INSERT_GROUPS, groups)
+    session.execute(_INSERT_ITEM_SUMMARIES, item_summaries)
+    session.execute(_INSERT_ITEMS, items)
+
+
+def insert_payments(
+    session: Session, payment_summaries: list[dict[str, Any]], authorizations: list[dict[str, Any]]
+) -> None:
+    """INSERT payment summaries and their authorizations."""
+    session.execute(_INSERT_PAYMENT_SUMMARIES, payment_summaries)
+    session.execute(_INSERT_AUTHORIZATIONS, authorizations)
+
+
+# --- channels -----------------------------------------------------------------------------
+
+
+def channel_by_ref(session: Session, ref: str) -> m.Channel | None:
+    return session.scalar(select(m.Channel).where(m.Channel.ref == ref))
+
+
+def lock_channel(session: Session, ref: str) -> m.Channel | None:
+    """The channel `ref`, locked FOR NO KEY UPDATE (upserts of one ref wait for each other)."""
+    return session.scalar(
+        select(m.Channel).where(m.Channel.ref == ref).with_for_update(key_share=True)
+    )
+
+
+def claim_channel(session: Session, ref: str) -> bool:
+    """INSERT the channel `ref` unless it exists (ON CONFLICT: two racing PUTs of a new
+    channel end with one row and no error); True when inserted."""
+    table = m.Channel.__table__
+    assert isinstance(table, Table)
+    claim = dialect_insert(session, table).values(ref=ref).on_conflict_do_nothing()
+    return session.execute(claim.returning(table.c.ref)).scalar() is not None
+
+
+def all_channels(session: Session) -> list[m.Channel]:
+    """Every channel, by ref."""
+    return list(session.scalars(select(m.Channel).order_by(m.Channel.ref)))
+
+
+def channel_refs(session: Session) -> list[str]:
+    """The refs of every channel, in order."""
+    return list(session.scalars(select(m.Channel.ref).order_by(m.Channel.ref)))
+
+
+def channel_with_group_ref(session: Session, ref: str) -> tuple[m.Channel, str | None] | None:
+    """The channel `ref` and the ref of its location group, in one round trip."""
+    row = session.execute(
+        select(m.Channel, m.LocationGroup.ref)
+        .outerjoin(m.LocationGroup, m.LocationGroup.id == m.Channel.location_group_id)
+        .where(m.Channel.ref == ref)
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
