@@ -2,12 +2,11 @@
 
 from openoms.services.inventory.imports import (
     MAX_REPORTED_ERRORS,
-    ImportFormat,
     ImportMode,
     InventoryLine,
     apply_inventory_import,
     invalid_import,
-    parse_inventory_lines,
+    lines_listed_twice,
 )
 from openoms.services.inventory.locations import (
     Address,
@@ -54,7 +53,6 @@ __all__ = [
     "Address",
     "AvailabilityAnswer",
     "Available",
-    "ImportFormat",
     "ImportMode",
     "InventoryLine",
     "LocationData",
@@ -76,12 +74,12 @@ __all__ = [
     "get_location",
     "get_reservation",
     "invalid_import",
+    "lines_listed_twice",
     "list_groups",
     "list_inventory_records",
     "list_locations",
     "location_group_refs",
     "member_refs",
-    "parse_inventory_lines",
     "release",
     "release_held",
     "reserve",
