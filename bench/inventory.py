@@ -63,11 +63,8 @@ from common import (
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
-from openoms.services.inventory import (
-    answer_availability,
-    apply_inventory_import,
-    parse_inventory_lines,
-)
+from openoms.schemas.inventory import parse_inventory_lines
+from openoms.services.inventory import answer_availability, apply_inventory_import
 
 SCRATCH_DATABASE = "openoms_bench_inventory"
 LOCATIONS, SKUS, ASKED_SKUS = 100, 2_000, 20

@@ -12,7 +12,8 @@ from sqlalchemy import delete
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
-from openoms.services.imports import LineError
+from openoms.domain.file_lines import LineError
+from openoms.schemas.orders import read_order_lines
 from openoms.services.orders import import_orders
 from openoms.worker.consumers import default_registry
 from tests.integration.conftest import Api
@@ -100,7 +101,7 @@ def test_the_order_import_rejects_a_line_for_an_unconfigured_channel(db: Databas
         json.dumps(order_payload(external_reference="IMP-3", lifecycle="UNMANAGED", channel="x")),
     ]
 
-    report = import_orders(db, Outbox(default_registry()), lines)
+    report = import_orders(db, Outbox(default_registry()), read_order_lines(lines))
 
     assert (report.accepted, report.duplicates) == (1, 0)
     assert report.rejected == [

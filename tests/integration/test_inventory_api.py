@@ -13,7 +13,8 @@ from sqlalchemy import select, update
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from openoms.api.inventory.router import current_date
-from openoms.services.inventory import apply_inventory_import, parse_inventory_lines
+from openoms.schemas.inventory import parse_inventory_lines
+from openoms.services.inventory import apply_inventory_import
 from tests.integration.conftest import Api
 from tests.integration.helpers import count
 

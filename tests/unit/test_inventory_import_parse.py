@@ -6,8 +6,9 @@ from datetime import date
 
 import pytest
 
-from openoms.services.imports import LineError
-from openoms.services.inventory import ImportFormat, InventoryLine, parse_inventory_lines
+from openoms.domain.file_lines import LineError
+from openoms.schemas.inventory import ImportFormat, parse_inventory_lines
+from openoms.services.inventory import InventoryLine
 
 
 def test_jsonl_lines_become_records_with_their_line_numbers() -> None:

@@ -18,12 +18,6 @@ from openoms.domain.errors import DomainError
 from openoms.domain.fulfillment import RESHIP
 from openoms.domain.money import format_minor
 from openoms.schemas.orders import OrderCreate
-from openoms.schemas.service_actions import (
-    AdjustItemsIn,
-    ItemAdjustmentIn,
-    ItemChangeIn,
-    ItemsActionIn,
-)
 from openoms.services.finance import Ledger, reconcile
 from openoms.services.inventory import list_inventory_records
 from openoms.services.orders import capture_order
@@ -36,6 +30,10 @@ from openoms.services.returns import (
     receive,
 )
 from openoms.services.service_actions import (
+    AdjustItems,
+    CancelItems,
+    ItemAdjustment,
+    ItemCancel,
     ReshipReason,
     ReshipRequest,
     cancel_with_messages,
@@ -196,10 +194,8 @@ def _fo_line(view: dict[str, Any], item_id: str) -> tuple[str, str, int]:
     )
 
 
-def _one_unit(item_id: str, reason: str) -> ItemsActionIn:
-    return ItemsActionIn(
-        items=[ItemChangeIn(order_item_summary_id=item_id, quantity=1)], reason=reason
-    )
+def _one_unit(item_id: str, reason: str) -> CancelItems:
+    return CancelItems((ItemCancel(item_id, 1),), reason)
 
 
 def _refunded(view: dict[str, Any]) -> Decimal:
@@ -305,9 +301,9 @@ def _discount(run: _Run, summary_id: str) -> None:
     run.console.rule("9. a goodwill discount on an item of the first order")
     before = run.view(summary_id)
     item = _multi_unit_item(before)
-    adjustment = ItemAdjustmentIn(order_item_summary_id=item["id"], type="percentage", amount="10")
+    adjustment = ItemAdjustment(item["id"], "percentage", "10")
     with run.db.transaction() as session:
-        request = AdjustItemsIn(items=[adjustment], reason="goodwill: late delivery")
+        request = AdjustItems((adjustment,), "goodwill: late delivery")
         baseline = refund_baseline(session, summary_id)
         recorded = submit_adjustments(session, run.outbox, summary_id, request)
         result = action_result(

@@ -9,15 +9,10 @@ import typer
 
 from openoms.adapters.outbox import Outbox
 from openoms.cli.common import console, err, fail, import_app, open_database, progress_bar
+from openoms.domain.file_lines import LineError
 from openoms.domain.inventory import InventoryImportInvalid
-from openoms.services.imports import LineError
-from openoms.services.inventory import (
-    MAX_REPORTED_ERRORS,
-    ImportFormat,
-    ImportMode,
-    apply_inventory_import,
-    parse_inventory_lines,
-)
+from openoms.schemas.inventory import ImportFormat, parse_inventory_lines
+from openoms.services.inventory import MAX_REPORTED_ERRORS, ImportMode, apply_inventory_import
 from openoms.worker.consumers import default_registry
 
 _EXTENSIONS: dict[str, ImportFormat] = {

@@ -22,10 +22,11 @@ from openoms.adapters.outbox import Outbox
 from openoms.cli.common import app, console, err, fail, open_database, progress_bar
 from openoms.cli.tables import print_table
 from openoms.domain.errors import DomainError
+from openoms.domain.file_lines import LineError
 from openoms.domain.inventory import LocationType
 from openoms.schemas import field_path
+from openoms.schemas.file_lines import csv_typed
 from openoms.schemas.locations import LocationImportLine
-from openoms.services.imports import LineError, csv_typed
 from openoms.services.inventory import (
     LocationData,
     check_ref,

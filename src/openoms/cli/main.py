@@ -34,6 +34,7 @@ from openoms.cli.demo_run import run_demo
 from openoms.cli.tables import print_table
 from openoms.demo import SITES, demo_orders, seed_demo_network
 from openoms.domain.errors import DomainError
+from openoms.schemas.orders import read_order_lines
 from openoms.services.access import (
     Scope,
     create_api_key,
@@ -215,7 +216,10 @@ def import_orders_command(
     with progress_bar() as progress:
         task = progress.add_task(f"importing {file.name}", total=len(lines))
         report = import_orders(
-            db, outbox, lines, on_line=lambda n: progress.update(task, completed=n)
+            db,
+            outbox,
+            read_order_lines(lines),
+            on_line=lambda n: progress.update(task, completed=n),
         )
     _print_import_report(report)
     if report.rejected:
@@ -242,7 +246,7 @@ def seed(
     outbox = Outbox(default_registry())
     records = seed_demo_network(db, outbox)
     lines = [json.dumps(o) for o in demo_orders(orders)]
-    report = import_orders(db, outbox, lines)
+    report = import_orders(db, outbox, read_order_lines(lines))
     console.print(
         f"demo network: {len(SITES)} locations, {records} stock records applied; "
         f"{report.accepted} orders captured, {report.duplicates} already there"

@@ -1,12 +1,17 @@
 """Order capture payload (DESIGN.md §12). Structure is checked here (422); business rules
-(positive quantities, known currency, amounts that add up) in the domain (400)."""
+(positive quantities, known currency, amounts that add up) in the domain (400). Also the
+reading of an order file, one payload per line (`read_order_lines`)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
+from openoms.domain.errors import DomainError
+from openoms.domain.file_lines import LineError
 from openoms.domain.money import Money
 from openoms.domain.order import (
     Address,
@@ -20,6 +25,7 @@ from openoms.domain.order import (
     PaymentMethod,
     Recipient,
 )
+from openoms.schemas import field_path
 from openoms.schemas.common import (
     AMOUNT_PATTERN,
     Identifier,
@@ -28,6 +34,7 @@ from openoms.schemas.common import (
     Quantity,
     Text,
 )
+from openoms.services.orders import OrderFileLine
 
 Amount = Annotated[
     str,
@@ -216,3 +223,30 @@ def _recipient(r: RecipientIn | None) -> Recipient | None:
             lon=a.lon,
         )
     return Recipient(name=r.name, email=r.email, phone=r.phone, address=address)
+
+
+# --- order files (JSON lines) -------------------------------------------------------------
+
+
+def read_order_lines(lines: Iterable[str]) -> Iterator[OrderFileLine]:
+    """Each line of an order file, numbered from 1, as `import_orders` takes it: the
+    order draft its payload asks for, the LineError saying why it cannot be read (not JSON,
+    not a valid payload, an amount that is not one), or None when blank. Lazily: a line is
+    read when the import gets to it."""
+    for number, text in enumerate(lines, start=1):
+        yield number, (_read_order_line(number, text) if text.strip() else None)
+
+
+def _read_order_line(number: int, text: str) -> OrderDraft | LineError:
+    try:
+        return OrderCreate.model_validate(json.loads(text)).to_draft()
+    except json.JSONDecodeError as exc:
+        message = f"not valid JSON: {exc.msg} at column {exc.colno}"
+        return LineError(number, None, message, "json_invalid")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = field_path(first["loc"]) or None
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        return LineError(number, location, f"{first['msg']}{more}", "payload_invalid")
+    except DomainError as exc:
+        return LineError(number, exc.field, exc.detail, exc.code)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from openoms.schemas.common import Identifier, Payload, Quantity
+from openoms.services.service_actions import AdjustItems, CancelItems, ItemAdjustment, ItemCancel
 
 
 class ItemChangeIn(Payload):
@@ -28,6 +29,14 @@ class ItemsActionIn(Payload):
         "with nothing to ship. Return: also refund the delivery charge of each group whose "
         "every unit comes back.",
     )
+
+    def to_cancel(self) -> CancelItems:
+        """The cancel these items and quantities ask for."""
+        return CancelItems(
+            tuple(ItemCancel(i.order_item_summary_id, i.quantity, i.reason) for i in self.items),
+            self.reason,
+            self.refund_shipping,
+        )
 
 
 class ChangeOrderOut(BaseModel):
@@ -88,3 +97,13 @@ class AdjustItemsIn(Payload):
 
     items: list[ItemAdjustmentIn] = Field(min_length=1, max_length=500)
     reason: str | None = Field(default=None, max_length=500)
+
+    def to_adjustments(self) -> AdjustItems:
+        """The discounts this payload asks for."""
+        return AdjustItems(
+            tuple(
+                ItemAdjustment(i.order_item_summary_id, i.type, i.amount, i.reason)
+                for i in self.items
+            ),
+            self.reason,
+        )

@@ -39,7 +39,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 def _adjust(summary_id: str, payload: AdjustItemsIn) -> Action:
     def action(session: Session, outbox: Outbox, preview: bool) -> dict[str, Any]:
         before = refund_baseline(session, summary_id)
-        recorded = submit_adjustments(session, outbox, summary_id, payload)
+        recorded = submit_adjustments(session, outbox, summary_id, payload.to_adjustments())
         return action_result(session, summary_id, recorded, preview=preview, refunds_before=before)
 
     return action

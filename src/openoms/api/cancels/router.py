@@ -39,7 +39,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 def _cancel(summary_id: str, payload: ItemsActionIn) -> Action:
     def action(session: Session, outbox: Outbox, preview: bool) -> dict[str, Any]:
         before = refund_baseline(session, summary_id)
-        recorded, messages = cancel_with_messages(session, outbox, summary_id, payload)
+        recorded, messages = cancel_with_messages(session, outbox, summary_id, payload.to_cancel())
         return action_result(
             session,
             summary_id,

@@ -22,18 +22,18 @@ from openoms.domain.inventory import ImportFormatUnsupported
 from openoms.schemas.inventory import (
     AvailabilityRequest,
     AvailabilityResponse,
+    ImportFormat,
     InventoryImportResult,
     InventoryRecordPage,
+    parse_inventory_lines,
 )
 from openoms.services.access import Principal, Scope
 from openoms.services.inventory import (
-    ImportFormat,
     ImportMode,
     answer_availability,
     apply_inventory_import,
     invalid_import,
     list_inventory_records,
-    parse_inventory_lines,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["inventory"])

@@ -2,12 +2,11 @@
 
 from openoms.services.inventory.imports import (
     MAX_REPORTED_ERRORS,
-    ImportFormat,
     ImportMode,
     InventoryLine,
     apply_inventory_import,
     invalid_import,
-    parse_inventory_lines,
+    lines_listed_twice,
 )
 from openoms.services.inventory.location_data import (
     Address,
@@ -62,7 +61,6 @@ __all__ = [
     "Address",
     "AvailabilityAnswer",
     "Available",
-    "ImportFormat",
     "ImportMode",
     "InventoryLine",
     "LocationData",
@@ -84,12 +82,12 @@ __all__ = [
     "get_location",
     "get_reservation",
     "invalid_import",
+    "lines_listed_twice",
     "list_groups",
     "list_inventory_records",
     "list_locations",
     "location_group_refs",
     "member_refs",
-    "parse_inventory_lines",
     "release",
     "release_held",
     "reserve",

@@ -1,8 +1,11 @@
-"""Inventory imports (DESIGN.md §5, §12): full snapshots and deltas, JSON lines or CSV.
+"""Inventory imports (DESIGN.md §5, §12): full snapshots and deltas.
 
-Validate everything first, then write: a file with any bad line (malformed, a negative or
-fractional quantity, a future without a date, an unknown location, the same location and
-SKU as an earlier line) or with no record at all applies nothing.
+The edge reads the file, JSON lines or CSV, into `InventoryLine` values
+(`openoms.schemas.inventory.parse_inventory_lines`), checking each line and, with
+`lines_listed_twice`, the lines together. Validate everything first, then write: a file
+with any bad line (malformed, a negative or fractional quantity, a future without a date,
+an unknown location, the same location and SKU as an earlier line) or with no record at
+all applies nothing (`invalid_import`).
 
 Writes are `INSERT … ON CONFLICT (location_id, sku) DO UPDATE` setting on_hand (and
 safety_stock, futures when given) and never `reserved`: a reservation's conditional update
@@ -20,14 +23,11 @@ list (found by `last_import_id`).
 
 from __future__ import annotations
 
-import csv
-import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -37,22 +37,13 @@ from openoms.adapters.db.repositories import inventory_import as repo
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.domain.events import DomainEvent
+from openoms.domain.file_lines import LineError
 from openoms.domain.inventory import InventoryImportEmpty, InventoryImportInvalid
-from openoms.schemas import field_path
-from openoms.schemas.inventory import InventoryLineIn
-from openoms.services.imports import LineError, csv_integer
 
-ImportFormat = Literal["jsonl", "csv"]
 ImportMode = Literal["delta", "full"]
 
 BATCH_SIZE = 5_000
 MAX_REPORTED_ERRORS = 100
-CSV_COLUMNS = ("location", "sku", "on_hand", "safety_stock", "futures", "record_id")
-CSV_REQUIRED = ("location", "sku", "on_hand")
-
-EMPTY = "inventory_import_empty"  # the code of the one error of a file without records
-
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,42 +73,10 @@ class ImportResult:
         return asdict(self)
 
 
-# --- parsing ------------------------------------------------------------------------------
+# --- checking -----------------------------------------------------------------------------
 
 
-def parse_inventory_lines(
-    lines: Iterable[str], fmt: ImportFormat
-) -> tuple[list[InventoryLine], list[LineError]]:
-    """Parse and validate every line (no database): each line on its own, then the file
-    (a location and SKU listed twice, no record at all). Blank lines are skipped but
-    counted, so line numbers match the file; a CSV file's first line is its header."""
-    counted = _Counted(lines)
-    if fmt == "jsonl":
-        records, errors = _parse_jsonl(counted)
-    elif fmt == "csv":
-        records, errors = _parse_csv(counted)
-    else:
-        raise ValueError(f"unknown import format {fmt!r}")
-    errors = sorted(errors + _listed_twice(records), key=_by_line)
-    if not records and not errors:
-        errors = [LineError(counted.read + 1, None, "the file holds no records", EMPTY)]
-    return records, errors
-
-
-class _Counted:
-    """The lines of a file, counting those read."""
-
-    def __init__(self, lines: Iterable[str]) -> None:
-        self.lines = lines
-        self.read = 0
-
-    def __iter__(self) -> Iterator[str]:
-        for line in self.lines:
-            self.read += 1
-            yield line
-
-
-def _listed_twice(records: Sequence[InventoryLine]) -> list[LineError]:
+def lines_listed_twice(records: Sequence[InventoryLine]) -> list[LineError]:
     """A line naming the location and SKU of an earlier one (unless it resends that line's
     record_id): which stock level would be meant is anybody's guess."""
     first: dict[tuple[str, str], InventoryLine] = {}
@@ -138,141 +97,13 @@ def _listed_twice(records: Sequence[InventoryLine]) -> list[LineError]:
     return errors
 
 
-def _by_line(error: LineError) -> int:
-    return error.line
-
-
-def _parse_jsonl(lines: Iterable[str]) -> tuple[list[InventoryLine], list[LineError]]:
-    records: list[InventoryLine] = []
-    errors: list[LineError] = []
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        try:
-            model = InventoryLineIn.model_validate_json(text)
-        except ValidationError as exc:
-            errors.extend(_line_errors(number, exc))
-        else:
-            records.append(_record(number, model))
-    return records, errors
-
-
-def _parse_csv(lines: Iterable[str]) -> tuple[list[InventoryLine], list[LineError]]:
-    records: list[InventoryLine] = []
-    errors: list[LineError] = []
-    reader = csv.reader(lines, strict=True)
-    header: list[str] | None = None
-    try:
-        for row in reader:
-            number = reader.line_num
-            cells = [cell.strip() for cell in row]
-            if not any(cells):
-                continue
-            if header is None:
-                header = cells
-                errors.extend(_header_errors(number, header))
-                if errors:
-                    return [], errors
-                continue
-            if len(cells) != len(header):
-                message = f"expected {len(header)} fields ({', '.join(header)}), found {len(cells)}"
-                errors.append(LineError(number, None, message))
-                continue
-            try:
-                model = InventoryLineIn.model_validate(_csv_values(header, cells))
-            except ValidationError as exc:
-                errors.extend(_line_errors(number, exc))
-            else:
-                records.append(_record(number, model))
-    except csv.Error as exc:
-        errors.append(LineError(reader.line_num, None, f"malformed CSV: {exc}"))
-    return records, errors  # no header at all: a file without records
-
-
-def _header_errors(number: int, header: list[str]) -> list[LineError]:
-    errors = [
-        LineError(number, name, f"unknown column (known: {', '.join(CSV_COLUMNS)})")
-        for name in header
-        if name not in CSV_COLUMNS
-    ]
-    errors += [
-        LineError(number, name, "column appears twice")
-        for name in dict.fromkeys(header)
-        if header.count(name) > 1
-    ]
-    errors += [
-        LineError(number, name, "required column is missing")
-        for name in CSV_REQUIRED
-        if name not in header
-    ]
-    return errors
-
-
-def _csv_values(header: list[str], cells: list[str]) -> dict[str, Any]:
-    """A CSV row as the JSON line would have it: empty cells left out, whole numbers as
-    ints and futures (`qty@YYYY-MM-DD;…`) as objects. Anything else stays a string and the
-    strict schema rejects it with the field named."""
-    values: dict[str, Any] = {}
-    for name, cell in zip(header, cells, strict=True):
-        if not cell:
-            continue
-        if name in ("on_hand", "safety_stock"):
-            values[name] = csv_integer(cell)
-        elif name == "futures":
-            values[name] = [_csv_future(part.strip()) for part in cell.split(";") if part.strip()]
-        else:
-            values[name] = cell
-    return values
-
-
-def _csv_future(part: str) -> dict[str, Any]:
-    quantity, _, when = part.partition("@")
-    future: dict[str, Any] = {"quantity": csv_integer(quantity.strip())}
-    when = when.strip()
-    if when:
-        try:
-            future["expected_date"] = (
-                date.fromisoformat(when) if _ISO_DATE.fullmatch(when) else when
-            )
-        except ValueError:
-            future["expected_date"] = when
-    return future
-
-
-def _line_errors(number: int, exc: ValidationError) -> list[LineError]:
-    return [
-        LineError(number, field_path(tuple(e["loc"])) or None, e["msg"])
-        for e in exc.errors(include_url=False)
-    ]
-
-
-def _record(number: int, model: InventoryLineIn) -> InventoryLine:
-    futures = None
-    if model.futures is not None:
-        futures = tuple(
-            sorted(((f.quantity, f.expected_date) for f in model.futures), key=_by_date)
-        )
-    return InventoryLine(
-        number,
-        model.location,
-        model.sku,
-        model.on_hand,
-        model.safety_stock,
-        futures,
-        model.record_id,
-    )
-
-
-def _by_date(future: tuple[int, date]) -> date:
-    return future[1]
-
-
 def invalid_import(errors: Sequence[LineError]) -> InventoryImportInvalid:
     """The error answering an import with bad lines (the first 100 listed), or without any
     record (InventoryImportEmpty)."""
     shown = errors[:MAX_REPORTED_ERRORS]
     more = f" (first {len(shown)} listed)" if len(errors) > len(shown) else ""
-    kind = InventoryImportEmpty if [e.code for e in errors] == [EMPTY] else InventoryImportInvalid
+    empty = [e.code for e in errors] == [InventoryImportEmpty.code]
+    kind = InventoryImportEmpty if empty else InventoryImportInvalid
     return kind(
         f"{len(errors)} problem(s) in the import{more}, nothing was applied: {shown[0]}",
         errors=[{"line": e.line, "field": e.field, "message": e.message} for e in shown],

@@ -38,6 +38,7 @@ from openoms.services.orders.channels import (
 )
 from openoms.services.orders.imports import (
     ImportReport,
+    OrderFileLine,
     import_orders,
 )
 from openoms.services.orders.summary import (
@@ -55,6 +56,7 @@ __all__ = [
     "ChannelPolicy",
     "ImportReport",
     "ItemLine",
+    "OrderFileLine",
     "RecordedChange",
     "RoutingStrategy",
     "ShortagePolicy",

@@ -1,25 +1,26 @@
-"""Bulk order import from JSON lines: each line is one capture in its own transaction.
+"""Bulk order import: each line of a file is one capture in its own transaction.
 
-A rejected line stores nothing and is reported with its line number, field and reason;
-a line whose (channel, external_reference) is already captured counts as a duplicate.
+The edge reads the file (`openoms.schemas.orders.read_order_lines`): each line is the
+order it asks for, or the LineError of a line it could not read. A rejected line stores
+nothing and is reported with its line number, field and reason; a line whose (channel,
+external_reference) is already captured counts as a duplicate.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-
-from pydantic import ValidationError
 
 from openoms.adapters.db.session import Database, retry_transient
 from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import DomainError
+from openoms.domain.file_lines import LineError
 from openoms.domain.order import OrderDraft
-from openoms.schemas import field_path
-from openoms.schemas.orders import OrderCreate
-from openoms.services.imports import LineError
 from openoms.services.orders.capture import CaptureResult, capture_order
+
+# A line of an order file as the edge read it: its number (from 1) and the order it asks
+# for, the LineError of a line that could not be read, or None for a blank line.
+OrderFileLine = tuple[int, OrderDraft | LineError | None]
 
 
 @dataclass(slots=True)
@@ -36,15 +37,18 @@ class ImportReport:
 def import_orders(
     db: Database,
     outbox: Outbox,
-    lines: Iterable[str],
+    lines: Iterable[OrderFileLine],
     *,
     on_line: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Capture every non-blank line; `on_line(number)` is called after each (progress)."""
+    """Capture the order of every line read; `on_line(number)` is called after each line,
+    blank ones too (progress)."""
     report = ImportReport()
-    for number, text in enumerate(lines, start=1):
-        if text.strip():
-            _import_line(db, outbox, number, text, report)
+    for number, line in lines:
+        if isinstance(line, LineError):
+            report.rejected.append(line)
+        elif line is not None:
+            _import_line(db, outbox, number, line, report)
         if on_line is not None:
             on_line(number)
     return report
@@ -56,27 +60,10 @@ def _capture(db: Database, outbox: Outbox, draft: OrderDraft) -> CaptureResult:
 
 
 def _import_line(
-    db: Database, outbox: Outbox, number: int, text: str, report: ImportReport
+    db: Database, outbox: Outbox, number: int, draft: OrderDraft, report: ImportReport
 ) -> None:
     try:
-        payload = OrderCreate.model_validate(json.loads(text))
-        draft = payload.to_draft()
         result = retry_transient(lambda: _capture(db, outbox, draft))
-    except json.JSONDecodeError as exc:
-        report.rejected.append(
-            LineError(
-                number, None, f"not valid JSON: {exc.msg} at column {exc.colno}", "json_invalid"
-            )
-        )
-        return
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        location = field_path(first["loc"]) or None
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        report.rejected.append(
-            LineError(number, location, f"{first['msg']}{more}", "payload_invalid")
-        )
-        return
     except DomainError as exc:
         report.rejected.append(LineError(number, exc.field, exc.detail, exc.code))
         return

@@ -1,11 +1,15 @@
 """The service_actions area: the names other areas, the API and the worker may use."""
 
 from openoms.services.service_actions.adjustments import (
+    AdjustItems,
     Discount,
+    ItemAdjustment,
     discount_amounts,
     submit_adjustments,
 )
 from openoms.services.service_actions.cancels import (
+    CancelItems,
+    ItemCancel,
     cancel_with_messages,
 )
 from openoms.services.service_actions.exchanges import (
@@ -33,8 +37,12 @@ from openoms.services.service_actions.reships import (
 
 __all__ = [
     "RESHIP_JOB",
+    "AdjustItems",
+    "CancelItems",
     "Discount",
     "ExchangeReturn",
+    "ItemAdjustment",
+    "ItemCancel",
     "NewItem",
     "ReshipReason",
     "ReshipRequest",

@@ -48,7 +48,6 @@ from openoms.domain.finance import DocumentLine
 from openoms.domain.money import Money, format_minor
 from openoms.domain.order import ItemType
 from openoms.domain.summary import ChangeKind, ChangeLine, ChangeOrder
-from openoms.schemas.service_actions import AdjustItemsIn, ItemAdjustmentIn
 from openoms.services.orders import (
     RecordedChange,
     billed_amounts,
@@ -63,6 +62,25 @@ PRE, IN, POST = "pre_fulfillment", "in_fulfillment", "post_fulfillment"
 STAGES = (PRE, IN, POST)  # the order change orders are recorded in
 PERCENTAGE, WITH_TAX, WITHOUT_TAX = "percentage", "amount_with_tax", "amount_without_tax"
 _PERCENT = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+@dataclass(frozen=True, slots=True)
+class ItemAdjustment:
+    """One discount on one item (product or delivery charge): `type` is percentage,
+    amount_with_tax or amount_without_tax, `amount` a decimal string (see above)."""
+
+    order_item_summary_id: str
+    type: str
+    amount: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustItems:
+    """Discounts on items of an order summary, and why."""
+
+    items: tuple[ItemAdjustment, ...]
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +175,7 @@ def _round_half_up(numerator: int, denominator: int) -> int:
 
 
 def submit_adjustments(
-    session: Session, outbox: Outbox, summary_id: str, request: AdjustItemsIn
+    session: Session, outbox: Outbox, summary_id: str, request: AdjustItems
 ) -> list[RecordedChange]:
     """Discount the requested items (see the module docstring): up to three change orders of
     kind adjust (pre_fulfillment, in_fulfillment, post_fulfillment), a credit memo for what
@@ -188,7 +206,7 @@ def submit_adjustments(
 
 
 def _discounts(
-    items: Mapping[str, m.OrderItemSummary], wanted: Sequence[ItemAdjustmentIn], currency: str
+    items: Mapping[str, m.OrderItemSummary], wanted: Sequence[ItemAdjustment], currency: str
 ) -> dict[str, Discount]:
     """Per item id (in the order first named), the sum of its discounts, each worked out on
     the item's price before this request; checked against what the item is worth."""
@@ -248,7 +266,7 @@ def _record(
     ]
 
 
-def _reason(request: AdjustItemsIn) -> str:
+def _reason(request: AdjustItems) -> str:
     if request.reason:
         return request.reason
     return "; ".join(dict.fromkeys(line.reason for line in request.items if line.reason))

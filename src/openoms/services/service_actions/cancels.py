@@ -39,7 +39,6 @@ from openoms.domain.errors import CancelExceedsAvailable, DeliveryChargeCancelIn
 from openoms.domain.fulfillment import RESHIP, FulfillmentOrderStatus
 from openoms.domain.order import ItemType
 from openoms.domain.summary import ChangeKind, ChangeOrder
-from openoms.schemas.service_actions import ItemsActionIn
 from openoms.services import fulfillment
 from openoms.services.orders import (
     RecordedChange,
@@ -58,6 +57,25 @@ CANCEL_ORDER = (S.DRAFT, S.ALLOCATED, S.ASSIGNED, S.PICK_COMPLETE, S.PACK_COMPLE
 
 
 @dataclass(frozen=True, slots=True)
+class ItemCancel:
+    """Units of one item summary to cancel, with an optional reason of their own."""
+
+    order_item_summary_id: str
+    quantity: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelItems:
+    """A cancel: the units per item, why, and whether a delivery group left with nothing
+    ordered gives back its delivery charge too."""
+
+    items: tuple[ItemCancel, ...]
+    reason: str | None = None
+    refund_shipping: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class CancelPlan:
     """What a cancel takes: units per item (request order), FO lines to cancel (by FO, in
     `CANCEL_ORDER`), and the delivery charges to cancel with their groups."""
@@ -69,7 +87,7 @@ class CancelPlan:
 
 
 def submit_cancel(
-    session: Session, outbox: Outbox, summary_id: str, request: ItemsActionIn
+    session: Session, outbox: Outbox, summary_id: str, request: CancelItems
 ) -> list[RecordedChange]:
     """Cancel the requested units (see the module docstring): one change order of kind
     cancel, FO lines and reservations released, the summary's totals and status derived
@@ -81,7 +99,7 @@ def submit_cancel(
 
 
 def cancel_with_messages(
-    session: Session, outbox: Outbox, summary_id: str, request: ItemsActionIn
+    session: Session, outbox: Outbox, summary_id: str, request: CancelItems
 ) -> tuple[list[RecordedChange], list[str]]:
     """`submit_cancel`, also answering the notes for the agent (a delivery charge kept)."""
     summary = locked_summary(session, summary_id)
@@ -205,7 +223,7 @@ def _charges(
     return charges, messages
 
 
-def _reason(request: ItemsActionIn) -> str:
+def _reason(request: CancelItems) -> str:
     if request.reason:
         return request.reason
     reasons = dict.fromkeys(line.reason for line in request.items if line.reason)

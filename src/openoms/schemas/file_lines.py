@@ -1,30 +1,14 @@
-"""What every file import (orders, inventory, locations) shares: how a refused line is
-reported, and how a CSV cell (text) becomes the JSON value a strict payload wants."""
+"""What the file importers (orders, inventory, locations) share at the edge: how a CSV
+cell (text) becomes the JSON value a strict payload wants."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
 _BOOLEANS = {"true": True, "false": False, "yes": True, "no": False}
-
-
-@dataclass(frozen=True, slots=True)
-class LineError:
-    """A refused line of an imported file: where, which field, why, and the stable code
-    when a domain rule refused it. Printed as `line 6, field items[0].quantity: … (code)`."""
-
-    line: int
-    field: str | None
-    message: str
-    code: str | None = None
-
-    def __str__(self) -> str:
-        where = f"line {self.line}" + (f", field {self.field}" if self.field else "")
-        return f"{where}: {self.message}" + (f" ({self.code})" if self.code else "")
 
 
 def csv_integer(cell: str) -> int | str:
