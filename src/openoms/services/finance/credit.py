@@ -4,7 +4,7 @@ credit memos are held: ensure-refunds leaves them alone (`held_memo_ids`). When 
 covers an invoice that bills new items of an exchange, it first applies the exchange's memo
 balances to it (`apply_exchange_credit`): invoice balance and memo balance both go down by
 the smaller of the two, capped at what the invoice bills for the new items
-(`invoicing.apply_credit`, recorded as a CreditApplication). What a memo has left once its
+(`credit_memos.apply_credit`, recorded as a CreditApplication). What a memo has left once its
 exchange owes nothing more (`settled_exchange_memos`) is refunded. Memos are tied to an
 exchange through the public `return_order.credited` / `return_order.returnless_refunded`
 events of its return order (their `credit_memo_id`)."""

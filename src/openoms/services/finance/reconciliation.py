@@ -7,7 +7,7 @@ outstanding = invoiced − credited − captured + (refunded − refunded_withou
 (what the customer still owes; negative: what we owe them). Every broken invariant is
 listed by name.
 
-A refund without a credit memo is an agent's refund (services/payments/actions.py, key
+A refund without a credit memo is an agent's refund (services/payments/agent_refunds.py, key
 `refund:agent:…`): money given back by a person's decision, which no document owes. It is
 not a mismatch — it was asked for, logged and evented — but it is shown on its own line and
 set aside from `outstanding`, so a settled order with a goodwill refund reads 0 outstanding

@@ -133,6 +133,7 @@ def capture_call(
     by_id: dict[str, m.OrderPaymentSummary],
     payment: m.Payment,
 ) -> GatewayCall:
+    """The gateway call that sends a PENDING capture, with its own key."""
     ps = by_id[payment.order_payment_summary_id]
     auth = session.get(m.PaymentAuthorization, payment.payment_authorization_id)
     reference = auth.gateway_reference if auth is not None else None
@@ -145,6 +146,7 @@ def capture_call(
 def mark_paid(
     session: Session, outbox: Outbox, summary: m.OrderSummary, invoice: m.Invoice
 ) -> None:
+    """An invoice with nothing left to pay is PAID (`invoice.paid`), once."""
     if invoice.balance > 0 or invoice.status == repo.PAID:
         return
     invoice.status = repo.PAID
@@ -153,6 +155,9 @@ def mark_paid(
         session,
         [DomainEvent("invoice.paid", "invoice", invoice.id, payload, summary.id)],
     )
+
+
+# --- the retry an exception offers --------------------------------------------------------
 
 
 def ensure_funds_action_for(summary: m.OrderSummary, invoice: m.Invoice | None) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Calling a payment gateway and recording what it answered: the pieces every money
-movement shares (authorize and capture in payments/funds.py, refunds in payments/refunds.py).
+movement shares (authorize in payments/authorizations.py, capture in payments/captures.py,
+refunds in payments/refunds.py).
 
 A call is prepared in one short transaction (`GatewayCall`, holding the token in memory
 only), sent with no transaction open (`call_gateway`), and settled in another short

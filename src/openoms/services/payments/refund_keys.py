@@ -20,6 +20,8 @@ def refund_job_key(order_summary_id: str, credit_memo_id: str) -> str:
 
 
 def pair_key(memo_id: str | None, payment_id: str, summary_id: str) -> str:
+    """`refund:{credit_memo_id}:{payment_id}`, `refund:excess:{summary}:{payment_id}` for
+    excess funds: a refund's first key, and the key of its exception whichever attempt."""
     return f"refund:{memo_id or f'excess:{summary_id}'}:{payment_id}"
 
 
