@@ -102,7 +102,8 @@ def reconcile(
     session: Session, *, ordered_from: datetime | None = None, ordered_to: datetime | None = None
 ) -> Reconciliation:
     """Ledgers of the order summaries ordered in [ordered_from, ordered_to), with their
-    mismatches, and totals per currency. Six grouped queries, however many orders."""
+    mismatches, and totals per currency. One query for the summaries and five for their
+    sums, however many orders."""
     summaries = repo.summaries_ordered_in(session, ordered_from, ordered_to)
     ledgers = {sid: Ledger(sid, currency) for sid, currency, _, _ in summaries}
     _add_payments(ledgers, repo.payment_summary_amounts(session, ordered_from, ordered_to))
