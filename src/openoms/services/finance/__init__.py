@@ -5,13 +5,17 @@ from openoms.services.finance.credit import (
     held_memo_ids,
     settled_exchange_memos,
 )
-from openoms.services.finance.invoicing import (
+from openoms.services.finance.credit_memos import (
+    apply_credit,
+    create_credit_memo,
+)
+from openoms.services.finance.documents import (
     CreditMemoStatus,
     InvoiceStatus,
-    apply_credit,
     billed_per_item,
-    create_credit_memo,
     documents_of,
+)
+from openoms.services.finance.invoicing import (
     invoice_shipment,
     invoicing_consumers,
     shipment_source_key,

@@ -4,7 +4,7 @@ credit memos are held: ensure-refunds leaves them alone (`held_memo_ids`). When 
 covers an invoice that bills new items of an exchange, it first applies the exchange's memo
 balances to it (`apply_exchange_credit`): invoice balance and memo balance both go down by
 the smaller of the two, capped at what the invoice bills for the new items
-(`invoicing.apply_credit`, recorded as a CreditApplication). What a memo has left once its
+(`credit_memos.apply_credit`, recorded as a CreditApplication). What a memo has left once its
 exchange owes nothing more (`settled_exchange_memos`) is refunded. Memos are tied to an
 exchange through the public `return_order.credited` / `return_order.returnless_refunded`
 events of its return order (their `credit_memo_id`)."""
@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
+from openoms.adapters.db.repositories import finance as repo
 from openoms.adapters.outbox import Outbox
 from openoms.domain.finance import Amounts
-from openoms.services.finance.invoicing import InvoiceStatus, apply_credit, billed_per_item
+from openoms.services.finance.credit_memos import apply_credit
+from openoms.services.finance.documents import billed_per_item
 
 CREDIT_EVENTS = ("return_order.credited", "return_order.returnless_refunded")
 
@@ -34,30 +35,15 @@ class _Exchange:
 
 def _exchanges(session: Session, order_summary_id: str) -> list[_Exchange]:
     """The summary's exchanges with their new items and their return's credit memos."""
-    returns = session.execute(
-        select(m.ReturnOrder.id, m.ReturnOrder.exchange_change_order_id).where(
-            m.ReturnOrder.order_summary_id == order_summary_id,
-            m.ReturnOrder.exchange_change_order_id.is_not(None),
-        )
-    ).all()
+    returns = repo.exchange_returns(session, order_summary_id)
     if not returns:
         return []
     found = {ro: _Exchange(ro) for ro, _ in returns}
     by_change = {change: ro for ro, change in returns}
-    for order_id, item_id in session.execute(
-        select(m.OrderItem.order_id, m.OrderItem.order_item_summary_id).where(
-            m.OrderItem.order_id.in_(list(by_change))
-        )
-    ):
+    for order_id, item_id in repo.change_order_items(session, list(by_change)):
         found[by_change[order_id]].new_item_ids.add(item_id)
-    for ro, payload in session.execute(
-        select(m.Event.aggregate_id, m.Event.payload)
-        .where(
-            m.Event.order_summary_id == order_summary_id,
-            m.Event.name.in_(CREDIT_EVENTS),
-            m.Event.aggregate_id.in_(list(found)),
-        )
-        .order_by(m.Event.id)
+    for ro, payload in repo.credit_event_payloads(
+        session, order_summary_id, CREDIT_EVENTS, list(found)
     ):
         memo = payload.get("credit_memo_id")
         if memo:
@@ -74,18 +60,9 @@ def _owing(session: Session, order_summary_id: str, exchange: _Exchange) -> bool
         net = item.quantity_ordered - item.quantity_canceled
         if net > billed.get(item.id, Amounts()).quantity:
             return True
-    unpaid = session.scalar(
-        select(func.count())
-        .select_from(m.Invoice)
-        .join(m.InvoiceLine, m.InvoiceLine.invoice_id == m.Invoice.id)
-        .where(
-            m.Invoice.order_summary_id == order_summary_id,
-            m.Invoice.status == InvoiceStatus.POSTED,
-            m.Invoice.balance > 0,
-            m.InvoiceLine.order_item_summary_id.in_(list(exchange.new_item_ids)),
-        )
+    return bool(
+        repo.count_unpaid_invoices_billing(session, order_summary_id, list(exchange.new_item_ids))
     )
-    return bool(unpaid)
 
 
 def held_memo_ids(session: Session, order_summary_id: str) -> set[str]:
@@ -108,15 +85,9 @@ def apply_exchange_credit(
     exchanges = _exchanges(session, summary.id)
     if not exchanges or invoice.balance <= 0:
         return 0
-    lines = session.execute(
-        select(
-            m.InvoiceLine.order_item_summary_id,
-            m.InvoiceLine.total_price + m.InvoiceLine.adjustments + m.InvoiceLine.tax,
-        ).where(m.InvoiceLine.invoice_id == invoice.id)
-    ).all()
     billed_new: dict[str, int] = defaultdict(int)
-    for item_id, total in lines:
-        billed_new[str(item_id)] += int(total)
+    for item_id, total in repo.invoice_line_totals(session, invoice.id):
+        billed_new[item_id] += total
     applied_total = 0
     for exchange in exchanges:
         room = sum(v for k, v in billed_new.items() if k in exchange.new_item_ids)

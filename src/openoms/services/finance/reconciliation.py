@@ -7,7 +7,7 @@ outstanding = invoiced − credited − captured + (refunded − refunded_withou
 (what the customer still owes; negative: what we owe them). Every broken invariant is
 listed by name.
 
-A refund without a credit memo is an agent's refund (services/payments/actions.py, key
+A refund without a credit memo is an agent's refund (services/payments/agent_refunds.py, key
 `refund:agent:…`): money given back by a person's decision, which no document owes. It is
 not a mismatch — it was asked for, logged and evented — but it is shown on its own line and
 set aside from `outstanding`, so a settled order with a goodwill refund reads 0 outstanding
@@ -19,14 +19,14 @@ to 0) and are not counted here.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from openoms.adapters.db import models as m
+from openoms.adapters.db.repositories import finance as repo
 from openoms.domain.money import format_minor
 from openoms.domain.payments import AGENT_REFUND_KEY_PREFIX, PaymentStatus
 from openoms.domain.summary import OrderSummaryStatus
@@ -102,31 +102,34 @@ def reconcile(
     session: Session, *, ordered_from: datetime | None = None, ordered_to: datetime | None = None
 ) -> Reconciliation:
     """Ledgers of the order summaries ordered in [ordered_from, ordered_to), with their
-    mismatches, and totals per currency. Five grouped queries, however many orders."""
-    where = []
-    if ordered_from is not None:
-        where.append(m.OrderSummary.ordered_at >= ordered_from)
-    if ordered_to is not None:
-        where.append(m.OrderSummary.ordered_at < ordered_to)
-    summaries = session.execute(
-        select(m.OrderSummary.id, m.OrderSummary.currency, m.OrderSummary.status)
-        .add_columns(m.OrderSummary.grand_total)
-        .where(*where)
-        .order_by(m.OrderSummary.ordered_at, m.OrderSummary.id)
-    ).all()
-    ids = select(m.OrderSummary.id).where(*where).scalar_subquery()
+    mismatches, and totals per currency. One query for the summaries and five for their
+    sums, however many orders."""
+    summaries = repo.summaries_ordered_in(session, ordered_from, ordered_to)
     ledgers = {sid: Ledger(sid, currency) for sid, currency, _, _ in summaries}
-    ops = m.OrderPaymentSummary
-    for row in session.execute(
-        select(
-            ops.order_summary_id,
-            ops.id,
-            ops.authorized,
-            ops.captured,
-            ops.refunded,
-            ops.reversed,
-        ).where(ops.order_summary_id.in_(ids))
-    ):
+    _add_payments(ledgers, repo.payment_summary_amounts(session, ordered_from, ordered_to))
+    agent_refunds = repo.processed_refunds_keyed(
+        session,
+        ordered_from,
+        ordered_to,
+        key_prefix=AGENT_REFUND_KEY_PREFIX,
+        processed=PaymentStatus.PROCESSED.value,
+    )
+    for summary_id, total in agent_refunds.items():
+        ledgers[summary_id].refunded_without_credit_memo = total
+    for summary_id, total in repo.invoiced_per_summary(session, ordered_from, ordered_to).items():
+        ledgers[summary_id].invoiced = total
+    fees: dict[str, int] = defaultdict(int)
+    fees.update(repo.fees_invoiced_per_summary(session, ordered_from, ordered_to))
+    for summary_id, total in repo.credited_per_summary(session, ordered_from, ordered_to).items():
+        ledgers[summary_id].credited = total
+    for sid, _, status, grand_total in summaries:
+        _check_documents(ledgers[sid], status, grand_total, fees[sid])
+    return Reconciliation(list(ledgers.values()), _totals(summaries, ledgers))
+
+
+def _add_payments(ledgers: dict[str, Ledger], rows: Sequence[Any]) -> None:
+    """Sum each payment summary into its order's ledger and note what breaks its invariants."""
+    for row in rows:
         ledger = ledgers[row.order_summary_id]
         ledger.authorized += row.authorized
         ledger.captured += row.captured
@@ -138,50 +141,29 @@ def reconcile(
             ledger.mismatches.append(f"payment summary {row.id}: captured + reversed > authorized")
         if row.refunded > row.captured:
             ledger.mismatches.append(f"payment summary {row.id}: refunded > captured")
-    for summary_id, total in session.execute(
-        select(ops.order_summary_id, func.sum(m.Refund.amount))
-        .join(ops, ops.id == m.Refund.order_payment_summary_id)
-        .where(
-            ops.order_summary_id.in_(ids),
-            m.Refund.status == PaymentStatus.PROCESSED.value,
-            m.Refund.credit_memo_id.is_(None),
-            m.Refund.idempotency_key.startswith(AGENT_REFUND_KEY_PREFIX, autoescape=True),
+
+
+def _check_documents(ledger: Ledger, status: str, grand_total: int, fees: int) -> None:
+    """An order with nothing left to ship: its invoices less its credit memos (and fees)
+    must come to its grand total."""
+    # Fees (a return fee) are invoiced on top of what the order is worth.
+    net = ledger.invoiced - ledger.credited - fees
+    if status in _COMPLETE and net != grand_total:
+        currency = ledger.currency
+        ledger.mismatches.append(
+            f"invoices − credit memos{' − fees' if fees else ''} "
+            f"{format_minor(net, currency)} ≠ grand total "
+            f"{format_minor(grand_total, currency)}"
         )
-        .group_by(ops.order_summary_id)
-    ):
-        ledgers[summary_id].refunded_without_credit_memo = int(total)
-    for summary_id, total in session.execute(
-        select(m.Invoice.order_summary_id, func.sum(m.Invoice.grand_total))
-        .where(m.Invoice.order_summary_id.in_(ids))
-        .group_by(m.Invoice.order_summary_id)
-    ):
-        ledgers[summary_id].invoiced = int(total)
-    fees: dict[str, int] = defaultdict(int)
-    for summary_id, total in session.execute(
-        select(m.Invoice.order_summary_id, func.sum(m.InvoiceLine.total_price + m.InvoiceLine.tax))
-        .join(m.InvoiceLine, m.InvoiceLine.invoice_id == m.Invoice.id)
-        .where(m.Invoice.order_summary_id.in_(ids), m.InvoiceLine.type == "fee")
-        .group_by(m.Invoice.order_summary_id)
-    ):
-        fees[summary_id] = int(total)
-    for summary_id, total in session.execute(
-        select(m.CreditMemo.order_summary_id, func.sum(m.CreditMemo.grand_total))
-        .where(m.CreditMemo.order_summary_id.in_(ids))
-        .group_by(m.CreditMemo.order_summary_id)
-    ):
-        ledgers[summary_id].credited = int(total)
+
+
+def _totals(
+    summaries: Sequence[tuple[str, str, str, int]], ledgers: dict[str, Ledger]
+) -> list[Ledger]:
+    """One ledger per currency, summing the orders' ledgers, by currency code."""
     totals: dict[str, Ledger] = defaultdict(lambda: Ledger(None, ""))
-    for sid, currency, status, grand_total in summaries:
-        ledger = ledgers[sid]
-        # Fees (a return fee) are invoiced on top of what the order is worth.
-        net = ledger.invoiced - ledger.credited - fees[sid]
-        if status in _COMPLETE and net != grand_total:
-            ledger.mismatches.append(
-                f"invoices − credit memos{' − fees' if fees[sid] else ''} "
-                f"{format_minor(net, currency)} ≠ grand total "
-                f"{format_minor(grand_total, currency)}"
-            )
+    for sid, currency, _, _ in summaries:
         sums = totals[currency]
         sums.currency = currency
-        sums.add(ledger)
-    return Reconciliation(list(ledgers.values()), [totals[c] for c in sorted(totals)])
+        sums.add(ledgers[sid])
+    return [totals[c] for c in sorted(totals)]

@@ -2,19 +2,23 @@
 
 from openoms.services.payments.actions import (
     PaymentDeclined,
-    RefundDeclined,
     capture_payment,
     prepare_capture,
+    send_pending,
+)
+from openoms.services.payments.agent_refunds import (
+    RefundDeclined,
     prepare_refund,
     refund_payment,
-    send_pending,
     send_pending_refunds,
 )
 from openoms.services.payments.authorizations import (
     authorize_payments,
 )
-from openoms.services.payments.funds import (
+from openoms.services.payments.captures import (
     ENSURE_FUNDS_JOB,
+)
+from openoms.services.payments.funds import (
     EnsureFundsResult,
     ensure_funds,
 )
@@ -26,11 +30,15 @@ from openoms.services.payments.jobs import (
     payment_consumers,
     payment_job_kinds,
 )
-from openoms.services.payments.refunds import (
-    REFUND_JOB,
-    ensure_refunds,
+from openoms.services.payments.refund_jobs import (
     refund_consumers,
     refund_job,
+)
+from openoms.services.payments.refund_keys import (
+    REFUND_JOB,
+)
+from openoms.services.payments.refunds import (
+    ensure_refunds,
     refund_views,
     refunds_due,
 )

@@ -98,23 +98,7 @@ def _settle_authorization(
     )
     what = f"authorization {auth.id} of {format_minor(auth.amount, summary.currency)}"
     if response.result is R.SUCCESS:
-        ps = session.get(m.OrderPaymentSummary, call.payment_summary_id)
-        assert ps is not None
-        requested, auth.amount = auth.amount, response.amount
-        auth.status = AuthorizationStatus.AUTHORIZED.value
-        auth.gateway_reference = response.reference
-        ps.authorized += response.amount
-        money = summary.currency
-        event = payment_event(
-            "payment.authorized",
-            summary,
-            payment_authorization_id=auth.id,
-            order_payment_summary_id=ps.id,
-            requested=format_minor(requested, money),
-            amount=format_minor(response.amount, money),
-            currency=money,
-        )
-        outbox.record(session, [event])
+        _authorized(session, outbox, summary, auth, call, response)
         resolve_exception(session, outbox, dedupe, note="authorized")
     else:
         if response.result is R.PERMANENT_FAIL:
@@ -137,3 +121,32 @@ def _settle_authorization(
             action=action,
         )
     session.flush()
+
+
+def _authorized(
+    session: Session,
+    outbox: Outbox,
+    summary: m.OrderSummary,
+    auth: m.PaymentAuthorization,
+    call: GatewayCall,
+    response: GatewayResponse,
+) -> None:
+    """The gateway authorized (perhaps less than asked): AUTHORIZED with its reference and
+    the amount it approved, `payment.authorized` emitted."""
+    ps = session.get(m.OrderPaymentSummary, call.payment_summary_id)
+    assert ps is not None
+    requested, auth.amount = auth.amount, response.amount
+    auth.status = AuthorizationStatus.AUTHORIZED.value
+    auth.gateway_reference = response.reference
+    ps.authorized += response.amount
+    money = summary.currency
+    event = payment_event(
+        "payment.authorized",
+        summary,
+        payment_authorization_id=auth.id,
+        order_payment_summary_id=ps.id,
+        requested=format_minor(requested, money),
+        amount=format_minor(response.amount, money),
+        currency=money,
+    )
+    outbox.record(session, [event])

@@ -1,5 +1,6 @@
 """Calling a payment gateway and recording what it answered: the pieces every money
-movement shares (authorize and capture in payments/funds.py, refunds in payments/refunds.py).
+movement shares (authorize in payments/authorizations.py, capture in payments/captures.py,
+refunds in payments/refunds.py).
 
 A call is prepared in one short transaction (`GatewayCall`, holding the token in memory
 only), sent with no transaction open (`call_gateway`), and settled in another short
@@ -15,10 +16,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
+from openoms.adapters.db.repositories import finance as finance_repo
 from openoms.adapters.db.repositories import fulfillment as fulfillment_repo
 from openoms.adapters.db.repositories import payments as repo
 from openoms.adapters.db.session import Database, retry_transient
@@ -165,8 +166,8 @@ def order_funds(session: Session, order_summary_id: str, *, with_items: bool = T
     for ps in repo.payment_summaries(session, order_summary_id):
         held += ps.captured - ps.refunded - ps.pending_refund
         pending += ps.pending_capture
-    invoiced, invoice_balances = _sums(session, m.Invoice, order_summary_id)
-    credited, credit_balances = _sums(session, m.CreditMemo, order_summary_id)
+    invoiced, invoice_balances = finance_repo.document_sums(session, m.Invoice, order_summary_id)
+    credited, credit_balances = finance_repo.document_sums(session, m.CreditMemo, order_summary_id)
     return OrderFunds(
         held=held,
         pending_capture=pending,
@@ -176,18 +177,6 @@ def order_funds(session: Session, order_summary_id: str, *, with_items: bool = T
         credit_balances=credit_balances,
         to_invoice=_to_invoice(session, order_summary_id) if with_items else 0,
     )
-
-
-def _sums(
-    session: Session, document: type[m.Invoice] | type[m.CreditMemo], order_summary_id: str
-) -> tuple[int, int]:
-    total, balance = session.execute(
-        select(
-            func.coalesce(func.sum(document.grand_total), 0),
-            func.coalesce(func.sum(document.balance), 0),
-        ).where(document.order_summary_id == order_summary_id)
-    ).one()
-    return int(total), int(balance)
 
 
 def _to_invoice(session: Session, order_summary_id: str) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
@@ -17,14 +16,11 @@ from openoms.adapters.payments import Gateways
 from openoms.domain.payments import AuthorizationStatus
 from openoms.services.orders import locked_summary
 from openoms.services.payments.authorizations import AUTHORIZE_JOB, authorize_payments
-from openoms.services.payments.funds import (
-    ENSURE_FUNDS_JOB,
-    captures_on_order,
-    ensure_funds,
-    ensure_funds_action,
-)
+from openoms.services.payments.captures import ENSURE_FUNDS_JOB, ensure_funds_action
+from openoms.services.payments.funds import ensure_funds
 from openoms.services.payments.gateway_calls import record_exception
-from openoms.services.payments.refunds import REFUND_JOB, refund_job_key
+from openoms.services.payments.order_captures import captures_on_order
+from openoms.services.payments.refund_keys import REFUND_JOB, refund_job_key
 
 
 def payment_job_kinds(gateways: Gateways) -> dict[str, JobKind]:
@@ -80,12 +76,7 @@ def _forget_retry_blocked(context: JobContext, payload: dict[str, Any]) -> None:
     """Drop `retry_blocked` from the job's payload before it is rescheduled: the flag is a
     person's go-ahead for one run, not for the retries after it."""
     with context.db.transaction() as session:
-        session.execute(
-            update(m.Job)
-            .where(m.Job.id == context.job_id)
-            .values(payload=_without_retry_blocked(payload))
-            .execution_options(synchronize_session=False)
-        )
+        repo.replace_job_payload(session, context.job_id, _without_retry_blocked(payload))
 
 
 def on_invoice_created(session: Session, event: m.Event) -> None:
@@ -137,13 +128,7 @@ def on_credit_memo_created(session: Session, event: m.Event) -> None:
     the credit is applied before anyone adds a payment method."""
     summary_id = event.payload["order_summary_id"]
     memo_id = event.payload["credit_memo_id"]
-    for invoice_id in session.scalars(
-        select(m.Invoice.id).where(
-            m.Invoice.order_summary_id == summary_id,
-            m.Invoice.status != repo.PAID,
-            m.Invoice.balance > 0,
-        )
-    ):
+    for invoice_id in repo.unpaid_invoice_ids(session, summary_id):
         payload = {"order_summary_id": summary_id, "invoice_id": invoice_id, "retry_blocked": True}
         enqueue(session, ENSURE_FUNDS_JOB, f"ensure_funds:{invoice_id}:credit:{memo_id}", payload)
 

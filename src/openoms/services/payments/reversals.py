@@ -27,7 +27,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
@@ -37,7 +36,7 @@ from openoms.adapters.jobs import JobContext, JobKind, Reschedule, enqueue
 from openoms.adapters.outbox import Consumer, Outbox
 from openoms.adapters.payments import Gateways
 from openoms.domain.money import format_minor
-from openoms.domain.order import ItemType, Lifecycle
+from openoms.domain.order import Lifecycle
 from openoms.domain.payments import (
     AuthorizationStatus,
     ItemProgress,
@@ -108,30 +107,11 @@ def reverse_unused_authorizations(
 
 def is_settled(session: Session, order_summary_id: str) -> bool:
     """Nothing left to ship, every shipment invoiced, every invoice PAID."""
-    items = [
-        ItemProgress(*row)
-        for row in session.execute(
-            select(
-                m.OrderItemSummary.quantity_ordered,
-                m.OrderItemSummary.quantity_canceled,
-                m.OrderItemSummary.quantity_allocated,
-                m.OrderItemSummary.quantity_fulfilled,
-            ).where(
-                m.OrderItemSummary.order_summary_id == order_summary_id,
-                m.OrderItemSummary.type == ItemType.PRODUCT.value,
-            )
-        )
-    ]
+    items = [ItemProgress(*row) for row in repo.product_item_progress(session, order_summary_id)]
     if not all(item.done for item in items):
         return False  # the usual answer, with one query
-    invoices = session.execute(
-        select(m.Invoice.source_key, m.Invoice.status).where(
-            m.Invoice.order_summary_id == order_summary_id
-        )
-    ).all()
-    shipped = session.scalars(
-        select(m.Shipment.id).where(m.Shipment.order_summary_id == order_summary_id)
-    ).all()
+    invoices = repo.invoice_sources(session, order_summary_id)
+    shipped = repo.shipment_ids(session, order_summary_id)
     invoiced = {source_key for source_key, _ in invoices}
     uninvoiced = sum(1 for s in shipped if shipment_source_key(s) not in invoiced)
     return order_settled(items, [status == repo.PAID for _, status in invoices], uninvoiced)
@@ -155,14 +135,7 @@ class _Key:
 
 def _history(session: Session, payment_summary_ids: list[str]) -> dict[str, _History]:
     keys: dict[str, _Key] = {}
-    for log in session.scalars(
-        select(m.PaymentGatewayLog)
-        .where(
-            m.PaymentGatewayLog.order_payment_summary_id.in_(payment_summary_ids),
-            m.PaymentGatewayLog.operation == GatewayOperation.REVERSE.value,
-        )
-        .order_by(m.PaymentGatewayLog.id)
-    ):
+    for log in repo.gateway_logs_of(session, payment_summary_ids, GatewayOperation.REVERSE.value):
         entry = keys.setdefault(
             log.idempotency_key, _Key(int(log.idempotency_key.rsplit(":", 1)[1]), log.amount)
         )
@@ -239,20 +212,12 @@ def _settle_reversal(
     ps = session.get(m.OrderPaymentSummary, call.payment_summary_id, populate_existing=True)
     assert ps is not None
     key = call.request.idempotency_key
-    recorded = session.scalar(
-        select(m.PaymentGatewayLog.id)
-        .where(
-            m.PaymentGatewayLog.idempotency_key == key,
-            m.PaymentGatewayLog.operation == GatewayOperation.REVERSE.value,
-            m.PaymentGatewayLog.result == R.SUCCESS.value,
-        )
-        .limit(1)
-    )
+    recorded = repo.succeeded_before(session, key, GatewayOperation.REVERSE.value)
     log_answer(session, call, response)
     money = summary.currency
     amount = format_minor(call.request.amount, money)
     if response.result is R.SUCCESS:
-        if recorded is not None:
+        if recorded:
             return  # a concurrent run settled this key already
         ps.reversed += call.request.amount
         event = payment_event(

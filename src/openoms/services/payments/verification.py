@@ -22,10 +22,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
+from openoms.adapters.db.repositories import payments as repo
 from openoms.adapters.db.repositories import routing as routing_repo
 from openoms.adapters.db.session import Database, retry_transient
 from openoms.adapters.jobs import JobContext, JobKind, Reschedule
@@ -93,24 +93,7 @@ def verify_authorizations(
 
 
 def _reported(session: Session, order_summary_id: str, references: list[str]) -> list[_Reported]:
-    rows = session.execute(
-        select(
-            m.OrderPaymentSummary.gateway,
-            m.PaymentAuthorization.gateway_reference,
-            m.PaymentAuthorization.amount,
-            m.OrderSummary.currency,
-        )
-        .join(
-            m.OrderPaymentSummary,
-            m.OrderPaymentSummary.id == m.PaymentAuthorization.order_payment_summary_id,
-        )
-        .join(m.OrderSummary, m.OrderSummary.id == m.OrderPaymentSummary.order_summary_id)
-        .where(
-            m.OrderPaymentSummary.order_summary_id == order_summary_id,
-            m.PaymentAuthorization.gateway_reference.in_(references),
-        )
-        .order_by(m.OrderPaymentSummary.position)
-    )
+    rows = repo.reported_authorizations(session, order_summary_id, references)
     return [
         _Reported(gateway, reference or "", amount, currency)
         for gateway, reference, amount, currency in rows
@@ -175,11 +158,7 @@ def _release(
     """Open the routing gate and queue routing of every delivery group."""
     # Done in this transaction, not after it: a routing job reading the gate after this
     # commit must find it open, or it would wait with nothing left to wake it.
-    session.execute(
-        update(m.Job)
-        .where(m.Job.dedupe_key == routing_gate_key(summary.id))
-        .values(status="done", last_error=None)
-    )
+    repo.mark_job_done(session, routing_gate_key(summary.id))
     for group_id in routing_repo.group_ids(session, summary.id):
         schedule_routing(session, group_id, 1, reason="authorizations verified")
     resolve_exception(session, outbox, exception_key(summary.id), note="authorizations verified")
