@@ -27,7 +27,7 @@ from openoms.services.orders import ChannelData, upsert_channel
 from openoms.worker.consumers import default_jobs, default_registry
 from tests.integration.conftest import Api
 from tests.integration.helpers import bookkeeping, count
-from tests.integration.service_actions import make_shop
+from tests.integration.service_shop import make_shop
 from tests.integration.worker import drain_db
 from tests.network import stock_network
 from tests.payloads import order_payload

@@ -21,7 +21,7 @@ from openoms.services.orders import CapturePolicy, ChannelData, upsert_channel
 from openoms.services.payments import ENSURE_FUNDS_JOB
 from openoms.worker.consumers import default_registry
 from tests.integration.conftest import Api
-from tests.integration.service_actions import GRAND_TOTAL, Shop, make_shop
+from tests.integration.service_shop import GRAND_TOTAL, Shop, make_shop
 
 TEE_UNIT = 2055  # 20.00 − 3.45 + 4.00
 LDN_INVOICE = 3 * TEE_UNIT + 599  # the TEE-Ms and the delivery charge

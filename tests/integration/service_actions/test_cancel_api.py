@@ -17,7 +17,7 @@ import pytest
 from openoms.adapters.db.session import Database
 from openoms.services.orders import ShortagePolicy
 from tests.integration.conftest import Api
-from tests.integration.service_actions import Shop, make_shop, minor, without_ids
+from tests.integration.service_shop import Shop, make_shop, minor, without_ids
 from tests.network import stock_network
 
 INITIAL_STOCK = {

@@ -20,7 +20,7 @@ from openoms.services import returns
 from openoms.services.inventory import InventoryLine, apply_inventory_import
 from openoms.worker.consumers import default_registry
 from tests.integration.conftest import Api
-from tests.integration.service_actions import GRAND_TOTAL, Shop, make_shop, minor, without_ids
+from tests.integration.service_shop import GRAND_TOTAL, Shop, make_shop, minor, without_ids
 
 RETURNED = 2055  # one TEE-M: 20.00 − 3.45 + 4.00
 MUG_INVOICE = 895  # MUG 8.00 − 0.65 + 1.60 (its group has no delivery charge)

@@ -17,7 +17,7 @@ from openoms.adapters.outbox import Outbox
 from openoms.services.inventory import InventoryLine, apply_inventory_import
 from openoms.worker.consumers import default_registry
 from tests.integration.conftest import Api
-from tests.integration.service_actions import GRAND_TOTAL, Shop, make_shop, without_ids
+from tests.integration.service_shop import GRAND_TOTAL, Shop, make_shop, without_ids
 
 
 def shipped_shop(api: Api) -> Shop:

@@ -38,8 +38,7 @@ from openoms.domain.order import (
     delivery_charge_shares,
     price_order,
 )
-
-from .factories import (
+from tests.unit.factories import (
     make_address,
     make_draft,
     make_line,

@@ -12,9 +12,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from openoms.domain.errors import QuantityInvalid, QuantityInvariantViolated
 from openoms.domain.quantities import ItemQuantities, ItemStatus
-
-from .factories import make_quantities
-from .strategies import item_quantities
+from tests.unit.factories import make_quantities
+from tests.unit.strategies import item_quantities
 
 # --- derived fields -----------------------------------------------------------------------
 

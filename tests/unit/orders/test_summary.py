@@ -28,9 +28,8 @@ from openoms.domain.summary import (
     derive_status,
     summary_totals,
 )
-
-from .factories import make_states
-from .strategies import item_quantities
+from tests.unit.factories import make_states
+from tests.unit.strategies import item_quantities
 
 EXAMPLE_TOTALS = Totals(product=6800, delivery=499, adjustments=-1100, tax=1460)
 

@@ -74,7 +74,7 @@ def test_the_cycle_finder_finds_a_cycle_through_three_modules() -> None:
 
 # --- docs/architecture.md matches the code ---------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
 CONTRACTS = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
     "importlinter"

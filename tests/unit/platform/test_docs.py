@@ -19,7 +19,7 @@ from openoms.domain.quantities import ItemQuantities, ItemStatus
 from openoms.domain.returns import RETURN_ORDER_TRANSITIONS
 from openoms.domain.summary import OrderSummaryStatus, derive_status
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LIFECYCLES = ROOT / "docs" / "lifecycles.md"
 TABLES = {
     "fulfillment_order": FULFILLMENT_ORDER_TRANSITIONS,
