@@ -23,8 +23,8 @@ from openoms.services.finance import reconcile
 from openoms.services.payments import REFUND_JOB, capture_payment, refund_payment
 from openoms.worker.consumers import default_jobs, default_registry
 from tests.integration.conftest import Api
+from tests.integration.funds_world import GRAND_TOTAL, Shop, shop_with
 from tests.integration.helpers import capture, count
-from tests.integration.test_ensure_funds import GRAND_TOTAL, Shop, shop_with
 from tests.network import stock_network
 from tests.payloads import order_payload
 
