@@ -16,8 +16,8 @@ from openoms.services.finance import invoice_shipment
 from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_registry
 from openoms.worker.relay import process_batch, replay
+from tests.integration.fulfillment_world import capture, make_fo, ship
 from tests.integration.helpers import count
-from tests.integration.test_fulfillment import capture, make_fo, ship
 
 
 @pytest.fixture

@@ -30,8 +30,8 @@ from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.relay import process_batch
 from tests.integration.conftest import Api
+from tests.integration.fulfillment_world import capture, make_fo, ship
 from tests.integration.helpers import count
-from tests.integration.test_fulfillment import capture, make_fo, ship
 
 RETURN_ONE_TEE = 2055  # 20.00 − 3.45 + 4.00
 
