@@ -35,8 +35,8 @@ from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
 from tests.integration.conftest import Api
+from tests.integration.exchange_world import MUG_INVOICE, exchange, shipped_shop
 from tests.integration.helpers import capture
-from tests.integration.test_exchange_api import MUG_INVOICE, exchange, shipped_shop
 from tests.integration.worker import WorkerClock, drain, make_worker
 from tests.network import stock_network
 from tests.payloads import order_payload
