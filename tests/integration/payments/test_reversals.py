@@ -14,7 +14,7 @@ from openoms.adapters.payments import Gateways
 from openoms.domain.ports import GatewayResult
 from openoms.services.payments import REVERSE_JOB, reverse_unused_authorizations
 from tests.integration.helpers import count
-from tests.integration.test_money_flow import GRAND_TOTAL, Flow, start
+from tests.integration.money_world import GRAND_TOTAL, Flow, start
 
 AUTHORIZED = 9000
 UNUSED = AUTHORIZED - GRAND_TOTAL  # 17.01
