@@ -46,6 +46,19 @@ def run(
     )
 
 
+def run_cli(
+    *args: str, database_url: str, cwd: Path, columns: int = 200, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """`openoms ARGS` with only OPENOMS_DATABASE_URL (and `settings`) configured; a fixed
+    terminal width keeps rich from wrapping report lines differently from one machine to the
+    next."""
+    return run(
+        [str(OPENOMS), *args],
+        env=cli_env(database_url, COLUMNS=str(columns), **settings),
+        cwd=cwd,
+    )
+
+
 @contextmanager
 def fresh_database(backend: str, workdir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """The URL of an empty database (no schema, no keys) on `backend`: a file in `workdir`,

@@ -30,7 +30,7 @@ from openoms.services.orders import ChannelData, upsert_channel
 from openoms.services.views import order_summary_view
 from openoms.worker.consumers import default_registry
 from tests.conftest import BACKENDS
-from tests.e2e.common import OPENOMS, cli_env, fresh_database, run
+from tests.e2e.common import OPENOMS, cli_env, fresh_database, run_cli
 from tests.integration.helpers import count, gateway_ledger, openoms_ledger
 from tests.payloads import order_payload
 
@@ -38,19 +38,6 @@ DIALECT = {"sqlite": "sqlite", "postgres": "postgresql"}
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def run_cli(
-    *args: str, database_url: str, cwd: Path, columns: int = 200, **settings: str
-) -> subprocess.CompletedProcess[str]:
-    """`openoms ARGS` with only OPENOMS_DATABASE_URL (and `settings`) configured; a fixed
-    terminal width keeps rich from wrapping report lines differently from one machine to the
-    next."""
-    return run(
-        [str(OPENOMS), *args],
-        env=cli_env(database_url, COLUMNS=str(columns), **settings),
-        cwd=cwd,
-    )
 
 
 def flat(text_: str) -> str:

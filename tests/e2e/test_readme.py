@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import BACKENDS
 from tests.e2e.common import OPENOMS, cli_env, fresh_database, run
-from tests.e2e.test_http import ADMIN_KEY, Server, running_server
+from tests.e2e.servers import ADMIN_KEY, Server, running_server
 
 pytestmark = pytest.mark.e2e
 

@@ -22,10 +22,8 @@ from openoms.adapters.db import models as m
 from openoms.adapters.db.migrate import upgrade
 from openoms.adapters.db.session import Database
 from tests.conftest import BACKENDS
-from tests.e2e.common import OPENOMS, cli_env, fresh_database
-from tests.e2e.test_cli import run_cli
-from tests.e2e.test_http import ADMIN_KEY, reference, running_server, stock_over_http
-from tests.e2e.test_service_actions_http import eventually
+from tests.e2e.common import OPENOMS, cli_env, fresh_database, run_cli
+from tests.e2e.servers import ADMIN_KEY, eventually, reference, running_server, stock_over_http
 from tests.integration.helpers import count, gateway_ledger, openoms_ledger
 from tests.payloads import order_payload
 

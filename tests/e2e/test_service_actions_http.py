@@ -10,9 +10,8 @@ shared −4.35 / −0.65): TEE-M 61.65, MUG 8.95, delivery 5.99, grand total 76.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -22,10 +21,11 @@ from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
 from tests.conftest import BACKENDS
 from tests.e2e.common import fresh_database
-from tests.e2e.test_http import (
+from tests.e2e.servers import (
     ADMIN_KEY,
     Server,
     assert_problem,
+    eventually,
     reference,
     running_server,
     stock_over_http,
@@ -33,9 +33,6 @@ from tests.e2e.test_http import (
 from tests.payloads import order_payload
 
 pytestmark = pytest.mark.e2e
-
-T = TypeVar("T")
-WAIT_SECONDS = 120.0  # a bound for a loaded machine, not a measurement
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -51,18 +48,6 @@ def live(
         with server.client(ADMIN_KEY) as admin:
             stock_over_http(admin, units=50)
         yield server
-
-
-def eventually(read: Callable[[], T], done: Callable[[T], bool], what: str) -> T:
-    """Poll `read` until `done` holds (the server's worker runs in the background)."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        value = read()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not happen within {WAIT_SECONDS:.0f} s: {value}")
-        time.sleep(0.1)
 
 
 def pending_deliveries(database_url: str) -> int:

@@ -22,7 +22,7 @@ from openoms.services.orders import ChannelData, upsert_channel
 from openoms.worker.consumers import default_registry
 from tests.integration.conftest import Api
 from tests.integration.helpers import row_counts, stock
-from tests.integration.service_actions import Shop, make_shop
+from tests.integration.service_shop import Shop, make_shop
 from tests.payloads import order_payload
 
 UK, US = "web-uk", "web-us"
