@@ -39,8 +39,8 @@ from openoms.worker.consumers import default_registry
 from tests.integration import returns_world
 from tests.integration.conftest import Api
 from tests.integration.helpers import capture
-from tests.integration.service_actions import GRAND_TOTAL
-from tests.integration.service_actions import make_shop as order_shop
+from tests.integration.service_shop import GRAND_TOTAL
+from tests.integration.service_shop import make_shop as order_shop
 from tests.integration.worker import drain_db
 from tests.network import stock_network
 from tests.payloads import order_payload
