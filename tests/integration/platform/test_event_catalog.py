@@ -1,4 +1,4 @@
-"""Every event that real flows store is declared in the catalog (schemas/events.py), with
+"""Every event that real flows store is declared in the catalog (schemas/events/), with
 its aggregate, and its payload validates against the declared model; every declared event
 type is seen at least once.
 
