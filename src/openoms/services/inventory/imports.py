@@ -28,11 +28,10 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.ids import new_id
-from openoms.adapters.db.models import Location, utcnow
+from openoms.adapters.db.models import utcnow
 from openoms.adapters.db.repositories import inventory_import as repo
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
@@ -162,11 +161,7 @@ def _resolve_locations(session: Session, records: Sequence[InventoryLine]) -> di
     """ref → location id for every location the records name; any unknown one fails the
     whole import, naming each line that uses it."""
     refs = sorted({r.location for r in records})
-    found: dict[str, str] = {}
-    for start in range(0, len(refs), 1000):
-        chunk = refs[start : start + 1000]
-        query = select(Location.ref, Location.id).where(Location.ref.in_(chunk))
-        found.update({ref: location_id for ref, location_id in session.execute(query)})
+    found = repo.location_ids(session, refs)
     if len(found) < len(refs):
         errors = [
             LineError(r.line, "location", f"unknown location '{r.location}'")

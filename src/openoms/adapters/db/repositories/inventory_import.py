@@ -19,7 +19,7 @@ from sqlalchemy import CursorResult, Table, bindparam, or_, select, text, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from openoms.adapters.db.models import InventoryImportRecord, InventoryRecord
+from openoms.adapters.db.models import InventoryImportRecord, InventoryRecord, Location
 
 _RECORDS = cast(Table, InventoryRecord.__table__)
 _CLAIMS = cast(Table, InventoryImportRecord.__table__)
@@ -35,6 +35,16 @@ class RecordRow:
     on_hand: int
     safety_stock: int | None
     futures: list[dict[str, Any]] | None
+
+
+def location_ids(session: Session, refs: Sequence[str]) -> dict[str, str]:
+    """ref -> location id of the named locations that exist, read 1,000 refs at a time."""
+    found: dict[str, str] = {}
+    for start in range(0, len(refs), 1000):
+        chunk = refs[start : start + 1000]
+        query = select(Location.ref, Location.id).where(Location.ref.in_(chunk))
+        found.update({ref: location_id for ref, location_id in session.execute(query)})
+    return found
 
 
 def claim_record_ids(
