@@ -16,7 +16,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
@@ -189,7 +188,7 @@ def capture(
     ids: list[str] = result.body["payment_ids"]
     payment_actions.send_pending(db, _outbox(request), gateways_of(request.app), summary_id, ids)
     with db.reading() as session:
-        rows = session.scalars(select(m.Payment).where(m.Payment.id.in_(ids))).all()
+        rows = payment_actions.payments_of(session, ids)
         ps = session.get(m.OrderPaymentSummary, ps_id)
         currency = session.get(m.OrderSummary, summary_id).currency  # type: ignore[union-attr]
     assert ps is not None

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from openoms.adapters.db.models import Location, LocationGroup, Reservation, utcnow
+from openoms.adapters.db.models import utcnow
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.api.auth import require_scope
@@ -31,7 +30,6 @@ from openoms.schemas.reservations import (
 )
 from openoms.services import inventory as service
 from openoms.services.access import Principal, Scope
-from openoms.services.inventory import LocationGroupNotFound, LocationNotFound
 
 router = APIRouter(prefix="/api/v1", tags=["reservations"])
 
@@ -72,8 +70,14 @@ def create_reservation(
     fingerprint = request_hash(request.method, request.url.path, body, request.url.query)
 
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
-        group_id = _group_id(session, payload.location_group) if payload.location_group else None
-        location_id = _location_id(session, payload.location) if payload.location else None
+        group_id = (
+            service.group_id_by_ref(session, payload.location_group)
+            if payload.location_group
+            else None
+        )
+        location_id = (
+            service.location_id_by_ref(session, payload.location) if payload.location else None
+        )
         expires_at = (
             utcnow() + timedelta(seconds=payload.expires_in_seconds)
             if payload.expires_in_seconds
@@ -90,7 +94,7 @@ def create_reservation(
             location_id=location_id,
             expires_at=expires_at,
         )
-        return 201, reservation_view(session, result.reservation)
+        return 201, service.reservation_view(session, result.reservation)
 
     return answer_idempotent(
         request, response, principal, idempotency_key, body, operation, required=True
@@ -103,7 +107,7 @@ def get_reservation(
 ) -> dict[str, Any]:
     """The reservation and, per SKU and location, the units held, fulfilled and released."""
     with db.reading() as session:
-        return reservation_view(session, service.get_reservation(session, reservation_id))
+        return service.reservation_view(session, service.get_reservation(session, reservation_id))
 
 
 @router.post(
@@ -128,13 +132,15 @@ def transfer_reservation(
             session,
             request.app.state.outbox,
             reservation_id,
-            to_location_id=_location_id(session, payload.to_location),
+            to_location_id=service.location_id_by_ref(session, payload.to_location),
             items=_per_sku(payload.items),
             from_location_id=(
-                _location_id(session, payload.from_location) if payload.from_location else None
+                service.location_id_by_ref(session, payload.from_location)
+                if payload.from_location
+                else None
             ),
         )
-        return 200, reservation_view(session, reservation)
+        return 200, service.reservation_view(session, reservation)
 
     body = payload.model_dump(mode="json")
     return answer_idempotent(
@@ -163,12 +169,12 @@ def fulfill_reservation(
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
         items = None
         if payload.items is not None:
-            ids = _location_ids(session, {item.location for item in payload.items})
+            ids = service.location_ids_by_ref(session, {item.location for item in payload.items})
             items = [(item.sku, ids[item.location], item.quantity) for item in payload.items]
         reservation = service.fulfill(
             session, request.app.state.outbox, reservation_id, items=items
         )
-        return 200, reservation_view(session, reservation)
+        return 200, service.reservation_view(session, reservation)
 
     body = payload.model_dump(mode="json")
     return answer_idempotent(
@@ -199,9 +205,11 @@ def release_reservation(
             request.app.state.outbox,
             reservation_id,
             items=_per_sku(payload.items),
-            location_id=_location_id(session, payload.location) if payload.location else None,
+            location_id=service.location_id_by_ref(session, payload.location)
+            if payload.location
+            else None,
         )
-        return 200, reservation_view(session, reservation)
+        return 200, service.reservation_view(session, reservation)
 
     body = payload.model_dump(mode="json")
     return answer_idempotent(
@@ -209,74 +217,5 @@ def release_reservation(
     )
 
 
-def reservation_view(session: Session, reservation: Reservation) -> dict[str, Any]:
-    """The public body of a reservation: locations and groups by ref."""
-    location_ids = {line.location_id for line in reservation.lines}
-    if reservation.location_id:
-        location_ids.add(reservation.location_id)
-    refs = {
-        location_id: ref
-        for location_id, ref in session.execute(
-            select(Location.id, Location.ref).where(Location.id.in_(location_ids))
-        )
-    }
-    group_ref = (
-        session.scalar(
-            select(LocationGroup.ref).where(LocationGroup.id == reservation.location_group_id)
-        )
-        if reservation.location_group_id
-        else None
-    )
-    return {
-        "id": reservation.id,
-        "status": reservation.status,
-        "location_group": group_ref,
-        "location": refs[reservation.location_id] if reservation.location_id else None,
-        "order_summary_id": reservation.order_summary_id,
-        "items": [
-            {
-                "sku": line.sku,
-                "location": refs[line.location_id],
-                "quantity": line.quantity,
-                "fulfilled": line.fulfilled,
-                "released": line.released,
-            }
-            for line in reservation.lines
-            # A hold whose units were all transferred away says nothing: leave it out.
-            if line.quantity or line.fulfilled or line.released
-        ],
-        "expires_at": _iso(reservation.expires_at),
-        "created_at": _iso(reservation.created_at),
-        "updated_at": _iso(reservation.updated_at),
-    }
-
-
 def _per_sku(items: list[Any] | None) -> dict[str, int] | None:
     return None if items is None else {item.sku: item.quantity for item in items}
-
-
-def _location_id(session: Session, ref: str) -> str:
-    return _location_ids(session, {ref})[ref]
-
-
-def _location_ids(session: Session, refs: set[str]) -> dict[str, str]:
-    found = {
-        ref: location_id
-        for ref, location_id in session.execute(
-            select(Location.ref, Location.id).where(Location.ref.in_(refs))
-        )
-    }
-    for ref in sorted(refs - found.keys()):
-        raise LocationNotFound(f"no location {ref!r}", ref=ref)
-    return found
-
-
-def _group_id(session: Session, ref: str) -> str:
-    group_id = session.scalar(select(LocationGroup.id).where(LocationGroup.ref == ref))
-    if group_id is None:
-        raise LocationGroupNotFound(f"no location group {ref!r}", ref=ref)
-    return group_id
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None

@@ -37,6 +37,12 @@ from openoms.services.inventory.reservation_common import (
     ReleaseExceedsReserved,
     ReservationInvalid,
 )
+from openoms.services.inventory.reservation_views import (
+    group_id_by_ref,
+    location_id_by_ref,
+    location_ids_by_ref,
+    reservation_view,
+)
 from openoms.services.inventory.reservations import (
     expire_due,
     fulfill,
@@ -81,15 +87,19 @@ __all__ = [
     "get_group",
     "get_location",
     "get_reservation",
+    "group_id_by_ref",
     "invalid_import",
     "lines_listed_twice",
     "list_groups",
     "list_inventory_records",
     "list_locations",
     "location_group_refs",
+    "location_id_by_ref",
+    "location_ids_by_ref",
     "member_refs",
     "release",
     "release_held",
+    "reservation_view",
     "reserve",
     "transfer",
     "transfer_held",

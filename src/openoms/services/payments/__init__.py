@@ -3,6 +3,7 @@
 from openoms.services.payments.actions import (
     PaymentDeclined,
     capture_payment,
+    payments_of,
     prepare_capture,
     send_pending,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "on_invoice_created",
     "payment_consumers",
     "payment_job_kinds",
+    "payments_of",
     "prepare_capture",
     "prepare_refund",
     "refund_consumers",

@@ -104,6 +104,11 @@ def capture_payment(
     return ids
 
 
+def payments_of(session: Session, payment_ids: list[str]) -> list[m.Payment]:
+    """The payments an agent's capture created, to answer with."""
+    return list(repo.payments_by_id(session, payment_ids).values())
+
+
 def checked_payment_summary(
     session: Session, order_summary_id: str, payment_summary_id: str, amount: Money
 ) -> tuple[m.OrderSummary, dict[str, m.OrderPaymentSummary], m.OrderPaymentSummary]:

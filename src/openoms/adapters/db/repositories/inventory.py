@@ -143,6 +143,20 @@ def list_records(
 _ID_PREFIX = {Location: "loc", LocationGroup: "lg"}
 
 
+def location_refs(session: Session, location_ids: Collection[str]) -> dict[str, str]:
+    """location id -> ref of the given locations."""
+    rows = session.execute(
+        select(Location.id, Location.ref).where(Location.id.in_(list(location_ids)))
+    )
+    return {location_id: ref for location_id, ref in rows}
+
+
+def location_ids_by_ref(session: Session, refs: Collection[str]) -> dict[str, str]:
+    """ref -> location id of the named locations that exist."""
+    rows = session.execute(select(Location.ref, Location.id).where(Location.ref.in_(list(refs))))
+    return {ref: location_id for ref, location_id in rows}
+
+
 def location_by_ref(session: Session, ref: str | None) -> Location | None:
     return session.scalar(select(Location).where(Location.ref == ref))
 
