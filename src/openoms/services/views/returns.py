@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
+from openoms.adapters.db.repositories import returns as returns_repo
 from openoms.adapters.db.repositories import views as repo
 from openoms.domain.errors import ReturnOrderNotFound
 from openoms.services.returns import location_refs
@@ -18,7 +19,7 @@ from openoms.services.returns import location_refs
 
 def get_return_order(session: Session, return_order_id: str) -> dict[str, Any]:
     """The public body of one return order."""
-    order = repo.get_return_order(session, return_order_id)
+    order = returns_repo.get_return_order(session, return_order_id)
     if order is None:
         raise ReturnOrderNotFound(f"return order '{return_order_id}' does not exist")
     return _views(session, [order])[0]

@@ -22,10 +22,6 @@ def change_order_lines(session: Session, summary_id: str) -> list[tuple[m.Order,
     return [(order, line) for order, line in rows]
 
 
-def get_return_order(session: Session, return_order_id: str) -> m.ReturnOrder | None:
-    return session.get(m.ReturnOrder, return_order_id)
-
-
 def list_return_orders(
     session: Session,
     *,
