@@ -1,4 +1,9 @@
-"""The access area: the names other areas, the API and the worker may use."""
+"""Access: API keys — creating, listing and revoking them, their scopes and channel
+binding, and checking a presented key (the API's authentication calls `authenticate`).
+
+This is the area's face: other areas, the API, the CLI and the worker import only these
+names.
+"""
 
 from openoms.services.access.keys import (
     Principal,

@@ -1,4 +1,9 @@
-"""The finance area: the names other areas, the API and the worker may use."""
+"""Finance: invoices for what shipped, credit memos for what a change owes back, the
+exchange credit that pays an exchange's new items (`credit.py`), and reconciliation.
+
+This is the area's face: other areas, the API, the CLI and the worker import only these
+names.
+"""
 
 from openoms.services.finance.credit import (
     apply_exchange_credit,

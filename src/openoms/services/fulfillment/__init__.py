@@ -1,4 +1,10 @@
-"""The fulfillment area: the names other areas, the API and the worker may use."""
+"""Fulfillment: fulfillment orders through their lifecycle (assign, pick, pack, cancel,
+reject), shipping them, and buying carrier labels. A rejection is an event; routing and
+reships react to it (worker/consumers.py).
+
+This is the area's face: other areas, the API, the CLI and the worker import only these
+names.
+"""
 
 from openoms.services.fulfillment.cancel import (
     cancel_lines,

@@ -1,4 +1,10 @@
-"""The inventory area: the names other areas, the API and the worker may use."""
+"""Inventory: locations, location groups, inventory records and their imports,
+availability, and reservations (hold, transfer, fulfil, release, expire) that never
+oversell.
+
+This is the area's face: other areas, the API, the CLI and the worker import only these
+names.
+"""
 
 from openoms.services.inventory.imports import (
     MAX_REPORTED_ERRORS,

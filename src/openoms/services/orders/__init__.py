@@ -1,4 +1,11 @@
-"""The orders area: the names other areas, the API and the worker may use."""
+"""Orders: capture (an order and its summary in one transaction, with its stock held),
+channels and their policies, change orders, the order summary's lock, quantities and
+derived status (`summary.py`), the authorization gate capture queues, and the order file
+import.
+
+This is the area's face: other areas, the API, the CLI and the worker import only these
+names.
+"""
 
 from openoms.services.orders.authorization_gate import (
     VERIFY_JOB,

@@ -1,4 +1,11 @@
-"""The payments area: the names other areas, the API and the worker may use."""
+"""Payments: authorizing, verifying reported authorizations, ensuring funds (captures for
+invoices and on order), refunds of credit memos and excess funds, reversals of what is no
+longer needed, and an agent's capture or refund. Every gateway call is recorded before it
+is made and settled after, outside any transaction.
+
+This is the area's face: other areas, the API, the CLI and the worker import only these
+names.
+"""
 
 from openoms.services.payments.actions import (
     PaymentDeclined,

@@ -1,4 +1,9 @@
-"""The returns area: the names other areas, the API and the worker may use."""
+"""Returns: return orders (RMAs) — create, submit, approve, receive with inspection,
+close, cancel — and the credit (and return fee) they give once refund-eligible.
+
+This is the area's face: other areas, the API, the CLI and the worker import only these
+names.
+"""
 
 from openoms.services.returns.cancel import (
     cancel_return_order,

@@ -1,4 +1,10 @@
-"""The routing area: the names other areas, the API and the worker may use."""
+"""Routing: deciding which locations ship a delivery group (fewest splits, lowest cost,
+within the channel's limits), holding and transferring its stock, creating the
+fulfillment orders, and routing again when stock comes back or a location rejects.
+
+This is the area's face: other areas, the API, the CLI and the worker import only these
+names.
+"""
 
 from openoms.services.routing.actions import (
     CostedQuestion,

@@ -1,4 +1,9 @@
-"""The service_actions area: the names other areas, the API and the worker may use."""
+"""Service actions an agent runs on an order: cancel, adjust (discounts), reship and
+exchange — each previewable, each recorded as change orders with their money.
+
+This is the area's face: other areas, the API, the CLI and the worker import only these
+names.
+"""
 
 from openoms.services.service_actions.adjustments import (
     AdjustItems,

@@ -1,4 +1,9 @@
-"""The views area: the names other areas, the API and the worker may use."""
+"""Views: the read models the API and the console answer with — the order summary, return
+orders, and the answers of service actions (`actions.py`).
+
+This is the area's face: other areas, the API, the CLI and the worker import only these
+names.
+"""
 
 from openoms.services.views.actions import (
     action_result,
