@@ -16,8 +16,7 @@ from openoms.adapters.jobs import enqueue, run_due_jobs
 from openoms.domain.money import Money
 from openoms.domain.payments import AuthorizationStatus
 from openoms.domain.ports import GatewayResult
-from openoms.services import payments as payment_jobs
-from openoms.services import payments as service
+from openoms.services import payments
 from openoms.services.payments import ENSURE_FUNDS_JOB, capture_payment
 from openoms.worker.consumers import default_jobs
 from tests.integration.conftest import Api
@@ -186,7 +185,7 @@ def pending_authorization(shop: Shop) -> None:
 def test_authorize_then_capture(stocked: Database) -> None:
     shop = shop_with(stocked, "tok_visa")
     pending_authorization(shop)
-    result = service.authorize_payments(stocked, shop.outbox, shop.gateways, shop.summary_id)
+    result = payments.authorize_payments(stocked, shop.outbox, shop.gateways, shop.summary_id)
     assert (result.authorized, result.retry) == (1, False)
     assert shop.payment_summary().authorized == GRAND_TOTAL
     shop.invoice(GRAND_TOTAL)
@@ -212,8 +211,8 @@ def test_invoice_created_queues_the_ensure_funds_job(stocked: Database) -> None:
         payload={"invoice_id": invoice, "order_summary_id": shop.summary_id, "grand_total": "1.00"}
     )
     with stocked.transaction() as session:
-        payment_jobs.on_invoice_created(session, event)
-        payment_jobs.on_invoice_created(session, event)
+        payments.on_invoice_created(session, event)
+        payments.on_invoice_created(session, event)
     assert count(stocked, m.Job, m.Job.dedupe_key == f"ensure_funds:{invoice}") == 1
 
 

@@ -19,7 +19,7 @@ from openoms.domain.errors import (
     ValidationFailed,
 )
 from openoms.domain.fulfillment import FULFILLMENT_ORDER_TRANSITIONS, RESHIP
-from openoms.services import inventory as reservations
+from openoms.services import inventory
 from openoms.services.fulfillment.fulfillment import (
     CancelExceedsUnshipped,
     FulfillmentLineUnknown,
@@ -62,7 +62,7 @@ def cancel_lines(
         line.quantity -= units
         released[line.sku] += units
     if fo.reservation_id is not None:  # a FO without a reservation holds no stock
-        reservations.release(
+        inventory.release(
             session, outbox, fo.reservation_id, items=released, location_id=fo.location_id
         )
     events = [

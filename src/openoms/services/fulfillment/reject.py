@@ -13,7 +13,7 @@ from openoms.adapters.db.repositories import fulfillment as repo
 from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import IllegalTransition, ValidationFailed
 from openoms.domain.fulfillment import RESHIP
-from openoms.services import inventory as reservations
+from openoms.services import inventory
 from openoms.services.fulfillment.fulfillment import (
     S,
     fo_event,
@@ -80,6 +80,6 @@ def _release_lines(
     for line in lines:
         units[line.sku] += line.quantity - line.shipped
     if fo.reservation_id is not None and any(units.values()):
-        reservations.release(
+        inventory.release(
             session, outbox, fo.reservation_id, items=dict(units), location_id=fo.location_id
         )

@@ -43,7 +43,7 @@ from openoms.domain.ports import (
     CarrierSelector,
     ShipmentRoute,
 )
-from openoms.services import inventory as reservations
+from openoms.services import inventory
 from openoms.services.fulfillment.fulfillment import fo_event, iso, locked_fulfillment_order
 from openoms.services.fulfillment.status import walk_status
 from openoms.services.orders import item_quantities, refresh_summary_status
@@ -149,7 +149,7 @@ def _ship_units(
             item.quantity_fulfilled = item_quantities(item).fulfill(units).fulfilled
         line.shipped += units
         per_sku[line.sku] += units
-    reservations.fulfill(
+    inventory.fulfill(
         session,
         outbox,
         fo.reservation_id,
