@@ -46,10 +46,11 @@ openoms runs the whole life of a commerce order: capture, reservation, routing,
 fulfillment, shipment, payment capture, cancellations, returns and refunds.
 
 Authenticate with `Authorization: Bearer <api key>`; scopes are storefront, warehouse,
-agent and admin. Amounts are decimal strings in the order's currency. Errors are
-`application/problem+json` with a stable `code`. Send an `Idempotency-Key` header on
-every POST so a retry replays the first answer instead of acting twice; the POSTs that move
-money or stock require it (400 `idempotency_key_required` without one).
+agent, metrics (`GET /metrics`, Prometheus text) and admin. Amounts are decimal strings
+in the order's currency. Errors are `application/problem+json` with a stable `code`. Send
+an `Idempotency-Key` header on every POST so a retry replays the first answer instead of
+acting twice; the POSTs that move money or stock require it (400
+`idempotency_key_required` without one).
 
 Request bodies are capped: 1 MiB for JSON, 256 MiB for an inventory import (both
 configurable); over the cap is 413 `payload_too_large`.
