@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+
+from openoms.adapters.db.session import Database
 from openoms.api.logs import JsonFormatter, RequestIdFilter, request_id, sane_request_id
 
 
@@ -53,3 +59,14 @@ def test_only_a_sane_request_id_is_kept() -> None:
         fresh = sane_request_id(insane)
         assert fresh != insane
         assert len(fresh) == 32
+
+
+def test_database_errors_never_carry_parameters(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'p.db'}")
+    try:
+        with pytest.raises(OperationalError) as raised, db.reading() as session:
+            session.execute(text("select * from nowhere where token = :t"), {"t": "tok_secret"})
+    finally:
+        db.dispose()
+    assert "tok_secret" not in str(raised.value)
+    assert "hidden due to hide_parameters" in str(raised.value)
