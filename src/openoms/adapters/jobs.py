@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -117,9 +118,14 @@ class JobKind:
     on_dead: Callable[[JobContext, Session, dict[str, Any], str], None] | None = None
 
 
+# Told of every run: (kind, outcome "done" | "rescheduled" | "failed", seconds).
+JobObserver = Callable[[str, str, float], None]
+
+
 @dataclass
 class JobRegistry:
     kinds: dict[str, JobKind] = field(default_factory=dict)
+    observer: JobObserver | None = None  # metrics: adapters/metrics.py
 
     def register(self, kind: str, job_kind: JobKind) -> None:
         if kind in self.kinds:
@@ -179,19 +185,34 @@ def _run_one(
     attempt: int,
     now: datetime,
 ) -> None:
-    job_kind = registry.kinds.get(kind)
+    started = time.perf_counter()
+    outcome = _run_kind(db, outbox, registry.kinds.get(kind), job_id, kind, payload, attempt, now)
+    if registry.observer is not None:
+        registry.observer(kind, outcome, time.perf_counter() - started)
+
+
+def _run_kind(
+    db: Database,
+    outbox: Outbox,
+    job_kind: JobKind | None,
+    job_id: int,
+    kind: str,
+    payload: dict[str, Any],
+    attempt: int,
+    now: datetime,
+) -> str:
     context = JobContext(db=db, outbox=outbox, job_id=job_id, attempt=attempt, now=now)
     if job_kind is None:
         with db.transaction() as session:
             _mark(session, job_id, status="dead", error=f"no handler for job kind {kind!r}")
-        return
+        return "failed"
     try:
         if job_kind.transactional:
             with db.transaction() as session:
                 handler = cast(TransactionalHandler, job_kind.handler)
                 outcome = handler(context, session, payload)
                 _settle(session, context, job_kind, payload, outcome)
-            return
+            return "done" if outcome is None else "rescheduled"
         outcome = cast(CallingHandler, job_kind.handler)(context, payload)
     except Exception as exc:
         log.warning(
@@ -199,8 +220,12 @@ def _run_one(
         )
         log.debug("job failure", exc_info=exc)
         outcome = Reschedule(f"{type(exc).__name__}: {exc}"[:2000])
+        with db.transaction() as session:
+            _settle(session, context, job_kind, payload, outcome)
+        return "failed"
     with db.transaction() as session:
         _settle(session, context, job_kind, payload, outcome)
+    return "done" if outcome is None else "rescheduled"
 
 
 def _settle(

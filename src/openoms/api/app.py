@@ -12,6 +12,7 @@ from sqlalchemy import text
 from openoms import __version__
 from openoms.adapters.carriers import Carriers
 from openoms.adapters.db.session import Database
+from openoms.adapters.metrics import Metrics
 from openoms.adapters.outbox import Outbox
 from openoms.adapters.payments import Gateways
 from openoms.api.adjustments.router import router as adjustments_router
@@ -26,7 +27,9 @@ from openoms.api.inventory.router import router as inventory_router
 from openoms.api.keys.router import router as keys_router
 from openoms.api.limits import install_body_limits
 from openoms.api.locations.router import router as locations_router
+from openoms.api.logs import RequestIdMiddleware
 from openoms.api.openapi import install_openapi
+from openoms.api.ops import router as ops_router
 from openoms.api.orders.router import router as orders_router
 from openoms.api.params import refuse_control_characters
 from openoms.api.payments.router import router as payments_router
@@ -43,10 +46,11 @@ openoms runs the whole life of a commerce order: capture, reservation, routing,
 fulfillment, shipment, payment capture, cancellations, returns and refunds.
 
 Authenticate with `Authorization: Bearer <api key>`; scopes are storefront, warehouse,
-agent and admin. Amounts are decimal strings in the order's currency. Errors are
-`application/problem+json` with a stable `code`. Send an `Idempotency-Key` header on
-every POST so a retry replays the first answer instead of acting twice; the POSTs that move
-money or stock require it (400 `idempotency_key_required` without one).
+agent, metrics (`GET /metrics`, Prometheus text) and admin. Amounts are decimal strings
+in the order's currency. Errors are `application/problem+json` with a stable `code`. Send
+an `Idempotency-Key` header on every POST so a retry replays the first answer instead of
+acting twice; the POSTs that move money or stock require it (400
+`idempotency_key_required` without one).
 
 Request bodies are capped: 1 MiB for JSON, 256 MiB for an inventory import (both
 configurable); over the cap is 413 `payload_too_large`.
@@ -63,13 +67,16 @@ def create_app(
     clock: Callable[[], float] = time.monotonic,
     max_body_bytes: int = MAX_BODY_BYTES,
     max_import_bytes: int = MAX_IMPORT_BYTES,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
     """The app over `db`. Pass the `carriers` and payment `gateways` an in-process worker
     uses, so both share one set of accounts and its steering (otherwise they are built over
     `db` on first use; the sandboxes keep their state in `db` either way).
     `rate_limit` limits each non-admin key (none: no limit; `openoms serve` reads it from
     the environment); `clock` (monotonic seconds) drives the key caches and the limiter.
-    Request bodies are capped at `max_body_bytes`, inventory imports at `max_import_bytes`."""
+    Request bodies are capped at `max_body_bytes`, inventory imports at `max_import_bytes`.
+    `metrics` are the process's (the worker's job registry reports to the same ones); by
+    default the app has its own, and the carriers and gateways it is given report to them."""
     app = FastAPI(
         title="openoms",
         version=__version__,
@@ -78,13 +85,17 @@ def create_app(
     )
     app.state.db = db
     app.state.outbox = outbox
+    app.state.metrics = metrics = metrics or Metrics()
     if carriers is not None:
+        carriers.instrument(metrics.carrier)
         app.state.carriers = carriers
     if gateways is not None:
+        gateways.instrument(metrics.gateway)
         app.state.gateways = gateways
     install_error_handlers(app)
     install_auth(app, rate_limit=rate_limit, clock=clock)
     install_body_limits(app, max_bytes=max_body_bytes, paths={IMPORT_PATH: max_import_bytes})
+    app.add_middleware(RequestIdMiddleware)  # last added runs first: every answer has an id
     app.include_router(orders_router)
     app.include_router(locations_router)
     app.include_router(inventory_router)
@@ -100,6 +111,7 @@ def create_app(
     app.include_router(process_exceptions_router)
     app.include_router(keys_router)
     app.include_router(events_router)
+    app.include_router(ops_router)
     install_openapi(app)
 
     @app.get("/health", tags=["health"])

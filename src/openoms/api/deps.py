@@ -32,4 +32,5 @@ def gateways_of(app: FastAPI) -> Gateways:
     gateways: Gateways | None = getattr(app.state, "gateways", None)
     if gateways is None:
         gateways = app.state.gateways = default_gateways(app.state.db)
+        gateways.instrument(app.state.metrics.gateway)
     return gateways

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -16,9 +17,11 @@ from rich.panel import Panel
 from openoms.adapters.carriers import default_carriers
 from openoms.adapters.db.migrate import upgrade
 from openoms.adapters.db.session import Database
+from openoms.adapters.metrics import Metrics
 from openoms.adapters.outbox import Outbox
 from openoms.adapters.payments import default_gateways
 from openoms.api.app import create_app
+from openoms.api.logs import LOG_FORMAT_ENV, configure_logging
 from openoms.cli.common import (
     app,
     console,
@@ -51,10 +54,9 @@ from openoms.worker.jobs import standard_worker
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at debug level.")] = False,
 ) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # OPENOMS_LOG_FORMAT=json: one JSON object per line (api/logs.py); else plain text.
+    fmt = os.environ.get(LOG_FORMAT_ENV, "text").strip().lower()
+    configure_logging(fmt, level=logging.DEBUG if verbose else logging.INFO)
 
 
 @db_app.command("upgrade")
@@ -90,16 +92,16 @@ def serve(
             )
         )
     registry = default_registry()
-    # One set of carrier and gateway accounts for the API and the in-process worker.
-    carriers, gateways = default_carriers(db), default_gateways(db)
+    # One set of carrier and gateway accounts, and of metrics, for the API and the
+    # in-process worker.
+    carriers, gateways, metrics = default_carriers(db), default_gateways(db), Metrics()
+    carriers.instrument(metrics.carrier)
+    gateways.instrument(metrics.gateway)
     stop = None
     if worker:
-        in_process = standard_worker(
-            db,
-            registry,
-            default_jobs(db, carriers, gateways),
-            poll_seconds=settings.worker_poll_seconds,
-        )
+        jobs = default_jobs(db, carriers, gateways)
+        jobs.observer = metrics.job_ran
+        in_process = standard_worker(db, registry, jobs, poll_seconds=settings.worker_poll_seconds)
         _thread, stop = in_process.start_in_thread()
     app_ = create_app(
         db,
@@ -109,9 +111,11 @@ def serve(
         rate_limit=settings.rate_limit,
         max_body_bytes=settings.max_body_bytes,
         max_import_bytes=settings.max_import_bytes,
+        metrics=metrics,
     )
     try:
-        uvicorn.run(app_, host=host, port=port, log_level="info")
+        # log_config=None: uvicorn's loggers write through the handler set up above.
+        uvicorn.run(app_, host=host, port=port, log_level="info", log_config=None)
     finally:
         if stop is not None:
             stop.set()
@@ -126,8 +130,14 @@ def run_worker() -> None:
     stop = threading.Event()
     console.print(f"worker running on {db.dialect}; Ctrl-C to stop")
     try:
+        # Its metrics reach a scrape only through PROMETHEUS_MULTIPROC_DIR (README).
+        carriers, gateways, metrics = default_carriers(db), default_gateways(db), Metrics()
+        carriers.instrument(metrics.carrier)
+        gateways.instrument(metrics.gateway)
+        jobs = default_jobs(db, carriers, gateways)
+        jobs.observer = metrics.job_ran
         worker = standard_worker(
-            db, default_registry(), default_jobs(db), poll_seconds=settings.worker_poll_seconds
+            db, default_registry(), jobs, poll_seconds=settings.worker_poll_seconds
         )
         worker.run_forever(stop)
     except KeyboardInterrupt:
@@ -139,7 +149,8 @@ def run_worker() -> None:
 @keys_app.command("create")
 def keys_create(
     scope: Annotated[
-        list[Scope], typer.Option("--scope", "-s", help="storefront, warehouse, agent or admin.")
+        list[Scope],
+        typer.Option("--scope", "-s", help="storefront, warehouse, agent, metrics or admin."),
     ],
     name: Annotated[str, typer.Option(help="What the key is for.")] = "API key",
     channel: Annotated[

@@ -16,7 +16,7 @@ class ApiKeyCreate(Payload):
 
     name: str = Field(description="What the key is for (1 to 200 characters).")
     scopes: list[Annotated[Scope, LAX]] = Field(
-        description="storefront, warehouse, agent or admin (admin may do everything)."
+        description="storefront, warehouse, agent, metrics or admin (admin may do everything)."
     )
     channels: list[Identifier] | None = Field(
         default=None,

@@ -117,8 +117,8 @@ def test_revoke_unknown_key_changes_nothing(db: Database) -> None:
 def test_admin_implies_every_scope() -> None:
     admin = Principal(api_key_id="key_1", name="admin", scopes=frozenset({Scope.ADMIN}))
     shop = Principal(api_key_id="key_2", name="shop", scopes=frozenset({Scope.STOREFRONT}))
-    assert [admin.allows(s) for s in Scope] == [True, True, True, True]
-    assert [shop.allows(s) for s in Scope] == [True, False, False, False]
+    assert [admin.allows(s) for s in Scope] == [True, True, True, True, True]
+    assert [shop.allows(s) for s in Scope] == [True, False, False, False, False]
     assert shop.allows(Scope.WAREHOUSE, Scope.STOREFRONT)
     assert not shop.allows(Scope.WAREHOUSE, Scope.AGENT)
     assert shop.allows()  # no scope required: any valid key

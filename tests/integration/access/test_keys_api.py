@@ -72,7 +72,7 @@ def test_create_shows_the_secret_once_and_it_works_at_once(
     again = post(api, KEYS, body, key=idempotency_key)
     assert (again.status_code, again.headers.get("idempotent-replayed")) == (201, "true")
     assert again.json() == {**key, "created_at": again.json()["created_at"], "secret": None}
-    assert count(api.db, m.ApiKey) == 5  # the four test keys and this one
+    assert count(api.db, m.ApiKey) == 6  # the five test keys and this one
     # The secret is stored nowhere, and logged nowhere.
     with api.db.reading() as session:
         stored = session.scalars(select(m.IdempotencyRecord.response_body)).all()
@@ -91,6 +91,7 @@ def test_list_and_read_never_show_secrets(channels: Api) -> None:
         "test storefront",
         "test warehouse",
         "test agent",
+        "test metrics",
         "test admin",
         "agents",
     ]
@@ -115,7 +116,7 @@ def test_only_the_admin_manages_keys(channels: Api, who: str) -> None:
         post(api, f"{KEYS}/{key_id}/actions/revoke", who=who),
     ):
         assert_problem(answer, 403, "forbidden")
-    assert count(api.db, m.ApiKey) == 4
+    assert count(api.db, m.ApiKey) == 5
     assert count(api.db, m.ApiKey, m.ApiKey.revoked_at.is_not(None)) == 0
 
 
@@ -153,7 +154,7 @@ def test_bad_keys_are_refused_and_nothing_is_stored(
 ) -> None:
     api = channels
     assert assert_problem(post(api, KEYS, body), status, code)["detail"] == detail
-    assert count(api.db, m.ApiKey) == 4
+    assert count(api.db, m.ApiKey) == 5
 
 
 def test_revoking_stops_the_key_on_the_very_next_request(channels: Api) -> None:

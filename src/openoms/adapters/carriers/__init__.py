@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,11 +165,18 @@ class Carriers:
         missing = sorted({r.carrier for r in rules} - self._carriers.keys())
         if missing:
             raise CarrierRulesInvalid(f"carrier rules name unregistered carriers: {missing}")
+        self._wrap: Callable[[str, Carrier], Carrier] | None = None
 
     def register(self, name: str, carrier: Carrier) -> None:
         if name in self._carriers:
             raise ValueError(f"carrier {name!r} is already registered")
-        self._carriers[name] = carrier
+        self._carriers[name] = carrier if self._wrap is None else self._wrap(name, carrier)
+
+    def instrument(self, wrap: Callable[[str, Carrier], Carrier]) -> None:
+        """Wrap every carrier, now and as registered (metrics: adapters/metrics.py); once."""
+        if self._wrap is None:
+            self._wrap = wrap
+            self._carriers = {name: wrap(name, c) for name, c in self._carriers.items()}
 
     def get(self, name: str) -> Carrier:
         carrier = self._carriers.get(name)

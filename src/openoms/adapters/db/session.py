@@ -21,6 +21,9 @@ T = TypeVar("T")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # A database error's text would otherwise carry the statement's parameters (payment
+    # tokens, key hashes) into logs and stored job errors.
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kwargs)

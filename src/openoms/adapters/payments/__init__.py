@@ -31,7 +31,7 @@ Then register it (`default_gateways(db, extra={"stripe": StripeGateway(...)})` o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from openoms.adapters.db.session import Database
 from openoms.adapters.payments.sandbox import SandboxGateway
@@ -49,11 +49,18 @@ class Gateways:
 
     def __init__(self, gateways: Mapping[str, PaymentGateway]) -> None:
         self._gateways = dict(gateways)
+        self._wrap: Callable[[str, PaymentGateway], PaymentGateway] | None = None
 
     def register(self, name: str, gateway: PaymentGateway) -> None:
         if name in self._gateways:
             raise ValueError(f"payment gateway {name!r} is already registered")
-        self._gateways[name] = gateway
+        self._gateways[name] = gateway if self._wrap is None else self._wrap(name, gateway)
+
+    def instrument(self, wrap: Callable[[str, PaymentGateway], PaymentGateway]) -> None:
+        """Wrap every gateway, now and as registered (metrics: adapters/metrics.py); once."""
+        if self._wrap is None:
+            self._wrap = wrap
+            self._gateways = {name: wrap(name, g) for name, g in self._gateways.items()}
 
     def get(self, name: str) -> PaymentGateway:
         gateway = self._gateways.get(name)

@@ -85,6 +85,7 @@ def carriers_of(app: FastAPI) -> Carriers:
     carriers: Carriers | None = getattr(app.state, "carriers", None)
     if carriers is None:
         carriers = app.state.carriers = default_carriers(app.state.db)
+        carriers.instrument(app.state.metrics.carrier)
     return carriers
 
 

@@ -14,8 +14,9 @@ from openoms.api.cursors import decode_cursor, encode_cursor
 from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import IdempotencyKey, answer_idempotent
+from openoms.api.ops import app_metrics
 from openoms.api.params import WHOLE_NUMBER
-from openoms.domain.errors import ValidationFailed
+from openoms.domain.errors import DomainError, ValidationFailed
 from openoms.schemas.common import IsoDateTime
 from openoms.schemas.order_views import OrderSummaryOut, OrderSummaryPage
 from openoms.schemas.orders import OrderCreate
@@ -69,19 +70,29 @@ def capture(
     store; unless the channel backorders, a shortage is 409 `insufficient_stock` and stock
     no route within the channel's max_splits can reach is 409 `route_unavailable`, storing
     nothing."""
-    principal.check_channel(payload.channel)
-    draft = payload.to_draft()
+    metrics = app_metrics(request.app)
     outbox = request.app.state.outbox
+    outcomes: list[str] = []  # empty when the Idempotency-Key replays an earlier answer
 
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
         result = capture_order(session, outbox, draft)
         session.flush()
+        outcomes.append("created" if result.created else "duplicate")
         return (201 if result.created else 200), order_summary_view(
             session, result.order_summary_id
         )
 
-    body = payload.model_dump(mode="json")
-    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
+    try:
+        principal.check_channel(payload.channel)
+        draft = payload.to_draft()
+        body = payload.model_dump(mode="json")
+        answer = answer_idempotent(request, response, principal, idempotency_key, body, operation)
+    except DomainError as exc:
+        metrics.refused_capture(payload.channel, exc)
+        raise
+    for outcome in outcomes[-1:]:
+        metrics.capture(payload.channel, outcome)
+    return answer
 
 
 @router.get(

@@ -39,6 +39,7 @@ class Scope(StrEnum):
     STOREFRONT = "storefront"
     WAREHOUSE = "warehouse"
     AGENT = "agent"
+    METRICS = "metrics"  # scrape GET /metrics
     ADMIN = "admin"  # implies every other scope
 
 
