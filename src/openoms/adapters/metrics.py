@@ -45,7 +45,6 @@ from openoms.domain.ports import (
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # A routing round is one run of a routing job (the kinds the composition names).
-ROUTING_KINDS = frozenset({"route_group", "route_reship"})
 # Calls to a gateway or carrier: 5 ms … 30 s.
 CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -61,7 +60,7 @@ class Metrics:
     """The process-local metrics. Build one per process (or per app in tests) and hand it
     to the app, the job registry, the gateways and the carriers."""
 
-    def __init__(self, *, routing_kinds: Iterable[str] = ROUTING_KINDS) -> None:
+    def __init__(self, *, routing_kinds: Iterable[str]) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.routing_kinds = frozenset(routing_kinds)
         r = self.registry

@@ -40,6 +40,7 @@ from openoms.api.reships.router import router as reships_router
 from openoms.api.returns.router import router as returns_router
 from openoms.api.routing.router import router as routing_router
 from openoms.config import MAX_BODY_BYTES, MAX_IMPORT_BYTES
+from openoms.worker.consumers import default_metrics
 
 DESCRIPTION = """
 openoms runs the whole life of a commerce order: capture, reservation, routing,
@@ -85,7 +86,7 @@ def create_app(
     )
     app.state.db = db
     app.state.outbox = outbox
-    app.state.metrics = metrics = metrics or Metrics()
+    app.state.metrics = metrics = metrics or default_metrics()
     if carriers is not None:
         carriers.instrument(metrics.carrier)
         app.state.carriers = carriers

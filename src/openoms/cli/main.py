@@ -17,7 +17,6 @@ from rich.panel import Panel
 from openoms.adapters.carriers import default_carriers
 from openoms.adapters.db.migrate import upgrade
 from openoms.adapters.db.session import Database
-from openoms.adapters.metrics import Metrics
 from openoms.adapters.outbox import Outbox
 from openoms.adapters.payments import default_gateways
 from openoms.api.app import create_app
@@ -46,7 +45,7 @@ from openoms.services.access import (
     revoke_api_key,
 )
 from openoms.services.orders import ImportReport, import_orders
-from openoms.worker.consumers import default_jobs, default_registry
+from openoms.worker.consumers import default_jobs, default_metrics, default_registry
 from openoms.worker.jobs import standard_worker
 
 
@@ -94,7 +93,7 @@ def serve(
     registry = default_registry()
     # One set of carrier and gateway accounts, and of metrics, for the API and the
     # in-process worker.
-    carriers, gateways, metrics = default_carriers(db), default_gateways(db), Metrics()
+    carriers, gateways, metrics = default_carriers(db), default_gateways(db), default_metrics()
     carriers.instrument(metrics.carrier)
     gateways.instrument(metrics.gateway)
     stop = None
@@ -131,7 +130,7 @@ def run_worker() -> None:
     console.print(f"worker running on {db.dialect}; Ctrl-C to stop")
     try:
         # Its metrics reach a scrape only through PROMETHEUS_MULTIPROC_DIR (README).
-        carriers, gateways, metrics = default_carriers(db), default_gateways(db), Metrics()
+        carriers, gateways, metrics = default_carriers(db), default_gateways(db), default_metrics()
         carriers.instrument(metrics.carrier)
         gateways.instrument(metrics.gateway)
         jobs = default_jobs(db, carriers, gateways)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from openoms.adapters.carriers import Carriers, default_carriers
 from openoms.adapters.db.session import Database
 from openoms.adapters.jobs import JobRegistry
+from openoms.adapters.metrics import Metrics
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.adapters.payments import Gateways, default_gateways
 from openoms.services.finance import invoicing_consumers
@@ -29,7 +30,7 @@ from openoms.services.payments import (
     reversal_job,
     verification_job,
 )
-from openoms.services.routing import routing_consumers, routing_job_kinds
+from openoms.services.routing import ROUTE_JOB, routing_consumers, routing_job_kinds
 from openoms.services.service_actions import RESHIP_JOB, reship_consumers, reship_job_kind
 
 
@@ -69,3 +70,8 @@ def default_jobs(
     registry.register(REVERSE_JOB, reversal_job(gateways))
     registry.register(VERIFY_JOB, verification_job(gateways))
     return registry
+
+
+def default_metrics() -> Metrics:
+    """A process's metrics, with the job kinds that route units (a routing round each)."""
+    return Metrics(routing_kinds=(ROUTE_JOB, RESHIP_JOB))

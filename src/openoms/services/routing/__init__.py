@@ -30,6 +30,7 @@ from openoms.services.routing.plan import (
     rejected_locations,
 )
 from openoms.services.routing.rounds import (
+    ROUTE_JOB,
     schedule_routing,
 )
 from openoms.services.routing.route import (
@@ -45,6 +46,7 @@ from openoms.services.routing.stock import (
 )
 
 __all__ = [
+    "ROUTE_JOB",
     "CostedQuestion",
     "RouteOutcome",
     "RouteStatus",
