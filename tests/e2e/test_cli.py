@@ -234,7 +234,7 @@ def test_keys_create_refuses_a_bad_scope_or_name_and_creates_nothing(tmp_path: P
     assert bad_scope.stdout == ""
     assert (
         "Invalid value for '--scope' / '-s': Value error, 'bogus' is not one of "
-        "'storefront', 'warehouse', 'agent', 'admin'."
+        "'storefront', 'warehouse', 'agent', 'metrics', 'admin'."
     ) in flat(bad_scope.stderr)
     assert no_scope.returncode == 2
     assert no_scope.stdout == ""
