@@ -292,11 +292,10 @@ def _age(now: datetime, then: datetime | None) -> float:
 def scrape_registry(metrics: Metrics, db: Database) -> CollectorRegistry:
     """The registry a scrape renders: this process's metrics (every process's, from the
     files, under PROMETHEUS_MULTIPROC_DIR) plus the database's figures."""
+    registry = CollectorRegistry()
     if multiprocess():
-        registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
-        registry = CollectorRegistry()
         registry.register(_Forward(metrics.registry))
     registry.register(DatabaseCollector(db))
     return registry

@@ -4,6 +4,7 @@ shortfall, the events' payloads."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -136,3 +137,8 @@ def scope_payload(reservation: Reservation) -> dict[str, Any]:
 
 def hold_payload(sku: str, location_id: str, quantity: int) -> dict[str, Any]:
     return {"sku": sku, "location_id": location_id, "quantity": quantity}
+
+
+def iso(value: datetime | None) -> str | None:
+    """A timestamp as the API and events show it: ISO 8601 in UTC with `Z`."""
+    return value.isoformat().replace("+00:00", "Z") if value else None

@@ -3,7 +3,6 @@ request names resolved to ids (LocationNotFound / LocationGroupNotFound when unk
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -11,6 +10,7 @@ from sqlalchemy.orm import Session
 from openoms.adapters.db.models import Reservation
 from openoms.adapters.db.repositories import inventory as repo
 from openoms.services.inventory.location_data import LocationGroupNotFound, LocationNotFound
+from openoms.services.inventory.reservation_common import iso
 
 
 def reservation_view(session: Session, reservation: Reservation) -> dict[str, Any]:
@@ -42,9 +42,9 @@ def reservation_view(session: Session, reservation: Reservation) -> dict[str, An
             # A hold whose units were all transferred away says nothing: leave it out.
             if line.quantity or line.fulfilled or line.released
         ],
-        "expires_at": _iso(reservation.expires_at),
-        "created_at": _iso(reservation.created_at),
-        "updated_at": _iso(reservation.updated_at),
+        "expires_at": iso(reservation.expires_at),
+        "created_at": iso(reservation.created_at),
+        "updated_at": iso(reservation.updated_at),
     }
 
 
@@ -64,7 +64,3 @@ def group_id_by_ref(session: Session, ref: str) -> str:
     if group_id is None:
         raise LocationGroupNotFound(f"no location group {ref!r}", ref=ref)
     return group_id
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None

@@ -44,6 +44,7 @@ from openoms.services.inventory.reservation_common import (
     check_items,
     find_shortfall,
     hold_payload,
+    iso,
     read_location,
     reservation_event,
     scope_payload,
@@ -265,7 +266,7 @@ def _store(
     set_committed_value(reservation, "lines", lines)
     session.add(reservation)
     payload = scope_payload(reservation)
-    payload["expires_at"] = _iso(reservation.expires_at)
+    payload["expires_at"] = iso(reservation.expires_at)
     payload["lines"] = [hold_payload(h.sku, h.location_id, h.quantity) for h in holds]
     if short:
         payload["shortfall"] = [
@@ -296,7 +297,3 @@ def _replay(
             held[line.sku] += line.quantity + line.fulfilled + line.released
         short = [Shortfall(s, q, held[s]) for s, q in requested.items() if held[s] < q]
     return ReserveResult(existing, replayed=True, shortfall=tuple(short))
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None

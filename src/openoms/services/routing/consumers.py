@@ -43,6 +43,10 @@ def reroute_after_rejection(
             f"no fulfillment order {fulfillment_order_id!r}",
             fulfillment_order_id=fulfillment_order_id,
         )
+    return _reroute(session, outbox, fo, reason=reason)
+
+
+def _reroute(session: Session, outbox: Outbox, fo: m.FulfillmentOrder, *, reason: str) -> int:
     if fo.status != FulfillmentOrderStatus.REJECTED.value:
         raise IllegalTransition(
             f"fulfillment order {fo.id} is {fo.status}: only a rejected one is routed again",
@@ -123,6 +127,6 @@ def on_rejected(outbox: Outbox) -> Handler:
         fo = repo.get_fulfillment_order(session, event.aggregate_id)
         if fo is None or fo.type == RESHIP:  # a reship's units are reships' to route
             return
-        reroute_after_rejection(session, outbox, fo.id, reason=str(event.payload["reason"]))
+        _reroute(session, outbox, fo, reason=str(event.payload["reason"]))
 
     return handle
