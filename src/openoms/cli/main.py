@@ -14,12 +14,9 @@ import uvicorn
 from rich.markup import escape
 from rich.panel import Panel
 
-from openoms.adapters.carriers import default_carriers
 from openoms.adapters.db.migrate import upgrade
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
-from openoms.adapters.payments import default_gateways
-from openoms.api.app import create_app
 from openoms.api.logs import LOG_FORMAT_ENV, configure_logging
 from openoms.cli.common import (
     app,
@@ -33,6 +30,15 @@ from openoms.cli.common import (
     progress_bar,
 )
 from openoms.cli.demo_run import run_demo
+from openoms.cli.processes import (
+    SingleWriter,
+    build_app,
+    metrics_dir,
+    refuse_sqlite,
+    run_worker_processes,
+    run_worker_until,
+    serve_processes,
+)
 from openoms.cli.tables import print_table
 from openoms.demo import SITES, demo_orders, seed_demo_network
 from openoms.domain.errors import DomainError
@@ -45,8 +51,7 @@ from openoms.services.access import (
     revoke_api_key,
 )
 from openoms.services.orders import ImportReport, import_orders
-from openoms.worker.consumers import default_jobs, default_metrics, default_registry
-from openoms.worker.jobs import standard_worker
+from openoms.worker.consumers import default_registry
 
 
 @app.callback()
@@ -71,15 +76,32 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     worker: Annotated[
-        bool, typer.Option("--worker/--no-worker", help="Run the outbox worker in-process.")
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run an outbox worker thread in-process (in each API process).",
+        ),
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="API processes sharing the port (more than 1 needs PostgreSQL).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the REST API (and /docs) with the outbox worker, migrating the schema first.
 
     On first start, OPENOMS_ADMIN_KEY becomes the admin key; without it one is generated
-    and printed once."""
+    and printed once. With --workers N, N processes answer on one port, each with its own
+    outbox worker thread unless --no-worker; uvicorn restarts one that dies."""
 
     settings, db = open_database()
+    try:
+        refuse_sqlite(db, workers, "--workers")
+    except SingleWriter as exc:
+        raise fail(str(exc)) from None
     with db.transaction() as session:
         generated = ensure_initial_admin_key(session, settings.admin_key)
     if generated:
@@ -90,59 +112,58 @@ def serve(
                 title="initial admin key",
             )
         )
-    registry = default_registry()
-    # One set of carrier and gateway accounts, and of metrics, for the API and the
-    # in-process worker.
-    carriers, gateways, metrics = default_carriers(db), default_gateways(db), default_metrics()
-    carriers.instrument(metrics.carrier)
-    gateways.instrument(metrics.gateway)
-    stop = None
-    if worker:
-        jobs = default_jobs(db, carriers, gateways)
-        jobs.observer = metrics.job_ran
-        in_process = standard_worker(db, registry, jobs, poll_seconds=settings.worker_poll_seconds)
-        _thread, stop = in_process.start_in_thread()
-    app_ = create_app(
-        db,
-        Outbox(registry),
-        carriers=carriers,
-        gateways=gateways,
-        rate_limit=settings.rate_limit,
-        max_body_bytes=settings.max_body_bytes,
-        max_import_bytes=settings.max_import_bytes,
-        metrics=metrics,
-    )
-    try:
-        # log_config=None: uvicorn's loggers write through the handler set up above.
-        uvicorn.run(app_, host=host, port=port, log_level="info", log_config=None)
-    finally:
-        if stop is not None:
-            stop.set()
-        db.dispose()
+    with metrics_dir(workers):
+        if workers > 1:
+            db.dispose()  # the children open their own
+            serve_processes(host, port, workers, worker=worker)
+            return
+        app_ = build_app(settings, db, worker=worker)
+        try:
+            # log_config=None: uvicorn's loggers write through the handler set up above.
+            uvicorn.run(app_, host=host, port=port, log_level="info", log_config=None)
+        finally:
+            db.dispose()
 
 
 @app.command("worker")
-def run_worker() -> None:
-    """Run an outbox worker until interrupted. Any number may run over one PostgreSQL."""
+def run_worker(
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            min=1,
+            help="Worker processes under one supervisor (more than 1 needs PostgreSQL).",
+        ),
+    ] = 1,
+) -> None:
+    """Run an outbox worker until interrupted. Any number may run over one PostgreSQL.
+
+    With --processes N, a supervisor runs N worker processes, restarts one that dies (and
+    gives up, exit 1, if they keep dying), and stops them all on SIGINT or SIGTERM."""
 
     settings, db = open_database()
-    stop = threading.Event()
-    console.print(f"worker running on {db.dialect}; Ctrl-C to stop")
     try:
-        # Its metrics reach a scrape only through PROMETHEUS_MULTIPROC_DIR (README).
-        carriers, gateways, metrics = default_carriers(db), default_gateways(db), default_metrics()
-        carriers.instrument(metrics.carrier)
-        gateways.instrument(metrics.gateway)
-        jobs = default_jobs(db, carriers, gateways)
-        jobs.observer = metrics.job_ran
-        worker = standard_worker(
-            db, default_registry(), jobs, poll_seconds=settings.worker_poll_seconds
-        )
-        worker.run_forever(stop)
-    except KeyboardInterrupt:
-        stop.set()
-    finally:
-        db.dispose()
+        refuse_sqlite(db, processes, "--processes")
+    except SingleWriter as exc:
+        raise fail(str(exc)) from None
+    plural = f"{processes} worker processes" if processes > 1 else "worker"
+    console.print(f"{plural} running on {db.dialect}; Ctrl-C to stop")
+    # Its metrics reach a scrape only through a PROMETHEUS_MULTIPROC_DIR it shares with
+    # the API (README); its own processes' ended files are removed from it first.
+    with metrics_dir(1):
+        if processes > 1:
+            db.dispose()
+            code = run_worker_processes(processes)
+            if code:
+                raise typer.Exit(code=code)
+            return
+        stop = threading.Event()
+        try:
+            run_worker_until(settings, db, stop)
+        except KeyboardInterrupt:
+            stop.set()
+        finally:
+            db.dispose()
 
 
 @keys_app.command("create")
