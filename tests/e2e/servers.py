@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,11 +88,17 @@ def wait_until_healthy(server: Server) -> bool:
 
 
 def start_server(
-    database_url: str, workdir: Path, *, admin_key: str | None, worker: bool, **settings: str
+    database_url: str,
+    workdir: Path,
+    *,
+    admin_key: str | None,
+    worker: bool,
+    options: Sequence[str] = (),
+    **settings: str,
 ) -> Server:
     port = free_port()
     stdout_path, stderr_path = workdir / f"serve-{port}.out", workdir / f"serve-{port}.err"
-    args = [str(OPENOMS), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    args = [str(OPENOMS), "serve", "--host", "127.0.0.1", "--port", str(port), *options]
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         process = subprocess.Popen(
             [*args, "--worker" if worker else "--no-worker"],
@@ -111,12 +117,15 @@ def running_server(
     *,
     admin_key: str | None,
     worker: bool = False,
+    options: Sequence[str] = (),
     **settings: str,
 ) -> Iterator[Server]:
     """`openoms serve` on a free port until the block ends (stopped even on failure), with
-    `settings` (OPENOMS_* variables) in its environment."""
+    more command line `options` and `settings` (OPENOMS_* variables) in its environment."""
     for _attempt in range(3):
-        server = start_server(database_url, workdir, admin_key=admin_key, worker=worker, **settings)
+        server = start_server(
+            database_url, workdir, admin_key=admin_key, worker=worker, options=options, **settings
+        )
         try:
             if wait_until_healthy(server):
                 yield server
