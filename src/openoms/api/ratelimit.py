@@ -4,9 +4,11 @@ Each key may send `burst` requests at once and `per_minute` a minute after that;
 refills continuously. Over the limit a request is refused before it does anything: 429
 `rate_limited` with `Retry-After` (whole seconds until one request is allowed again).
 Admin keys are never limited, and `per_minute` 0 turns limiting off. Buckets live in each
-API process, so N processes behind a balancer allow up to N times the limit per key; that is
-the price of needing no shared store, and the limit is a guard against a runaway or stolen
-key, not a billing meter.
+API process, so N processes (`openoms serve --workers N`, or servers behind a balancer) allow
+up to N times the limit per key; that is the price of needing no shared store (a database
+row per key would add a write, and a hot row, to every request), and the limit is a guard
+against a runaway or stolen key, not a billing meter. Dividing the limit by N instead would
+cut a client that keeps one connection, and so one process, to a fraction of its limit.
 """
 
 from __future__ import annotations
