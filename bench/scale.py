@@ -319,6 +319,12 @@ def run(
         result.db_cpu = None if db0 is None or db1 is None else db1 - db0
         clients.join()
         result.failures = clients.failures
+        print(
+            f"  {api}x{workers}: {orders} orders routed in {result.seconds:.1f} s "
+            f"({result.rate:.1f}/s; POSTs done after {result.post_seconds:.1f} s); "
+            f"crash: {result.crashed or 'none'}; shipping {args.ship} FOs",
+            flush=True,
+        )
         result.shipped = ship(clients, db, args.ship)
         if not _wait_quiet(db, 0.5, DRAIN_TIMEOUT):
             result.problems.append("jobs or deliveries still pending after the drain")
