@@ -116,6 +116,7 @@ def availability_rows(
     every = not location_refs and not group_refs
     connection = session.connection()
     if connection.dialect.name != "postgresql":
+        found: list[PlaceRow]
         if every:
             found = [
                 (EVERY_ACTIVE, ref, location_id, True)
