@@ -177,14 +177,20 @@ class Availability(NamedTuple):
     available_to_order: int
 
 
+_new_tuple = tuple.__new__
+
+
 def record_availability(
     on_hand: int, reserved: int, safety_stock: int, expected: int = 0
 ) -> Availability:
     """One record's figures, exactly as §5 defines them (negative when oversold);
     `expected`: its futures within the horizon (see `incoming`)."""
     available_to_fulfill = on_hand - reserved - safety_stock
-    return Availability(
-        on_hand, reserved, safety_stock, available_to_fulfill, available_to_fulfill + expected
+    # tuple.__new__ directly: a NamedTuple's own constructor is a Python function, and one
+    # availability request makes up to 10,000 of these (a third of the time it took).
+    return _new_tuple(
+        Availability,
+        (on_hand, reserved, safety_stock, available_to_fulfill, available_to_fulfill + expected),
     )
 
 

@@ -127,7 +127,7 @@ class OrderCreate(Payload):
     ordered_at: IsoDateTime
     customer: CustomerIn
     delivery_groups: list[DeliveryGroupIn] = Field(min_length=1, max_length=50)
-    items: list[ItemIn] = Field(min_length=1, max_length=1000)
+    items: list[ItemIn] = Field(min_length=1, max_length=2000)
     adjustments: list[AdjustmentIn] = Field(default_factory=list, max_length=50)
     payments: list[PaymentIn] = Field(default_factory=list, max_length=10)
     grand_total: Amount | None = Field(

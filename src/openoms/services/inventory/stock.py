@@ -1,7 +1,7 @@
 """Availability (DESIGN.md §5, §12): per location and per location group, per SKU.
 
-A request costs two queries whatever its size: one resolves the named locations and
-groups (with the groups' members), one reads every needed record. Sizes are bounded so an
+A request costs one statement on PostgreSQL whatever its size (the named locations and
+groups, the groups' members and every needed record), two on SQLite. Sizes are bounded so an
 answer is always quick: at most 100 SKUs and 100 locations and groups together.
 """
 
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from openoms.adapters.db.models import InventoryRecord
 from openoms.adapters.db.repositories import inventory as repo
+from openoms.adapters.db.repositories.inventory import EVERY_ACTIVE, PlaceRow, StockRow
 from openoms.domain.inventory import (
     NO_STOCK,
     Availability,
@@ -42,12 +43,6 @@ class _Places:
 
     locations: list[tuple[str, str]]
     groups: list[tuple[str, list[str]]]
-
-    def location_ids(self) -> set[str]:
-        ids = {location_id for _, location_id in self.locations}
-        for _, members in self.groups:
-            ids.update(members)
-        return ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +89,11 @@ class AvailabilityAnswer:
         def records(figures: list[Availability]) -> str:
             return ",".join(
                 [
-                    f'{head}{a[0]},"reserved":{a[1]},"safety_stock":{a[2]},'
-                    f'"available_to_fulfill":{a[3]},"available_to_order":{a[4]}}}'
-                    for head, a in zip(heads, figures, strict=True)
+                    f'{head}{on_hand},"reserved":{reserved},"safety_stock":{safety},'
+                    f'"available_to_fulfill":{atf},"available_to_order":{ato}}}'
+                    for head, (on_hand, reserved, safety, atf, ato) in zip(
+                        heads, figures, strict=True
+                    )
                 ]
             )
 
@@ -135,18 +132,19 @@ def answer_availability(
 ) -> AvailabilityAnswer:
     """Availability of `skus` at each named location and location group, in request order;
     with neither named, at every active location (ref order). A group sums its active
-    members (see `group_availability`). A SKU without a record counts as zero. Two queries.
+    members (see `group_availability`). A SKU without a record counts as zero. One
+    statement on PostgreSQL (run it in `Database.reading_one_statement`), two on SQLite.
 
     Raises AvailabilityRequestTooLarge past 100 SKUs or 100 locations and groups together,
     LocationNotFound / LocationGroupNotFound naming an unknown ref."""
     wanted = _unique(skus)
     location_refs, group_refs = _unique(locations or ()), _unique(location_groups or ())
     _check_size(wanted, len(location_refs) + len(group_refs))
-    if location_refs or group_refs:
-        places = _resolve(session, location_refs, group_refs)
-    else:
-        places = _Places(_active_locations(session), [])
-    figures = _figures(session, places.location_ids(), wanted, today)
+    found, stock_rows = repo.availability_rows(
+        session, location_refs, group_refs, wanted, every_limit=MAX_PLACES + 1
+    )
+    places = _places(found, location_refs, group_refs)
+    figures = _figures(stock_rows, today)
     nothing: dict[str, Availability] = {}
     at = [(ref, figures.get(location_id, nothing)) for ref, location_id in places.locations]
     return AvailabilityAnswer(
@@ -183,16 +181,23 @@ def _check_size(skus: list[str], places: int) -> None:
         )
 
 
-def _resolve(session: Session, location_refs: list[str], group_refs: list[str]) -> _Places:
+def _places(found: list[PlaceRow], location_refs: list[str], group_refs: list[str]) -> _Places:
+    """The request's places from the rows read: kind "L" a named location, "G" a member of
+    a named group, EVERY_ACTIVE an active location when none was named."""
     found_locations: dict[str, str] = {}
     found_groups: dict[str, list[str]] = {}
-    for kind, ref, location_id, active in repo.places(session, location_refs, group_refs):
+    every: list[tuple[str, str]] = []
+    for kind, ref, location_id, active in found:
         if kind == "L" and location_id is not None:
             found_locations[ref] = location_id
         elif kind == "G":
             members = found_groups.setdefault(ref, [])
             if location_id is not None and active:
                 members.append(location_id)
+        elif kind == EVERY_ACTIVE and location_id is not None:
+            every.append((ref, location_id))
+    if not location_refs and not group_refs:
+        return _Places(_every_active(every), [])
     for ref in location_refs:
         if ref not in found_locations:
             raise LocationNotFound(f"location '{ref}' does not exist", field="locations", ref=ref)
@@ -207,31 +212,27 @@ def _resolve(session: Session, location_refs: list[str], group_refs: list[str]) 
     )
 
 
-def _active_locations(session: Session) -> list[tuple[str, str]]:
-    rows = repo.active_locations(session, limit=MAX_PLACES + 1)
-    if len(rows) > MAX_PLACES:
+def _every_active(locations: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    if len(locations) > MAX_PLACES:
         raise AvailabilityRequestTooLarge(
             f"more than {MAX_PLACES} active locations: name the locations or location groups "
             f"to ask about (at most {MAX_PLACES} together)",
             field="locations",
             limit=MAX_PLACES,
         )
-    return rows
+    return sorted(locations)
 
 
-def _figures(
-    session: Session, location_ids: set[str], skus: list[str], today: date
-) -> dict[str, dict[str, Availability]]:
+def _figures(rows: Iterable[StockRow], today: date) -> dict[str, dict[str, Availability]]:
     """location id → sku → figures, for the records that exist. Futures come as JSON text
     and are decoded only where there are some (most records have none)."""
     figures: dict[str, dict[str, Availability]] = {}
-    for location_id, sku, on_hand, reserved, safety, futures in repo.stock_rows(
-        session, location_ids, skus
-    ):
+    for location_id, sku, on_hand, reserved, safety, futures in rows:
         expected = 0 if futures == _NO_FUTURES else incoming(_futures(json.loads(futures)), today)
-        figures.setdefault(location_id, {})[sku] = record_availability(
-            on_hand, reserved, safety, expected
-        )
+        at = figures.get(location_id)
+        if at is None:
+            at = figures[location_id] = {}
+        at[sku] = record_availability(on_hand, reserved, safety, expected)
     return figures
 
 

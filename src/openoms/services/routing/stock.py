@@ -81,9 +81,12 @@ def plan_stock(
         need[key] = a.quantity - local[key]
     moves: list[tuple[str, str, str, int]] = []  # (to, from, sku, units)
     short: set[str] = set()
+    holders: dict[str, list[str]] = {}  # sku -> locations in the pool (one pass, not one a need)
+    for src, sku in pool:
+        holders.setdefault(sku, []).append(src)
     for (to, sku), wanted in need.items():
         sources = sorted(
-            (src for (src, s), left in pool.items() if s == sku and left > 0 and src != to),
+            (src for src in holders.get(sku, ()) if pool[src, sku] > 0 and src != to),
             key=lambda src: (src in chosen, src),
         )
         for src in sources:

@@ -2,8 +2,9 @@
 location groups.
 
 Availability reads up to 2,000 records per request and must answer in a few milliseconds,
-so its record query goes straight to the driver, with no SQLAlchemy row processing (see
-`stock_rows`): that halves the request on SQLite.
+so its queries go straight to the driver, with no SQLAlchemy row processing (see
+`stock_rows`): that halves the request on SQLite. On PostgreSQL the places and their
+records are one statement (`availability_rows`), so a request is one round trip.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from openoms.adapters.db.session import dialect_insert
 PlaceRow = tuple[str, str, str | None, bool | None]
 # location id, sku, on_hand, reserved, safety_stock, futures (JSON text)
 StockRow = tuple[str, str, int, int, int, str]
+# kind "A": an active location, when every active location is asked about (ref order).
+EVERY_ACTIVE = "A"
 
 _PG_PLACES = (
     "SELECT 'L', ref, id, active FROM locations WHERE ref = ANY(CAST(%s AS text[])) "
@@ -32,6 +35,29 @@ _PG_PLACES = (
     "LEFT JOIN location_group_members AS m ON m.group_id = g.id "
     "LEFT JOIN locations AS l ON l.id = m.location_id "
     "WHERE g.ref = ANY(CAST(%s AS text[]))"
+)
+# The places as `_PG_PLACES` (or every active location, %(every)s, by ref, at most
+# %(limit)s; `active` last), then the records of the asked SKUs at the named locations and
+# the groups' active members: kind "R", then the columns of a StockRow. Planned for each
+# request's arrays (unprepared, as `stock_rows`): by SKU when many locations are asked, by
+# (location, sku) when few are.
+_PG_AVAILABILITY = (
+    "WITH p AS ("
+    "SELECT 'L' AS kind, ref, id AS location_id, active FROM locations "
+    "WHERE ref = ANY(CAST(%(locations)s AS text[])) "
+    "UNION ALL "
+    "SELECT 'A', ref, id, active FROM (SELECT ref, id, active FROM locations "
+    "WHERE %(every)s AND active ORDER BY ref LIMIT %(limit)s) AS a "
+    "UNION ALL "
+    "SELECT 'G', g.ref, m.location_id, l.active FROM location_groups AS g "
+    "LEFT JOIN location_group_members AS m ON m.group_id = g.id "
+    "LEFT JOIN locations AS l ON l.id = m.location_id "
+    "WHERE g.ref = ANY(CAST(%(groups)s AS text[]))) "
+    "SELECT kind, ref, location_id, NULL, NULL, NULL, NULL, active FROM p "
+    "UNION ALL "
+    "SELECT 'R', location_id, sku, on_hand, reserved, safety_stock, CAST(futures AS text), NULL "
+    "FROM inventory_records WHERE sku = ANY(CAST(%(skus)s AS text[])) "
+    "AND location_id IN (SELECT location_id FROM p WHERE kind <> 'G' OR active)"
 )
 _SQLITE_STOCK = (
     "SELECT location_id, sku, on_hand, reserved, safety_stock, CAST(futures AS TEXT) "
@@ -73,6 +99,48 @@ def places(
         )
     rows = connection.execute(union_all(*parts))
     return [(kind, ref, location_id, active) for kind, ref, location_id, active in rows]
+
+
+def availability_rows(
+    session: Session,
+    location_refs: Sequence[str],
+    group_refs: Sequence[str],
+    skus: Sequence[str],
+    *,
+    every_limit: int,
+) -> tuple[list[PlaceRow], Sequence[StockRow]]:
+    """The named places (as `places`; with none named, every active location by ref, at
+    most `every_limit`, as kind EVERY_ACTIVE rows) and the records of `skus` that exist at
+    the named locations and at the groups' active members. One statement on PostgreSQL,
+    which needs no transaction around it (see `Database.reading_one_statement`)."""
+    every = not location_refs and not group_refs
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        found: list[PlaceRow]
+        if every:
+            found = [
+                (EVERY_ACTIVE, ref, location_id, True)
+                for ref, location_id in active_locations(session, limit=every_limit)
+            ]
+        else:
+            found = places(session, location_refs, group_refs)
+        ids = {location_id for kind, _, location_id, active in found if kind != "G" or active}
+        return found, stock_rows(session, [i for i in ids if i is not None], skus)
+    driver: Any = connection.connection.driver_connection
+    parameters = {
+        "locations": list(location_refs),
+        "groups": list(group_refs),
+        "every": every,
+        "limit": every_limit,
+        "skus": list(skus),
+    }
+    with driver.cursor() as cursor:
+        # Unprepared, for the reason given in `stock_rows`.
+        cursor.execute(_PG_AVAILABILITY, parameters, prepare=False)
+        rows = cursor.fetchall()
+    named: list[PlaceRow] = [(row[0], row[1], row[2], row[7]) for row in rows if row[0] != "R"]
+    stock: list[StockRow] = [row[1:7] for row in rows if row[0] == "R"]
+    return named, stock
 
 
 def active_locations(session: Session, *, limit: int) -> list[tuple[str, str]]:

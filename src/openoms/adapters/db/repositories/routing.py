@@ -4,6 +4,7 @@ exceptions an order summary shows."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
@@ -237,7 +238,13 @@ def insert_fulfillment_orders(
 
 
 def _row(obj: object, table: Table) -> dict[str, Any]:
-    return {column.key: getattr(obj, column.key) for column in table.columns}
+    return {key: getattr(obj, key) for key in _column_keys(table)}
+
+
+@functools.cache
+def _column_keys(table: Table) -> tuple[str, ...]:
+    # Iterating `table.columns` builds a list each time: 2,000 lines paid it 2,000 times.
+    return tuple(column.key for column in table.columns)
 
 
 # --- the order summary read model ---------------------------------------------------------
