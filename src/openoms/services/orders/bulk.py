@@ -24,6 +24,7 @@ from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
+from openoms.adapters.db.repositories import inventory as inventory_repo
 from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import DomainError
 from openoms.domain.order import OrderDraft
@@ -129,6 +130,13 @@ def capture_batch(
     may not capture into: that row fails with its error. Under `reject_everything` a failed
     row raises `BatchRejected` once every row has been tried, so that it lists them all."""
     check_batch_size(len(rows))
+    # Concurrent batches would take their stock locks order by order, in no common order,
+    # and deadlock each other (a deadlock rolls back all the batch's orders): take them all
+    # first, in one order. The rows are those any of the batch's orders could reserve.
+    inventory_repo.lock_stock_of_skus(
+        session,
+        {line.sku for row in rows if isinstance(row, OrderDraft) for line in row.lines},
+    )
     outcomes = [
         _capture_row(session, outbox, index, row, check_channel) for index, row in enumerate(rows)
     ]
