@@ -10,7 +10,7 @@ afresh, dropped at the end) holding the demo network with 10,000,000 units of ev
 everywhere. A `openoms serve --no-worker` processes listen on ports of their own (clients
 take them round robin) and W `openoms worker` processes drain the outbox and run the routing
 jobs. C client threads, each with its own keep-alive httpx client, then post the orders
-(`demo_orders`, MANAGED, payloads built before the clock starts):
+(`demo_orders`, MANAGED, 1–4 lines, payloads built before the clock starts):
 
 - `single`: one `POST /api/v1/orders` per order, with an Idempotency-Key;
 - `bulk`: `POST /api/v1/orders/bulk` with 100 orders per call (`reject_everything`).
@@ -23,8 +23,9 @@ processes, *db* the PostgreSQL backends of the scratch database (from /proc).
 
 At the end every order must be WAITING_TO_FULFILL, each product item allocated in full, no
 job or delivery left, and every inventory record's `reserved` equal to its reservation lines
-(the checks of bench/lifecycle.py). `--py-spy FILE` runs the first serve process under
-`py-spy record` (collapsed stacks in FILE; py-spy must be installed in the venv).
+(the checks of bench/lifecycle.py). `--py-spy FILE` records the first serve process over
+the timed region with `py-spy record --format raw` (collapsed stacks in FILE; py-spy must be
+installed in the venv, and may attach to the process).
 
 Issue 13 targets: ≥ 150 orders/s with single POSTs, ≥ 400 orders/s with the bulk endpoint.
 """
@@ -36,6 +37,7 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -106,32 +108,32 @@ def openoms_command() -> str:
 
 
 @contextlib.contextmanager
-def api_servers(
-    url: str, key: str, count: int, py_spy: Path | None
-) -> Iterator[list[tuple[str, int]]]:
+def api_servers(url: str, key: str, count: int) -> Iterator[list[tuple[str, int]]]:
     """`count` `openoms serve --no-worker` processes, each on a free port: (base URL, pid)."""
     env = server_env(url, key)
     with contextlib.ExitStack() as stack:
         servers = []
         for n in range(count):
             port = free_port()
-            command = openoms_serve(port)
-            if py_spy is not None and n == 0:
-                spy = str(Path(sys.executable).with_name("py-spy"))
-                command = [spy, "record", "--format", "raw", "-o", str(py_spy), "--", *command]
-            base_url, pid = stack.enter_context(serving(command, port=port, env=env))
-            servers.append((base_url, _python_pid(pid)))
+            servers.append(stack.enter_context(serving(openoms_serve(port), port=port, env=env)))
         yield servers
 
 
-def _python_pid(pid: int) -> int:
-    """The server's own pid: py-spy runs it as its child."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    with contextlib.suppress(OSError):
-        found = children.read_text().split()
-        if found and "py-spy" in Path(f"/proc/{pid}/cmdline").read_bytes().decode():
-            return int(found[0])
-    return pid
+@contextlib.contextmanager
+def profiling(pid: int, output: Path | None) -> Iterator[None]:
+    """`py-spy record` on process `pid` (collapsed stacks in `output`) until the block ends."""
+    if output is None:
+        yield
+        return
+    spy = str(Path(sys.executable).with_name("py-spy"))
+    command = [spy, "record", "--pid", str(pid), "--format", "raw", "-o", str(output)]
+    recorder = subprocess.Popen([*command, "--rate", "200"], stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)  # attached
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait(timeout=60)
 
 
 @contextlib.contextmanager
@@ -275,7 +277,7 @@ def _measure(args: argparse.Namespace, mode: str, url: str, key: str, db: Databa
     warm = payloads(WARM_UP * len(chunks), prefix=f"WARM-{mode}", seed=12)
     warm_chunks = [units(mode, warm[n :: len(chunks)]) for n in range(len(chunks))]
     with (
-        api_servers(url, key, args.api_processes, args.py_spy) as servers,
+        api_servers(url, key, args.api_processes) as servers,
         workers(url, args.worker_processes) as worker_pids,
     ):
         bases = [base for base, _ in servers]
@@ -285,11 +287,12 @@ def _measure(args: argparse.Namespace, mode: str, url: str, key: str, db: Databa
         pids = {"api": [pid for _, pid in servers], "workers": worker_pids}
         before = _cpu(pids)
         captured: dict[str, float] = {}
-        began = time.monotonic()
-        results = drive(mode, bases, key, chunks, captured, threading.Barrier(len(chunks) + 1))
-        wait_routed(db, list(captured), time.monotonic() + 600)
-        seconds = time.monotonic() - began
-        after = _cpu(pids)
+        with profiling(servers[0][1], args.py_spy):
+            began = time.monotonic()
+            results = drive(mode, bases, key, chunks, captured, threading.Barrier(len(chunks) + 1))
+            wait_routed(db, list(captured), time.monotonic() + 600)
+            seconds = time.monotonic() - began
+            after = _cpu(pids)
         problems = settled(db, time.monotonic() + 120)
     return Run(
         mode=mode,
