@@ -113,7 +113,7 @@ def api_servers(url: str, key: str, count: int) -> Iterator[list[tuple[str, int]
     env = server_env(url, key)
     with contextlib.ExitStack() as stack:
         servers = []
-        for n in range(count):
+        for _ in range(count):
             port = free_port()
             servers.append(stack.enter_context(serving(openoms_serve(port), port=port, env=env)))
         yield servers
