@@ -24,7 +24,7 @@ processes, *db* the PostgreSQL backends of the scratch database (from /proc).
 At the end every order must be WAITING_TO_FULFILL, each product item allocated in full, no
 job or delivery left, and every inventory record's `reserved` equal to its reservation lines
 (the checks of bench/lifecycle.py). `--py-spy FILE` records the first serve process over
-the timed region with `py-spy record --format raw` (collapsed stacks in FILE; py-spy must be
+the timed region with `py-spy record --gil --format raw` (collapsed stacks in FILE; py-spy must be
 installed in the venv, and may attach to the process).
 
 Issue 13 targets: ≥ 150 orders/s with single POSTs, ≥ 400 orders/s with the bulk endpoint.
@@ -83,6 +83,7 @@ class Run:
     api_processes: int
     worker_processes: int
     seconds: float
+    capture_seconds: float  # until the last answer: the API's own pace
     latencies: list[float]
     failures: int
     cpu: dict[str, float | None]
@@ -127,7 +128,8 @@ def profiling(pid: int, output: Path | None) -> Iterator[None]:
         return
     spy = str(Path(sys.executable).with_name("py-spy"))
     command = [spy, "record", "--pid", str(pid), "--format", "raw", "-o", str(output)]
-    recorder = subprocess.Popen([*command, "--rate", "200"], stdout=subprocess.DEVNULL)
+    # --gil: only the thread holding the GIL, i.e. where the process's CPU goes.
+    recorder = subprocess.Popen([*command, "--gil", "--rate", "200"], stdout=subprocess.DEVNULL)
     try:
         time.sleep(1.0)  # attached
         yield
@@ -290,6 +292,7 @@ def _measure(args: argparse.Namespace, mode: str, url: str, key: str, db: Databa
         with profiling(servers[0][1], args.py_spy):
             began = time.monotonic()
             results = drive(mode, bases, key, chunks, captured, threading.Barrier(len(chunks) + 1))
+            capture_seconds = time.monotonic() - began
             wait_routed(db, list(captured), time.monotonic() + 600)
             seconds = time.monotonic() - began
             after = _cpu(pids)
@@ -301,6 +304,7 @@ def _measure(args: argparse.Namespace, mode: str, url: str, key: str, db: Databa
         api_processes=args.api_processes,
         worker_processes=args.worker_processes,
         seconds=seconds,
+        capture_seconds=capture_seconds,
         latencies=[latency for latencies, _ in results for latency in latencies],
         failures=sum(failures for _, failures in results),
         cpu={what: _less(after[what], before[what]) for what in after},
@@ -336,6 +340,8 @@ def report(run: Run) -> list[str]:
         f"process(es), {run.worker_processes} worker process(es)",
         f"  {run.per_second:.1f} orders/s captured and routed ({run.seconds:.2f} s); "
         f"failures {run.failures}",
+        f"  captured (last answer) after {run.capture_seconds:.2f} s: "
+        f"{run.orders / run.capture_seconds:.1f} orders/s through the API alone",
         f"  latency per {unit}: p50 {p50:.1f} ms, p99 {p99:.1f} ms",
         f"  CPU ms per order: {per_order}",
         f"  target {TARGETS[run.mode]:.0f}/s: {run.per_second / TARGETS[run.mode]:.2f}×",

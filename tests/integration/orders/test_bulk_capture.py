@@ -4,6 +4,7 @@ failing the schema or a business rule, the size limit and channel-bound keys."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,7 +12,12 @@ from sqlalchemy import select
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
+from openoms.adapters.outbox import Outbox
+from openoms.domain.file_lines import LineError
+from openoms.schemas.orders import read_order_lines
 from openoms.services.access import create_api_key
+from openoms.services.orders import import_orders
+from openoms.worker.consumers import default_registry
 from tests.integration.conftest import Api
 from tests.integration.helpers import ORDER_TABLES, assert_problem, bookkeeping, row_counts, stock
 from tests.payloads import order_payload
@@ -179,6 +185,51 @@ def test_ignore_failed_answers_failed_rows_by_index_only(api: Api) -> None:
         ("failed", []),
     ]
     assert sorted(summaries(api.db)) == ["B-2"]
+
+
+def test_a_batch_of_unreadable_rows_fails_each_and_takes_no_lock(api: Api) -> None:
+    body = bulk(api, [malformed("B-1"), 42], "reject_failed_rows").json()
+
+    assert [(r["index"], r["status"]) for r in body["results"]] == [(0, "failed"), (1, "failed")]
+    assert body["results"][1]["errors"] == [
+        {
+            "path": "orders[1]",
+            "code": "payload_invalid",
+            "message": "Input should be a valid dictionary or instance of OrderCreate",
+        }
+    ]
+    assert summaries(api.db) == {}
+
+
+def test_the_order_import_captures_in_batches_and_reports_lines_in_order(db: Database) -> None:
+    bad = too_many_tees("IMP-3")
+    lines = [
+        json.dumps(order_payload(external_reference="IMP-1")),
+        "{broken",
+        json.dumps(bad),
+        "",
+        json.dumps(order_payload(external_reference="IMP-1")),  # in the next batch
+        json.dumps(order_payload(external_reference="IMP-2")),
+    ]
+    progress: list[int] = []
+
+    report = import_orders(
+        db,
+        Outbox(default_registry()),
+        read_order_lines(lines),
+        on_line=progress.append,
+        batch_size=2,
+    )
+
+    assert (report.accepted, report.duplicates) == (2, 1)
+    assert [(r.line, r.field, r.code) for r in report.rejected] == [
+        (2, None, "json_invalid"),
+        (3, None, "insufficient_stock"),
+    ]
+    assert isinstance(report.rejected[1], LineError)
+    assert progress[-1] == 6
+    assert progress == sorted(progress)
+    assert sorted(summaries(db)) == ["IMP-1", "IMP-2"]
 
 
 def test_more_than_100_orders_are_refused_before_anything_is_read(api: Api) -> None:
