@@ -162,6 +162,30 @@ def test_capture_over_http_with_a_cli_made_storefront_key(live: Server) -> None:
     assert [item["id"] for item in listed.json()["items"]] == [body["id"]]
 
 
+def test_bulk_capture_over_http(live: Server) -> None:
+    good = [order_payload(external_reference=reference()) for _ in range(2)]
+    bad = order_payload(external_reference=reference())
+    bad["items"][0]["quantity"] = -1
+    body = {"orders": [good[0], bad, good[1], good[0]], "error_policy": "reject_failed_rows"}
+    with live.client(live.keys["storefront"]) as client:
+        before = set(all_summary_ids(client))
+        answer = client.post("/api/v1/orders/bulk", json=body, headers={"Idempotency-Key": "b1"})
+        added = set(all_summary_ids(client)) - before
+
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == ["created", "failed", "created", "existing"]
+    assert results[3]["order_summary_id"] == results[0]["order_summary_id"]
+    assert results[1]["errors"] == [
+        {
+            "path": "orders[1].items[0].quantity",
+            "code": "quantity_invalid",
+            "message": "items[0].quantity must be a positive whole number, got -1",
+        }
+    ]
+    assert added == {results[0]["order_summary_id"], results[2]["order_summary_id"]}
+
+
 def test_openapi_and_docs_are_served(live: Server) -> None:
     with live.client() as anonymous:
         openapi = anonymous.get("/openapi.json")
@@ -170,6 +194,7 @@ def test_openapi_and_docs_are_served(live: Server) -> None:
     assert openapi.status_code == 200
     paths = openapi.json()["paths"]
     assert set(paths["/api/v1/orders"]) == {"post"}
+    assert set(paths["/api/v1/orders/bulk"]) == {"post"}
     assert set(paths["/api/v1/order-summaries"]) == {"get"}
     assert set(paths["/api/v1/order-summaries/{summary_id}"]) == {"get"}
     assert docs.status_code == 200

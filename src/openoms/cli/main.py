@@ -235,9 +235,9 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (key_โ€
 def import_orders_command(
     file: Annotated[Path, typer.Argument(help="JSON lines: one order payload (ยง12) per line.")],
 ) -> None:
-    """Capture every order in FILE. Each line is all or nothing; a summary lists accepted,
-    duplicate and rejected lines with the reason for each rejection. Exits 1 if any line
-    was rejected."""
+    """Capture every order in FILE through bulk capture, 100 lines per transaction. Each
+    line is all or nothing; a summary lists accepted, duplicate and rejected lines with the
+    line, field and reason of each rejection. Exits 1 if any line was rejected."""
     if not file.is_file():
         raise fail(f"{file}: no such file")
     text = file.read_text(encoding="utf-8")

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, GetJsonSchemaHandler, ValidationError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from openoms.domain.errors import DomainError
 from openoms.domain.file_lines import LineError
@@ -34,7 +36,15 @@ from openoms.schemas.common import (
     Quantity,
     Text,
 )
-from openoms.services.orders import OrderFileLine
+from openoms.services.orders import (
+    MAX_BATCH,
+    BatchRow,
+    ErrorPolicy,
+    OrderFileLine,
+    RowError,
+    RowOutcome,
+    row_path,
+)
 
 Amount = Annotated[
     str,
@@ -250,3 +260,103 @@ def _read_order_line(number: int, text: str) -> OrderDraft | LineError:
         return LineError(number, location, f"{first['msg']}{more}", "payload_invalid")
     except DomainError as exc:
         return LineError(number, exc.field, exc.detail, exc.code)
+
+
+# --- bulk capture -------------------------------------------------------------------------
+
+
+class _DocumentedAsOrderCreate:
+    """A row of a bulk capture is taken as any JSON value, so that each row is validated on
+    its own (`read_bulk_rows`); OpenAPI still documents it as an OrderCreate."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, _core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return handler(OrderCreate.__pydantic_core_schema__)
+
+
+BulkRowIn = Annotated[Any, _DocumentedAsOrderCreate]
+
+
+class BulkOrdersCreate(Payload):
+    """Up to 100 orders captured in one transaction, each deduplicated as a single capture.
+    Each row is validated on its own: a malformed row is that row's error."""
+
+    orders: list[BulkRowIn] = Field(
+        min_length=1,
+        json_schema_extra={"maxItems": MAX_BATCH},
+        description=f"At most {MAX_BATCH} orders; more is 413 `bulk_too_large`.",
+    )
+    error_policy: Literal["reject_everything", "reject_failed_rows", "ignore_failed"] = Field(
+        default="reject_everything",
+        description="`reject_everything`: one failed row stores nothing (a problem lists every "
+        "failed row). `reject_failed_rows`: the good rows are stored, each failed row is "
+        "answered with its errors. `ignore_failed`: as reject_failed_rows, failed rows "
+        "answered by index only.",
+    )
+
+
+class BulkRowErrorOut(BaseModel):
+    path: str = Field(examples=["orders[3].items[1].quantity"])
+    code: str
+    message: str
+
+
+class BulkRowOut(BaseModel):
+    index: int = Field(description="The row's position in `orders`, from 0.")
+    status: Literal["created", "existing", "failed"]
+    order_summary_id: str | None
+    errors: list[BulkRowErrorOut] = Field(
+        description="Why the row failed (empty unless failed, and under ignore_failed)."
+    )
+
+
+class BulkCaptureOut(BaseModel):
+    error_policy: str
+    created: int
+    existing: int
+    failed: int
+    results: list[BulkRowOut]
+
+
+def read_bulk_rows(rows: list[Any]) -> list[BatchRow]:
+    """Each row of a bulk capture as `capture_batch` takes it: its order draft, or every
+    schema error of the row (422 `payload_invalid`, paths inside the row), or the domain
+    error of an amount that is not one."""
+    return [_read_bulk_row(row) for row in rows]
+
+
+def _read_bulk_row(row: Any) -> BatchRow:
+    try:
+        return OrderCreate.model_validate(row).to_draft()
+    except ValidationError as exc:
+        return tuple(
+            RowError(field_path(e["loc"]) or None, "payload_invalid", e["msg"], 422)
+            for e in exc.errors()
+        )
+    except DomainError as exc:
+        return (RowError.of(exc),)
+
+
+def bulk_answer(policy: ErrorPolicy, outcomes: list[RowOutcome]) -> dict[str, Any]:
+    """The body of a bulk capture's answer (BulkCaptureOut)."""
+    counts = {status: 0 for status in ("created", "existing", "failed")}
+    for outcome in outcomes:
+        counts[outcome.status.value] += 1
+    return {
+        "error_policy": policy.value,
+        **counts,
+        "results": [
+            {
+                "index": o.index,
+                "status": o.status.value,
+                "order_summary_id": o.order_summary_id,
+                "errors": [
+                    {"path": row_path(o.index, e.field), "code": e.code, "message": e.message}
+                    for e in o.errors
+                ],
+            }
+            for o in outcomes
+        ],
+    }

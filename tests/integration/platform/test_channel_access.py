@@ -112,8 +112,9 @@ LISTS = {
     ("GET", "/api/v1/process-exceptions"),
     ("GET", "/api/v1/finance/reconciliation"),
 }
-# Capture: a bound key captures only into its channels (test below).
-CAPTURE = {("POST", "/api/v1/orders")}
+# Capture: a bound key captures only into its channels (test below; bulk capture:
+# tests/integration/orders/test_bulk_capture.py).
+CAPTURE = {("POST", "/api/v1/orders"), ("POST", "/api/v1/orders/bulk")}
 # Routes that hold no order data: the network, stock, stateless routing, stock holds that
 # are no order's (a reservation made for an order is covered above), the event catalog,
 # and health (GET /metrics is not in the OpenAPI document; its figures are counts by

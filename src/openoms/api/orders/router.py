@@ -19,9 +19,24 @@ from openoms.api.params import WHOLE_NUMBER
 from openoms.domain.errors import DomainError, ValidationFailed
 from openoms.schemas.common import IsoDateTime
 from openoms.schemas.order_views import OrderSummaryOut, OrderSummaryPage
-from openoms.schemas.orders import OrderCreate
+from openoms.schemas.orders import (
+    BulkCaptureOut,
+    BulkOrdersCreate,
+    OrderCreate,
+    bulk_answer,
+    read_bulk_rows,
+)
 from openoms.services.access import Principal, Scope
-from openoms.services.orders import capture_order
+from openoms.services.orders import (
+    MAX_BATCH,
+    BatchRejected,
+    ErrorPolicy,
+    RowOutcome,
+    RowStatus,
+    capture_batch,
+    capture_order,
+    check_batch_size,
+)
 from openoms.services.views import order_summary_view, summary_brief
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
@@ -93,6 +108,73 @@ def capture(
     for outcome in outcomes[-1:]:
         metrics.capture(payload.channel, outcome)
     return answer
+
+
+@router.post(
+    "/orders/bulk",
+    response_model=BulkCaptureOut,
+    responses={
+        **PROBLEMS,
+        400: {
+            "description": "`bulk_rejected` (reject_everything: nothing stored; `errors` "
+            "lists index, path, code and message of every failed row; 409 or 422 when "
+            "every error is a conflict or a schema error), or another business rule.",
+            "content": {PROBLEM_JSON: {}},
+        },
+        413: {
+            "description": f"More than {MAX_BATCH} orders (`bulk_too_large`).",
+            "content": {PROBLEM_JSON: {}},
+        },
+    },
+)
+def capture_bulk(
+    payload: BulkOrdersCreate,
+    request: Request,
+    response: Response,
+    principal: Capturer,
+    idempotency_key: IdempotencyKey = None,
+) -> dict[str, Any]:
+    """Capture up to 100 orders in one transaction, each as `POST /orders` would (the same
+    (channel, external_reference) again, in the store or earlier in the batch, is `existing`
+    with its summary; never a duplicate), each in a savepoint of its own. Every row is
+    validated on its own; a row for a channel a bound key may not use fails with
+    `channel_forbidden`. `error_policy` says what a failed row does: `reject_everything`
+    (default) stores nothing and answers a `bulk_rejected` problem listing every failed row;
+    `reject_failed_rows` stores the good rows and answers 200 with each row's result, the
+    failed ones with their errors (path, code, message); `ignore_failed` does the same
+    without the reasons. A 200 lists every row: index, status (created, existing, failed),
+    order_summary_id."""
+    check_batch_size(len(payload.orders))  # before a row is read
+    metrics = app_metrics(request.app)
+    outbox = request.app.state.outbox
+    policy = ErrorPolicy(payload.error_policy)
+    rows = read_bulk_rows(payload.orders)
+    captured: list[RowOutcome] = []  # empty when the Idempotency-Key replays an earlier answer
+
+    def operation(session: Session) -> tuple[int, dict[str, Any]]:
+        outcomes = capture_batch(
+            session, outbox, rows, policy, check_channel=principal.check_channel
+        )
+        captured[:] = outcomes
+        return 200, bulk_answer(policy, outcomes)
+
+    try:
+        body = payload.model_dump(mode="json")
+        answer = answer_idempotent(request, response, principal, idempotency_key, body, operation)
+    except BatchRejected:
+        for _row in rows:  # every order of the batch was refused
+            metrics.capture("unknown", "refused")
+        raise
+    for outcome in captured:
+        metrics.capture(outcome.channel or "unknown", _OUTCOMES[outcome.status])
+    return answer
+
+
+_OUTCOMES = {
+    RowStatus.CREATED: "created",
+    RowStatus.EXISTING: "duplicate",
+    RowStatus.FAILED: "refused",
+}
 
 
 @router.get(

@@ -1,7 +1,7 @@
 """Orders: capture (an order and its summary in one transaction, with its stock held),
-channels and their policies, change orders, the order summary's lock, quantities and
-derived status (`summary.py`), the authorization gate capture queues, and the order file
-import.
+bulk capture (up to 100 orders in one transaction, `bulk.py`), channels and their
+policies, change orders, the order summary's lock, quantities and derived status
+(`summary.py`), the authorization gate capture queues, and the order file import.
 
 This is the area's face: other areas, the API, the CLI and the worker import only these
 names.
@@ -10,6 +10,19 @@ names.
 from openoms.services.orders.authorization_gate import (
     VERIFY_JOB,
     routing_gate_key,
+)
+from openoms.services.orders.bulk import (
+    MAX_BATCH,
+    BatchRejected,
+    BatchRow,
+    BatchTooLarge,
+    ErrorPolicy,
+    RowError,
+    RowOutcome,
+    RowStatus,
+    capture_batch,
+    check_batch_size,
+    row_path,
 )
 from openoms.services.orders.capture import (
     CaptureResult,
@@ -55,21 +68,31 @@ from openoms.services.orders.summary import (
 )
 
 __all__ = [
+    "MAX_BATCH",
     "SYSTEM_OWNER",
     "VERIFY_JOB",
+    "BatchRejected",
+    "BatchRow",
+    "BatchTooLarge",
     "CapturePolicy",
     "CaptureResult",
     "ChannelData",
     "ChannelPolicy",
+    "ErrorPolicy",
     "ImportReport",
     "ItemLine",
     "OrderFileLine",
     "RecordedChange",
     "RoutingStrategy",
+    "RowError",
+    "RowOutcome",
+    "RowStatus",
     "ShortagePolicy",
     "billed_amounts",
+    "capture_batch",
     "capture_order",
     "channel_policy",
+    "check_batch_size",
     "configured_channel",
     "group_reservation_key",
     "import_orders",
@@ -84,6 +107,7 @@ __all__ = [
     "record_change",
     "refresh_summary_status",
     "routing_gate_key",
+    "row_path",
     "threshold_strings",
     "unknown_channel",
     "upsert_channel",

@@ -373,3 +373,17 @@ def insert_members(session: Session, pairs: Sequence[tuple[str, str]]) -> None:
     assert isinstance(table, Table)
     statement = dialect_insert(session, table).on_conflict_do_nothing()
     session.execute(statement, [{"group_id": g, "location_id": loc} for g, loc in pairs])
+
+
+def lock_stock_of_skus(session: Session, skus: Collection[str]) -> None:
+    """Lock every inventory record of `skus`, at every location, in one statement and one
+    order (location, SKU): a transaction that takes all its stock locks this way up front
+    (bulk capture) cannot deadlock with another one doing the same. (SQLite: a no-op query;
+    its write lock is already the transaction's.)"""
+    if skus:
+        session.execute(
+            select(InventoryRecord.id)
+            .where(InventoryRecord.sku.in_(sorted(skus)))
+            .order_by(InventoryRecord.location_id, InventoryRecord.sku)
+            .with_for_update()
+        ).all()
