@@ -188,9 +188,19 @@ def test_ignore_failed_answers_failed_rows_by_index_only(api: Api) -> None:
 
 
 def test_a_batch_of_unreadable_rows_fails_each_and_takes_no_lock(api: Api) -> None:
-    body = bulk(api, [malformed("B-1"), 42], "reject_failed_rows").json()
+    odd_amount = order_payload(external_reference="B-3")
+    odd_amount["items"][0]["unit_price"] = "20.001"  # pence have two digits
 
-    assert [(r["index"], r["status"]) for r in body["results"]] == [(0, "failed"), (1, "failed")]
+    body = bulk(api, [malformed("B-1"), 42, odd_amount], "reject_failed_rows").json()
+
+    assert [(r["index"], r["status"]) for r in body["results"]] == [
+        (0, "failed"),
+        (1, "failed"),
+        (2, "failed"),
+    ]
+    assert [(e["path"], e["code"]) for e in body["results"][2]["errors"]] == [
+        ("orders[2].items[0].unit_price", "amount_invalid")
+    ]
     assert body["results"][1]["errors"] == [
         {
             "path": "orders[1]",
