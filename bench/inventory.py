@@ -8,8 +8,8 @@ Availability: a fresh database is seeded directly (100 active locations, all in 
 "online", 2,000 SKUs each: 200,000 records, 10% with futures, reserved set on most), then
 each request asks for 20 random SKUs, either at the 100 locations named one by one (2,000
 figures answered) or at the group "online" (20 sums over 100 locations). Measured in
-process (`answer_availability` in a read transaction: the two queries and the figures, no
-JSON) and over real HTTP against `openoms serve --no-worker` as a subprocess (one
+process (`answer_availability` in a read transaction: its query, two on SQLite, and the
+figures, no JSON) and over real HTTP against `openoms serve --no-worker` as a subprocess (one
 keep-alive client, one request at a time; latency = request sent to whole body read). Each
 path first runs untimed warm-up requests.
 
