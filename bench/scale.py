@@ -196,8 +196,11 @@ class Clients:
 
     def post(self, http: httpx.Client, batch: list[dict[str, Any]]) -> None:
         if self.bulk:
+            key = f"bulk-{batch[0]['external_reference']}"
             response = _retry(
-                lambda: http.post("/api/v1/orders/bulk", json={"orders": batch}),
+                lambda: http.post(
+                    "/api/v1/orders/bulk", json={"orders": batch}, headers={"Idempotency-Key": key}
+                ),
             )
             ok = response.status_code in (200, 201, 207)
             refs = [o["external_reference"] for o in batch] if ok else []
