@@ -25,8 +25,8 @@ from openoms.services import inventory as svc
 from openoms.services.inventory import (
     AnswerTaken,
     BatcherClosed,
-    ReservationBatchFailed,
     ReservationBatcher,
+    ReservationBatchFailed,
     ReserveRequest,
     StoredAnswer,
 )
@@ -151,7 +151,8 @@ def test_a_refused_request_changes_nothing_and_fails_no_other(
         ]
     )
     first, too_many, nowhere, inactive, zero, two_skus, second = outcomes
-    assert isinstance(first, svc.ReserveResult) and not first.replayed
+    assert isinstance(first, svc.ReserveResult)
+    assert not first.replayed
     assert [line.quantity for line in first.reservation.lines] == [2]
     assert isinstance(too_many, InsufficientStock)
     assert too_many.extra["shortfall"] == [{"sku": SKU, "requested": 89, "available": 88}]
@@ -174,12 +175,15 @@ def test_repeats_replay_inside_a_batch_and_across_batches(
     first, again, other = batcher.process(
         [ask("k", 4), ask("k", 4), ask("k", 5, request_hash="different")]
     )
-    assert isinstance(first, svc.ReserveResult) and not first.replayed
-    assert isinstance(again, svc.ReserveResult) and again.replayed
+    assert isinstance(first, svc.ReserveResult)
+    assert not first.replayed
+    assert isinstance(again, svc.ReserveResult)
+    assert again.replayed
     assert again.reservation.id == first.reservation.id
     assert isinstance(other, IdempotencyKeyReused)
     later = batcher.submit(ask("k", 4))
-    assert later.replayed and later.reservation.id == first.reservation.id
+    assert later.replayed
+    assert later.reservation.id == first.reservation.id
     assert [line.quantity for line in later.reservation.lines] == [4]
     assert reserved(hot) == 4
     assert created_events(hot) == [first.reservation.id]
@@ -192,7 +196,8 @@ def test_a_refused_first_request_leaves_its_key_to_the_next(
         [ask("same", 500, request_hash="a"), ask("same", 1, request_hash="b")]
     )
     assert isinstance(refused, InsufficientStock)
-    assert isinstance(accepted, svc.ReserveResult) and not accepted.replayed
+    assert isinstance(accepted, svc.ReserveResult)
+    assert not accepted.replayed
     assert reserved(hot) == 1
 
 
@@ -227,7 +232,8 @@ def test_a_failing_commit_acknowledges_nobody(hot: Database, batcher: Reservatio
     assert created_events(hot) == []
     # Nothing was stored: the same keys now reserve afresh.
     again = batcher.submit(ask("f0"))
-    assert not again.replayed and reserved(hot) == 1
+    assert not again.replayed
+    assert reserved(hot) == 1
 
 
 def test_the_oversell_check_fails_when_the_guard_is_loosened(hot: Database) -> None:
@@ -253,7 +259,8 @@ def test_the_guard_holds_the_same_batch_to_the_stock(
         "InsufficientStock",
         "InsufficientStock",
     ]
-    assert oversold(hot, OTHER) == 0 and reserved(hot, OTHER) == 4
+    assert oversold(hot, OTHER) == 0
+    assert reserved(hot, OTHER) == 4
 
 
 def test_a_stored_answer_commits_with_the_reservation_or_not_at_all(
