@@ -10,6 +10,7 @@ batcher's guard is loosened, so it can catch an oversell.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -30,6 +31,7 @@ from openoms.services.inventory import (
     ReserveRequest,
     StoredAnswer,
 )
+from openoms.services.inventory.batch_reserve import Resubmit
 from openoms.services.inventory.location_data import LocationNotFound
 
 LOC, SKU, OTHER = "loc_batch", "HOT", "COLD"
@@ -189,16 +191,54 @@ def test_repeats_replay_inside_a_batch_and_across_batches(
     assert created_events(hot) == [first.reservation.id]
 
 
-def test_a_refused_first_request_leaves_its_key_to_the_next(
-    hot: Database, batcher: ReservationBatcher
-) -> None:
-    refused, accepted = batcher.process(
-        [ask("same", 500, request_hash="a"), ask("same", 1, request_hash="b")]
-    )
+def test_a_refused_first_request_leaves_its_key_to_the_next(hot: Database) -> None:
+    """Two requests with one key in one batch: the first is refused, so the second runs
+    as if alone (the batcher submits it again)."""
+    batcher = ReservationBatcher(hot, Outbox(ConsumerRegistry()), threads=1)
+    gate, calls = threading.Event(), []
+
+    def hold_first_batch(_connection: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            gate.wait(30)
+
+    event.listen(hot.engine, "begin", hold_first_batch)
+    results: dict[str, Any] = {}
+
+    def submit(name: str, request: ReserveRequest) -> None:
+        try:
+            results[name] = batcher.submit(request)
+        except Exception as exc:
+            results[name] = exc
+
+    try:
+        threads = [
+            threading.Thread(target=submit, args=("warm", ask("warm"))),
+            threading.Thread(target=submit, args=("a", ask("same", 500, request_hash="a"))),
+            threading.Thread(target=submit, args=("b", ask("same", 1, request_hash="b"))),
+        ]
+        threads[0].start()
+        while not calls:  # the first batch (warm) is held at its BEGIN
+            time.sleep(0.01)
+        for queued, thread in enumerate(threads[1:], start=1):
+            thread.start()
+            while batcher.queued() < queued:  # a, then b, wait for the next batch
+                time.sleep(0.01)
+        gate.set()
+        for thread in threads:
+            thread.join()
+    finally:
+        gate.set()
+        event.remove(hot.engine, "begin", hold_first_batch)
+        batcher.close()
+    assert isinstance(results["a"], InsufficientStock)
+    assert isinstance(results["b"], svc.ReserveResult)
+    assert not results["b"].replayed
+    assert reserved(hot) == 2  # warm + b
+    # The same pair given to `process` directly: the second is handed back to resubmit.
+    refused, again = batcher.process([ask("k2", 500, request_hash="a"), ask("k2", 1)])
     assert isinstance(refused, InsufficientStock)
-    assert isinstance(accepted, svc.ReserveResult)
-    assert not accepted.replayed
-    assert reserved(hot) == 1
+    assert isinstance(again, Resubmit)
 
 
 def test_a_failing_commit_acknowledges_nobody(hot: Database, batcher: ReservationBatcher) -> None:

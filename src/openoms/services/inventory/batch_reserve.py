@@ -1,19 +1,23 @@
 """Many reservations at single locations in one transaction (group commit, see
 batching.py): what `reserve(..., location_id=...)` does for one request, done for a batch
-with a fixed number of statements.
+with a fixed number of statements, in two phases.
 
-1. the requests whose (owner, idempotency_key) already has a reservation are replays;
-2. the batch's inventory records are locked once (SELECT … FOR UPDATE, sorted; SQLite's
-   writer holds the database already) and every other request is judged in arrival order
-   against what they have available, less what earlier requests of the batch took. A
-   refused request gets its own `InsufficientStock` (or `LocationNotFound`) and writes
-   nothing;
-3. one multi-row INSERT claims the accepted reservations (a key a concurrent writer
-   committed meanwhile, or a repeat inside the batch, inserts nothing: a replay);
-4. the API's stored answers, when given, in one multi-row INSERT;
-5. one guarded `UPDATE` per record for the batch's total there (it cannot refuse: the rows
-   are locked and the total fits; if it ever did, the whole batch fails);
-6. the lines in one INSERT, the `reservation.created` events in one outbox call.
+Outside the record locks (another batch may hold them meanwhile):
+1. the locations are read; a request at an unknown or inactive one is refused
+   (`LocationNotFound`, `InsufficientStock`) unless its key already has a reservation;
+2. one multi-row INSERT claims the reservations; a key that already has one (a repeat,
+   inside the batch or of an earlier one) inserts nothing and is a replay;
+3. their lines in one INSERT, their `reservation.created` events in one outbox call.
+
+Under the record locks (held until the COMMIT):
+4. the batch's inventory records are locked once (SELECT … FOR UPDATE, sorted; SQLite's
+   writer holds the database already) and every claimed request is judged in arrival
+   order against what they have available, less what earlier requests of the batch took;
+5. the API's stored answers of the accepted, when given, in one multi-row INSERT;
+6. what the refused (and those whose stored answer was taken) wrote in phase 1 is deleted,
+   so a refused request leaves nothing;
+7. one guarded `UPDATE` per record for the batch's total there (it cannot refuse: the rows
+   are locked and the total fits; if it ever did, the whole batch fails).
 
 Outcomes are per request, in order: a `ReserveResult` or the exception for that request.
 """
@@ -28,7 +32,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, class_mapper
 from sqlalchemy.orm.attributes import set_committed_value
 
 from openoms.adapters.db.ids import new_id
@@ -84,6 +88,11 @@ class AnswerTaken(Exception):
     nothing was reserved; run the request the ordinary way (it replays or refuses)."""
 
 
+class Resubmit(Exception):
+    """The request's key was claimed by an earlier request of the same batch that was then
+    refused: nothing was done for it; submit it again (the batcher does)."""
+
+
 Outcome = ReserveResult | Exception
 
 
@@ -95,6 +104,7 @@ class _Entry:
     row: dict[str, Any]
     reservation: Reservation | None = None
     body: dict[str, Any] | None = None
+    event_id: int | None = None
     outcome: Outcome | None = field(default=None)
 
     @property
@@ -118,14 +128,21 @@ def reserve_batch(
         except DomainError as exc:
             outcomes[index] = exc
     conn = session.connection()
-    taken = repo.claimed_keys(conn, {e.key for e in entries})
-    replays = [e for e in entries if e.key in taken]
-    accepted = _judge(conn, [e for e in entries if e.key not in taken], guarded=guarded)
-    claimed = repo.claim_many(conn, [e.row for e in accepted])
-    replays += [e for e in accepted if e.row["id"] not in claimed]
-    accepted = _store_answers(conn, [e for e in accepted if e.row["id"] in claimed])
+    usable, replays = _at_usable_locations(conn, entries)
+    claimed = repo.claim_many(conn, [e.row for e in usable])
+    fresh = [e for e in usable if e.row["id"] in claimed]
+    replays += [e for e in usable if e.row["id"] not in claimed]
+    _write(conn, session, outbox, fresh)
+    places = {(e.request.location_id, sku) for e in fresh for sku in e.requested}
+    available = repo.lock_available(conn, places)  # held until the COMMIT
+    accepted = _store_answers(conn, _judge(available, fresh, guarded=guarded))
+    dropped = [e for e in fresh if e.outcome is not None]
+    repo.drop_reservations(
+        conn, [e.row["id"] for e in dropped], [e.event_id for e in dropped if e.event_id]
+    )
     _hold(conn, accepted, guarded=guarded)
-    _write(conn, session, outbox, accepted)
+    for entry in accepted:
+        entry.outcome = ReserveResult(entry.reservation or _reservation(entry), replayed=False)
     for entry in replays:
         entry.outcome = _replay(session, entry)
     for entry in entries:
@@ -155,37 +172,47 @@ def _entry(index: int, request: ReserveRequest, now: datetime) -> _Entry:
     return _Entry(index, request, requested, row)
 
 
-def _judge(conn: Connection, entries: list[_Entry], *, guarded: bool) -> list[_Entry]:
-    """Lock the records, then accept or refuse each request in order; the accepted."""
+def _at_usable_locations(
+    conn: Connection, entries: list[_Entry]
+) -> tuple[list[_Entry], list[_Entry]]:
+    """The requests at active locations; and, of the others, those whose key already has a
+    reservation (replays: a repeat replays before anything is judged). The rest are
+    refused: nothing is available at an inactive location."""
     active = repo.locations_active(conn, {e.request.location_id for e in entries})
-    places = {
-        (e.request.location_id, sku)
-        for e in entries
-        if active.get(e.request.location_id)
-        for sku in e.requested
-    }
-    available = repo.lock_available(conn, places)
-    accepted = []
-    for entry in entries:
+    unusable = [e for e in entries if not active.get(e.request.location_id)]
+    taken = repo.claimed_keys(conn, {e.key for e in unusable})
+    for entry in unusable:
         location_id = entry.request.location_id
+        if entry.key in taken:
+            continue
         if location_id not in active:
             entry.outcome = LocationNotFound(
                 f"no location {location_id!r}", location_id=location_id
             )
-            continue
-        have = {
-            sku: available.get((location_id, sku), 0) if active[location_id] else 0
-            for sku in entry.requested
-        }
+        else:
+            entry.outcome = InsufficientStock(
+                [Shortfall(s, q, 0) for s, q in entry.requested.items()]
+            )
+    usable = [e for e in entries if active.get(e.request.location_id)]
+    return usable, [e for e in unusable if e.key in taken]
+
+
+def _judge(
+    available: dict[tuple[str, str], int], entries: list[_Entry], *, guarded: bool
+) -> list[_Entry]:
+    """Accept or refuse each request in order (its outcome: the refusal); the accepted."""
+    accepted = []
+    for entry in entries:
+        location_id = entry.request.location_id
+        have = {sku: available.get((location_id, sku), 0) for sku in entry.requested}
         short = [
             Shortfall(s, q, max(have[s], 0)) for s, q in entry.requested.items() if have[s] < q
         ]
         if short:
             entry.outcome = InsufficientStock(short)
             continue
-        if guarded:  # what this request takes is gone for the next ones
-            for sku, units in entry.requested.items():
-                available[(location_id, sku)] -= units
+        for sku, units in entry.requested.items():  # gone for the next ones
+            available[(location_id, sku)] -= units if guarded else 0
         accepted.append(entry)
     return accepted
 
@@ -194,10 +221,11 @@ def _store_answers(conn: Connection, entries: list[_Entry]) -> list[_Entry]:
     """Build each reservation, store the API answers; drop those whose key was taken."""
     rows = []
     for entry in entries:
-        entry.reservation = _reservation(entry)
         answer = entry.request.answer
         if answer is not None:
-            entry.body = json.loads(json.dumps(answer.body(entry.reservation)))
+            entry.body = json.loads(
+                json.dumps(answer.body(entry.reservation or _reservation(entry)))
+            )
             rows.append(
                 {
                     "api_key_id": answer.api_key_id,
@@ -210,21 +238,23 @@ def _store_answers(conn: Connection, entries: list[_Entry]) -> list[_Entry]:
                 }
             )
     stored = repo.store_answers(conn, rows)
-    lost = []
     for entry in entries:
         answer = entry.request.answer
         if answer is not None and (answer.api_key_id, answer.key) not in stored:
             entry.outcome = AnswerTaken(f"idempotency key {answer.key!r} is taken")
-            lost.append(entry)
-    repo.drop_reservations(conn, [e.row["id"] for e in lost])
     return [e for e in entries if e.outcome is None]
 
 
 def _reservation(entry: _Entry) -> Reservation:
-    """The reservation and its lines as objects (line ids come with the INSERT)."""
-    reservation = Reservation(**entry.row)
-    lines = [
-        ReservationLine(
+    """The reservation and its lines as objects (line ids come with the INSERT), built as
+    the ORM builds what it loads (attributes straight into the instance's dict, about a
+    tenth of the cost of the constructor): they are what the database will hold."""
+    reservation = _RESERVATIONS.new_instance()
+    reservation.__dict__.update(entry.row)
+    lines = []
+    for sku, units in sorted(entry.requested.items()):
+        line = _LINES.new_instance()
+        line.__dict__.update(
             reservation_id=entry.row["id"],
             sku=sku,
             location_id=entry.request.location_id,
@@ -232,10 +262,13 @@ def _reservation(entry: _Entry) -> Reservation:
             fulfilled=0,
             released=0,
         )
-        for sku, units in sorted(entry.requested.items())
-    ]
+        lines.append(line)
     set_committed_value(reservation, "lines", lines)
     return reservation
+
+
+_RESERVATIONS = class_mapper(Reservation).class_manager
+_LINES = class_mapper(ReservationLine).class_manager
 
 
 def _hold(conn: Connection, entries: list[_Entry], *, guarded: bool) -> None:
@@ -250,7 +283,10 @@ def _hold(conn: Connection, entries: list[_Entry], *, guarded: bool) -> None:
 
 
 def _write(conn: Connection, session: Session, outbox: Outbox, entries: list[_Entry]) -> None:
-    """The lines (one INSERT), the events (one outbox call); each caller's result."""
+    """The reservations as objects, their lines (one INSERT), their events (one outbox
+    call)."""
+    for entry in entries:
+        entry.reservation = _reservation(entry)
     reservations = [e.reservation for e in entries if e.reservation is not None]
     lines = [line for r in reservations for line in r.lines]
     line_rows = [
@@ -265,7 +301,7 @@ def _write(conn: Connection, session: Session, outbox: Outbox, entries: list[_En
         for line in lines
     ]
     for line, line_id in zip(lines, reservations_repo.insert_lines(conn, line_rows), strict=True):
-        line.id = line_id
+        line.__dict__["id"] = line_id
     events = []
     for reservation in reservations:
         payload = scope_payload(reservation)
@@ -274,15 +310,14 @@ def _write(conn: Connection, session: Session, outbox: Outbox, entries: list[_En
             hold_payload(line.sku, line.location_id, line.quantity) for line in reservation.lines
         ]
         events.append(reservation_event("reservation.created", reservation, payload))
-    outbox.record(session, events)
-    for entry, reservation in zip(entries, reservations, strict=True):
-        entry.outcome = ReserveResult(reservation, replayed=False)
+    for entry, recorded in zip(entries, outbox.record(session, events), strict=True):
+        entry.event_id = recorded.id
 
 
 def _replay(session: Session, entry: _Entry) -> Outcome:
     existing = reservations_repo.by_key(session, *entry.key)
-    if existing is None:
-        return AssertionError("the reservation claim conflicted but no reservation exists")
+    if existing is None:  # the batch's first request with the key was refused
+        return Resubmit(f"idempotency key {entry.request.idempotency_key!r}: submit again")
     if existing.request_hash != entry.request.request_hash:
         return IdempotencyKeyReused(
             f"idempotency key {entry.request.idempotency_key!r} was already used for a "

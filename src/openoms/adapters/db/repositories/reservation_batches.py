@@ -30,6 +30,9 @@ _RECORDS = _TABLES["inventory_records"]
 _RESERVATIONS = _TABLES["reservations"]
 _LOCATIONS = _TABLES["locations"]
 _ANSWERS = _TABLES["idempotency_records"]
+_LINES = _TABLES["reservation_lines"]
+_EVENTS = _TABLES["events"]
+_DELIVERIES = _TABLES["event_deliveries"]
 _R = _RECORDS.c
 _FORCE_HOLD = (
     update(_RECORDS)
@@ -55,12 +58,13 @@ def claimed_keys(conn: Connection, keys: Collection[Key]) -> set[Key]:
     if not keys:
         return set()
     res = _RESERVATIONS.c
-    rows = conn.execute(
+    rows = conn.execute(  # two plain IN lists use the unique index on both backends
         select(res.owner, res.idempotency_key).where(
-            tuple_(res.owner, res.idempotency_key).in_(sorted(keys))
+            res.owner.in_(sorted({o for o, _ in keys})),
+            res.idempotency_key.in_(sorted({k for _, k in keys})),
         )
     )
-    return {(owner, key) for owner, key in rows}
+    return {(owner, key) for owner, key in rows} & set(keys)
 
 
 def locations_active(conn: Connection, location_ids: Collection[str]) -> dict[str, bool]:
@@ -111,10 +115,19 @@ def store_answers(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[tuple
     return {(api_key_id, key) for api_key_id, key in result}
 
 
-def drop_reservations(conn: Connection, reservation_ids: Collection[str]) -> None:
-    """Delete reservations this transaction claimed and then gave up (before any line)."""
+def drop_reservations(
+    conn: Connection, reservation_ids: Collection[str], event_ids: Collection[int]
+) -> None:
+    """Delete reservations this transaction claimed and then refused: their lines, and
+    their events with their deliveries (none of it was ever committed)."""
+    if event_ids:
+        events = sorted(event_ids)
+        conn.execute(delete(_DELIVERIES).where(_DELIVERIES.c.event_id.in_(events)))
+        conn.execute(delete(_EVENTS).where(_EVENTS.c.id.in_(events)))
     if reservation_ids:
-        conn.execute(delete(_RESERVATIONS).where(_RESERVATIONS.c.id.in_(sorted(reservation_ids))))
+        ids = sorted(reservation_ids)
+        conn.execute(delete(_LINES).where(_LINES.c.reservation_id.in_(ids)))
+        conn.execute(delete(_RESERVATIONS).where(_RESERVATIONS.c.id.in_(ids)))
 
 
 @cache
