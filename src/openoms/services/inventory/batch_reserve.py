@@ -113,12 +113,19 @@ class _Entry:
 
 
 def reserve_batch(
-    session: Session, outbox: Outbox, requests: Sequence[ReserveRequest], *, guarded: bool = True
+    session: Session,
+    outbox: Outbox,
+    requests: Sequence[ReserveRequest],
+    *,
+    guarded: bool = True,
+    locking: Callable[[], None] | None = None,
 ) -> list[Outcome]:
     """Run `requests` in the caller's transaction (see the module docstring); the outcome of
-    each, in order. `guarded=False` judges every request against the records as read at the
-    start of the batch and updates them unconditionally: it exists only to show the oversell
-    checks fail then (bench/reservation_load.py --loosen-guard, the tests)."""
+    each, in order. `locking()` is called when the first phase is done, before the records
+    are locked (the batcher then lets the next batch form). `guarded=False` judges every
+    request against the records as read at the start of the batch and updates them
+    unconditionally: it exists only to show the oversell checks fail then
+    (bench/reservation_load.py --loosen-guard, the tests)."""
     entries: list[_Entry] = []
     outcomes: list[Outcome | None] = [None] * len(requests)
     now = utcnow()
@@ -134,6 +141,8 @@ def reserve_batch(
     replays += [e for e in usable if e.row["id"] not in claimed]
     _write(conn, session, outbox, fresh)
     places = {(e.request.location_id, sku) for e in fresh for sku in e.requested}
+    if locking is not None:
+        locking()
     available = repo.lock_available(conn, places)  # held until the COMMIT
     accepted = _store_answers(conn, _judge(available, fresh, guarded=guarded))
     dropped = [e for e in fresh if e.outcome is not None]

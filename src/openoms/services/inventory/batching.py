@@ -26,7 +26,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -81,6 +81,7 @@ class ReservationBatcher:
         self._guarded = not loosened_guard
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._forming = threading.Lock()  # held by the thread whose batch is forming
         self._threads: list[threading.Thread] = []
         self._thread_count = max(1, threads)
         self._closed = False
@@ -118,13 +119,18 @@ class ReservationBatcher:
         """How many requests wait for a batch (approximately)."""
         return self._queue.qsize()
 
-    def process(self, requests: Sequence[ReserveRequest]) -> list[Outcome]:
+    def process(
+        self, requests: Sequence[ReserveRequest], *, locking: Callable[[], None] | None = None
+    ) -> list[Outcome]:
         """Run `requests` as one batch in the calling thread: one transaction, the outcome
-        of each in order; raises `ReservationBatchFailed` when the transaction fails."""
+        of each in order; raises `ReservationBatchFailed` when the transaction fails.
+        `locking` is called once the batch goes on to lock the records."""
 
         def once() -> list[Outcome]:
             with self._db.transaction() as session:
-                return reserve_batch(session, self._outbox, requests, guarded=self._guarded)
+                return reserve_batch(
+                    session, self._outbox, requests, guarded=self._guarded, locking=locking
+                )
 
         with self._lock:
             self.batches += 1
@@ -139,30 +145,35 @@ class ReservationBatcher:
                 self.cpu_seconds += spent
 
     def _run(self) -> None:
+        """One batch thread. One batch forms at a time: a thread takes the queue only once
+        the batch before has written its own rows and gone on to the locks, so a batch
+        holds whatever arrived meanwhile instead of the first few stragglers."""
         stopping = False
         while not stopping:
+            self._forming.acquire()
+            batch: list[_Pending] = []
             first = self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < self._max_batch:
+            while first is not None and len(batch) < self._max_batch:
+                batch.append(first)
                 try:
-                    item = self._queue.get_nowait()
+                    first = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-            self._answer(batch)
+            stopping = first is None
+            if batch:
+                self._answer(batch, _Once(self._forming.release))
+            else:
+                self._forming.release()
 
-    def _answer(self, batch: list[_Pending]) -> None:
+    def _answer(self, batch: list[_Pending], formed: _Once) -> None:
         try:
-            outcomes = self.process([p.request for p in batch])
+            outcomes = self.process([p.request for p in batch], locking=formed)
         except ReservationBatchFailed as failed:
+            formed()
             for pending in batch:
                 pending.future.set_exception(_copy(failed))
             return
+        formed()  # a batch with nothing to lock never called it
         for pending, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, Resubmit):
                 self._requeue(pending)
@@ -177,6 +188,19 @@ class ReservationBatcher:
                 self._queue.put(pending)
                 return
         pending.future.set_exception(BatcherClosed("the reservation batcher is closed"))
+
+
+class _Once:
+    """Calls `action` the first time it is called, then nothing (a retried batch locks
+    again; the next batch was already let form)."""
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self._action: Callable[[], None] | None = action
+
+    def __call__(self) -> None:
+        action, self._action = self._action, None
+        if action is not None:
+            action()
 
 
 def _copy(failed: ReservationBatchFailed) -> ReservationBatchFailed:
