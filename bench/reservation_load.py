@@ -198,7 +198,7 @@ def _phase(
         "p99_ms": round(percentile(latencies, 99) * 1000, 2) if latencies else None,
         "oversold": oversold,
         "raw_exact": record["reserved"] == before + units,
-        "mean_batch": round((units + warm) / batches, 1) if batches else None,
+        "mean_batch": round(units / batches, 1) if batches else None,
         # CPU of the client processes per reservation (ms), and of that the batcher's thread.
         "cpu_ms": round(sum(t["cpu"] for t in tallies) / done * 1000, 3),
         "batcher_cpu_ms": round(sum(t["batcher_cpu"] for t in tallies) / done * 1000, 3),
@@ -296,7 +296,7 @@ def _process_main(
                 return
 
     began, cpu_began = time.perf_counter(), time.process_time()
-    batcher_began = batcher.cpu_seconds
+    batcher_began, batches_began = batcher.cpu_seconds, batcher.batches
     workers = [threading.Thread(target=client, args=(t, tally)) for t, tally in enumerate(tallies)]
     for worker in workers:
         worker.start()
@@ -309,7 +309,7 @@ def _process_main(
             "latencies": [x for t in tallies for x in t.latencies],
             "elapsed": time.perf_counter() - began,
             "warm_units": warm_units,
-            "batches": batcher.batches,
+            "batches": batcher.batches - batches_began,
             "cpu": time.process_time() - cpu_began,
             "batcher_cpu": batcher.cpu_seconds - batcher_began,
         }

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
+from openoms.services.inventory import AnswerTaken
 from tests.integration.conftest import Api
 
 LOC, REF, SKU = "loc_batch_api", "BATCH-API", "HOT"
@@ -105,3 +106,24 @@ def test_concurrent_requests_never_oversell(hot: Database, api: Api) -> None:
     with hot.reading() as session:
         events = session.scalar(select(func.count()).where(m.Event.name == "reservation.created"))
     assert events == 10
+
+
+class _Taken:
+    """A batcher that always finds the key taken (a race with a concurrent request)."""
+
+    def submit(self, request: Any) -> Any:
+        raise AnswerTaken("taken")
+
+
+def test_a_key_taken_meanwhile_falls_back_to_the_ordinary_path(
+    hot: Database, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app: Any = api.client.app
+    monkeypatch.setattr(app.state, "reservation_batcher", _Taken())
+    headers = api.headers(**{"Idempotency-Key": "raced"})
+    answer = api.client.post("/api/v1/reservations", json=body(2), headers=headers)
+    assert answer.status_code == 201, answer.text
+    again = api.client.post("/api/v1/reservations", json=body(2), headers=headers)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == answer.json()
+    assert reserved(hot) == 2

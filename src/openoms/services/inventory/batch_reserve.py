@@ -309,8 +309,9 @@ def _write(conn: Connection, session: Session, outbox: Outbox, entries: list[_En
         }
         for line in lines
     ]
-    for line, line_id in zip(lines, reservations_repo.insert_lines(conn, line_rows), strict=True):
-        line.__dict__["id"] = line_id
+    ids = repo.insert_lines(conn, line_rows)
+    for line in lines:
+        line.__dict__["id"] = ids[(line.reservation_id, line.sku)]
     events = []
     for reservation in reservations:
         payload = scope_payload(reservation)

@@ -30,6 +30,15 @@ _RECORDS = _TABLES["inventory_records"]
 _RESERVATIONS = _TABLES["reservations"]
 _LOCATIONS = _TABLES["locations"]
 _ANSWERS = _TABLES["idempotency_records"]
+_INSERT_LINES = (
+    _TABLES["reservation_lines"]
+    .insert()
+    .returning(
+        _TABLES["reservation_lines"].c.id,
+        _TABLES["reservation_lines"].c.reservation_id,
+        _TABLES["reservation_lines"].c.sku,
+    )
+)
 _LINES = _TABLES["reservation_lines"]
 _EVENTS = _TABLES["events"]
 _DELIVERIES = _TABLES["event_deliveries"]
@@ -103,7 +112,50 @@ def claim_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
     (a concurrent writer committed it); the ids inserted."""
     if not rows:
         return set()
+    if conn.dialect.name == "postgresql":
+        found = _driver(conn).execute(_PG_CLAIM, _columns(rows, CLAIM_COLUMNS)).fetchall()
+        return {reservation_id for (reservation_id,) in found}
     return set(conn.execute(_claim_statement(conn.dialect.name), list(rows)).scalars())
+
+
+def insert_lines(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """INSERT reservation lines (one per reservation and SKU); their ids by
+    (reservation_id, sku)."""
+    if not rows:
+        return {}
+    if conn.dialect.name == "postgresql":
+        found = _driver(conn).execute(_PG_LINES, _columns(rows, LINE_COLUMNS)).fetchall()
+    else:
+        found = conn.execute(_INSERT_LINES, list(rows)).all()
+    return {(reservation_id, sku): line_id for line_id, reservation_id, sku in found}
+
+
+# PostgreSQL: one array per column, so the statement text is the same for every batch size
+# (psycopg caches and prepares it; a multi-row VALUES of a few hundred parameters is parsed
+# again on every call, which was 40 % of a batch's CPU).
+_PG_CLAIM = (
+    "INSERT INTO reservations (id, owner, idempotency_key, request_hash, location_group_id,"
+    " location_id, order_summary_id, status, expires_at, created_at, updated_at)"
+    " SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[],"
+    " %s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::timestamptz[],"
+    " %s::timestamptz[], %s::timestamptz[])"
+    " ON CONFLICT (owner, idempotency_key) DO NOTHING RETURNING id"
+)
+_PG_LINES = (
+    "INSERT INTO reservation_lines (reservation_id, sku, location_id, quantity, fulfilled,"
+    " released) SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::int[],"
+    " %s::int[], %s::int[]) RETURNING id, reservation_id, sku"
+)
+LINE_COLUMNS = ("reservation_id", "sku", "location_id", "quantity", "fulfilled", "released")
+
+
+def _columns(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[list[Any]]:
+    return [[row[column] for row in rows] for column in columns]
+
+
+def _driver(conn: Connection) -> Any:
+    """The psycopg connection under `conn`, in the same transaction."""
+    return conn.connection.driver_connection
 
 
 def store_answers(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
