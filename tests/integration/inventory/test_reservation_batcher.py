@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -345,4 +346,17 @@ def test_a_closed_batcher_refuses(hot: Database) -> None:
     closing.close()
     with pytest.raises(BatcherClosed):
         closing.submit(ask("after"))
+    assert reserved(hot) == 1
+
+
+def test_a_repeat_replays_before_its_location_is_judged(
+    hot: Database, batcher: ReservationBatcher
+) -> None:
+    first = batcher.submit(ask("where"))
+    (again,) = batcher.process([ask("where", location="loc_missing")])
+    assert isinstance(again, svc.ReserveResult)
+    assert again.replayed
+    assert again.reservation.id == first.reservation.id
+    (naive,) = batcher.process([ask("naive", expires_at=datetime(2030, 1, 1))])
+    assert isinstance(naive, svc.ReservationInvalid)
     assert reserved(hot) == 1
