@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -40,6 +41,7 @@ from openoms.api.reships.router import router as reships_router
 from openoms.api.returns.router import router as returns_router
 from openoms.api.routing.router import router as routing_router
 from openoms.config import MAX_BODY_BYTES, MAX_IMPORT_BYTES
+from openoms.services.inventory import ReservationBatcher
 from openoms.worker.consumers import default_metrics
 
 DESCRIPTION = """
@@ -77,15 +79,26 @@ def create_app(
     the environment); `clock` (monotonic seconds) drives the key caches and the limiter.
     Request bodies are capped at `max_body_bytes`, inventory imports at `max_import_bytes`.
     `metrics` are the process's (the worker's job registry reports to the same ones); by
-    default the app has its own, and the carriers and gateways it is given report to them."""
+    default the app has its own, and the carriers and gateways it is given report to them.
+    Reservations at one location share transactions through the app's
+    `ReservationBatcher` (group commit), stopped when the app shuts down."""
+    batcher = ReservationBatcher(db, outbox)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        batcher.close()
+
     app = FastAPI(
         title="openoms",
         version=__version__,
         description=DESCRIPTION,
         dependencies=[Depends(refuse_control_characters)],
+        lifespan=lifespan,
     )
     app.state.db = db
     app.state.outbox = outbox
+    app.state.reservation_batcher = batcher
     app.state.metrics = metrics = metrics or default_metrics()
     if carriers is not None:
         carriers.instrument(metrics.carrier)

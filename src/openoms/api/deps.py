@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 
 from openoms.adapters.db.session import Database
 from openoms.adapters.payments import Gateways, default_gateways
+from openoms.services.inventory import ReservationBatcher
 
 
 def app_db(request: Request) -> Database:
@@ -34,3 +35,9 @@ def gateways_of(app: FastAPI) -> Gateways:
         gateways = app.state.gateways = default_gateways(app.state.db)
         gateways.instrument(app.state.metrics.gateway)
     return gateways
+
+
+def reservation_batcher(request: Request) -> ReservationBatcher:
+    """The app's reservation batcher (one per process, made by `create_app`)."""
+    batcher: ReservationBatcher = request.app.state.reservation_batcher
+    return batcher

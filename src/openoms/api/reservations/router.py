@@ -12,12 +12,16 @@ from openoms.adapters.db.models import utcnow
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.api.auth import require_scope
-from openoms.api.deps import get_db
+from openoms.api.deps import get_db, reservation_batcher
 from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import (
+    IdempotentResult,
     RequiredIdempotencyKey,
     answer_idempotent,
+    check_key,
+    lookup,
     request_hash,
+    respond,
 )
 from openoms.schemas.reservations import (
     Reservation as ReservationOut,
@@ -68,6 +72,11 @@ def create_reservation(
     outbox: Outbox = request.app.state.outbox
     body = payload.model_dump(mode="json")
     fingerprint = request_hash(request.method, request.url.path, body, request.url.query)
+    if payload.location is not None:
+        # One location: through the app's batcher, many requests per commit (group commit).
+        answered = _reserve_batched(request, response, principal, idempotency_key, payload)
+        if answered is not None:
+            return answered
 
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
         group_id = (
@@ -214,6 +223,58 @@ def release_reservation(
     body = payload.model_dump(mode="json")
     return answer_idempotent(
         request, response, principal, idempotency_key, body, operation, required=True
+    )
+
+
+def _reserve_batched(
+    request: Request,
+    response: Response,
+    principal: Principal,
+    idempotency_key: str,
+    payload: ReservationCreate,
+) -> dict[str, Any] | None:
+    """The answer of a reservation at one location, through the batcher, with the same
+    idempotency as `answer_idempotent`: the stored answer commits with the reservation, a
+    repeat replays it. None when the key turns out to be taken (a repeat that raced, or
+    the key of another request): the ordinary path then replays or refuses."""
+    key = check_key(idempotency_key, required=True) or idempotency_key
+    method, path = request.method, request.url.path
+    body = payload.model_dump(mode="json")
+    fingerprint = request_hash(method, path, body, request.url.query)
+    with get_db(request).reading() as session:
+        stored = lookup(session, principal, key, method, path, fingerprint)
+        if stored is not None:
+            return respond(response, IdempotentResult(stored.status, stored.body, replayed=True))
+        location_id = service.location_id_by_ref(session, payload.location or "")
+    refs = {location_id: payload.location or ""}
+    expires_in = payload.expires_in_seconds
+    answer = service.StoredAnswer(
+        api_key_id=principal.api_key_id,
+        key=key,
+        method=method,
+        path=path,
+        request_hash=fingerprint,
+        status=201,
+        body=lambda reservation: service.reservation_body(reservation, refs),
+    )
+    try:
+        result = reservation_batcher(request).submit(
+            service.ReserveRequest(
+                owner=principal.api_key_id,
+                idempotency_key=key,
+                request_hash=fingerprint,
+                items={item.sku: item.quantity for item in payload.items},
+                location_id=location_id,
+                expires_at=utcnow() + timedelta(seconds=expires_in) if expires_in else None,
+                answer=answer,
+            )
+        )
+    except service.AnswerTaken:
+        return None
+    if result.replayed:
+        return None
+    return respond(
+        response, IdempotentResult(201, service.reservation_body(result.reservation, refs), False)
     )
 
 

@@ -6,6 +6,16 @@ This is the area's face: other areas, the API, the CLI and the worker import onl
 names.
 """
 
+from openoms.services.inventory.batch_reserve import (
+    AnswerTaken,
+    ReserveRequest,
+    StoredAnswer,
+)
+from openoms.services.inventory.batching import (
+    BatcherClosed,
+    ReservationBatcher,
+    ReservationBatchFailed,
+)
 from openoms.services.inventory.imports import (
     MAX_REPORTED_ERRORS,
     ImportMode,
@@ -47,6 +57,7 @@ from openoms.services.inventory.reservation_views import (
     group_id_by_ref,
     location_id_by_ref,
     location_ids_by_ref,
+    reservation_body,
     reservation_view,
 )
 from openoms.services.inventory.reservations import (
@@ -71,8 +82,10 @@ from openoms.services.inventory.stock import (
 __all__ = [
     "MAX_REPORTED_ERRORS",
     "Address",
+    "AnswerTaken",
     "AvailabilityAnswer",
     "Available",
+    "BatcherClosed",
     "ImportMode",
     "InventoryLine",
     "LocationData",
@@ -81,9 +94,13 @@ __all__ = [
     "LocationNotFound",
     "LocationUnknown",
     "ReleaseExceedsReserved",
+    "ReservationBatchFailed",
+    "ReservationBatcher",
     "ReservationInvalid",
+    "ReserveRequest",
     "ReserveResult",
     "ShippingCost",
+    "StoredAnswer",
     "answer_availability",
     "apply_changes",
     "apply_inventory_import",
@@ -105,6 +122,7 @@ __all__ = [
     "member_refs",
     "release",
     "release_held",
+    "reservation_body",
     "reservation_view",
     "reserve",
     "transfer",

@@ -3,6 +3,7 @@ request names resolved to ids (LocationNotFound / LocationGroupNotFound when unk
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -24,6 +25,13 @@ def reservation_view(session: Session, reservation: Reservation) -> dict[str, An
         if reservation.location_group_id
         else None
     )
+    return reservation_body(reservation, refs, group_ref)
+
+
+def reservation_body(
+    reservation: Reservation, refs: Mapping[str, str], group_ref: str | None = None
+) -> dict[str, Any]:
+    """`reservation_view` from refs already known (location id → ref): no query."""
     return {
         "id": reservation.id,
         "status": reservation.status,
