@@ -151,7 +151,7 @@ TARGETS = [
     Target("availability_p99_locations", "availability", "max", 10, "ms"),
     Target("availability_p99_group", "availability", "max", 10, "ms"),
     Target("hot_sku_reservations", "hot_sku", "min", 2000, "reservations/s"),
-    Target("scale_4x4_*", "scale", "exact"),
+    Target("scale_4x4*", "scale", "exact"),
     Target("routing_fewest_splits_p99", "routing", "max", 5, "ms"),
     Target("routing_optimal_p99", "routing", "max", 50, "ms"),
     Target("import_1m", "import", "max", 60, "s"),
