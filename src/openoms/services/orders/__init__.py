@@ -15,6 +15,12 @@ from openoms.services.orders.capture import (
     CaptureResult,
     capture_order,
 )
+from openoms.services.orders.capture_placement import shipping_cost
+from openoms.services.orders.capture_routing import (
+    ROUTE_ORDER_JOB,
+    queue_order_routing,
+    route_order_job_key,
+)
 from openoms.services.orders.capture_stock import (
     SYSTEM_OWNER,
     group_reservation_key,
@@ -55,6 +61,7 @@ from openoms.services.orders.summary import (
 )
 
 __all__ = [
+    "ROUTE_ORDER_JOB",
     "SYSTEM_OWNER",
     "VERIFY_JOB",
     "CapturePolicy",
@@ -81,9 +88,12 @@ __all__ = [
     "named_item",
     "policy_of",
     "product_lines",
+    "queue_order_routing",
     "record_change",
     "refresh_summary_status",
+    "route_order_job_key",
     "routing_gate_key",
+    "shipping_cost",
     "threshold_strings",
     "unknown_channel",
     "upsert_channel",

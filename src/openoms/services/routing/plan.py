@@ -22,7 +22,7 @@ from openoms.domain.routing import (
     ShippingCost,
     route,
 )
-from openoms.services.orders import ChannelPolicy, ShortagePolicy, channel_policy
+from openoms.services.orders import ChannelPolicy, ShortagePolicy, channel_policy, shipping_cost
 
 
 def rejected_locations(fulfillment_orders: Sequence[m.FulfillmentOrder]) -> set[str]:
@@ -113,12 +113,7 @@ def _candidates(
 
 def _shipping_cost(location: m.Location, country: str | None, currency: str) -> ShippingCost | None:
     """The location's rate to the country in the order's currency, else its "*" rate."""
-    rates = [r for r in location.shipping_costs if r.get("currency") == currency]
-    for wanted in (country, "*"):
-        for rate in rates:
-            if rate.get("country") == wanted:
-                return ShippingCost(int(rate["per_shipment"]), int(rate["per_unit"]))
-    return None
+    return shipping_cost(location.shipping_costs, country, currency)
 
 
 def _destination(group: m.OrderDeliveryGroupSummary) -> Destination | None:
