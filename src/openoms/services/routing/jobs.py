@@ -12,8 +12,10 @@ from openoms.adapters.db.repositories import routing as repo
 from openoms.adapters.jobs import JobContext, JobKind, Reschedule, backoff, enqueue
 from openoms.adapters.outbox import Outbox
 from openoms.domain.fulfillment import ProcessExceptionCategory
+from openoms.domain.order import Lifecycle
 from openoms.services.exceptions import active_exception, raise_exception
-from openoms.services.orders import ROUTE_ORDER_JOB
+from openoms.services.orders import ROUTE_ORDER_JOB, routing_gate_key
+from openoms.services.routing.plan import OrderLookups
 from openoms.services.routing.rounds import (
     EXCEPTION_SEVERITY,
     GAVE_UP,
@@ -23,7 +25,12 @@ from openoms.services.routing.rounds import (
     retry_round,
     route_job_key,
 )
-from openoms.services.routing.route import RouteOutcome, RouteStatus, route_delivery_group
+from openoms.services.routing.route import (
+    RouteOutcome,
+    RouteStatus,
+    route_delivery_group,
+    route_locked_group,
+)
 from openoms.services.routing.stock import release_group_holds
 
 RACE_DELAY = timedelta(seconds=1)
@@ -48,16 +55,28 @@ def run_route_order_job(
     context: JobContext, session: Session, payload: dict[str, Any]
 ) -> Reschedule | None:
     """Round 1 of every delivery group of a new order, in this one transaction (queued by
-    capture). Each group is idempotent per round, so a retry of the job routes nothing
-    twice. A group that cannot be placed now (no route, a lost race) is handed to its own
-    `route_group` job, which retries it with backoff and raises its exception."""
-    summary_id = str(payload["order_summary_id"])
-    group_ids = payload.get("group_summary_ids") or repo.group_ids(session, summary_id)
-    for group_id in group_ids:
-        outcome = route_delivery_group(session, context.outbox, group_id, round=1, now=context.now)
+    capture): the summary locked, its gate checked, its channel and locations read once.
+    Each group is idempotent per round, so a retry of the job routes nothing twice. A group
+    that cannot be placed now (no route, a lost race) is handed to its own `route_group`
+    job, which retries it with backoff and raises its exception. An order whose
+    authorizations are being verified is left to the check, which queues its routing."""
+    found = repo.lock_order_groups(session, str(payload["order_summary_id"]))
+    if found is None or found[0].lifecycle != Lifecycle.MANAGED:
+        return None
+    summary, groups = found
+    if repo.job_unfinished(session, routing_gate_key(summary.id)):
+        return None
+    shared = OrderLookups()
+    wanted = set(payload.get("group_summary_ids") or (g.id for g in groups))
+    for group in groups:
+        if group.id not in wanted:
+            continue
+        outcome = route_locked_group(
+            session, context.outbox, summary, group, round=1, now=context.now, shared=shared
+        )
         later = reschedule_for(outcome)
         if later is not None:
-            _hand_over(session, group_id, context.now + (later.delay or backoff(1)))
+            _hand_over(session, group.id, context.now + (later.delay or backoff(1)))
     return None
 
 

@@ -52,7 +52,7 @@ from openoms.services.routing.fulfillment_orders import (
     created_event,
     routed_event,
 )
-from openoms.services.routing.plan import plan_route, rejected_locations
+from openoms.services.routing.plan import OrderLookups, plan_route, rejected_locations
 from openoms.services.routing.rounds import EXCEPTION_SEVERITY, exception_key, retry_round
 from openoms.services.routing.stock import (
     StockPlan,
@@ -61,6 +61,8 @@ from openoms.services.routing.stock import (
     plan_stock,
     rejected_holds,
 )
+
+AWAITING_REASON = "waiting for the order's authorizations to be verified"
 
 
 class RouteStatus(StrEnum):
@@ -93,8 +95,24 @@ def route_delivery_group(
         return RouteOutcome(RouteStatus.NOTHING_TO_ROUTE, reason="not a managed delivery group")
     group, summary = found
     if repo.job_unfinished(session, routing_gate_key(summary.id)):
-        reason = "waiting for the order's authorizations to be verified"
-        return RouteOutcome(RouteStatus.AWAITING_VERIFICATION, reason=reason)
+        return RouteOutcome(RouteStatus.AWAITING_VERIFICATION, reason=AWAITING_REASON)
+    return route_locked_group(session, outbox, summary, group, round=round, now=now)
+
+
+def route_locked_group(
+    session: Session,
+    outbox: Outbox,
+    summary: m.OrderSummary,
+    group: m.OrderDeliveryGroupSummary,
+    *,
+    round: int,
+    now: datetime,
+    shared: OrderLookups | None = None,
+) -> RouteOutcome:
+    """`route_delivery_group` for a caller that has locked the managed summary (items
+    loaded) and checked its authorization gate in this transaction: the order's job, which
+    routes all its groups and passes `shared` so the channel's policy and locations are
+    read once per order."""
     fulfillment_orders = repo.group_fulfillment_orders(session, group.id)
     done = tuple(fo.id for fo in fulfillment_orders if fo.routing_round == round)
     if done:
@@ -103,7 +121,7 @@ def route_delivery_group(
     if not items:
         _resolve(session, outbox, summary, group.id, "nothing left to route")
         return RouteOutcome(RouteStatus.NOTHING_TO_ROUTE, reason="no units left to route")
-    decision = _decide(session, summary, group, items, fulfillment_orders)
+    decision = _decide(session, summary, group, items, fulfillment_orders, shared)
     summary.routing_attempts += 1
     if not decision.result.allocations:
         return _no_route(session, outbox, summary, group, decision, round)
@@ -152,6 +170,7 @@ def _decide(
     group: m.OrderDeliveryGroupSummary,
     items: list[m.OrderItemSummary],
     fulfillment_orders: Sequence[m.FulfillmentOrder],
+    shared: OrderLookups | None,
 ) -> _Decision:
     """Gather the candidates and what each can give, and run the channel's strategy."""
     reservation = repo.lock_reservation(
@@ -162,7 +181,7 @@ def _decide(
     for item in items:
         wanted[item.sku] += item_quantities(item).available_to_fulfill
     policy, locations, result = plan_route(
-        session, summary, group, wanted, own, rejected_locations(fulfillment_orders)
+        session, summary, group, wanted, own, rejected_locations(fulfillment_orders), shared=shared
     )
     return _Decision(items, policy, reservation, own, locations, result)
 
@@ -180,9 +199,12 @@ def _record(
 ) -> RouteOutcome:
     """Fulfillment orders, counters, derived status, the exception resolved, events."""
     result = decision.result
-    created = create_fulfillment_orders(
-        session, summary, group, decision.items, result, held_in, round=round, now=now
-    )
+    # The summary's attempt count goes out with its new status, in one UPDATE, not flushed
+    # alone before the fulfillment orders' INSERTs.
+    with session.no_autoflush:
+        created = create_fulfillment_orders(
+            session, summary, group, decision.items, result, held_in, round=round, now=now
+        )
     summary.status = derive_status(
         [(ItemType(i.type), item_quantities(i)) for i in summary.items]
     ).value

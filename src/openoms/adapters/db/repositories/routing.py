@@ -60,6 +60,22 @@ def lock_group_summary(
     return None if row is None else (row[0], row[1])
 
 
+def lock_order_groups(
+    session: Session, summary_id: str
+) -> tuple[m.OrderSummary, list[m.OrderDeliveryGroupSummary]] | None:
+    """The summary row-locked and freshly read with its items (as `lock_summary`), and its
+    delivery groups by position: what routing all of an order's groups needs, read once."""
+    summary = lock_summary(session, summary_id)
+    if summary is None:
+        return None
+    groups = session.scalars(
+        select(m.OrderDeliveryGroupSummary)
+        .where(m.OrderDeliveryGroupSummary.order_summary_id == summary_id)
+        .order_by(m.OrderDeliveryGroupSummary.position)
+    )
+    return summary, list(groups)
+
+
 def group_ids(session: Session, summary_id: str) -> list[str]:
     return list(
         session.scalars(
