@@ -1,13 +1,15 @@
 """Routing the order (DESIGN.md §6): which locations fulfil which units of each delivery group.
 
-Capture stays fast: `order_summary.created` only queues one `route_group` job per delivery
-group of a managed order. The job routes one round of one group: it gathers the candidate
-locations and what each has (its free stock plus the units the group's reservation already
-holds there, which are the order's own), runs the channel's strategy, moves the held stock to
-the chosen locations, and makes one ALLOCATED fulfillment order per location. A round that
-made its fulfillment orders is never routed again (retries find them); a later routing of
-the same group is a new round — after a rejection, or when stock arrives for the units a
-backordering channel left waiting.
+Capture holds each ship group's units where the channel's strategy ships them from, and
+queues one `route_order` job per managed order in its own transaction; that job routes
+round 1 of every group of the order (routing/jobs.py), a `route_group` job one round of one
+group (later rounds, retries). A round gathers the candidate locations and what each has
+(its free stock plus the units the group's reservation already holds there, which are the
+order's own), runs the channel's strategy, moves the held stock to the chosen locations
+(usually nothing to move: capture chose them), and makes one ALLOCATED fulfillment order
+per location. A round that made its fulfillment orders is never routed again (retries find
+them); a later routing of the same group is a new round — after a rejection, or when stock
+arrives for the units a backordering channel left waiting.
 
 When nothing can be routed: a backordering channel's group waits for stock; any other
 raises a routing process exception (one per group, refreshed on every retry) and the job
