@@ -1,7 +1,8 @@
 """Reserve a captured order's stock (DESIGN.md §5): each delivery group where its method can
 be served, in the capture's own transaction — a ship group at the active locations of the
 channel's location group that can ship (the very candidates routing will weigh), a pickup
-group at its pickup store.
+group at its pickup store. Under reject, a ship group's units are held where the channel's
+strategy ships them from (capture_placement.py), so routing usually moves nothing.
 
 Under the reject policy a ship group is refused unless routing could place it: the units are
 there in total (else 409 `insufficient_stock`) and at most max_splits + 1 of those locations
