@@ -10,15 +10,17 @@ PostgreSQL database `openoms_bench_lifecycle`, dropped at the end) holding the d
 stock. The payload dicts (`demo_orders`, MANAGED: 1–4 lines, a quarter with a store pickup)
 are built before the clock starts; validation and pricing are timed.
 
-While C clients capture (`capture_order`, one transaction per order, reserving each delivery
-group), W workers (`Worker(db, default_registry(), jobs=default_jobs(db)).run_forever`, threads
-in this process or processes of their own) drain the outbox (the `routing` consumer queues a
-`route_group` job per group) and run the jobs (route the group, move its stock, create its
-fulfillment orders). A monitor polls the database for orders whose every delivery group has
-a fulfillment order. The clock starts when the clients start and stops when the last order
-is routed: orders/s = orders ÷ that time. Time to routed = when the monitor saw the order's
-last group routed − when its capture returned (the monitor polls every 20 ms, so figures
-below that are its resolution). A few warm-up orders are captured and routed untimed first.
+While C clients capture (`capture_order`, one transaction per order, reserving each
+delivery group where the channel's strategy ships it from, and queueing the order's
+`route_order` job), W workers (`Worker(db, default_registry(),
+jobs=default_jobs(db)).run_forever`, threads in this process or processes of their own)
+drain the outbox and run the jobs (route the order's groups, move stock only where routing
+chose elsewhere, create the fulfillment orders; authorize the payments). A monitor polls
+the database for orders whose every delivery group has a fulfillment order. The clock
+starts when the clients start and stops when the last order is routed: orders/s = orders ÷
+that time. Time to routed = when the monitor saw the order's last group routed − when its
+capture returned (the monitor polls every 20 ms, so figures below that are its resolution).
+A few warm-up orders are captured and routed untimed first.
 
 CPU per order (what a loaded, shared machine moves least): *app* is this process (clients
 and workers as threads, and the monitor) plus the worker and client processes; *db* is the
@@ -30,12 +32,16 @@ At the end every order must be WAITING_TO_FULFILL, each product item allocated i
 delivery dead or pending, and no oversell: every inventory record's `reserved` equals the sum
 of its reservation lines and stays within on_hand − safety_stock.
 
-DESIGN.md §11 targets: ≥ 200 orders/s on SQLite, ≥ 500 orders/s on PostgreSQL.
+Targets: ≥ 200 orders/s on SQLite, ≥ 500 orders/s on PostgreSQL. The last lines are one
+`RESULT {json}` per figure of each run: `pipeline_sqlite`, `pipeline_postgres_processes` or
+`pipeline_postgres_threads` (orders/s), and the same names with `_app_cpu` / `_db_cpu`
+(ms of CPU per order); `verified` is whether that run's end-state checks passed.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import queue
@@ -470,6 +476,30 @@ def table(rows: Iterable[Run]) -> list[str]:
     return lines
 
 
+def figure_name(r: Run) -> str:
+    """pipeline_sqlite, pipeline_postgres_processes or pipeline_postgres_threads."""
+    if r.backend == "sqlite":
+        return "pipeline_sqlite"
+    return "pipeline_postgres_" + ("processes" if "process" in r.workers else "threads")
+
+
+def results(rows: Iterable[Run]) -> list[str]:
+    """The machine-readable lines: orders/s, then app (and db) CPU ms per order, per run."""
+    lines = []
+    for r in rows:
+        name, verified = figure_name(r), not r.problems
+        figures = [(name, round(r.per_second, 1), "orders/s")]
+        if r.orders:
+            figures.append((f"{name}_app_cpu", round(1000 * r.app_cpu / r.orders, 2), "ms/order"))
+            if r.db_cpu is not None:
+                db = round(1000 * r.db_cpu / r.orders, 2)
+                figures.append((f"{name}_db_cpu", db, "ms/order"))
+        for figure, value, unit in figures:
+            line = {"figure": figure, "value": value, "unit": unit, "verified": verified}
+            lines.append("RESULT " + json.dumps(line))
+    return lines
+
+
 def verdict(rows: list[Run]) -> list[str]:
     lines = ["", "target (DESIGN.md §11): capture → route → fulfillment orders, end to end"]
     for backend, target in TARGETS.items():
@@ -559,6 +589,7 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print("\n".join(table(rows)))
     print("\n".join(verdict(rows)))
+    print("\n".join(results(rows)))
     if any(r.problems for r in rows):
         sys.exit(1)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from openoms.adapters.carriers import default_carriers
 from openoms.adapters.db import models as m
@@ -18,7 +18,7 @@ from openoms.domain.fulfillment import FulfillmentOrderStatus
 from openoms.services import fulfillment as shipping
 from openoms.services import fulfillment as svc
 from openoms.services import inventory as reservations
-from openoms.services.orders import refresh_summary_status
+from openoms.services.orders import refresh_summary_status, route_order_job_key
 from tests.integration.helpers import capture as capture_payload
 from tests.payloads import order_payload
 
@@ -29,8 +29,14 @@ def capture(
     db: Database, outbox: Outbox, *, external_reference: str = "WEB-10001", **over: Any
 ) -> str:
     """The §12 order (3× TEE-M shipped home, 1× MUG picked up at STORE-LDN), captured on the
-    stocked network: TEE-M held in group "online" (all 3 at WH-LDN), MUG at STORE-LDN."""
-    return capture_payload(db, outbox, order_payload(external_reference=external_reference, **over))
+    stocked network: TEE-M held in group "online" (all 3 at WH-LDN), MUG at STORE-LDN. These
+    tests make the fulfillment orders by hand (`make_fo`), so the routing job capture queued
+    is taken away, as if routing had not run yet."""
+    payload = order_payload(external_reference=external_reference, **over)
+    summary_id = capture_payload(db, outbox, payload)
+    with db.transaction() as session:
+        session.execute(delete(m.Job).where(m.Job.dedupe_key == route_order_job_key(summary_id)))
+    return summary_id
 
 
 def make_fo(

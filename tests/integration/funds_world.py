@@ -12,11 +12,13 @@ from sqlalchemy import select
 from openoms.adapters.db import models as m
 from openoms.adapters.db.ids import new_id
 from openoms.adapters.db.session import Database
+from openoms.adapters.jobs import JobRegistry, run_due_jobs
 from openoms.adapters.outbox import Outbox
 from openoms.adapters.payments import Gateways
 from openoms.adapters.payments.sandbox import SandboxGateway
 from openoms.services import payments as service
 from openoms.services.orders import ChannelData, upsert_channel
+from openoms.services.routing import routing_job_kinds
 from openoms.worker.consumers import default_registry
 from tests.integration.helpers import capture
 from tests.payloads import order_payload
@@ -78,7 +80,8 @@ class Shop:
 
 def shop_with(db: Database, token: str, **sandbox: Any) -> Shop:
     """The §12 order on the stocked network, paid with `token`, authorized at checkout (the
-    channel takes it on trust: these tests count the payment jobs they run)."""
+    channel takes it on trust), and routed (the job capture queued has run): these tests
+    count the payment jobs they run."""
     outbox = Outbox(default_registry())
     with db.transaction() as session:
         channel = ChannelData(location_group="online", verify_authorizations=False)
@@ -92,4 +95,5 @@ def shop_with(db: Database, token: str, **sandbox: Any) -> Shop:
         "authorization_reference": reference,
     }
     summary_id = capture(db, outbox, order_payload(payments=[payment]))
+    assert run_due_jobs(db, outbox, JobRegistry(routing_job_kinds())) == 1  # its routing
     return Shop(db, outbox, gateway, Gateways({"sandbox": gateway}), summary_id)

@@ -18,7 +18,7 @@ from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.adapters.payments import Gateways, default_gateways
 from openoms.services.finance import invoicing_consumers
 from openoms.services.fulfillment import LABEL_JOB, label_job
-from openoms.services.orders import VERIFY_JOB
+from openoms.services.orders import ROUTE_ORDER_JOB, VERIFY_JOB
 from openoms.services.payments import (
     REFUND_JOB,
     REVERSE_JOB,
@@ -74,4 +74,4 @@ def default_jobs(
 
 def default_metrics() -> Metrics:
     """A process's metrics, with the job kinds that route units (a routing round each)."""
-    return Metrics(routing_kinds=(ROUTE_JOB, RESHIP_JOB))
+    return Metrics(routing_kinds=(ROUTE_JOB, ROUTE_ORDER_JOB, RESHIP_JOB))

@@ -407,7 +407,7 @@ def test_retry_reruns_the_routing_job_which_resolves_the_exception(
     pe, order = queue["tee_routing"], queue["tee_order"]
     group_id = summary(api, order)["delivery_groups"][0]["id"]
     key = f"route:{group_id}:1"
-    assert (key, "pending", 1) in route_jobs(api.db)  # backing off
+    assert (key, "pending", 0) in route_jobs(api.db)  # handed over by the order's job
     back_off(api.db, key)
     # Stock arrives, but nothing tells routing (the outbox is not relayed): the job waits.
     apply_inventory_import(
@@ -428,7 +428,7 @@ def test_retry_reruns_the_routing_job_which_resolves_the_exception(
         "route_group",
         "NEW",
     )
-    assert (key, "pending", 1) in route_jobs(api.db)
+    assert (key, "pending", 0) in route_jobs(api.db)
 
     # A second retry while the job waits to run changes nothing (sent without a key, which
     # the retry does not need, so it stores no answer either).
@@ -445,7 +445,7 @@ def test_retry_reruns_the_routing_job_which_resolves_the_exception(
     assert [(fo["location"], fo["status"]) for fo in view["fulfillment_orders"]] == [
         ("WH-LDN", "ALLOCATED")
     ]
-    assert (key, "done", 2) in route_jobs(api.db)
+    assert (key, "done", 1) in route_jobs(api.db)
     assert [n for n, _ in events(api.db)][-1] == "process_exception.resolved"
 
 
@@ -461,13 +461,13 @@ def test_a_failing_retry_refreshes_the_exception(api: Api, queue: dict[str, str]
 
     response = act(api, pe, "retry")
     assert (response.status_code, response.json()["status"]) == (202, "PAUSED")
-    assert (key, "pending", 1) in route_jobs(api.db)  # revived
+    assert (key, "pending", 0) in route_jobs(api.db)  # revived
     assert jobs_due_now(api.db) == 1  # still no single location for 3 units
 
     body = api.client.get(f"{BASE}/{pe}", headers=api.headers("agent")).json()
     assert (body["status"], body["occurrences"]) == ("PAUSED", 2)
     assert active_count(api, order) == 1
-    assert (key, "pending", 2) in route_jobs(api.db)  # backing off again
+    assert (key, "pending", 1) in route_jobs(api.db)  # backing off again
     assert [n for n, _ in events(api.db)].count("process_exception.raised") == 3
 
 

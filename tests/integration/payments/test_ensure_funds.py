@@ -111,7 +111,10 @@ def test_soft_decline_raises_an_exception_and_the_retry_succeeds_after_recovery(
     shop.sandbox.recover("tok_soft_decline")
     assert run_due_jobs(stocked, shop.outbox, jobs, now=utcnow() + timedelta(hours=2)) == 1
     with stocked.reading() as session:
-        assert session.scalars(select(m.Job.status)).one() == "done"
+        assert (
+            session.scalars(select(m.Job.status).where(m.Job.kind == ENSURE_FUNDS_JOB)).one()
+            == "done"
+        )
     assert captures(shop) == [5000]
     assert shop.get_invoice(invoice) == (0, "PAID")
     assert [(a, s, k.rsplit(":", 1)[1]) for a, s, k in shop.payments()] == [
@@ -346,7 +349,10 @@ def test_the_job_with_retry_blocked_captures_a_blocked_invoice(stocked: Database
     ]
     assert shop.exceptions() == [("payment", "high", "RESOLVED")]
     with stocked.reading() as session:
-        assert session.scalars(select(m.Job.status)).one() == "done"
+        assert (
+            session.scalars(select(m.Job.status).where(m.Job.kind == ENSURE_FUNDS_JOB)).one()
+            == "done"
+        )
 
 
 def test_retry_blocked_holds_for_one_run_only(stocked: Database) -> None:
@@ -360,7 +366,7 @@ def test_retry_blocked_holds_for_one_run_only(stocked: Database) -> None:
     assert run_due_jobs(stocked, shop.outbox, jobs) == 1
     assert shop.sandbox.calls == calls + 1  # asked once, declined
     with stocked.reading() as session:
-        job = session.scalars(select(m.Job)).one()
+        job = session.scalars(select(m.Job).where(m.Job.kind == ENSURE_FUNDS_JOB)).one()
         assert (job.status, job.payload) == (
             "pending",
             {"order_summary_id": shop.summary_id, "invoice_id": invoice},

@@ -30,6 +30,7 @@ from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.cli.main import run_demo  # the CLI imports the demo (importing it first cycles)
 from openoms.domain.fulfillment import RESHIP, ProcessExceptionCategory, ShipmentStatus
+from openoms.domain.inventory import LocationType
 from openoms.domain.ports import GatewayResult
 from openoms.schemas.events import BY_NAME, EVENT_TYPES
 from openoms.services import exceptions, fulfillment, inventory, returns, service_actions
@@ -59,7 +60,9 @@ EXCHANGE_FLOW = frozenset(
 )
 ON_ORDER_FLOW = frozenset({"invoice.excess_applied"})
 BACKORDER_FLOW = frozenset({"order_summary.partially_routed"})
-FLOWS = RETURN_FLOW | EXCHANGE_FLOW | ON_ORDER_FLOW | BACKORDER_FLOW
+# Capture holds units where routing ships them: only a change in between moves them.
+MOVED_FLOW = frozenset({"reservation.transferred"})
+FLOWS = RETURN_FLOW | EXCHANGE_FLOW | ON_ORDER_FLOW | BACKORDER_FLOW | MOVED_FLOW
 
 
 def stored_events(db: Database) -> list[m.Event]:
@@ -207,6 +210,28 @@ def test_a_backorder_routed_in_part_stores_valid_events(db: Database) -> None:
     capture(db, Outbox(default_registry()), payload)
     drain_db(db)
     assert_valid(db, BACKORDER_FLOW)
+
+
+def test_units_moved_by_routing_store_valid_events(db: Database) -> None:
+    """The §12 order's TEE-M held at WH-LDN, which stops shipping before routing runs:
+    routing ships them from WH-MAN and moves the held units there."""
+    held = {("WH-LDN", "TEE-M"): 10, ("WH-MAN", "TEE-M"): 10, ("STORE-LDN", "MUG"): 5}
+    stock_network(db, stock=held)
+    outbox = Outbox(default_registry())
+    capture(db, outbox, order_payload())
+    address = inventory.Address(line1="1 Test St", city="London", country="GB")
+    place = inventory.LocationData(
+        name="WH-LDN",
+        type=LocationType.WAREHOUSE,
+        address=address,
+        can_ship=False,
+        can_pickup=False,
+        groups=("online",),
+    )
+    with db.transaction() as session:
+        inventory.upsert_location(session, outbox, "WH-LDN", place)
+    drain_db(db)
+    assert_valid(db, MOVED_FLOW)
 
 
 def _ship_one_more(db: Database, outbox: Outbox) -> None:

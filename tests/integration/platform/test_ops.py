@@ -129,21 +129,22 @@ def test_metrics_move_with_a_capture_and_its_routing(stocked: Database, api: Api
     assert after[duplicate] == 1.0
     refusal = ("openoms_captures_total", (("channel", "unknown"), ("outcome", "refused")))
     assert after[refusal] == 1.0
-    # order_summary.created for routing and payments; nothing queued as a job yet.
+    # order_summary.created for routing and payments; the routing job queued by capture.
     assert after[("openoms_outbox_pending_deliveries", ())] == 2.0
-    assert not [key for key in after if key[0] == "openoms_job_queue_depth"]
+    depths = {key: value for key, value in after.items() if key[0] == "openoms_job_queue_depth"}
+    assert depths == {("openoms_job_queue_depth", (("kind", "route_order"),)): 1.0}
     assert after[("openoms_outbox_lag_seconds", ())] >= 0.0
 
     drain(worker)
 
     routed = scrape(api)
-    # One routing round per delivery group of the §12 order, then one authorization.
-    assert routed[("openoms_routing_round_duration_seconds_count", ())] == 2.0
+    # One routing job for both delivery groups of the §12 order, then one authorization.
+    assert routed[("openoms_routing_round_duration_seconds_count", ())] == 1.0
     route_runs = (
         "openoms_job_duration_seconds_count",
-        (("kind", "route_group"), ("outcome", "done")),
+        (("kind", "route_order"), ("outcome", "done")),
     )
-    assert routed[route_runs] == 2.0
+    assert routed[route_runs] == 1.0
     authorize = (("gateway", "sandbox"), ("operation", "authorize"))
     assert routed[("openoms_gateway_call_duration_seconds_count", authorize)] == 1.0
     assert not [key for key in routed if key[0] == "openoms_gateway_call_errors_total"]

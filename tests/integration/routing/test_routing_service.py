@@ -110,10 +110,20 @@ def event_names(body: dict[str, Any]) -> list[str]:
 
 
 def jobs(db: Database) -> list[tuple[str, str, int]]:
-    """(round, status, attempts) of every routing job, by id."""
+    """(round, status, attempts) of every group's routing job, by id ("order" for the
+    `route_order` job capture queues: round 1 of every group of the order)."""
     with db.reading() as session:
-        rows = session.scalars(select(m.Job).where(m.Job.kind == "route_group").order_by(m.Job.id))
-        return [(j.dedupe_key.rsplit(":", 1)[1], j.status, j.attempts) for j in rows]
+        rows = session.scalars(
+            select(m.Job).where(m.Job.kind.in_(("route_group", "route_order"))).order_by(m.Job.id)
+        )
+        return [
+            (
+                "order" if j.kind == "route_order" else j.dedupe_key.rsplit(":", 1)[1],
+                j.status,
+                j.attempts,
+            )
+            for j in rows
+        ]
 
 
 def reservation_lines(db: Database, summary_id: str) -> dict[tuple[str, str], int]:
@@ -218,14 +228,15 @@ def test_the_example_order_is_routed_to_the_nearest_warehouse_and_its_pickup_sto
         "fewest_splits",
     )
     assert routed["fulfillment_order_ids"] == [tee_fo["id"]]
-    assert jobs(db) == [("1", "done", 1), ("1", "done", 1)]
+    assert jobs(db) == [("order", "done", 1)]  # one job routed both groups
 
 
-def test_held_units_move_to_the_location_routing_chooses(db: Database) -> None:
-    # capture holds at the deepest warehouse (Manchester), routing ships from the nearest
+def test_capture_holds_where_routing_ships_so_nothing_moves(db: Database) -> None:
+    # the deepest stock is in Manchester, but the channel's strategy ships from the nearest:
+    # capture holds there, and routing confirms it without a transfer
     stock_network(db, stock={("WH-LDN", "TEE-M"): 10, ("WH-MAN", "TEE-M"): 20})
     summary_id = capture(db, ship_order(reference="MOVE-1", **{"TEE-M": 3}))
-    assert stock(db)[("WH-MAN", "TEE-M")] == (20, 3)
+    assert stock(db) == {("WH-LDN", "TEE-M"): (10, 3), ("WH-MAN", "TEE-M"): (20, 0)}
 
     drain(db)
 
@@ -233,6 +244,39 @@ def test_held_units_move_to_the_location_routing_chooses(db: Database) -> None:
     assert fulfillment_orders(body) == [("home", "WH-LDN", 1, "ALLOCATED", [("TEE-M", 3, 3, 0)])]
     assert stock(db) == {("WH-LDN", "TEE-M"): (10, 3), ("WH-MAN", "TEE-M"): (20, 0)}
     assert reservation_lines(db, summary_id) == {("WH-LDN", "TEE-M"): 3}
+    assert "reservation.transferred" not in event_names(body)
+    assert event_names(body)[-2:] == ["fulfillment_order.created", "order_summary.routed"]
+
+
+def test_held_units_move_when_routing_chooses_elsewhere(db: Database) -> None:
+    # capture held in London; London stops shipping before routing runs: routing ships
+    # from Manchester and moves the held units there
+    stock_network(db, stock={("WH-LDN", "TEE-M"): 10, ("WH-MAN", "TEE-M"): 20})
+    summary_id = capture(db, ship_order(reference="MOVE-2", **{"TEE-M": 3}))
+    assert stock(db)[("WH-LDN", "TEE-M")] == (10, 3)
+    with db.transaction() as session:
+        upsert_location(
+            session,
+            outbox(),
+            "WH-LDN",
+            LocationData(
+                name="WH-LDN",
+                type=LocationType.WAREHOUSE,
+                address=Address(
+                    line1="1 Test St", city="London", country="GB", lat=51.50, lon=-0.12
+                ),
+                can_ship=False,
+                can_pickup=False,
+                groups=("online",),
+            ),
+        )
+
+    drain(db)
+
+    body = view(db, summary_id)
+    assert fulfillment_orders(body) == [("home", "WH-MAN", 1, "ALLOCATED", [("TEE-M", 3, 3, 0)])]
+    assert stock(db) == {("WH-LDN", "TEE-M"): (10, 0), ("WH-MAN", "TEE-M"): (20, 3)}
+    assert reservation_lines(db, summary_id) == {("WH-MAN", "TEE-M"): 3}
     assert event_names(body)[-3:] == [
         "reservation.transferred",
         "fulfillment_order.created",
@@ -262,8 +306,12 @@ def test_a_split_order_ships_from_the_fewest_locations_nearest_on_average(db: Da
         )
     import_stock(db, **{"WH-BHM/TEE-M": 1, "WH-BHM/MUG": 2})
     summary_id = capture(db, ship_order(reference="SPLIT-1", **{"TEE-M": 4, "MUG": 1}))
-    # capture held each SKU at its deepest location
-    assert reservation_lines(db, summary_id) == {("WH-MAN", "TEE-M"): 4, ("WH-BHM", "MUG"): 1}
+    # capture held the units where the channel's strategy ships them from
+    assert reservation_lines(db, summary_id) == {
+        ("WH-LDN", "TEE-M"): 2,
+        ("WH-LDN", "MUG"): 1,
+        ("WH-MAN", "TEE-M"): 2,
+    }
 
     drain(db)
 
@@ -346,7 +394,8 @@ def test_no_route_raises_one_exception_until_stock_arrives(db: Database) -> None
     assert (body["fulfillment_orders"], body["status"]) == ([], "CREATED")
     assert allocated(body) == {"TEE-M": (0, 3, "ORDERED")}
     assert stock(db) == held
-    assert jobs(db) == [("1", "pending", 1)]
+    # the order's job handed the group to its own job, which retries it with backoff
+    assert jobs(db) == [("order", "done", 1), ("1", "pending", 0)]
     with db.reading() as session:
         pe = session.scalars(select(m.ProcessException)).one()
         assert pe.dedupe_key == f"routing:{home_group_id(body)}"
@@ -367,7 +416,7 @@ def test_no_route_raises_one_exception_until_stock_arrives(db: Database) -> None
     body = view(db, summary_id)
     assert [(e["status"], e["occurrences"]) for e in body["process_exceptions"]] == [("NEW", 2)]
     assert (body["active_process_exception_count"], body["routing_attempts"]) == (1, 2)
-    assert jobs(db) == [("1", "pending", 2)]
+    assert jobs(db) == [("order", "done", 1), ("1", "pending", 1)]
     assert event_names(body).count("process_exception.raised") == 1
 
     import_stock(db, **{"WH-LDN/TEE-M": 10})  # stock arrives: routing is brought forward
@@ -382,7 +431,7 @@ def test_no_route_raises_one_exception_until_stock_arrives(db: Database) -> None
     assert body["status"] == "WAITING_TO_FULFILL"
     # the unit held in Manchester moved to London
     assert stock(db) == {("WH-LDN", "TEE-M"): (10, 3), ("WH-MAN", "TEE-M"): (1, 0)}
-    assert jobs(db) == [("1", "done", 3)]
+    assert jobs(db) == [("order", "done", 1), ("1", "done", 2)]
     assert event_names(body)[-4:] == [
         "reservation.transferred",
         "process_exception.resolved",
@@ -411,7 +460,7 @@ def test_a_backorder_routes_what_it_can_and_the_rest_when_stock_arrives(db: Data
     partial = body["events"][-1]
     assert partial["name"] == "order_summary.partially_routed"
     assert partial["payload"]["waiting"] == [{"sku": "TEE-M", "quantity": 1}]
-    assert jobs(db) == [("1", "done", 1)]
+    assert jobs(db) == [("order", "done", 1)]
     drain(db)  # nothing new while no stock arrives
     assert view(db, summary_id) == body
 
@@ -426,7 +475,7 @@ def test_a_backorder_routes_what_it_can_and_the_rest_when_stock_arrives(db: Data
     assert allocated(body) == {"TEE-M": (3, 0, "ALLOCATED")}
     assert (body["status"], body["routing_attempts"]) == ("WAITING_TO_FULFILL", 2)
     assert stock(db) == {("WH-LDN", "TEE-M"): (2, 2), ("WH-MAN", "TEE-M"): (5, 1)}
-    assert jobs(db) == [("1", "done", 1), ("2", "done", 1)]
+    assert jobs(db) == [("order", "done", 1), ("2", "done", 1)]
     assert event_names(body)[-3:] == [
         "reservation.created",  # the new unit is held for the round-2 fulfillment order
         "fulfillment_order.created",
@@ -456,7 +505,7 @@ def test_a_backorder_with_nothing_in_stock_waits_without_an_exception(db: Databa
         [],
         "CREATED",
     )
-    assert (body["routing_attempts"], jobs(db)) == (1, [("1", "done", 1)])
+    assert (body["routing_attempts"], jobs(db)) == (1, [("order", "done", 1)])
 
     import_stock(db, **{"WH-MAN/TEE-M": 2})
     drain(db)
@@ -464,7 +513,7 @@ def test_a_backorder_with_nothing_in_stock_waits_without_an_exception(db: Databa
     body = view(db, summary_id)
     assert fulfillment_orders(body) == [("home", "WH-MAN", 1, "ALLOCATED", [("TEE-M", 2, 2, 0)])]
     assert stock(db)[("WH-MAN", "TEE-M")] == (2, 2)
-    assert jobs(db) == [("1", "done", 2)]
+    assert jobs(db) == [("order", "done", 1), ("1", "done", 1)]
 
 
 # --- rejections ---------------------------------------------------------------------------
@@ -569,8 +618,11 @@ def test_when_retries_run_out_the_stock_is_released_and_the_exception_says_so(
     set_channel(db, max_splits=0)  # after capture: no single location holds the 3 units
     drain(db)
     assert stock(db) == {("WH-LDN", "TEE-M"): (2, 2), ("WH-MAN", "TEE-M"): (1, 1)}
-    with db.transaction() as session:  # as if it had failed 19 times already
-        session.execute(m.Job.__table__.update().values(attempts=19))
+    with db.transaction() as session:  # as if the group's job had failed 19 times already
+        jobs_table = m.Job.__table__
+        session.execute(
+            jobs_table.update().where(jobs_table.c.kind == "route_group").values(attempts=19)
+        )
 
     assert retry_due_later(db) == 1
 
@@ -581,7 +633,7 @@ def test_when_retries_run_out_the_stock_is_released_and_the_exception_says_so(
         "(routing stopped retrying after 20 attempts and gave back the 3 unit(s) it held; "
         "new stock or a retry restarts it)"
     )
-    assert jobs(db) == [("1", "dead", 20)]
+    assert jobs(db) == [("order", "done", 1), ("1", "dead", 20)]
     # DESIGN §5: routing failure releases the reservation, with its event, at once.
     assert stock(db) == {("WH-LDN", "TEE-M"): (2, 0), ("WH-MAN", "TEE-M"): (1, 0)}
     assert reservation_lines(db, summary_id) == {}
@@ -598,7 +650,7 @@ def test_when_retries_run_out_the_stock_is_released_and_the_exception_says_so(
     assert allocated(body) == {"TEE-M": (0, 3, "ORDERED")}
 
     drain(db)  # the release is no news to the group that gave up: it stays dead
-    assert jobs(db) == [("1", "dead", 20)]
+    assert jobs(db) == [("order", "done", 1), ("1", "dead", 20)]
     assert view(db, summary_id)["routing_attempts"] == body["routing_attempts"] == 2
 
     import_stock(db, **{"WH-MAN/TEE-M": 4})  # new stock revives the dead job
@@ -607,7 +659,7 @@ def test_when_retries_run_out_the_stock_is_released_and_the_exception_says_so(
     body = view(db, summary_id)
     assert fulfillment_orders(body) == [("home", "WH-MAN", 1, "ALLOCATED", [("TEE-M", 3, 3, 0)])]
     assert [e["status"] for e in body["process_exceptions"]] == ["RESOLVED"]
-    assert jobs(db) == [("1", "done", 21)]
+    assert jobs(db) == [("order", "done", 1), ("1", "done", 21)]
     assert stock(db) == {("WH-LDN", "TEE-M"): (2, 0), ("WH-MAN", "TEE-M"): (4, 3)}
 
 

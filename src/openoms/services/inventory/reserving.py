@@ -50,6 +50,9 @@ from openoms.services.inventory.reservation_common import (
     scope_payload,
 )
 
+# Chooses a reservation's holds from what its scope has (None: deepest stock first).
+Placement = Callable[[Available], list[Hold] | None]
+
 MAX_ATTEMPTS = 5  # tries of a plan that keeps racing before answering InsufficientStock
 
 
@@ -76,6 +79,7 @@ def reserve(
     anywhere: bool = False,
     can_ship: bool = False,
     check: Callable[[Available], None] | None = None,
+    placement: Placement | None = None,
 ) -> ReserveResult:
     """Hold `items` (SKU → units) against a location group or one location, all or nothing.
 
@@ -87,7 +91,9 @@ def reserve(
     `InsufficientStock` with every short SKU; with `allow_partial` what is available is held
     and the rest reported in `shortfall`. The same (owner, idempotency_key) again returns
     the first reservation (`replayed`), or raises `IdempotencyKeyReused` when
-    `request_hash` differs. Emits `reservation.created`.
+    `request_hash` differs. Emits `reservation.created`. `placement`, when given (and not
+    `allow_partial`), chooses the holds from what the scope has instead of deepest stock
+    first (capture holds a group where routing will ship it); None from it falls back.
     """
     requested = check_items(items)
     scopes = (location_group_id is not None) + (location_id is not None) + anywhere
@@ -114,7 +120,7 @@ def reserve(
     conn = session.connection()
     if location_id is not None and not allow_partial and check is None:
         return _reserve_at_location(session, conn, outbox, row, requested)
-    scope = _Scope(allow_partial=allow_partial, can_ship=can_ship, check=check)
+    scope = _Scope(allow_partial=allow_partial, can_ship=can_ship, check=check, placement=placement)
     return _reserve_planned(session, conn, outbox, row, requested, scope)
 
 
@@ -155,6 +161,7 @@ class _Scope:
     allow_partial: bool
     can_ship: bool
     check: Callable[[Available], None] | None
+    placement: Placement | None = None
 
 
 def _reserve_planned(
@@ -192,7 +199,11 @@ def _reserve_planned(
             return replay
         raise AssertionError("the reservation claim conflicted but no reservation exists")
     for _ in range(MAX_ATTEMPTS):
-        holds, short = _plan(requested, available, allow_partial=allow_partial)
+        placed = None if allow_partial or not scope.placement else scope.placement(available)
+        if placed is None:
+            holds, short = _plan(requested, available, allow_partial=allow_partial)
+        else:
+            holds, short = placed, []
         if _hold_all(session, conn, holds):
             reservation = _store(session, conn, outbox, row, holds, short)
             return ReserveResult(reservation, replayed=False, shortfall=tuple(short))

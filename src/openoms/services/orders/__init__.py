@@ -28,6 +28,12 @@ from openoms.services.orders.capture import (
     CaptureResult,
     capture_order,
 )
+from openoms.services.orders.capture_placement import shipping_cost
+from openoms.services.orders.capture_routing import (
+    ROUTE_ORDER_JOB,
+    queue_order_routing,
+    route_order_job_key,
+)
 from openoms.services.orders.capture_stock import (
     SYSTEM_OWNER,
     group_reservation_key,
@@ -69,6 +75,7 @@ from openoms.services.orders.summary import (
 
 __all__ = [
     "MAX_BATCH",
+    "ROUTE_ORDER_JOB",
     "SYSTEM_OWNER",
     "VERIFY_JOB",
     "BatchRejected",
@@ -104,10 +111,13 @@ __all__ = [
     "named_item",
     "policy_of",
     "product_lines",
+    "queue_order_routing",
     "record_change",
     "refresh_summary_status",
+    "route_order_job_key",
     "routing_gate_key",
     "row_path",
+    "shipping_cost",
     "threshold_strings",
     "unknown_channel",
     "upsert_channel",

@@ -23,6 +23,7 @@ from openoms.domain.payments import AuthorizationStatus
 from openoms.domain.quantities import ItemQuantities
 from openoms.domain.summary import derive_status
 from openoms.services.orders.authorization_gate import queue_verification
+from openoms.services.orders.capture_routing import queue_order_routing
 from openoms.services.orders.capture_stock import GroupReservation, reserve_order_stock
 from openoms.services.orders.channels import channel_policy
 
@@ -61,12 +62,15 @@ def capture_order(session: Session, outbox: Outbox, draft: OrderDraft) -> Captur
     # Every order, managed or not, names a configured channel: ChannelUnknown rolls the
     # claim back (looked up after the claim, so a repeat never pays for it).
     policy = channel_policy(session, draft.channel)
-    _insert_order(session, summary_id, priced)
+    group_ids = _insert_order(session, summary_id, priced)
     reservations: list[GroupReservation] = []
     if draft.lifecycle is Lifecycle.MANAGED:
         reservations = reserve_order_stock(session, outbox, summary_id, priced, policy)
-        if policy.verify_authorizations:  # routing waits for the check (routing_gate_key)
-            queue_verification(session, summary_id, draft)
+        # Routing waits for the check of reported authorizations (routing_gate_key), which
+        # queues it when it passes; otherwise it is queued now, in this transaction.
+        gated = policy.verify_authorizations and queue_verification(session, summary_id, draft)
+        if not gated:
+            queue_order_routing(session, summary_id, group_ids)
     outbox.record(session, [_created_event(summary_id, priced, reservations)])
     return CaptureResult(summary_id, created=True)
 
@@ -100,8 +104,9 @@ def _order_id(summary_id: str) -> str:
     return "ord_" + summary_id.removeprefix("os_")
 
 
-def _insert_order(session: Session, summary_id: str, priced: PricedOrder) -> None:
-    """Insert the original order, its delivery groups, items and payments."""
+def _insert_order(session: Session, summary_id: str, priced: PricedOrder) -> list[str]:
+    """Insert the original order, its delivery groups, items and payments; returns the
+    delivery group summary ids, by position."""
     order_id = _order_id(summary_id)
     group_rows, group_ids = _group_rows(summary_id, priced.draft)
     item_summaries, items = _item_rows(summary_id, order_id, priced, group_ids)
@@ -109,6 +114,7 @@ def _insert_order(session: Session, summary_id: str, priced: PricedOrder) -> Non
         session, _order_row(summary_id, order_id, priced), group_rows, item_summaries, items
     )
     _insert_payments(session, summary_id, priced.draft)
+    return [row["id"] for row in group_rows]
 
 
 def _order_row(summary_id: str, order_id: str, priced: PricedOrder) -> dict[str, Any]:

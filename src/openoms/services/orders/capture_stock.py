@@ -1,7 +1,8 @@
 """Reserve a captured order's stock (DESIGN.md §5): each delivery group where its method can
 be served, in the capture's own transaction — a ship group at the active locations of the
 channel's location group that can ship (the very candidates routing will weigh), a pickup
-group at its pickup store.
+group at its pickup store. Under reject, a ship group's units are held where the channel's
+strategy ships them from (capture_placement.py), so routing usually moves nothing.
 
 Under the reject policy a ship group is refused unless routing could place it: the units are
 there in total (else 409 `insufficient_stock`) and at most max_splits + 1 of those locations
@@ -26,6 +27,7 @@ from openoms.domain.inventory import Shortfall
 from openoms.domain.order import DeliveryMethod, ItemType, PricedOrder
 from openoms.domain.routing import Candidate, RoutingItem, complete_route_exists
 from openoms.services.inventory import Available, reserve
+from openoms.services.orders.capture_placement import strategy_placement
 from openoms.services.orders.channels import ChannelPolicy, ShortagePolicy
 
 SYSTEM_OWNER = "system"
@@ -66,13 +68,14 @@ def reserve_order_stock(
             if item.type is ItemType.PRODUCT and item.delivery_group == group.ref:
                 items[item.sku] += item.quantity
         location_id = group_id = None
-        check = None
+        check = placement = None
         if group.method is DeliveryMethod.PICKUP:
             location_id = _pickup_location_id(session, group.pickup_location, index)
         else:
             group_id = policy.location_group_id
             if not partial:
                 check = _routable(items, policy, group.ref, index)
+                placement = strategy_placement(session, policy, group, items, priced.draft.currency)
         scope = [location_id, group_id]
         request = json.dumps({"items": sorted(items.items()), "scope": scope}, sort_keys=True)
         result = reserve(
@@ -89,6 +92,7 @@ def reserve_order_stock(
             anywhere=location_id is None and group_id is None,
             can_ship=group.method is DeliveryMethod.SHIP,
             check=check,
+            placement=placement,
         )
         results.append(GroupReservation(group.ref, result.reservation.id, result.shortfall))
     return results

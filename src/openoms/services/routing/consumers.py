@@ -9,14 +9,14 @@ from sqlalchemy.orm import Session
 from openoms.adapters.db import models as m
 from openoms.adapters.db.models import utcnow
 from openoms.adapters.db.repositories import routing as repo
-from openoms.adapters.jobs import enqueue
 from openoms.adapters.outbox import Consumer, Handler, Outbox
 from openoms.domain.errors import IllegalTransition
 from openoms.domain.events import DomainEvent
 from openoms.domain.fulfillment import RESHIP, FulfillmentOrderStatus
 from openoms.domain.order import Lifecycle
 from openoms.services.fulfillment import FulfillmentOrderNotFound
-from openoms.services.routing.rounds import GAVE_UP, ROUTE_JOB, route_job_key, schedule_routing
+from openoms.services.orders import queue_order_routing, route_order_job_key
+from openoms.services.routing.rounds import GAVE_UP, route_job_key, schedule_routing
 
 # Events after which stock may be free for groups waiting to be routed.
 RESTOCK_EVENTS = (
@@ -78,16 +78,12 @@ def _reroute(session: Session, outbox: Outbox, fo: m.FulfillmentOrder, *, reason
 
 
 def on_order_summary_created(session: Session, event: m.Event) -> None:
-    """Queue round 1 of every delivery group of a managed order."""
+    """Make sure a managed order's routing is queued. Capture queues it in its own
+    transaction (`queue_order_routing`), so this inserts nothing for its orders (same job
+    key): it routes orders whose capture did not (before routing was queued at capture)."""
     if event.payload.get("lifecycle") != Lifecycle.MANAGED.value:
         return
-    for group_id in repo.group_ids(session, event.aggregate_id):
-        enqueue(
-            session,
-            ROUTE_JOB,
-            route_job_key(group_id, 1),
-            {"group_summary_id": group_id, "round": 1},
-        )
+    queue_order_routing(session, event.aggregate_id)
 
 
 def on_stock_added(session: Session, event: m.Event) -> None:
@@ -106,7 +102,15 @@ def on_stock_added(session: Session, event: m.Event) -> None:
         for group_id, last in repo.waiting_groups(session, skus)
         if group_id != gave_up
     }
-    due = repo.due_jobs(session, list(rounds), utcnow())
+    now = utcnow()
+    due = repo.due_jobs(session, list(rounds), now)
+    # A new order's groups are routed by its `route_order` job, when that is due.
+    due |= {
+        route_job_key(group_id, 1)
+        for group_id in repo.groups_routed_with_order(
+            session, [g for g, round in rounds.values() if round == 1], route_order_job_key(""), now
+        )
+    }
     for key, (group_id, round) in rounds.items():
         if key not in due:
             schedule_routing(session, group_id, round)

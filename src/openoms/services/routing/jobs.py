@@ -3,16 +3,19 @@ or the stock moved meanwhile, and give the held stock back when retries run out.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.repositories import routing as repo
-from openoms.adapters.jobs import JobContext, JobKind, Reschedule
+from openoms.adapters.jobs import JobContext, JobKind, Reschedule, backoff, enqueue
 from openoms.adapters.outbox import Outbox
 from openoms.domain.fulfillment import ProcessExceptionCategory
+from openoms.domain.order import Lifecycle
 from openoms.services.exceptions import active_exception, raise_exception
+from openoms.services.orders import ROUTE_ORDER_JOB, routing_gate_key
+from openoms.services.routing.plan import OrderLookups
 from openoms.services.routing.rounds import (
     EXCEPTION_SEVERITY,
     GAVE_UP,
@@ -20,11 +23,19 @@ from openoms.services.routing.rounds import (
     ROUTE_JOB_MAX_ATTEMPTS,
     exception_key,
     retry_round,
+    route_job_key,
 )
-from openoms.services.routing.route import RouteOutcome, RouteStatus, route_delivery_group
+from openoms.services.routing.route import (
+    RouteOutcome,
+    RouteStatus,
+    route_delivery_group,
+    route_locked_group,
+)
 from openoms.services.routing.stock import release_group_holds
 
 RACE_DELAY = timedelta(seconds=1)
+# A failing `route_order` job hands its groups to their own jobs soon: they retry longer.
+ROUTE_ORDER_MAX_ATTEMPTS = 3
 
 
 def run_route_job(
@@ -38,6 +49,52 @@ def run_route_job(
         now=context.now,
     )
     return reschedule_for(outcome)
+
+
+def run_route_order_job(
+    context: JobContext, session: Session, payload: dict[str, Any]
+) -> Reschedule | None:
+    """Round 1 of every delivery group of a new order, in this one transaction (queued by
+    capture): the summary locked, its gate checked, its channel and locations read once.
+    Each group is idempotent per round, so a retry of the job routes nothing twice. A group
+    that cannot be placed now (no route, a lost race) is handed to its own `route_group`
+    job, which retries it with backoff and raises its exception. An order whose
+    authorizations are being verified is left to the check, which queues its routing."""
+    found = repo.lock_order_groups(session, str(payload["order_summary_id"]))
+    if found is None or found[0].lifecycle != Lifecycle.MANAGED:
+        return None
+    summary, groups = found
+    if repo.job_unfinished(session, routing_gate_key(summary.id)):
+        return None
+    shared = OrderLookups()
+    wanted = set(payload.get("group_summary_ids") or (g.id for g in groups))
+    for group in groups:
+        if group.id not in wanted:
+            continue
+        outcome = route_locked_group(
+            session, context.outbox, summary, group, round=1, now=context.now, shared=shared
+        )
+        later = reschedule_for(outcome)
+        if later is not None:
+            _hand_over(session, group.id, context.now + (later.delay or backoff(1)))
+    return None
+
+
+def _hand_over(session: Session, group_id: str, when: datetime) -> None:
+    """Queue round 1 of the group as its own `route_group` job at `when` (nothing when it
+    has one already: that job routes it)."""
+    job = {"group_summary_id": group_id, "round": 1}
+    enqueue(session, ROUTE_JOB, route_job_key(group_id, 1), job, available_at=when)
+
+
+def on_route_order_dead(
+    context: JobContext, session: Session, payload: dict[str, Any], reason: str
+) -> None:
+    """The order's job kept failing: each group goes on as its own `route_group` job (with
+    its retries, exception and release when those run out), so nothing is dropped."""
+    summary_id = str(payload["order_summary_id"])
+    for group_id in payload.get("group_summary_ids") or repo.group_ids(session, summary_id):
+        _hand_over(session, group_id, context.now)
 
 
 def reschedule_for(outcome: RouteOutcome) -> Reschedule | None:
@@ -97,5 +154,8 @@ def routing_job_kinds() -> dict[str, JobKind]:
     return {
         ROUTE_JOB: JobKind(
             run_route_job, max_attempts=ROUTE_JOB_MAX_ATTEMPTS, on_dead=on_route_job_dead
+        ),
+        ROUTE_ORDER_JOB: JobKind(
+            run_route_order_job, max_attempts=ROUTE_ORDER_MAX_ATTEMPTS, on_dead=on_route_order_dead
         ),
     }

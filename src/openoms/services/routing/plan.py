@@ -6,6 +6,7 @@ group), what each can give, and the channel's strategy run over them. Routing a 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
@@ -22,7 +23,15 @@ from openoms.domain.routing import (
     ShippingCost,
     route,
 )
-from openoms.services.orders import ChannelPolicy, ShortagePolicy, channel_policy
+from openoms.services.orders import ChannelPolicy, ShortagePolicy, channel_policy, shipping_cost
+
+
+@dataclass(slots=True)
+class OrderLookups:
+    """What every group of one order reads alike, read once per transaction."""
+
+    policy: ChannelPolicy | None = None
+    ship_locations: list[m.Location] | None = None
 
 
 def rejected_locations(fulfillment_orders: Sequence[m.FulfillmentOrder]) -> set[str]:
@@ -43,14 +52,20 @@ def plan_route(
     rejected: set[str],
     *,
     allow_partial: bool | None = None,
+    shared: OrderLookups | None = None,
 ) -> tuple[ChannelPolicy, dict[str, m.Location], RoutingResult]:
     """Run the channel's strategy for `wanted` units (SKU → units) of the group over its
     candidate locations, each offering its free stock plus the `own` units held there.
     `allow_partial` defaults to the channel's shortage policy. Shared with reships
     (services/service_actions/reship_routing.py), which route replacement units by the same
-    rules."""
-    policy = channel_policy(session, summary.channel)
-    locations = _candidate_locations(session, group, policy, rejected)
+    rules. `shared`, when given, keeps the channel's policy and ship locations for the
+    order's other groups routed in the same transaction."""
+    if shared is None:
+        shared = OrderLookups()
+    if shared.policy is None:
+        shared.policy = channel_policy(session, summary.channel)
+    policy = shared.policy
+    locations = _candidate_locations(session, group, policy, rejected, shared)
     if allow_partial is None:
         allow_partial = policy.shortage_policy is ShortagePolicy.BACKORDER
     result = route(
@@ -71,6 +86,7 @@ def _candidate_locations(
     group: m.OrderDeliveryGroupSummary,
     policy: ChannelPolicy,
     rejected: set[str],
+    shared: OrderLookups,
 ) -> dict[str, m.Location]:
     """Pickup: only the pickup store. Ship: the channel's active locations that can ship.
     Never a location that rejected a fulfillment order of this group."""
@@ -78,7 +94,9 @@ def _candidate_locations(
         store = repo.location_by_ref(session, group.pickup_location or "")
         found = [store] if store is not None and store.active else []
     else:
-        found = repo.ship_locations(session, policy.location_group_id)
+        if shared.ship_locations is None:
+            shared.ship_locations = repo.ship_locations(session, policy.location_group_id)
+        found = shared.ship_locations
     return {loc.id: loc for loc in found if loc.id not in rejected}
 
 
@@ -113,12 +131,7 @@ def _candidates(
 
 def _shipping_cost(location: m.Location, country: str | None, currency: str) -> ShippingCost | None:
     """The location's rate to the country in the order's currency, else its "*" rate."""
-    rates = [r for r in location.shipping_costs if r.get("currency") == currency]
-    for wanted in (country, "*"):
-        for rate in rates:
-            if rate.get("country") == wanted:
-                return ShippingCost(int(rate["per_shipment"]), int(rate["per_unit"]))
-    return None
+    return shipping_cost(location.shipping_costs, country, currency)
 
 
 def _destination(group: m.OrderDeliveryGroupSummary) -> Destination | None:

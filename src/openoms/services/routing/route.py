@@ -1,13 +1,15 @@
 """Routing the order (DESIGN.md §6): which locations fulfil which units of each delivery group.
 
-Capture stays fast: `order_summary.created` only queues one `route_group` job per delivery
-group of a managed order. The job routes one round of one group: it gathers the candidate
-locations and what each has (its free stock plus the units the group's reservation already
-holds there, which are the order's own), runs the channel's strategy, moves the held stock to
-the chosen locations, and makes one ALLOCATED fulfillment order per location. A round that
-made its fulfillment orders is never routed again (retries find them); a later routing of
-the same group is a new round — after a rejection, or when stock arrives for the units a
-backordering channel left waiting.
+Capture holds each ship group's units where the channel's strategy ships them from, and
+queues one `route_order` job per managed order in its own transaction; that job routes
+round 1 of every group of the order (routing/jobs.py), a `route_group` job one round of one
+group (later rounds, retries). A round gathers the candidate locations and what each has
+(its free stock plus the units the group's reservation already holds there, which are the
+order's own), runs the channel's strategy, moves the held stock to the chosen locations
+(usually nothing to move: capture chose them), and makes one ALLOCATED fulfillment order
+per location. A round that made its fulfillment orders is never routed again (retries find
+them); a later routing of the same group is a new round — after a rejection, or when stock
+arrives for the units a backordering channel left waiting.
 
 When nothing can be routed: a backordering channel's group waits for stock; any other
 raises a routing process exception (one per group, refreshed on every retry) and the job
@@ -52,7 +54,7 @@ from openoms.services.routing.fulfillment_orders import (
     created_event,
     routed_event,
 )
-from openoms.services.routing.plan import plan_route, rejected_locations
+from openoms.services.routing.plan import OrderLookups, plan_route, rejected_locations
 from openoms.services.routing.rounds import EXCEPTION_SEVERITY, exception_key, retry_round
 from openoms.services.routing.stock import (
     StockPlan,
@@ -61,6 +63,8 @@ from openoms.services.routing.stock import (
     plan_stock,
     rejected_holds,
 )
+
+AWAITING_REASON = "waiting for the order's authorizations to be verified"
 
 
 class RouteStatus(StrEnum):
@@ -93,8 +97,24 @@ def route_delivery_group(
         return RouteOutcome(RouteStatus.NOTHING_TO_ROUTE, reason="not a managed delivery group")
     group, summary = found
     if repo.job_unfinished(session, routing_gate_key(summary.id)):
-        reason = "waiting for the order's authorizations to be verified"
-        return RouteOutcome(RouteStatus.AWAITING_VERIFICATION, reason=reason)
+        return RouteOutcome(RouteStatus.AWAITING_VERIFICATION, reason=AWAITING_REASON)
+    return route_locked_group(session, outbox, summary, group, round=round, now=now)
+
+
+def route_locked_group(
+    session: Session,
+    outbox: Outbox,
+    summary: m.OrderSummary,
+    group: m.OrderDeliveryGroupSummary,
+    *,
+    round: int,
+    now: datetime,
+    shared: OrderLookups | None = None,
+) -> RouteOutcome:
+    """`route_delivery_group` for a caller that has locked the managed summary (items
+    loaded) and checked its authorization gate in this transaction: the order's job, which
+    routes all its groups and passes `shared` so the channel's policy and locations are
+    read once per order."""
     fulfillment_orders = repo.group_fulfillment_orders(session, group.id)
     done = tuple(fo.id for fo in fulfillment_orders if fo.routing_round == round)
     if done:
@@ -103,7 +123,7 @@ def route_delivery_group(
     if not items:
         _resolve(session, outbox, summary, group.id, "nothing left to route")
         return RouteOutcome(RouteStatus.NOTHING_TO_ROUTE, reason="no units left to route")
-    decision = _decide(session, summary, group, items, fulfillment_orders)
+    decision = _decide(session, summary, group, items, fulfillment_orders, shared)
     summary.routing_attempts += 1
     if not decision.result.allocations:
         return _no_route(session, outbox, summary, group, decision, round)
@@ -152,6 +172,7 @@ def _decide(
     group: m.OrderDeliveryGroupSummary,
     items: list[m.OrderItemSummary],
     fulfillment_orders: Sequence[m.FulfillmentOrder],
+    shared: OrderLookups | None,
 ) -> _Decision:
     """Gather the candidates and what each can give, and run the channel's strategy."""
     reservation = repo.lock_reservation(
@@ -162,7 +183,7 @@ def _decide(
     for item in items:
         wanted[item.sku] += item_quantities(item).available_to_fulfill
     policy, locations, result = plan_route(
-        session, summary, group, wanted, own, rejected_locations(fulfillment_orders)
+        session, summary, group, wanted, own, rejected_locations(fulfillment_orders), shared=shared
     )
     return _Decision(items, policy, reservation, own, locations, result)
 
@@ -180,9 +201,12 @@ def _record(
 ) -> RouteOutcome:
     """Fulfillment orders, counters, derived status, the exception resolved, events."""
     result = decision.result
-    created = create_fulfillment_orders(
-        session, summary, group, decision.items, result, held_in, round=round, now=now
-    )
+    # The summary's attempt count goes out with its new status, in one UPDATE, not flushed
+    # alone before the fulfillment orders' INSERTs.
+    with session.no_autoflush:
+        created = create_fulfillment_orders(
+            session, summary, group, decision.items, result, held_in, round=round, now=now
+        )
     summary.status = derive_status(
         [(ItemType(i.type), item_quantities(i)) for i in summary.items]
     ).value

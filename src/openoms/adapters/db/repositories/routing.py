@@ -9,7 +9,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, func, select
+from sqlalchemy import Table, and_, func, literal, select
 from sqlalchemy.orm import Session, joinedload, make_transient_to_detached, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -59,6 +59,22 @@ def lock_group_summary(
         .execution_options(populate_existing=True)
     ).one_or_none()
     return None if row is None else (row[0], row[1])
+
+
+def lock_order_groups(
+    session: Session, summary_id: str
+) -> tuple[m.OrderSummary, list[m.OrderDeliveryGroupSummary]] | None:
+    """The summary row-locked and freshly read with its items (as `lock_summary`), and its
+    delivery groups by position: what routing all of an order's groups needs, read once."""
+    summary = lock_summary(session, summary_id)
+    if summary is None:
+        return None
+    groups = session.scalars(
+        select(m.OrderDeliveryGroupSummary)
+        .where(m.OrderDeliveryGroupSummary.order_summary_id == summary_id)
+        .order_by(m.OrderDeliveryGroupSummary.position)
+    )
+    return summary, list(groups)
 
 
 def group_ids(session: Session, summary_id: str) -> list[str]:
@@ -143,6 +159,25 @@ def ship_locations(session: Session, location_group_id: str | None) -> list[m.Lo
     return list(session.scalars(query.order_by(m.Location.ref)))
 
 
+_LOCATIONS = m.Base.metadata.tables["locations"]
+_MEMBERS = m.Base.metadata.tables["location_group_members"]
+
+
+def ship_location_rows(session: Session, location_group_id: str | None) -> list[Any]:
+    """`ship_locations` as plain rows (id, lat, lon, shipping_costs), in the same order
+    (by ref): what capture needs to run the channel's strategy, without ORM objects."""
+    loc = _LOCATIONS.c
+    query = select(loc.id, loc.lat, loc.lon, loc.shipping_costs).where(
+        loc.active.is_(True), loc.can_ship.is_(True)
+    )
+    if location_group_id is not None:
+        member = _MEMBERS.c
+        query = query.join(
+            _MEMBERS, and_(member.location_id == loc.id, member.group_id == location_group_id)
+        )
+    return list(session.execute(query.order_by(loc.ref)))
+
+
 def location_by_ref(session: Session, ref: str) -> m.Location | None:
     return session.scalar(select(m.Location).where(m.Location.ref == ref))
 
@@ -215,6 +250,28 @@ def due_jobs(session: Session, keys: Sequence[str], now: datetime) -> set[str]:
             )
         )
     return due
+
+
+def groups_routed_with_order(
+    session: Session, group_ids: Sequence[str], key_prefix: str, now: datetime
+) -> set[str]:
+    """Those of the groups whose order's job (key `key_prefix` + order summary id) is
+    pending and due (or running) already: it routes them."""
+    group, job = m.OrderDeliveryGroupSummary, m.Job
+    found: set[str] = set()
+    for start in range(0, len(group_ids), 500):
+        found.update(
+            session.scalars(
+                select(group.id)
+                .join(job, job.dedupe_key == literal(key_prefix) + group.order_summary_id)
+                .where(
+                    group.id.in_(group_ids[start : start + 500]),
+                    job.status == "pending",
+                    job.available_at <= now,
+                )
+            )
+        )
+    return found
 
 
 def insert_fulfillment_orders(
