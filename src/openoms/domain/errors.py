@@ -1,4 +1,5 @@
-"""One error hierarchy. Every domain error has a stable code and a 4xx HTTP status.
+"""One error hierarchy. Every domain error has a stable code and a 4xx HTTP status, except
+`TemporarilyUnavailable` (503: nothing was done, and the same request may be sent again).
 
 The API turns these into problem+json; the CLI prints `code: detail`. Codes are part of the
 public contract: never rename one, add a new class instead.
@@ -19,6 +20,15 @@ class DomainError(Exception):
         self.detail = detail
         self.field = field
         self.extra = extra
+
+
+class TemporarilyUnavailable(DomainError):
+    """The request could not be carried out now and nothing of it was stored; sending it
+    again (with the same Idempotency-Key) is safe."""
+
+    code = "temporarily_unavailable"
+    status = 503
+    title = "Temporarily unavailable"
 
 
 class ValidationFailed(DomainError):

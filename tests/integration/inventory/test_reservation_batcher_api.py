@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
@@ -127,3 +127,24 @@ def test_a_key_taken_meanwhile_falls_back_to_the_ordinary_path(
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == answer.json()
     assert reserved(hot) == 2
+
+
+def test_a_batch_that_cannot_commit_answers_503_and_stores_nothing(hot: Database, api: Api) -> None:
+    def refuse_commit(_connection: Any) -> None:
+        raise RuntimeError("the disk is gone")
+
+    headers = api.headers(**{"Idempotency-Key": "r-down"})
+    event.listen(hot.engine, "commit", refuse_commit)
+    try:
+        down = api.client.post("/api/v1/reservations", json=body(3), headers=headers)
+    finally:
+        event.remove(hot.engine, "commit", refuse_commit)
+    assert down.status_code == 503
+    assert down.headers["content-type"] == "application/problem+json"
+    assert down.json()["code"] == "temporarily_unavailable"
+    assert "disk" not in down.text  # the cause is logged, never answered
+    assert reserved(hot) == 0
+    assert count(hot, m.Reservation) == 0
+    again = api.client.post("/api/v1/reservations", json=body(3), headers=headers)
+    assert again.status_code == 201, again.text
+    assert reserved(hot) == 3

@@ -23,6 +23,7 @@ their own side by side, as the records are locked in order.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 
 from openoms.adapters.db.session import Database, retry_transient
 from openoms.adapters.outbox import Outbox
+from openoms.domain.errors import TemporarilyUnavailable
 from openoms.services.inventory.batch_reserve import (
     Outcome,
     ReserveRequest,
@@ -41,16 +43,17 @@ from openoms.services.inventory.batch_reserve import (
 from openoms.services.inventory.reserving import ReserveResult
 
 MAX_BATCH = 256
+log = logging.getLogger(__name__)
 THREADS = 2  # one batch under the record locks while the next writes its own rows
 
 
-class ReservationBatchFailed(RuntimeError):
+class ReservationBatchFailed(TemporarilyUnavailable):
     """The transaction of the caller's batch failed (see `__cause__`): nothing of that batch
-    was stored; retrying with the same idempotency key is safe."""
+    was stored; retrying with the same idempotency key is safe (the API answers 503)."""
 
 
-class BatcherClosed(RuntimeError):
-    """The batcher was closed (the app is shutting down)."""
+class BatcherClosed(TemporarilyUnavailable):
+    """The batcher was closed (the app is shutting down; the API answers 503)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +141,11 @@ class ReservationBatcher:
         try:
             return retry_transient(once)
         except Exception as exc:
-            raise ReservationBatchFailed(f"the batch of {len(requests)} failed: {exc}") from exc
+            log.warning("a reservation batch of %d failed", len(requests), exc_info=True)
+            raise ReservationBatchFailed(
+                "the reservation could not be stored now (its batch's transaction failed) and "
+                "nothing was reserved: send it again"
+            ) from exc
         finally:
             spent = time.thread_time() - began
             with self._lock:
