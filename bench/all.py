@@ -137,8 +137,8 @@ BENCHES = [
     Bench(
         "import",
         "inventory.py",
-        ("--backend", "postgres", "--skip-api"),
-        ("--backend", "postgres", "--skip-api", "--records", "50000", "--requests", "50"),
+        ("--backend", "postgres", "--skip-api", "--skip-reservations"),
+        ("--backend", "postgres", "--skip-api", "--skip-reservations", "--records", "50000"),
     ),
     Bench("large_order", "large_order.py", (), ()),
 ]
