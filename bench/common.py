@@ -261,6 +261,19 @@ def serving(command: list[str], *, port: int, env: Mapping[str, str]) -> Iterato
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+            _report_errors(log)
+
+
+def _report_errors(log: IO[bytes]) -> None:
+    """The server's first logged traceback, if any (a 500's cause), and how many it logged."""
+    log.seek(0)
+    text = log.read().decode(errors="replace")
+    count = text.count("Traceback (most recent call last)")
+    if count:
+        first = text[text.index("Traceback (most recent call last)") :]
+        print(
+            f"the server logged {count} traceback(s); the first:\n{first[:4000]}", file=sys.stderr
+        )
 
 
 def _wait_until_healthy(base_url: str, server: subprocess.Popen[bytes], log: IO[bytes]) -> None:

@@ -11,11 +11,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from openoms.adapters.db.session import is_transient
 from openoms.api.idempotency import missing_key
-from openoms.domain.errors import DomainError
+from openoms.domain.errors import DomainError, TemporarilyUnavailable
 from openoms.schemas import field_path
 
 PROBLEM_JSON = "application/problem+json"
@@ -45,6 +47,20 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
         return domain_problem(exc)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_request: Request, exc: DBAPIError) -> JSONResponse:
+        if not is_transient(exc):
+            raise exc  # a bug: the 500 of UnhandledErrors, logged once
+        # A deadlock or serialization failure that outlasted retry_transient's retries:
+        # nothing was stored, and the same request may be sent again.
+        log.warning("a transaction kept failing on contention", exc_info=exc)
+        return domain_problem(
+            TemporarilyUnavailable(
+                "the database was too busy with conflicting changes to carry out the "
+                "request, and nothing of it was stored: send it again"
+            )
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
@@ -159,3 +160,54 @@ def test_under_backorder_an_order_needing_more_locations_is_taken(api: Api) -> N
     assert response.status_code == 201, response.text
     assert response.json()["events"][-1]["payload"]["backordered"] == []
     assert stock(api.db) == {("WH-1", "TEE-M"): (1, 1), ("WH-2", "TEE-M"): (1, 1)}
+
+
+# --- lock order: an order of several groups takes its stock locks first, in one order ------
+
+
+def two_groups(reference: str) -> dict[str, Any]:
+    item = {"sku": "TEE-M", "quantity": 1, "unit_price": "10.00", "tax": "0.00"}
+    home = order_payload()["delivery_groups"][0]
+    return order_payload(
+        external_reference=reference,
+        delivery_groups=[home, {"ref": "store", "method": "pickup", "pickup_location": "STORE-1"}],
+        items=[{**item, "delivery_group": "home"}, {**item, "delivery_group": "store"}],
+        adjustments=[],
+        payments=[],
+    )
+
+
+LOCK_ORDER = "ORDER BY inventory_records.location_id, inventory_records.sku"
+
+
+def stock_statements(db: Database, api: Api, payload: dict[str, Any]) -> list[str]:
+    """The statements on inventory_records that capturing `payload` sends, in order."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "inventory_records" in statement and not statement.lstrip().startswith("SELECT 1"):
+            seen.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert capture(api, payload).status_code == 201
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_an_order_of_several_groups_locks_its_stock_first_in_one_order(
+    db: Database, api: Api
+) -> None:
+    # Group after group, each in (location, SKU) order, two such orders meeting the same
+    # records in the other order would deadlock: the first stock statement locks them all.
+    network(db, stock={"WH-1": 5, "WH-2": 5, "STORE-1": 5})
+    statements = stock_statements(db, api, two_groups("LOCKS-2"))
+    first_update = next(i for i, s in enumerate(statements) if s.startswith("UPDATE"))
+    locks = [s for s in statements[:first_update] if LOCK_ORDER in s]
+    assert len(locks) == 1
+    if db.dialect == "postgresql":  # SQLite's write lock is the transaction's already
+        assert locks[0].endswith("FOR UPDATE")
+    # One group holds in one sorted pass and needs no lock taken up front.
+    single = stock_statements(db, api, home_delivery("LOCKS-1", 1))
+    assert [s for s in single if LOCK_ORDER in s] == []

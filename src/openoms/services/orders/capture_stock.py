@@ -62,6 +62,13 @@ def reserve_order_stock(
     the channel backorders, in which case what can ship is held and the rest reported."""
     partial = policy.shortage_policy is ShortagePolicy.BACKORDER
     results = []
+    if len(priced.draft.delivery_groups) > 1:
+        # Each group's holds are taken in (location, SKU) order, but one group after the
+        # other: two orders whose groups meet at the same records in the other order would
+        # deadlock. Such an order takes all its stock locks first, in that one order.
+        inventory_repo.lock_stock_of_skus(
+            session, {i.sku for i in priced.items if i.type is ItemType.PRODUCT}
+        )
     for index, group in enumerate(priced.draft.delivery_groups):
         items = Counter[str]()
         for item in priced.items:
