@@ -316,3 +316,15 @@ def stocked_demo_database(backend: Backend, *, on_hand: int = ABUNDANT_STOCK) ->
     apply_inventory_import(db, outbox, stock, mode="delta")
     db.dispose()
     return url
+
+
+# End-state checks every pipeline bench runs (a count that must be 0), by what they find.
+STOCK_CHECKS = {
+    "inventory records whose reserved differs from their reservation lines": """
+        SELECT count(*) FROM inventory_records r
+        WHERE r.reserved <> (
+            SELECT coalesce(sum(l.quantity), 0) FROM reservation_lines l
+            WHERE l.location_id = r.location_id AND l.sku = r.sku)""",
+    "inventory records oversold (reserved > on_hand - safety_stock)": """
+        SELECT count(*) FROM inventory_records WHERE reserved > on_hand - safety_stock""",
+}

@@ -57,6 +57,7 @@ from sqlalchemy.exc import OperationalError
 
 from common import (
     DEFAULT_POSTGRES_URL,
+    STOCK_CHECKS,
     Backend,
     PostgresBackend,
     SqliteBackend,
@@ -414,13 +415,7 @@ _CHECKS = {
         WHERE i.type = 'product' AND i.quantity_ordered <> (
             SELECT coalesce(sum(l.quantity), 0) FROM fulfillment_order_line_items l
             WHERE l.order_item_summary_id = i.id)""",
-    "inventory records whose reserved differs from their reservation lines": """
-        SELECT count(*) FROM inventory_records r
-        WHERE r.reserved <> (
-            SELECT coalesce(sum(l.quantity), 0) FROM reservation_lines l
-            WHERE l.location_id = r.location_id AND l.sku = r.sku)""",
-    "inventory records oversold (reserved > on_hand - safety_stock)": """
-        SELECT count(*) FROM inventory_records WHERE reserved > on_hand - safety_stock""",
+    **STOCK_CHECKS,
     "fulfillment order units not held by their reservation": """
         SELECT count(*) FROM (
             SELECT f.reservation_id, f.location_id, l.sku, sum(l.quantity) AS units

@@ -67,6 +67,7 @@ from sqlalchemy import text
 from common import (
     ABUNDANT_STOCK,
     DEFAULT_POSTGRES_URL,
+    STOCK_CHECKS,
     PostgresBackend,
     free_port,
     load,
@@ -448,13 +449,7 @@ _CHECKS = {
         SELECT coalesce(sum(n - 1), 0) FROM (
             SELECT count(*) AS n FROM event_deliveries GROUP BY event_id, consumer) d""",
     # stock exact
-    "inventory records whose reserved differs from their reservation lines": """
-        SELECT count(*) FROM inventory_records r
-        WHERE r.reserved <> (
-            SELECT coalesce(sum(l.quantity), 0) FROM reservation_lines l
-            WHERE l.location_id = r.location_id AND l.sku = r.sku)""",
-    "inventory records oversold (reserved > on_hand - safety_stock)": """
-        SELECT count(*) FROM inventory_records WHERE reserved > on_hand - safety_stock""",
+    **STOCK_CHECKS,
     "inventory records whose on_hand differs from the stock loaded minus units shipped": f"""
         SELECT count(*) FROM inventory_records r
         WHERE r.on_hand <> {ABUNDANT_STOCK} - (
