@@ -319,6 +319,7 @@ def stocked_demo_database(backend: Backend, *, on_hand: int = ABUNDANT_STOCK) ->
 
 
 # End-state checks every pipeline bench runs (a count that must be 0), by what they find.
+# A fulfillment order's unshipped units must be held by its reservation where it ships.
 STOCK_CHECKS = {
     "inventory records whose reserved differs from their reservation lines": """
         SELECT count(*) FROM inventory_records r
@@ -327,4 +328,14 @@ STOCK_CHECKS = {
             WHERE l.location_id = r.location_id AND l.sku = r.sku)""",
     "inventory records oversold (reserved > on_hand - safety_stock)": """
         SELECT count(*) FROM inventory_records WHERE reserved > on_hand - safety_stock""",
+    "fulfillment order units not held by their reservation": """
+        SELECT count(*) FROM (
+            SELECT f.reservation_id, f.location_id, l.sku, sum(l.quantity - l.shipped) AS units
+            FROM fulfillment_orders f JOIN fulfillment_order_line_items l
+                ON l.fulfillment_order_id = f.id
+            GROUP BY f.reservation_id, f.location_id, l.sku) u
+        WHERE u.units > coalesce((
+            SELECT sum(r.quantity) FROM reservation_lines r
+            WHERE r.reservation_id = u.reservation_id AND r.location_id = u.location_id
+              AND r.sku = u.sku), 0)""",
 }

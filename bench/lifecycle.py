@@ -419,16 +419,6 @@ _CHECKS = {
             SELECT coalesce(sum(l.quantity), 0) FROM fulfillment_order_line_items l
             WHERE l.order_item_summary_id = i.id)""",
     **STOCK_CHECKS,
-    "fulfillment order units not held by their reservation": """
-        SELECT count(*) FROM (
-            SELECT f.reservation_id, f.location_id, l.sku, sum(l.quantity) AS units
-            FROM fulfillment_orders f JOIN fulfillment_order_line_items l
-                ON l.fulfillment_order_id = f.id
-            GROUP BY f.reservation_id, f.location_id, l.sku) u
-        WHERE u.units > coalesce((
-            SELECT sum(r.quantity) FROM reservation_lines r
-            WHERE r.reservation_id = u.reservation_id AND r.location_id = u.location_id
-              AND r.sku = u.sku), 0)""",
     "jobs not done": "SELECT count(*) FROM jobs WHERE status <> 'done'",
     "deliveries not done": "SELECT count(*) FROM event_deliveries WHERE status <> 'done'",
 }

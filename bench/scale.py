@@ -457,16 +457,6 @@ _CHECKS = {
             JOIN shipments s ON s.id = i.shipment_id
             JOIN fulfillment_orders f ON f.id = s.fulfillment_order_id
             WHERE f.location_id = r.location_id AND i.sku = r.sku)""",
-    "fulfillment order units not held by their reservation": """
-        SELECT count(*) FROM (
-            SELECT f.reservation_id, f.location_id, l.sku, sum(l.quantity - l.shipped) AS units
-            FROM fulfillment_orders f JOIN fulfillment_order_line_items l
-                ON l.fulfillment_order_id = f.id
-            GROUP BY f.reservation_id, f.location_id, l.sku) u
-        WHERE u.units > coalesce((
-            SELECT sum(r.quantity) FROM reservation_lines r
-            WHERE r.reservation_id = u.reservation_id AND r.location_id = u.location_id
-              AND r.sku = u.sku), 0)""",
 }
 
 _COUNTS = {

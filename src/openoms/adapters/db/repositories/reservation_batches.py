@@ -184,25 +184,28 @@ def drop_reservations(
 
 @cache
 def _claim_statement(dialect: str) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    params = {c: bindparam(c, type_=_RESERVATIONS.c[c].type) for c in CLAIM_COLUMNS}
-    return (
-        insert(_RESERVATIONS)
-        .values(params)
-        .on_conflict_do_nothing(index_elements=["owner", "idempotency_key"])
-        .returning(_RESERVATIONS.c.id)
-    )
+    return _insert_new(dialect, _RESERVATIONS, CLAIM_COLUMNS, ["owner", "idempotency_key"], "id")
 
 
 @cache
 def _answer_statement(dialect: str) -> Any:
+    return _insert_new(
+        dialect, _ANSWERS, ANSWER_COLUMNS, ["api_key_id", "key"], "api_key_id", "key"
+    )
+
+
+def _insert_new(
+    dialect: str, table: Any, columns: Sequence[str], unique: list[str], *returned: str
+) -> Any:
+    """INSERT of `columns` that skips a row whose `unique` key is taken, returning `returned`
+    of the rows it inserted."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    params = {c: bindparam(c, type_=_ANSWERS.c[c].type) for c in ANSWER_COLUMNS}
+    params = {c: bindparam(c, type_=table.c[c].type) for c in columns}
     return (
-        insert(_ANSWERS)
+        insert(table)
         .values(params)
-        .on_conflict_do_nothing(index_elements=["api_key_id", "key"])
-        .returning(_ANSWERS.c.api_key_id, _ANSWERS.c.key)
+        .on_conflict_do_nothing(index_elements=unique)
+        .returning(*(table.c[c] for c in returned))
     )
 
 
