@@ -26,6 +26,19 @@ _EVENTS = Event.metadata.tables["events"]
 _DELIVERIES = EventDelivery.metadata.tables["event_deliveries"]
 
 
+def event_envelope(event: Event, version: int) -> dict[str, Any]:
+    """An event as openoms tells the outside world (webhooks, the event stream, flows):
+    the Standard Webhooks shape `{"id", "type", "version", "occurred_at", "data"}`, where
+    `data` is the payload declared in the event catalog and `version` its version there."""
+    return {
+        "id": event.event_id,
+        "type": event.name,
+        "version": version,
+        "occurred_at": event.occurred_at.isoformat().replace("+00:00", "Z"),
+        "data": event.payload,
+    }
+
+
 class DeliveryStatus(StrEnum):
     PENDING = "pending"  # waiting, possibly until a retry's available_at
     DONE = "done"  # the handler succeeded; never run again
