@@ -277,6 +277,13 @@ def _created_event(
             "lifecycle": draft.lifecycle.value,
             "currency": draft.currency,
             "grand_total": format_minor(priced.totals.grand_total, draft.currency),
+            "totals": {
+                "product": format_minor(priced.totals.product, draft.currency),
+                "delivery": format_minor(priced.totals.delivery, draft.currency),
+                "adjustments": format_minor(priced.totals.adjustments, draft.currency),
+                "tax": format_minor(priced.totals.tax, draft.currency),
+                "grand_total": format_minor(priced.totals.grand_total, draft.currency),
+            },
             "delivery_groups": [g.ref for g in draft.delivery_groups],
             "reservations": {r.delivery_group: r.reservation_id for r in reservations},
             "backordered": [

@@ -9,6 +9,7 @@ from openoms.adapters.db.models.access import ApiKey, IdempotencyRecord
 from openoms.adapters.db.models.base import NAMING, Base, Money, UTCDateTime, utcnow
 from openoms.adapters.db.models.events import Event, EventDelivery, Job
 from openoms.adapters.db.models.exceptions import ProcessException
+from openoms.adapters.db.models.flows import Flow, FlowRun, FlowVersion
 from openoms.adapters.db.models.finance import (
     CreditApplication,
     CreditMemo,
@@ -60,6 +61,9 @@ __all__ = [
     "CreditMemoLine",
     "Event",
     "EventDelivery",
+    "Flow",
+    "FlowRun",
+    "FlowVersion",
     "FulfillmentOrder",
     "FulfillmentOrderLineItem",
     "IdempotencyRecord",
