@@ -97,7 +97,9 @@ def parse_condition(document: Any, path: str = "when") -> Condition | None:
 
 def _parse(document: Any, path: str) -> Condition:
     if not isinstance(document, Mapping):
-        raise FlowInvalid("a condition is an object: all, any, not or {field, op, value}", field=path)
+        raise FlowInvalid(
+            "a condition is an object: all, any, not or {field, op, value}", field=path
+        )
     keys = set(document)
     if keys & {"all", "any", "not"}:
         if len(keys) != 1:
@@ -127,7 +129,7 @@ def _leaf(document: Mapping[str, Any], path: str) -> Leaf:
     if not isinstance(field, str) or not field:
         raise FlowInvalid("a condition needs a `field`: a dotted path", field=f"{path}.field")
     op = document.get("op")
-    if op not in Op.__members__.values():
+    if not isinstance(op, str) or op not in Op.__members__.values():
         known = ", ".join(o.value for o in Op)
         raise FlowInvalid(f"unknown op {op!r}; one of {known}", field=f"{path}.op")
     if "value" not in document and op != Op.EXISTS:

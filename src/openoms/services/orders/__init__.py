@@ -11,6 +11,11 @@ from openoms.services.orders.authorization_gate import (
     VERIFY_JOB,
     routing_gate_key,
 )
+from openoms.services.orders.automation_gate import (
+    AUTOMATION_GATE_JOB,
+    automation_gate_key,
+    routing_gates,
+)
 from openoms.services.orders.bulk import (
     MAX_BATCH,
     BatchRejected,
@@ -32,6 +37,7 @@ from openoms.services.orders.capture_placement import shipping_cost
 from openoms.services.orders.capture_routing import (
     ROUTE_ORDER_JOB,
     queue_order_routing,
+    release_order_routing,
     route_order_job_key,
 )
 from openoms.services.orders.capture_stock import (
@@ -67,6 +73,12 @@ from openoms.services.orders.imports import (
     OrderFileLine,
     import_orders,
 )
+from openoms.services.orders.order_notes import (
+    RoutingStrategyUnknown,
+    add_note,
+    routing_strategy,
+    set_routing_strategy,
+)
 from openoms.services.orders.summary import (
     item_quantities,
     locked_summary,
@@ -74,6 +86,7 @@ from openoms.services.orders.summary import (
 )
 
 __all__ = [
+    "AUTOMATION_GATE_JOB",
     "MAX_BATCH",
     "ROUTE_ORDER_JOB",
     "SYSTEM_OWNER",
@@ -91,10 +104,13 @@ __all__ = [
     "OrderFileLine",
     "RecordedChange",
     "RoutingStrategy",
+    "RoutingStrategyUnknown",
     "RowError",
     "RowOutcome",
     "RowStatus",
     "ShortagePolicy",
+    "add_note",
+    "automation_gate_key",
     "billed_amounts",
     "capture_batch",
     "capture_order",
@@ -114,9 +130,13 @@ __all__ = [
     "queue_order_routing",
     "record_change",
     "refresh_summary_status",
+    "release_order_routing",
     "route_order_job_key",
     "routing_gate_key",
+    "routing_gates",
+    "routing_strategy",
     "row_path",
+    "set_routing_strategy",
     "shipping_cost",
     "threshold_strings",
     "unknown_channel",

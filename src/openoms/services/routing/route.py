@@ -47,7 +47,7 @@ from openoms.services.orders import (
     ShortagePolicy,
     group_reservation_key,
     item_quantities,
-    routing_gate_key,
+    routing_gates,
 )
 from openoms.services.routing.fulfillment_orders import (
     create_fulfillment_orders,
@@ -64,7 +64,9 @@ from openoms.services.routing.stock import (
     rejected_holds,
 )
 
-AWAITING_REASON = "waiting for the order's authorizations to be verified"
+AWAITING_REASON = (
+    "waiting for the order's authorizations to be verified or its automation flows to run"
+)
 
 
 class RouteStatus(StrEnum):
@@ -74,7 +76,8 @@ class RouteStatus(StrEnum):
     NO_ROUTE = "no_route"  # nothing placed; process exception raised, retried with backoff
     RACED = "raced"  # the stock moved while the plan was carried out; retried soon
     ALREADY_ROUTED = "already_routed"  # this round made its fulfillment orders before
-    # The order's authorizations are being verified; the check queues routing when it passes.
+    # A gate is shut: the order's authorizations are being verified, or the flows on its
+    # creation have not run yet; whichever opens last queues routing (orders/*_gate.py).
     AWAITING_VERIFICATION = "awaiting_verification"
     NOTHING_TO_ROUTE = "nothing_to_route"  # no open units (or not a managed order)
 
@@ -96,7 +99,7 @@ def route_delivery_group(
     if found is None or found[1].lifecycle != Lifecycle.MANAGED:
         return RouteOutcome(RouteStatus.NOTHING_TO_ROUTE, reason="not a managed delivery group")
     group, summary = found
-    if repo.job_unfinished(session, routing_gate_key(summary.id)):
+    if repo.any_job_unfinished(session, routing_gates(summary.id)):
         return RouteOutcome(RouteStatus.AWAITING_VERIFICATION, reason=AWAITING_REASON)
     return route_locked_group(session, outbox, summary, group, round=round, now=now)
 

@@ -9,7 +9,6 @@ from openoms.adapters.db.models.access import ApiKey, IdempotencyRecord
 from openoms.adapters.db.models.base import NAMING, Base, Money, UTCDateTime, utcnow
 from openoms.adapters.db.models.events import Event, EventDelivery, Job
 from openoms.adapters.db.models.exceptions import ProcessException
-from openoms.adapters.db.models.flows import Flow, FlowRun, FlowVersion
 from openoms.adapters.db.models.finance import (
     CreditApplication,
     CreditMemo,
@@ -17,6 +16,7 @@ from openoms.adapters.db.models.finance import (
     Invoice,
     InvoiceLine,
 )
+from openoms.adapters.db.models.flows import Flow, FlowRun, FlowVersion
 from openoms.adapters.db.models.fulfillment import (
     FulfillmentOrder,
     FulfillmentOrderLineItem,
