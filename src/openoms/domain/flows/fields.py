@@ -171,7 +171,7 @@ def _check_value(value: Any, kinds: frozenset[FieldKind], where: str) -> None:
     if not any(_fits(value, kind) for kind in kinds):
         shown = " or ".join(sorted(k.value for k in kinds))
         hint = ' (amounts are decimal strings such as "100.00")' if K.AMOUNT in kinds else ""
-        raise FlowInvalid(f"value {value!r} is not a {shown}{hint}", field=where)
+        raise FlowInvalid(f"value {value!r} does not fit the field ({shown}){hint}", field=where)
 
 
 def _fits(value: Any, kind: FieldKind) -> bool:
