@@ -12,6 +12,7 @@ import only these names.
 from openoms.services.flows.actions import (
     ACTIONS,
     ActionContext,
+    Actions,
     FlowAction,
     Param,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "ACTIONS",
     "FLOW_RUN_JOB",
     "ActionContext",
+    "Actions",
     "CheckedFlow",
     "FlowAction",
     "FlowDocument",

@@ -136,7 +136,9 @@ def _text(required: bool = True) -> Param:
     return Param("text", required=required)
 
 
-ACTIONS: Mapping[str, FlowAction] = {
+Actions = Mapping[str, FlowAction]
+
+ACTIONS: Actions = {
     "raise_exception": FlowAction(
         _raise_exception,
         {

@@ -30,7 +30,7 @@ from openoms.domain.errors import DomainError
 from openoms.domain.flows import FlowInvalid, evaluate, parse_condition
 from openoms.domain.fulfillment import ProcessExceptionCategory
 from openoms.services.exceptions import raise_exception, resolve_exception, retry_action
-from openoms.services.flows.actions import ACTIONS, ActionContext
+from openoms.services.flows.actions import ACTIONS, ActionContext, Actions
 from openoms.services.flows.definitions import TriggerCatalog
 from openoms.services.flows.gate import CREATED, gate_still_shut, open_gate_when_ready
 from openoms.services.orders import AUTOMATION_GATE_JOB
@@ -56,17 +56,25 @@ def exception_key(run_id: int) -> str:
 
 
 def run_event_flows(
-    session: Session, outbox: Outbox, catalog: TriggerCatalog, event: m.Event, *, now: datetime
+    session: Session,
+    outbox: Outbox,
+    catalog: TriggerCatalog,
+    event: m.Event,
+    *,
+    now: datetime,
+    actions: Actions = ACTIONS,
 ) -> int:
     """Run every enabled flow of the event's type that has not run on it; the runs made.
-    Opens the order's automation gate when the event is its creation and all went well."""
+    Opens the order's automation gate when the event is its creation and all went well.
+    `actions`: the action types (tests give a registry with a failing one)."""
     spec = catalog.get(event.name)
     flows = repo.enabled_flows(session, event.name) if spec is not None else []
     if spec is None or not flows:
         return 0
     envelope = event_envelope(event, spec.version)
     made = sum(
-        _run_flow(session, outbox, flow, version, event, envelope, now) for flow, version in flows
+        _run_flow(session, outbox, flow, version, event, envelope, now, actions)
+        for flow, version in flows
     )
     open_gate_when_ready(session, event)
     return made
@@ -80,6 +88,7 @@ def _run_flow(
     event: m.Event,
     envelope: Mapping[str, Any],
     now: datetime,
+    actions: Actions,
 ) -> bool:
     matched = evaluate(parse_condition(version.when), envelope, version.field_kinds)
     row = {
@@ -101,7 +110,7 @@ def _run_flow(
         return run_id is not None
     run = repo.run(session, run_id)
     assert run is not None
-    error = _apply(session, outbox, run, flow.ref, version, event, envelope, now)
+    error = _apply(session, outbox, run, flow.ref, version, event, envelope, now, actions)
     if error is not None:
         _record_failure(session, outbox, run, flow.ref, error)
         when = now + backoff(1)
@@ -120,6 +129,7 @@ def _apply(
     event: m.Event,
     envelope: Mapping[str, Any],
     now: datetime,
+    actions: Actions,
 ) -> dict[str, Any] | None:
     """Apply the version's actions not done yet, in order, each in a savepoint; stop at the
     first failure. The run's record moves with them; returns the error, or None."""
@@ -132,7 +142,7 @@ def _apply(
             session, outbox, flow_ref, run.id, index, envelope, event.order_summary_id, now
         )
         try:
-            action = ACTIONS.get(params["type"])
+            action = actions.get(params["type"])
             if action is None:  # a type this build no longer has
                 raise FlowInvalid(f"no action type {params['type']!r}", field=f"actions[{index}]")
             with session.begin_nested():
@@ -183,7 +193,13 @@ def _record_failure(
 
 
 def retry_run(
-    session: Session, outbox: Outbox, catalog: TriggerCatalog, run_id: int, *, now: datetime
+    session: Session,
+    outbox: Outbox,
+    catalog: TriggerCatalog,
+    run_id: int,
+    *,
+    now: datetime,
+    actions: Actions = ACTIONS,
 ) -> str | None:
     """Run a failed run again from its first action not done: None when it is settled
     (succeeded, canceled, or not failed at all), else the error."""
@@ -205,7 +221,7 @@ def retry_run(
         open_gate_when_ready(session, event)
         return None
     envelope = event_envelope(event, spec.version)
-    error = _apply(session, outbox, run, flow.ref, version, event, envelope, now)
+    error = _apply(session, outbox, run, flow.ref, version, event, envelope, now, actions)
     if error is not None:
         _record_failure(session, outbox, run, flow.ref, error)
         return str(error["error"])
@@ -214,20 +230,23 @@ def retry_run(
     return None
 
 
-def flows_consumer(outbox: Outbox, catalog: TriggerCatalog) -> Consumer:
+def flows_consumer(outbox: Outbox, catalog: TriggerCatalog, actions: Actions = ACTIONS) -> Consumer:
     """The `flows` consumer: every event, in case a flow has its type as trigger."""
 
     def handle(session: Session, event: m.Event) -> None:
-        run_event_flows(session, outbox, catalog, event, now=m.utcnow())
+        run_event_flows(session, outbox, catalog, event, now=m.utcnow(), actions=actions)
 
     return Consumer("flows", ("*",), handle)
 
 
-def flow_job_kinds(catalog: TriggerCatalog) -> dict[str, JobKind]:
+def flow_job_kinds(catalog: TriggerCatalog, actions: Actions = ACTIONS) -> dict[str, JobKind]:
     """`flow_run` (retry a failed run) and the automation gate's job (gate.py)."""
 
     def retry(context: JobContext, session: Session, payload: dict[str, Any]) -> Reschedule | None:
-        error = retry_run(session, context.outbox, catalog, int(payload["run_id"]), now=context.now)
+        run_id = int(payload["run_id"])
+        error = retry_run(
+            session, context.outbox, catalog, run_id, now=context.now, actions=actions
+        )
         return None if error is None else Reschedule(error)
 
     def retry_dead(
@@ -245,8 +264,9 @@ def flow_job_kinds(catalog: TriggerCatalog) -> dict[str, JobKind]:
         _record_failure(session, context.outbox, run, flow.ref if flow else run.flow_id, error)
 
     def gate(context: JobContext, session: Session, payload: dict[str, Any]) -> Reschedule | None:
+        summary_id = str(payload["order_summary_id"])
         return run_gate(
-            session, context.outbox, catalog, str(payload["order_summary_id"]), now=context.now
+            session, context.outbox, catalog, summary_id, now=context.now, actions=actions
         )
 
     return {
@@ -262,13 +282,14 @@ def run_gate(
     order_summary_id: str,
     *,
     now: datetime,
+    actions: Actions = ACTIONS,
 ) -> Reschedule | None:
     """The automation gate's job, due `GATE_WAIT` after capture: run the flows on the order's
     creation (if its delivery to the consumer has not) and open the gate. A failed run keeps
     it shut: the job waits for the run's retry, which opens it."""
     event = repo.order_event(session, order_summary_id, CREATED)
     assert event is not None  # capture records it with the gate, in one transaction
-    run_event_flows(session, outbox, catalog, event, now=now)
+    run_event_flows(session, outbox, catalog, event, now=now, actions=actions)
     if open_gate_when_ready(session, event) or not gate_still_shut(session, order_summary_id):
         return None
     return Reschedule("a flow run on the order's creation failed; its retry opens the gate")
