@@ -37,6 +37,7 @@ from openoms.services.orders import AUTOMATION_GATE_JOB
 
 FLOW_RUN_JOB = "flow_run"
 FLOW_RUN_MAX_ATTEMPTS = 20
+_TRIGGERS_KEY = "openoms.flows.enabled_triggers"
 
 
 class RunStatus(StrEnum):
@@ -68,9 +69,9 @@ def run_event_flows(
     Opens the order's automation gate when the event is its creation and all went well.
     `actions`: the action types (tests give a registry with a failing one)."""
     spec = catalog.get(event.name)
-    flows = repo.enabled_flows(session, event.name) if spec is not None else []
-    if spec is None or not flows:
+    if spec is None or event.name not in _enabled_triggers(session):
         return 0
+    flows = repo.enabled_flows(session, event.name)
     envelope = event_envelope(event, spec.version)
     made = sum(
         _run_flow(session, outbox, flow, version, event, envelope, now, actions)
@@ -78,6 +79,17 @@ def run_event_flows(
     )
     open_gate_when_ready(session, event)
     return made
+
+
+def _enabled_triggers(session: Session) -> set[str]:
+    """The triggers of the enabled flows, read once per transaction: the relay delivers a
+    batch of events in one, and most events have no flow (one query per batch, not per
+    event). A flow enabled while a batch runs applies from the next batch; an order captured
+    after it was enabled is delivered in a later batch, so its gate sees the flow."""
+    triggers = session.info.get(_TRIGGERS_KEY)
+    if triggers is None:
+        triggers = session.info[_TRIGGERS_KEY] = repo.enabled_triggers(session)
+    return set(triggers)
 
 
 def _run_flow(

@@ -56,6 +56,11 @@ def version(session: Session, flow_id: str, number: int) -> m.FlowVersion | None
     ).first()
 
 
+def enabled_triggers(session: Session) -> set[str]:
+    """The triggers of every enabled flow."""
+    return set(session.scalars(select(m.Flow.trigger).where(m.Flow.enabled.is_(True)).distinct()))
+
+
 def enabled_flows(session: Session, trigger: str) -> list[tuple[m.Flow, m.FlowVersion]]:
     """The enabled flows of a trigger with their current versions, by ref."""
     rows = session.execute(
