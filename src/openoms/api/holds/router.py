@@ -1,9 +1,10 @@
 """Holds on an order summary: while one is active, routing waits (services/orders/holds.py).
 
-Both actions need the agent scope, as every other order summary action, and an
-`Idempotency-Key`: a retry with the same key replays the first answer and places or
-releases nothing more. A key bound to channels sees an order of another channel as unknown
-(404)."""
+Both actions need the agent scope, as every other order summary action. They move no money
+or stock, so an `Idempotency-Key` is optional (as on status steps); with one, a retry with
+the same key replays the first answer and places or releases nothing more (without one, a
+retried hold places a second hold). A key bound to channels sees an order of another
+channel as unknown (404)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
 from openoms.api.errors import PROBLEM_JSON
-from openoms.api.idempotency import RequiredIdempotencyKey, answer_idempotent
+from openoms.api.idempotency import IdempotencyKey, answer_idempotent
 from openoms.api.service_actions import Agent
 from openoms.schemas.holds import HoldActionOut, HoldIn, ReleaseHoldIn
 from openoms.services.access import Principal
@@ -56,7 +57,7 @@ def hold(
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: RequiredIdempotencyKey,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Hold the order: no delivery group of it is routed until every hold is released.
     Routing done before the hold stays (its fulfillment orders are not undone); an order may
@@ -75,9 +76,7 @@ def hold(
         return 201, {"order_summary_id": summary_id, "holds": [hold_view(placed)], "on_hold": True}
 
     body = payload.model_dump(mode="json")
-    return answer_idempotent(
-        request, response, principal, idempotency_key, body, operation, required=True
-    )
+    return answer_idempotent(request, response, principal, idempotency_key, body, operation)
 
 
 @router.post(
@@ -89,17 +88,18 @@ def hold(
 )
 def release(
     summary_id: str,
-    payload: ReleaseHoldIn,
     request: Request,
     response: Response,
     principal: Agent,
-    idempotency_key: RequiredIdempotencyKey,
+    payload: ReleaseHoldIn | None = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Release the hold `hold_id`, or every active hold when it is absent. Emits
     `order_summary.released` for each; when none is left active the order's routing is
     queued at once (the groups a rejection or new stock asked to route while it was held
-    included)."""
+    included). The body may be left out: every active hold is released."""
     outbox = request.app.state.outbox
+    payload = payload or ReleaseHoldIn()
 
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
         released = release_hold(
@@ -118,6 +118,4 @@ def release(
         }
 
     body = payload.model_dump(mode="json")
-    return answer_idempotent(
-        request, response, principal, idempotency_key, body, operation, required=True
-    )
+    return answer_idempotent(request, response, principal, idempotency_key, body, operation)

@@ -64,7 +64,7 @@ def place_hold(
         raise OrderNotHoldable(
             f"order summary '{order_summary_id}' is {summary.status}: nothing is left to route",
             order_summary_id=order_summary_id,
-            status=summary.status,
+            order_status=summary.status,
         )
     hold = m.OrderSummaryHold(
         id=new_id("hold"),
