@@ -6,16 +6,24 @@ new round a rejection asks for waits for the release; every refusal changes noth
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from openoms.adapters.db import models as m
+from openoms.adapters.db.models import utcnow
 from openoms.adapters.db.session import Database
+from openoms.adapters.jobs import JobContext
+from openoms.adapters.outbox import Outbox
+from openoms.services.orders import is_held, place_hold
+from openoms.services.routing.jobs import run_route_order_job
+from openoms.worker.consumers import default_registry
 from tests.integration.conftest import Api
-from tests.integration.helpers import assert_problem
+from tests.integration.helpers import assert_problem, capture
 from tests.integration.service_shop import Shop, make_shop
+from tests.payloads import order_payload
 
 ROUTED = [
     ("STORE-LDN", "ALLOCATED", [("MUG", 1, 1, 0)]),
@@ -316,3 +324,34 @@ def test_holds_need_the_agent_scope_and_a_known_order(shop: Shop, action: str) -
     )
     assert_problem(unknown, 404, "order_summary_not_found")
     assert shop.snapshot() == before
+
+
+def test_a_hold_placed_while_a_round_runs_waits_for_it(stocked: Database) -> None:
+    """The order's routing job holds the summary's lock; a hold asked for meanwhile waits
+    for its commit, so the round routes the order whole and the hold applies after it (it
+    undoes nothing). The lock is the summary row on PostgreSQL, the write lock on SQLite."""
+    outbox = Outbox(default_registry())
+    summary_id = capture(stocked, outbox, order_payload())
+    placed = threading.Event()
+
+    def place() -> None:
+        with stocked.transaction() as session:
+            place_hold(session, outbox, order_summary_id=summary_id, reason="late", held_by="test")
+        placed.set()
+
+    hold_thread = threading.Thread(target=place)
+    with stocked.transaction() as session:
+        context = JobContext(stocked, outbox, job_id=0, attempt=1, now=utcnow())
+        run_route_order_job(context, session, {"order_summary_id": summary_id})
+        hold_thread.start()
+        assert not placed.wait(0.5)  # the hold waits for the round's lock
+    hold_thread.join(timeout=30)
+    assert placed.is_set()
+    with stocked.reading() as session:
+        routed = session.scalars(
+            select(m.FulfillmentOrder.status).where(
+                m.FulfillmentOrder.order_summary_id == summary_id
+            )
+        ).all()
+        assert is_held(session, summary_id)
+    assert sorted(routed) == ["ALLOCATED", "ALLOCATED"]
