@@ -17,12 +17,15 @@ from openoms.adapters.db.models import utcnow
 from openoms.adapters.db.session import Database
 from openoms.adapters.jobs import JobContext
 from openoms.adapters.outbox import Outbox
-from openoms.services.orders import is_held, place_hold
+from openoms.services.inventory import InventoryLine, apply_inventory_import
+from openoms.services.orders import ShortagePolicy, is_held, place_hold, release_hold
 from openoms.services.routing.jobs import run_route_order_job
 from openoms.worker.consumers import default_registry
 from tests.integration.conftest import Api
 from tests.integration.helpers import assert_problem, capture
 from tests.integration.service_shop import Shop, make_shop
+from tests.integration.worker import drain_db
+from tests.network import stock_network
 from tests.payloads import order_payload
 
 ROUTED = [
@@ -355,3 +358,44 @@ def test_a_hold_placed_while_a_round_runs_waits_for_it(stocked: Database) -> Non
         ).all()
         assert is_held(session, summary_id)
     assert sorted(routed) == ["ALLOCATED", "ALLOCATED"]
+
+
+def test_stock_coming_back_for_a_held_backorder_waits_for_the_release(db: Database) -> None:
+    """Three TEE-M under a backorder policy, two in stock: two are routed, the third
+    waits. Held; stock arrives: its round waits for the release, then routes the third."""
+    stock_network(db, stock={("WH-LDN", "TEE-M"): 2}, shortage_policy=ShortagePolicy.BACKORDER)
+    home = order_payload()["delivery_groups"][0]
+    tees = {"sku": "TEE-M", "quantity": 3, "unit_price": "10.00", "tax": "0.00"}
+    payload = order_payload(
+        external_reference="BACK-1",
+        delivery_groups=[home],
+        items=[{**tees, "delivery_group": "home"}],
+        adjustments=[],
+        payments=[],
+    )
+    outbox = Outbox(default_registry())
+    summary_id = capture(db, outbox, payload)
+    drain_db(db)
+    assert routed_units(db, summary_id) == [(1, 2)]
+    with db.transaction() as session:
+        place_hold(session, outbox, order_summary_id=summary_id, reason="r", held_by="agent")
+    more = [InventoryLine(line=1, location="WH-LDN", sku="TEE-M", on_hand=5)]
+    apply_inventory_import(db, outbox, more, mode="delta")
+    drain_db(db)
+    assert routed_units(db, summary_id) == [(1, 2)]
+    with db.transaction() as session:
+        release_hold(session, outbox, order_summary_id=summary_id, released_by="agent")
+    drain_db(db)
+    assert routed_units(db, summary_id) == [(1, 2), (2, 1)]
+
+
+def routed_units(db: Database, summary_id: str) -> list[tuple[int, int]]:
+    """(routing round, units) of the order's fulfillment orders."""
+    with db.reading() as session:
+        rows = session.execute(
+            select(m.FulfillmentOrder.routing_round, m.FulfillmentOrderLineItem.quantity)
+            .join(m.FulfillmentOrder)
+            .where(m.FulfillmentOrder.order_summary_id == summary_id)
+            .order_by(m.FulfillmentOrder.routing_round)
+        ).all()
+    return [(int(r), int(q)) for r, q in rows]
