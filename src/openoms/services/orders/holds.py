@@ -16,6 +16,7 @@ on an order with nothing left to route (FULFILLED, CANCELED, CLOSED) is refused
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -160,5 +161,5 @@ def _event(name: str, summary_id: str, payload: dict[str, Any]) -> DomainEvent:
     return DomainEvent(name, "order_summary", summary_id, payload, summary_id)
 
 
-def _iso(value: Any) -> str:
-    return str(value.isoformat().replace("+00:00", "Z"))
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
