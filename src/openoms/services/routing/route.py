@@ -46,6 +46,7 @@ from openoms.services.orders import (
     ChannelPolicy,
     ShortagePolicy,
     group_reservation_key,
+    is_held,
     item_quantities,
     routing_gate_key,
 )
@@ -65,6 +66,7 @@ from openoms.services.routing.stock import (
 )
 
 AWAITING_REASON = "waiting for the order's authorizations to be verified"
+HELD_REASON = "the order is on hold; releasing its last hold resumes its routing"
 
 
 class RouteStatus(StrEnum):
@@ -76,6 +78,8 @@ class RouteStatus(StrEnum):
     ALREADY_ROUTED = "already_routed"  # this round made its fulfillment orders before
     # The order's authorizations are being verified; the check queues routing when it passes.
     AWAITING_VERIFICATION = "awaiting_verification"
+    # The order has an active hold; releasing the last one queues its routing again.
+    ON_HOLD = "on_hold"
     NOTHING_TO_ROUTE = "nothing_to_route"  # no open units (or not a managed order)
 
 
@@ -98,6 +102,8 @@ def route_delivery_group(
     group, summary = found
     if repo.job_unfinished(session, routing_gate_key(summary.id)):
         return RouteOutcome(RouteStatus.AWAITING_VERIFICATION, reason=AWAITING_REASON)
+    if is_held(session, summary.id):  # read under the summary's lock: see orders/holds.py
+        return RouteOutcome(RouteStatus.ON_HOLD, reason=HELD_REASON)
     return route_locked_group(session, outbox, summary, group, round=round, now=now)
 
 
@@ -112,9 +118,9 @@ def route_locked_group(
     shared: OrderLookups | None = None,
 ) -> RouteOutcome:
     """`route_delivery_group` for a caller that has locked the managed summary (items
-    loaded) and checked its authorization gate in this transaction: the order's job, which
-    routes all its groups and passes `shared` so the channel's policy and locations are
-    read once per order."""
+    loaded) and checked its authorization gate and holds in this transaction: the order's
+    job, which routes all its groups and passes `shared` so the channel's policy and
+    locations are read once per order."""
     fulfillment_orders = repo.group_fulfillment_orders(session, group.id)
     done = tuple(fo.id for fo in fulfillment_orders if fo.routing_round == round)
     if done:

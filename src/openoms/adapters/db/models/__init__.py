@@ -22,6 +22,7 @@ from openoms.adapters.db.models.fulfillment import (
     Shipment,
     ShipmentItem,
 )
+from openoms.adapters.db.models.holds import OrderSummaryHold
 from openoms.adapters.db.models.inventory import (
     Channel,
     InventoryImportRecord,
@@ -78,6 +79,7 @@ __all__ = [
     "OrderItemSummary",
     "OrderPaymentSummary",
     "OrderSummary",
+    "OrderSummaryHold",
     "Payment",
     "PaymentAuthorization",
     "PaymentGatewayLog",
