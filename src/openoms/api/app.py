@@ -24,6 +24,7 @@ from openoms.api.events.router import router as events_router
 from openoms.api.finance.router import router as finance_router
 from openoms.api.flows.router import router as flows_router
 from openoms.api.fulfillment.router import router as fulfillment_router
+from openoms.api.holds.router import router as holds_router
 from openoms.api.inventory.router import IMPORT_PATH
 from openoms.api.inventory.router import router as inventory_router
 from openoms.api.keys.router import router as keys_router
@@ -120,6 +121,7 @@ def create_app(
     app.include_router(payments_router)
     app.include_router(finance_router)
     app.include_router(cancels_router)
+    app.include_router(holds_router)
     app.include_router(adjustments_router)
     app.include_router(returns_router)
     app.include_router(reships_router)

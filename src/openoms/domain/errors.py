@@ -126,6 +126,26 @@ class IllegalTransition(Conflict):
     title = "Status change is not allowed"
 
 
+class HoldNotActive(Conflict):
+    """A release named a hold that is not an active hold of that order (released already,
+    of another order, unknown), or the order has no active hold to release."""
+
+    code = "hold_not_active"
+    title = "No such active hold"
+
+
+class OrderNotHoldable(Conflict):
+    """A hold on an order with nothing left to route (fulfilled, canceled or closed)."""
+
+    code = "order_not_holdable"
+    title = "The order cannot be held"
+
+
+class HoldReasonRequired(ValidationFailed):
+    code = "hold_reason_required"
+    title = "A hold needs a reason"
+
+
 class Unauthenticated(DomainError):
     code = "unauthenticated"
     status = 401

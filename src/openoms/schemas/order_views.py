@@ -115,6 +115,18 @@ class OrderSummaryBrief(BaseModel):
     created_at: str
 
 
+class HoldOut(BaseModel):
+    """A hold on the order: while one is active (`released_at` null), routing waits."""
+
+    id: str
+    reason: str
+    held_by: str = Field(description="Who placed it: `api_key:<id>`, `flow:<ref>`, ….")
+    held_at: str
+    released_at: str | None = Field(description="Null while the hold is active.")
+    released_by: str | None
+    release_reason: str | None
+
+
 class OrderSummaryOut(OrderSummaryBrief):
     """The living view of an order: the original plus every change order."""
 
@@ -129,6 +141,8 @@ class OrderSummaryOut(OrderSummaryBrief):
     credit_memos: list[DocumentOut]
     return_orders: list[dict[str, Any]]
     process_exceptions: list[dict[str, Any]]
+    on_hold: bool = Field(description="True while any hold is active: routing waits.")
+    holds: list[HoldOut] = Field(description="Every hold, active or released, oldest first.")
     events: list[EventOut]
 
 

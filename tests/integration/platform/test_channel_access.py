@@ -59,6 +59,8 @@ BY_ID: list[tuple[str, str, dict[str, Any] | None]] = [
             "new_items": [{"sku": "TEE-M", "quantity": 1, "unit_price": "20.00"}],
         },
     ),
+    ("POST", f"{S}/actions/hold", {"reason": "review"}),
+    ("POST", f"{S}/actions/release-hold", None),
     ("POST", f"{S}/actions/ensure-funds", None),
     ("POST", f"{S}/actions/ensure-refunds", None),
     ("POST", f"{S}/payment-summaries/{{ps}}/actions/capture", {"amount": "1.00"}),

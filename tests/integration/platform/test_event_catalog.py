@@ -36,7 +36,14 @@ from openoms.schemas.events import BY_NAME, EVENT_TYPES
 from openoms.schemas.flows import trigger_catalog
 from openoms.services import exceptions, flows, fulfillment, inventory, returns, service_actions
 from openoms.services.inventory import InventoryLine, apply_inventory_import
-from openoms.services.orders import CapturePolicy, ChannelData, ShortagePolicy, upsert_channel
+from openoms.services.orders import (
+    CapturePolicy,
+    ChannelData,
+    ShortagePolicy,
+    place_hold,
+    release_hold,
+    upsert_channel,
+)
 from openoms.worker.consumers import default_registry
 from tests.integration import returns_world
 from tests.integration.conftest import Api
@@ -67,7 +74,16 @@ MOVED_FLOW = frozenset({"reservation.transferred"})
 AUTOMATION_FLOW = frozenset(
     {"flow.upserted", "order_summary.note_added", "order_summary.routing_strategy_set"}
 )
-FLOWS = RETURN_FLOW | EXCHANGE_FLOW | ON_ORDER_FLOW | BACKORDER_FLOW | MOVED_FLOW | AUTOMATION_FLOW
+HOLD_FLOW = frozenset({"order_summary.held", "order_summary.released"})
+FLOWS = (
+    RETURN_FLOW
+    | EXCHANGE_FLOW
+    | ON_ORDER_FLOW
+    | BACKORDER_FLOW
+    | MOVED_FLOW
+    | HOLD_FLOW
+    | AUTOMATION_FLOW
+)
 
 
 def stored_events(db: Database) -> list[m.Event]:
@@ -255,6 +271,33 @@ def test_automation_flows_store_valid_events(db: Database) -> None:
     capture(db, outbox, order_payload())
     drain_db(db)
     assert_valid(db, AUTOMATION_FLOW)
+
+
+def test_holds_placed_and_released_store_valid_events(db: Database) -> None:
+    """The §12 order held twice before routing, one hold released by name (a reason given),
+    the other with every active one (none given); then routed."""
+    stock_network(db)
+    outbox = Outbox(default_registry())
+    summary_id = capture(db, outbox, order_payload())
+    with db.transaction() as session:
+        first = place_hold(
+            session, outbox, order_summary_id=summary_id, reason="review", held_by="flow:big"
+        )
+        place_hold(session, outbox, order_summary_id=summary_id, reason="fraud", held_by="agent")
+    drain_db(db)
+    with db.transaction() as session:
+        release_hold(
+            session,
+            outbox,
+            order_summary_id=summary_id,
+            released_by="agent",
+            hold_id=first.id,
+            reason="reviewed",
+        )
+    with db.transaction() as session:
+        release_hold(session, outbox, order_summary_id=summary_id, released_by="flow:big")
+    drain_db(db)
+    assert_valid(db, HOLD_FLOW | {"order_summary.routed"})
 
 
 def _ship_one_more(db: Database, outbox: Outbox) -> None:

@@ -19,6 +19,7 @@ def test_every_table_that_belongs_to_an_order_is_filtered() -> None:
         "OrderDeliveryGroupSummary",
         "OrderItemSummary",
         "OrderPaymentSummary",
+        "OrderSummaryHold",
         "ProcessException",
         "Reservation",
         "ReturnOrder",

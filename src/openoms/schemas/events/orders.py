@@ -14,6 +14,7 @@ from openoms.schemas.events.base import (
     Quantity,
     SkuQuantity,
     StatusMove,
+    Timestamp,
 )
 
 
@@ -157,6 +158,26 @@ class OrderSummaryReshipRerouteRequested(EventPayload):
     lines: list[ItemLine]
 
 
+class OrderSummaryHeld(EventPayload):
+    order_summary_id: str
+    hold_id: str
+    reason: str
+    by: str = Field(description="Who placed the hold: `api_key:<id>`, `flow:<ref>`, ….")
+    at: Timestamp
+
+
+class OrderSummaryReleased(EventPayload):
+    order_summary_id: str
+    hold_id: str
+    reason: str | None = Field(description="Why it was released; null when not said.")
+    hold_reason: str = Field(description="Why the hold was placed.")
+    by: str = Field(description="Who released it.")
+    at: Timestamp
+    on_hold: bool = Field(
+        description="Whether the order still has an active hold; false: its routing resumes."
+    )
+
+
 TYPES: tuple[EventType, ...] = (
     EventType(
         "order_summary.changed",
@@ -177,6 +198,12 @@ TYPES: tuple[EventType, ...] = (
         "An agent's exchange returned items and added their replacements.",
     ),
     EventType(
+        "order_summary.held",
+        "order_summary",
+        OrderSummaryHeld,
+        "A hold was placed on an order: its routing waits until every hold is released.",
+    ),
+    EventType(
         "order_summary.note_added",
         "order_summary",
         OrderSummaryNoteAdded,
@@ -187,6 +214,12 @@ TYPES: tuple[EventType, ...] = (
         "order_summary",
         OrderSummaryPartiallyRouted,
         "Routing placed part of a delivery group; the rest waits for stock.",
+    ),
+    EventType(
+        "order_summary.released",
+        "order_summary",
+        OrderSummaryReleased,
+        "A hold on an order was released (one event per hold released).",
     ),
     EventType(
         "order_summary.reroute_requested",

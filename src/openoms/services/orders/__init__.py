@@ -1,7 +1,8 @@
 """Orders: capture (an order and its summary in one transaction, with its stock held),
 bulk capture (up to 100 orders in one transaction, `bulk.py`), channels and their
-policies, change orders, the order summary's lock, quantities and derived status
-(`summary.py`), the authorization gate capture queues, and the order file import.
+policies, change orders, holds (`holds.py`: routing waits while one is active), the order
+summary's lock, quantities and derived status (`summary.py`), the authorization gate
+capture queues, and the order file import.
 
 This is the area's face: other areas, the API, the CLI and the worker import only these
 names.
@@ -68,6 +69,13 @@ from openoms.services.orders.channels import (
     unknown_channel,
     upsert_channel,
 )
+from openoms.services.orders.holds import (
+    hold_view,
+    is_held,
+    place_hold,
+    release_hold,
+    resume_job_key,
+)
 from openoms.services.orders.imports import (
     ImportReport,
     OrderFileLine,
@@ -118,19 +126,24 @@ __all__ = [
     "check_batch_size",
     "configured_channel",
     "group_reservation_key",
+    "hold_view",
     "import_orders",
+    "is_held",
     "item_money",
     "item_quantities",
     "known_channels",
     "list_channels",
     "locked_summary",
     "named_item",
+    "place_hold",
     "policy_of",
     "product_lines",
     "queue_order_routing",
     "record_change",
     "refresh_summary_status",
+    "release_hold",
     "release_order_routing",
+    "resume_job_key",
     "route_order_job_key",
     "routing_gate_key",
     "routing_gates",

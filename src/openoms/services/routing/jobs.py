@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.repositories import routing as repo
-from openoms.adapters.jobs import JobContext, JobKind, Reschedule, backoff, enqueue
+from openoms.adapters.jobs import JobContext, JobKind, Reschedule, backoff, enqueue, requeue
 from openoms.adapters.outbox import Outbox
 from openoms.domain.fulfillment import ProcessExceptionCategory
 from openoms.domain.order import Lifecycle
 from openoms.services.exceptions import active_exception, raise_exception
-from openoms.services.orders import ROUTE_ORDER_JOB, routing_gates
+from openoms.services.orders import ROUTE_ORDER_JOB, is_held, routing_gates
 from openoms.services.routing.plan import OrderLookups
 from openoms.services.routing.rounds import (
     EXCEPTION_SEVERITY,
@@ -59,32 +59,52 @@ def run_route_order_job(
     Each group is idempotent per round, so a retry of the job routes nothing twice. A group
     that cannot be placed now (no route, a lost race) is handed to its own `route_group`
     job, which retries it with backoff and raises its exception. An order whose
-    authorizations are being verified is left to the check, which queues its routing."""
+    authorizations are being verified is left to the check, which queues its routing; a
+    held order is left unrouted (the job ends, its attempts unspent) until its last hold is
+    released, which queues this job again with `resume`: each group is then routed in the
+    round after the last one that placed something (the round a rejection or new stock
+    asked for while it was held, or round 1)."""
     found = repo.lock_order_groups(session, str(payload["order_summary_id"]))
     if found is None or found[0].lifecycle != Lifecycle.MANAGED:
         return None
     summary, groups = found
     if repo.any_job_unfinished(session, routing_gates(summary.id)):
         return None
+    if is_held(session, summary.id):  # read under the summary's lock: see orders/holds.py
+        return None
     shared = OrderLookups()
     wanted = set(payload.get("group_summary_ids") or (g.id for g in groups))
+    resume = bool(payload.get("resume"))
     for group in groups:
         if group.id not in wanted:
             continue
+        round = _round(session, group.id, resume)
         outcome = route_locked_group(
-            session, context.outbox, summary, group, round=1, now=context.now, shared=shared
+            session, context.outbox, summary, group, round=round, now=context.now, shared=shared
         )
         later = reschedule_for(outcome)
         if later is not None:
-            _hand_over(session, group.id, context.now + (later.delay or backoff(1)))
+            when = context.now + (later.delay or backoff(1))
+            _hand_over(session, group.id, when, round=round, revive=resume)
     return None
 
 
-def _hand_over(session: Session, group_id: str, when: datetime) -> None:
-    """Queue round 1 of the group as its own `route_group` job at `when` (nothing when it
-    has one already: that job routes it)."""
-    job = {"group_summary_id": group_id, "round": 1}
-    enqueue(session, ROUTE_JOB, route_job_key(group_id, 1), job, available_at=when)
+def _round(session: Session, group_id: str, resume: bool) -> int:
+    """The round the order's job routes the group in: 1, or when it resumes after a hold,
+    the round after the last that made a fulfillment order."""
+    return repo.last_round(session, group_id) + 1 if resume else 1
+
+
+def _hand_over(
+    session: Session, group_id: str, when: datetime, *, round: int = 1, revive: bool = False
+) -> None:
+    """Queue round `round` of the group as its own `route_group` job at `when`. When it has
+    one already, that job routes it; with `revive` (a resumed order, whose group's job may
+    have ended while it was held) that job is made to run again at `when`."""
+    job = {"group_summary_id": group_id, "round": round}
+    key = route_job_key(group_id, round)
+    if not enqueue(session, ROUTE_JOB, key, job, available_at=when) and revive:
+        requeue(session, key, available_at=when)
 
 
 def on_route_order_dead(
@@ -93,8 +113,10 @@ def on_route_order_dead(
     """The order's job kept failing: each group goes on as its own `route_group` job (with
     its retries, exception and release when those run out), so nothing is dropped."""
     summary_id = str(payload["order_summary_id"])
+    resume = bool(payload.get("resume"))
     for group_id in payload.get("group_summary_ids") or repo.group_ids(session, summary_id):
-        _hand_over(session, group_id, context.now)
+        round = _round(session, group_id, resume)
+        _hand_over(session, group_id, context.now, round=round, revive=resume)
 
 
 def reschedule_for(outcome: RouteOutcome) -> Reschedule | None:

@@ -46,6 +46,7 @@ from openoms.services.orders import (
     ChannelPolicy,
     ShortagePolicy,
     group_reservation_key,
+    is_held,
     item_quantities,
     routing_gates,
 )
@@ -67,6 +68,7 @@ from openoms.services.routing.stock import (
 AWAITING_REASON = (
     "waiting for the order's authorizations to be verified or its automation flows to run"
 )
+HELD_REASON = "the order is on hold; releasing its last hold resumes its routing"
 
 
 class RouteStatus(StrEnum):
@@ -79,6 +81,8 @@ class RouteStatus(StrEnum):
     # A gate is shut: the order's authorizations are being verified, or the flows on its
     # creation have not run yet; whichever opens last queues routing (orders/*_gate.py).
     AWAITING_VERIFICATION = "awaiting_verification"
+    # The order has an active hold; releasing the last one queues its routing again.
+    ON_HOLD = "on_hold"
     NOTHING_TO_ROUTE = "nothing_to_route"  # no open units (or not a managed order)
 
 
@@ -101,6 +105,8 @@ def route_delivery_group(
     group, summary = found
     if repo.any_job_unfinished(session, routing_gates(summary.id)):
         return RouteOutcome(RouteStatus.AWAITING_VERIFICATION, reason=AWAITING_REASON)
+    if is_held(session, summary.id):  # read under the summary's lock: see orders/holds.py
+        return RouteOutcome(RouteStatus.ON_HOLD, reason=HELD_REASON)
     return route_locked_group(session, outbox, summary, group, round=round, now=now)
 
 
@@ -115,9 +121,9 @@ def route_locked_group(
     shared: OrderLookups | None = None,
 ) -> RouteOutcome:
     """`route_delivery_group` for a caller that has locked the managed summary (items
-    loaded) and checked its authorization gate in this transaction: the order's job, which
-    routes all its groups and passes `shared` so the channel's policy and locations are
-    read once per order."""
+    loaded) and checked its authorization gate and holds in this transaction: the order's
+    job, which routes all its groups and passes `shared` so the channel's policy and
+    locations are read once per order."""
     fulfillment_orders = repo.group_fulfillment_orders(session, group.id)
     done = tuple(fo.id for fo in fulfillment_orders if fo.routing_round == round)
     if done:

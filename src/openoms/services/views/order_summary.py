@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
+from openoms.adapters.db.repositories.holds import summary_holds
 from openoms.adapters.db.repositories.orders import load_summary, summary_events
 from openoms.adapters.db.repositories.routing import (
     summary_fulfillment_orders,
@@ -20,7 +21,7 @@ from openoms.domain.money import format_minor
 from openoms.domain.payments import PaymentBalance
 from openoms.services.finance import documents_of
 from openoms.services.fulfillment import shipments_of
-from openoms.services.orders import item_quantities
+from openoms.services.orders import hold_view, item_quantities
 from openoms.services.views.returns import return_orders_of
 
 
@@ -33,6 +34,7 @@ def order_summary_view(session: Session, summary_id: str) -> dict[str, Any]:
     fulfillment_orders = summary_fulfillment_orders(session, summary_id)
     shipments = shipments_of(session, [fo.id for fo, _ in fulfillment_orders])
     invoices, credit_memos = documents_of(session, summary_id)
+    holds = [hold_view(h) for h in summary_holds(session, summary_id)]
     return {
         **summary_brief(summary),
         "delivery_groups": [_group(g, summary.currency) for g in summary.delivery_groups],
@@ -49,6 +51,8 @@ def order_summary_view(session: Session, summary_id: str) -> dict[str, Any]:
         "process_exceptions": [
             _process_exception(e) for e in summary_process_exceptions(session, summary_id)
         ],
+        "on_hold": any(h["released_at"] is None for h in holds),
+        "holds": holds,
         "events": [_event(e) for e in summary_events(session, summary_id)],
     }
 

@@ -23,6 +23,7 @@ from openoms.adapters.db.models.fulfillment import (
     Shipment,
     ShipmentItem,
 )
+from openoms.adapters.db.models.holds import OrderSummaryHold
 from openoms.adapters.db.models.inventory import (
     Channel,
     InventoryImportRecord,
@@ -82,6 +83,7 @@ __all__ = [
     "OrderItemSummary",
     "OrderPaymentSummary",
     "OrderSummary",
+    "OrderSummaryHold",
     "Payment",
     "PaymentAuthorization",
     "PaymentGatewayLog",
