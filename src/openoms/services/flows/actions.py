@@ -20,11 +20,19 @@ from openoms.adapters.outbox import Outbox
 from openoms.domain.flows import FlowInvalid
 from openoms.domain.fulfillment import ProcessExceptionCategory
 from openoms.services.exceptions import raise_exception
-from openoms.services.orders import RoutingStrategy, add_note, set_routing_strategy
+from openoms.services.orders import (
+    RoutingStrategy,
+    add_note,
+    is_held,
+    place_hold,
+    release_hold,
+    set_routing_strategy,
+)
 from openoms.services.payments import queue_refunds
 from openoms.services.service_actions import cancel_open_units
 
 MAX_TEXT = 2000
+MAX_HOLD_REASON = 500  # what a hold keeps (services/orders/holds.py)
 SEVERITIES = ("low", "medium", "high")
 
 
@@ -37,6 +45,7 @@ class Param:
     required: bool = True
     choices: tuple[str, ...] = ()
     default: Any = None
+    max_length: int = MAX_TEXT
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +81,31 @@ class FlowAction:
     apply: Apply
     params: Mapping[str, Param] = field(default_factory=dict)
     needs_order: bool = True
+
+
+def _hold(context: ActionContext, params: Mapping[str, Any]) -> str:
+    hold = place_hold(
+        context.session,
+        context.outbox,
+        order_summary_id=context.order,
+        reason=params["reason"],
+        held_by=context.author,
+    )
+    return f"held ({hold.id})"
+
+
+def _release_hold(context: ActionContext, params: Mapping[str, Any]) -> str:
+    # An order with no active hold has nothing to release: done, not a failure to retry.
+    if not is_held(context.session, context.order):
+        return "no active hold"
+    released = release_hold(
+        context.session,
+        context.outbox,
+        order_summary_id=context.order,
+        released_by=context.author,
+        reason=params["reason"],
+    )
+    return "released " + ", ".join(h.id for h in released)
 
 
 def _raise_exception(context: ActionContext, params: Mapping[str, Any]) -> str:
@@ -132,13 +166,17 @@ def _ensure_refunds(context: ActionContext, params: Mapping[str, Any]) -> str:
     return "ensure-refunds queued" if queued else "ensure-refunds was queued already"
 
 
-def _text(required: bool = True) -> Param:
-    return Param("text", required=required)
+def _text(required: bool = True, max_length: int = MAX_TEXT) -> Param:
+    return Param("text", required=required, max_length=max_length)
 
 
 Actions = Mapping[str, FlowAction]
 
 ACTIONS: Actions = {
+    "hold": FlowAction(_hold, {"reason": _text(max_length=MAX_HOLD_REASON)}),
+    "release_hold": FlowAction(
+        _release_hold, {"reason": _text(required=False, max_length=MAX_HOLD_REASON)}
+    ),
     "raise_exception": FlowAction(
         _raise_exception,
         {
@@ -205,6 +243,6 @@ def _check_param(value: Any, param: Param, where: str) -> Any:
         raise FlowInvalid("a non-empty string", field=where)
     if param.kind == "choice" and value not in param.choices:
         raise FlowInvalid(f"{value!r} is not one of {', '.join(param.choices)}", field=where)
-    if len(value) > MAX_TEXT:
-        raise FlowInvalid(f"at most {MAX_TEXT} characters", field=where)
+    if len(value) > param.max_length:
+        raise FlowInvalid(f"at most {param.max_length} characters", field=where)
     return value
