@@ -96,6 +96,12 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         "add_note acts on an order",
     ),
     (
+        "a flow on its own events with no condition",
+        {"trigger": "order_summary.note_added", "when": None},
+        "actions[0].type",
+        "the flow would run again on its own event without end",
+    ),
+    (
         "amount as a float",
         {"when": {"field": "data.totals.grand_total", "op": "ge", "value": 100.5}},
         "when.value",

@@ -81,6 +81,9 @@ class FlowAction:
     apply: Apply
     params: Mapping[str, Param] = field(default_factory=dict)
     needs_order: bool = True
+    # The events it records that make it a new event to run on each time (a note, a hold):
+    # a flow on one of them with no condition would run again without end.
+    emits: frozenset[str] = frozenset()
 
 
 def _hold(context: ActionContext, params: Mapping[str, Any]) -> str:
@@ -173,9 +176,15 @@ def _text(required: bool = True, max_length: int = MAX_TEXT) -> Param:
 Actions = Mapping[str, FlowAction]
 
 ACTIONS: Actions = {
-    "hold": FlowAction(_hold, {"reason": _text(max_length=MAX_HOLD_REASON)}),
+    "hold": FlowAction(
+        _hold,
+        {"reason": _text(max_length=MAX_HOLD_REASON)},
+        emits=frozenset({"order_summary.held"}),
+    ),
     "release_hold": FlowAction(
-        _release_hold, {"reason": _text(required=False, max_length=MAX_HOLD_REASON)}
+        _release_hold,
+        {"reason": _text(required=False, max_length=MAX_HOLD_REASON)},
+        emits=frozenset({"order_summary.released"}),
     ),
     "raise_exception": FlowAction(
         _raise_exception,
@@ -185,8 +194,11 @@ ACTIONS: Actions = {
             "message": _text(),
         },
         needs_order=False,
+        emits=frozenset({"process_exception.raised"}),
     ),
-    "add_note": FlowAction(_add_note, {"note": _text()}),
+    "add_note": FlowAction(
+        _add_note, {"note": _text()}, emits=frozenset({"order_summary.note_added"})
+    ),
     "set_routing_strategy": FlowAction(
         _set_routing_strategy,
         {"strategy": Param("choice", choices=tuple(s.value for s in RoutingStrategy))},
@@ -199,13 +211,24 @@ ACTIONS: Actions = {
 }
 
 
-def check_actions(documents: Any, *, order_bound: bool) -> list[dict[str, Any]]:
+def check_actions(
+    documents: Any, *, order_bound: bool, trigger: str, conditional: bool
+) -> list[dict[str, Any]]:
     """The flow's actions with their defaults filled in; FlowInvalid names the first
     `actions[i].…` path at fault (an unknown type or parameter, a missing or bad value, an
     action that needs an order on a trigger with none)."""
     if not isinstance(documents, list) or not documents:
         raise FlowInvalid("a flow needs a non-empty list of actions", field="actions")
-    return [_check_action(doc, f"actions[{i}]", order_bound) for i, doc in enumerate(documents)]
+    checked = [_check_action(doc, f"actions[{i}]", order_bound) for i, doc in enumerate(documents)]
+    for index, action in enumerate(checked):
+        if not conditional and trigger in ACTIONS[action["type"]].emits:
+            raise FlowInvalid(
+                f"{action['type']} records {trigger}, this flow's trigger: with no condition "
+                "the flow would run again on its own event without end; add a `when` that "
+                "its own events do not meet",
+                field=f"actions[{index}].type",
+            )
+    return checked
 
 
 def _check_action(document: Any, path: str, order_bound: bool) -> dict[str, Any]:

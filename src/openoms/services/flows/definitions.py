@@ -76,7 +76,12 @@ def check_flow(document: FlowDocument, catalog: TriggerCatalog) -> CheckedFlow:
         )
     condition = parse_condition(document.when)
     kinds = check_condition(condition, spec.schema)
-    actions = check_actions(list(document.actions), order_bound=spec.order_bound)
+    actions = check_actions(
+        list(document.actions),
+        order_bound=spec.order_bound,
+        trigger=document.trigger,
+        conditional=condition is not None,
+    )
     return CheckedFlow(document, actions, kinds)
 
 
