@@ -254,3 +254,22 @@ def test_disabling_the_flow_cancels_a_failing_run_and_opens_the_gate(
     assert run["status"] == "canceled"
     assert exceptions(db, "automation") == [("RESOLVED", 2, big)]
     assert fulfillment_orders(db, big) == 1
+
+
+def test_runs_come_a_page_at_a_time(api: Api, db: Database) -> None:
+    stock_network(db)
+    put_flow(api, "big", note_flow("100.00"))
+    orders = [capture_total(db, "150.00", reference=f"R{n}") for n in range(3)]
+    drain_db(db)
+    admin = api.headers("admin")
+    first = api.client.get("/api/v1/flows/big/runs?limit=2", headers=admin).json()
+    assert [r["order_summary_id"] for r in first["items"]] == orders[:0:-1]
+    second = api.client.get(
+        f"/api/v1/flows/big/runs?limit=2&cursor={first['next_cursor']}", headers=admin
+    ).json()
+    assert ([r["order_summary_id"] for r in second["items"]], second["next_cursor"]) == (
+        orders[:1],
+        None,
+    )
+    bad = api.client.get("/api/v1/flows/big/runs?cursor=bm9wZQ", headers=admin)
+    assert (bad.status_code, bad.json()["code"]) == (400, "validation_failed")
