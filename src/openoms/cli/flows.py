@@ -119,20 +119,7 @@ def runs_command(
         raise fail(exc.detail) from None
     finally:
         db.dispose()
-    rows = [
-        (
-            str(v["id"]),
-            v["event_type"],
-            v["event_id"],
-            v["order_summary_id"] or "",
-            str(v["version"]),
-            "yes" if v["matched"] else "no",
-            v["status"],
-            ", ".join(f"{a['index']}:{a['type']}" for a in v["actions_done"]),
-            escape("; ".join(str(e["error"]) for e in v["errors"])),
-        )
-        for v in views
-    ]
+    rows = [_run_row(v) for v in views]
     header = (
         "run",
         "event type",
@@ -145,3 +132,17 @@ def runs_command(
         "errors",
     )
     print_table(console, header, rows, keep=("event", "order summary"))
+
+
+def _run_row(view: dict[str, Any]) -> tuple[str, ...]:
+    return (
+        str(view["id"]),
+        view["event_type"],
+        view["event_id"],
+        view["order_summary_id"] or "",
+        str(view["version"]),
+        "yes" if view["matched"] else "no",
+        view["status"],
+        ", ".join(f"{a['index']}:{a['type']}" for a in view["actions_done"]),
+        escape("; ".join(str(e["error"]) for e in view["errors"])),
+    )
