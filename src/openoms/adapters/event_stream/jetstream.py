@@ -260,7 +260,8 @@ class NatsEventStream:
         return nc
 
     async def _on_disconnect(self) -> None:
-        if not self._closed:  # `close` disconnects too: that is no news
+        # A live connection dropped, not `close` nor a first connection that failed.
+        if not self._closed and self._nc is not None and not self._nc.is_closed:
             log.warning("disconnected from NATS; reconnecting (publishes fail meanwhile)")
 
     async def _disconnect(self) -> None:

@@ -1,0 +1,111 @@
+"""The NATS JetStream server the event stream tests publish to (OPENOMS_TEST_NATS_URL,
+default the one on 127.0.0.1:4222), and reading back what a stream holds.
+
+Each test uses a stream of its own (`unique_stream_name`: its subjects are the name
+lower-cased, so no two overlap) and deletes it afterwards, so tests run side by side and
+leave nothing behind. nats-py is asyncio: each helper runs one short connection."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+NATS_URL = os.environ.get("OPENOMS_TEST_NATS_URL", "nats://127.0.0.1:4222")
+FETCH_SECONDS = 2.0
+
+
+def nats_unreachable(url: str = NATS_URL) -> str | None:
+    """Why the NATS server cannot be reached, or None when it can."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "", parts.port or 4222), timeout=2):
+            return None
+    except OSError as exc:
+        return f"no NATS server at {parts.hostname}:{parts.port} ({exc})"
+
+
+def unique_stream_name() -> str:
+    return f"OPENOMSTEST{uuid.uuid4().hex[:12].upper()}"
+
+
+@dataclass(frozen=True)
+class Received:
+    """One message as a consumer of the stream gets it."""
+
+    sequence: int
+    subject: str
+    msg_id: str | None
+    body: dict[str, Any]
+
+
+def read_stream(url: str, stream: str) -> list[Received]:
+    """Every message of `stream`, in stream order, through an ephemeral pull consumer
+    (what a big consumer runs, durable there)."""
+    return asyncio.run(_read(url, stream))
+
+
+async def _read(url: str, stream: str) -> list[Received]:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT)
+        sub = await js.pull_subscribe(f"{stream.lower()}.>", stream=stream, config=config)
+        received: list[Received] = []
+        while True:
+            try:
+                batch = await sub.fetch(100, timeout=FETCH_SECONDS)
+            except (TimeoutError, nats.errors.TimeoutError):  # nothing more to fetch
+                return received
+            for msg in batch:
+                received.append(
+                    Received(
+                        sequence=msg.metadata.sequence.stream,
+                        subject=msg.subject,
+                        msg_id=(msg.headers or {}).get("Nats-Msg-Id"),
+                        body=json.loads(msg.data),
+                    )
+                )
+                await msg.ack()
+    finally:
+        await nc.close()
+
+
+def stream_messages(url: str, stream: str) -> int | None:
+    """How many messages `stream` holds (None: there is no such stream)."""
+
+    async def count() -> int | None:
+        nc = await nats.connect(url)
+        try:
+            info = await nc.jetstream().stream_info(stream)
+            return int(info.state.messages)
+        except NotFoundError:
+            return None
+        finally:
+            await nc.close()
+
+    return asyncio.run(count())
+
+
+def delete_stream(url: str, stream: str) -> None:
+    """Delete `stream` if it exists."""
+
+    async def delete() -> None:
+        nc = await nats.connect(url)
+        try:
+            await nc.jetstream().delete_stream(stream)
+        except NotFoundError:
+            pass
+        finally:
+            await nc.close()
+
+    asyncio.run(delete())
