@@ -9,9 +9,11 @@ Each test has a stream of its own (the `stream_name` fixture), deleted afterward
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -35,7 +37,9 @@ from openoms.worker.relay import replay
 from tests.integration.conftest import Api, fresh_idempotency_key
 from tests.integration.service_shop import Shop
 from tests.integration.worker import WorkerClock, make_worker
-from tests.nats_stream import Received, read_stream, stream_messages
+from tests.nats_stream import Received, TcpProxy, read_stream, stream_messages
+
+RECONNECT_SECONDS = 30.0  # a bound for a loaded machine; nats-py retries every second
 
 # The §12 order's events from capture to payment (its two groups: TEE-M from WH-LDN, the
 # MUG from STORE-LDN), in the order recorded.
@@ -302,3 +306,43 @@ def test_the_stream_consumer_retries_until_the_stream_has_stored_the_event(
         stream_message(e, BY_NAME[e.name].version, "openoms") for e in [*events[1:], events[0]]
     ]
     assert stream.published == len(events) + 1  # the retry the stream dropped
+
+
+def test_the_connection_comes_back_after_an_outage(nats_url: str, stream_name: str) -> None:
+    """NATS goes away under a connected stream: publishes fail at once (nothing queued in
+    the client) until nats-py has reconnected by itself; then each message is stored once,
+    the one that failed included when it is published again."""
+    proxy = TcpProxy(nats_url)
+    proxy.restore()
+    stream = NatsEventStream(proxy.url, stream=stream_name, cool_down=0.0)
+    prefix = stream.subject_prefix
+    before = StreamMessage(f"{prefix}.a", "evt_1", b"1")
+    during = StreamMessage(f"{prefix}.b", "evt_2", b"2")
+    try:
+        assert stream.publish(before) == StreamAck(stream_name, 1, duplicate=False)
+        proxy.cut()
+        with pytest.raises(EventStreamUnavailable):
+            stream.publish(during)
+        proxy.restore()
+        assert retry_until_stored(stream, during) == StreamAck(stream_name, 2, duplicate=False)
+        assert stream.publish(before) == StreamAck(stream_name, 1, duplicate=True)
+    finally:
+        stream.close()
+        proxy.cut()
+    received = read_stream(nats_url, stream_name)
+    assert [(r.subject, r.msg_id) for r in received] == [
+        (f"{prefix}.a", "evt_1"),
+        (f"{prefix}.b", "evt_2"),
+    ]
+
+
+def retry_until_stored(stream: EventStream, message: StreamMessage) -> StreamAck:
+    """Publish as the relay's retries do, until the stream acknowledges (30 s at most)."""
+    deadline = time.monotonic() + RECONNECT_SECONDS
+    while True:
+        try:
+            return stream.publish(message)
+        except EventStreamUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
