@@ -52,7 +52,7 @@ class Received:
 
 def read_stream(url: str, stream: str) -> list[Received]:
     """Every message of `stream`, in stream order, through an ephemeral pull consumer
-    (what a big consumer runs, durable there)."""
+    (what a big consumer runs, durable there); none if there is no such stream."""
     return asyncio.run(_read(url, stream))
 
 
@@ -61,7 +61,10 @@ async def _read(url: str, stream: str) -> list[Received]:
     try:
         js = nc.jetstream()
         config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.EXPLICIT)
-        sub = await js.pull_subscribe(f"{stream.lower()}.>", stream=stream, config=config)
+        try:
+            sub = await js.pull_subscribe(f"{stream.lower()}.>", stream=stream, config=config)
+        except NotFoundError:
+            return []
         received: list[Received] = []
         while True:
             try:
