@@ -6,6 +6,8 @@ real one are in tests/integration/platform/test_event_stream.py."""
 from __future__ import annotations
 
 import json
+import logging
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -20,6 +22,7 @@ from openoms.adapters.event_stream import (
     stream_config,
     stream_message,
 )
+from openoms.cli.processes import start_event_stream
 from openoms.config import Settings, SettingsInvalid
 from openoms.domain.ports import EventStreamUnavailable, StreamAck, StreamMessage
 from openoms.schemas.events import BY_NAME
@@ -184,3 +187,26 @@ def test_a_closed_nats_stream_refuses_to_publish_without_connecting() -> None:
         stream.publish(StreamMessage("openoms.a", "evt_1", b"{}"))
     with pytest.raises(EventStreamUnavailable, match="the event stream is closed"):
         stream.start()
+
+
+def test_nats_down_at_start_up_is_a_warning_and_publishes_then_fail_fast(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Nothing listens on port 1: the worker's start-up says so and goes on; the publishes
+    of the cool-down that follows fail at once, without another 1 s connect attempt."""
+    stream = NatsEventStream("nats://127.0.0.1:1", connect_timeout=1, cool_down=600.0)
+    try:
+        with caplog.at_level(logging.WARNING, logger="openoms.cli.processes"):
+            start_event_stream(stream)
+        (record,) = [r for r in caplog.records if r.name == "openoms.cli.processes"]
+        assert record.getMessage() == (
+            "event stream unavailable at start-up (publishes will retry): "
+            "cannot connect to NATS: TimeoutError"
+        )
+        started = time.monotonic()
+        with pytest.raises(EventStreamUnavailable) as caught:
+            stream.publish(StreamMessage("openoms.a", "evt_1", b"{}"))
+        assert time.monotonic() - started < 0.5
+        assert str(caught.value) == "NATS failed less than 600 s ago; not trying again yet"
+    finally:
+        stream.close()
