@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import nats
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 
 NATS_URL = os.environ.get("OPENOMS_TEST_NATS_URL", "nats://127.0.0.1:4222")
@@ -175,3 +175,30 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
         for sock in (source, sink):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+
+def stream_config_of(url: str, stream: str) -> StreamConfig:
+    async def read() -> StreamConfig:
+        nc = await nats.connect(url)
+        try:
+            return (await nc.jetstream().stream_info(stream)).config
+        finally:
+            await nc.close()
+
+    return asyncio.run(read())
+
+
+def make_stream(url: str, stream: str, *, subjects: list[str], max_age: float) -> None:
+    """A stream as an operator might create it: a 10 minute duplicate window."""
+
+    async def make() -> None:
+        nc = await nats.connect(url)
+        try:
+            config = StreamConfig(
+                name=stream, subjects=subjects, max_age=max_age, duplicate_window=600.0
+            )
+            await nc.jetstream().add_stream(config)
+        finally:
+            await nc.close()
+
+    asyncio.run(make())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
@@ -37,7 +38,14 @@ from openoms.worker.relay import replay
 from tests.integration.conftest import Api, fresh_idempotency_key
 from tests.integration.service_shop import Shop
 from tests.integration.worker import WorkerClock, make_worker
-from tests.nats_stream import Received, TcpProxy, read_stream, stream_messages
+from tests.nats_stream import (
+    Received,
+    TcpProxy,
+    make_stream,
+    read_stream,
+    stream_config_of,
+    stream_messages,
+)
 
 RECONNECT_SECONDS = 30.0  # a bound for a loaded machine; nats-py retries every second
 
@@ -346,3 +354,41 @@ def retry_until_stored(stream: EventStream, message: StreamMessage) -> StreamAck
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def test_several_workers_starting_at_once_make_one_stream(nats_url: str, stream_name: str) -> None:
+    streams = [NatsEventStream(nats_url, stream=stream_name) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(len(streams)) as pool:
+            assert list(pool.map(lambda s: s.start(), streams)) == [None] * 4
+        config = stream_config_of(nats_url, stream_name)
+    finally:
+        for stream in streams:
+            stream.close()
+    assert (config.subjects, config.storage, config.duplicate_window, config.max_age) == (
+        [f"{stream_name.lower()}.>"],
+        "file",
+        7200.0,
+        7 * 24 * 3600.0,
+    )
+
+
+def test_a_stream_made_by_hand_keeps_its_settings_and_gets_our_subjects(
+    nats_url: str, stream_name: str
+) -> None:
+    """An operator created the stream first (other subjects, 30 days, a 10 min window):
+    openoms adds its subjects and changes nothing else."""
+    make_stream(nats_url, stream_name, subjects=["erp.in.>"], max_age=30 * 86400.0)
+    stream = NatsEventStream(nats_url, stream=stream_name)
+    try:
+        stream.start()
+        ack = stream.publish(StreamMessage(f"{stream_name.lower()}.x", "evt_1", b"{}"))
+        config = stream_config_of(nats_url, stream_name)
+    finally:
+        stream.close()
+    assert ack == StreamAck(stream_name, 1, duplicate=False)
+    assert (config.subjects, config.max_age, config.duplicate_window) == (
+        ["erp.in.>", f"{stream_name.lower()}.>"],
+        30 * 86400.0,
+        600.0,
+    )
