@@ -124,9 +124,9 @@ def _stop_with_app(app: FastAPI, worker: Worker, stream: EventStream | None) -> 
                 yield state
         finally:
             stop.set()
-            if stream is not None:
-                thread.join(WORKER_STOP_SECONDS)
-                stream.close()
+            if stream is not None:  # off the event loop: both may take seconds
+                await asyncio.to_thread(thread.join, WORKER_STOP_SECONDS)
+                await asyncio.to_thread(stream.close)
 
     app.router.lifespan_context = lifespan
 
