@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 STREAM_CONSUMER = "event_stream"
 # Backoff doubles from 2 s up to an hour a retry: 25 attempts ride out an outage of about
-# 15 hours before a delivery is dead-lettered (and `replay` brings it back).
+# 14 hours before a delivery is dead-lettered (and `replay` brings it back).
 STREAM_MAX_ATTEMPTS = 25
 
 
