@@ -392,3 +392,61 @@ def test_a_stream_made_by_hand_keeps_its_settings_and_gets_our_subjects(
         30 * 86400.0,
         600.0,
     )
+
+
+class WorkerDied(BaseException):
+    """Not an Exception: the relay does not catch it, so it ends the batch as a SIGKILL
+    would, with the batch's transaction rolled back."""
+
+
+class DiesAfter:
+    """A stream whose worker dies right after the `count`-th publish was acknowledged."""
+
+    def __init__(self, stream: EventStream, count: int) -> None:
+        self.stream, self.count = stream, count
+
+    @property
+    def subject_prefix(self) -> str:
+        return self.stream.subject_prefix
+
+    def start(self) -> None:
+        self.stream.start()
+
+    def publish(self, message: StreamMessage) -> StreamAck:
+        ack = self.stream.publish(message)
+        self.count -= 1
+        if self.count == 0:
+            raise WorkerDied
+        return ack
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def test_a_worker_dying_mid_batch_leaves_no_second_copy(
+    stocked: Database, nats_url: str, stream_name: str
+) -> None:
+    """The worker dies after 3 acknowledged publishes, before its batch commits: the
+    deliveries are all pending again, the next worker publishes the 3 again, and the server
+    drops them. Each event once, in order."""
+    stream = NatsEventStream(nats_url, stream=stream_name)
+    try:
+        with shop_over(stocked, default_registry(event_stream=stream)) as shop:
+            shop.capture()
+            clock = shop.clock
+        dying = make_worker(
+            stocked, default_registry(event_stream=DiesAfter(stream, 3)), clock=clock
+        )
+        with pytest.raises(WorkerDied):
+            dying.run_once()
+        assert stream_messages(nats_url, stream_name) == 3
+        pending = stream_deliveries(stocked)
+        assert pending == [("pending", 0, None)] * len(pending)  # rolled back, as if killed
+        survivor = make_worker(stocked, default_registry(event_stream=stream), clock=clock)
+        while survivor.run_once():
+            pass
+    finally:
+        stream.close()
+    events = streamed_events(stocked)
+    assert read_stream(nats_url, stream_name) == expected(events, stream_name)
+    assert stream_deliveries(stocked) == [("done", 0, None)] * len(events)
