@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
-from tests.e2e.common import OPENOMS, cli_env
+from tests.e2e.common import OPENOMS, cli_env, run_cli
 from tests.e2e.servers import ADMIN_KEY, WAIT_SECONDS, eventually, reference, running_server
 from tests.e2e.servers import stock_over_http as stock
 from tests.nats_stream import (
@@ -124,3 +124,34 @@ def test_the_worker_command_publishes_what_the_api_recorded(
     assert code == 0, output
     assert "connected to NATS for event stream" in output
     assert "Traceback" not in output
+
+
+def test_a_worker_killed_mid_stream_leaves_each_event_once(
+    tmp_path: Path, stream_settings: dict[str, str]
+) -> None:
+    """`openoms seed` records a hundred-odd events (with the setting: each with a delivery
+    to the stream); a worker publishing them is killed with SIGKILL as soon as the stream
+    fills, often inside a batch whose publishes were acknowledged but not committed (the
+    deterministic version of this is in tests/integration/platform/test_event_stream.py).
+    A second worker finishes: every event is in the stream once, in the order recorded."""
+    url = f"sqlite:///{tmp_path / 'openoms.db'}"
+    stream = stream_settings["OPENOMS_EVENT_STREAM_NAME"]
+    seeded = run_cli("seed", "--orders", "20", database_url=url, cwd=tmp_path, **stream_settings)
+    assert seeded.returncode == 0, seeded.stderr
+    env = cli_env(url, PYTHONUNBUFFERED="1", **stream_settings)
+    first = subprocess.Popen([str(OPENOMS), "worker"], env=env, cwd=tmp_path)
+    try:
+        eventually(lambda: stream_messages(NATS_URL, stream) or 0, lambda n: n > 0, "publishes")
+        first.send_signal(signal.SIGKILL)
+        assert first.wait(timeout=WAIT_SECONDS) == -signal.SIGKILL
+        second = subprocess.Popen([str(OPENOMS), "worker"], env=env, cwd=tmp_path)
+        try:
+            assert_streamed_once(url, stream)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=WAIT_SECONDS) == 0
+    finally:
+        for process in (first, locals().get("second")):
+            if isinstance(process, subprocess.Popen) and process.poll() is None:
+                process.kill()
+                process.wait()
