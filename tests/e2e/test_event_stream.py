@@ -129,9 +129,9 @@ def test_the_worker_command_publishes_what_the_api_recorded(
 def test_a_worker_killed_mid_stream_leaves_each_event_once(
     tmp_path: Path, stream_settings: dict[str, str]
 ) -> None:
-    """`openoms seed` records a hundred-odd events (with the setting: each with a delivery
+    """`openoms seed` records some fifty events (with the setting: each with a delivery
     to the stream); a worker publishing them is killed with SIGKILL as soon as the stream
-    fills, often inside a batch whose publishes were acknowledged but not committed (the
+    holds any, often inside a batch whose publishes were acknowledged but not committed (the
     deterministic version of this is in tests/integration/platform/test_event_stream.py).
     A second worker finishes: every event is in the stream once, in the order recorded."""
     url = f"sqlite:///{tmp_path / 'openoms.db'}"
