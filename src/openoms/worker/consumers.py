@@ -62,7 +62,9 @@ def default_registry(
         *reversal_consumers(),  # release what is still authorized once an order is settled
     ]:
         registry.register(consumer)
-    stream = event_stream or open_event_stream(settings or Settings.from_env())
+    stream = event_stream
+    if stream is None:
+        stream = open_event_stream(settings or Settings.from_env())
     if stream is not None:  # every event, to the stream for big consumers
         registry.register(stream_consumer(stream, catalog_versions()))
     return registry
