@@ -26,6 +26,10 @@ from openoms.adapters.db.session import Database
 from openoms.config import normalise_database_url
 
 POSTGRES_URL = os.environ.get("OPENOMS_TEST_POSTGRES_URL")
+# A developer's shell may turn the event stream on: the tests must not publish their events
+# to a real stream. The event stream's own tests give it a stream of their own.
+os.environ.pop("OPENOMS_EVENT_STREAM_URL", None)
+os.environ.pop("OPENOMS_EVENT_STREAM_NAME", None)
 SQLITE_ONLY = os.environ.get("OPENOMS_TEST_SQLITE_ONLY") == "1"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 _passed: Counter[str] = Counter()

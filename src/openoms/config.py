@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,11 @@ MAX_IMPORT_BYTES = 256 << 20  # 256 MiB: an inventory import file
 # meet this. A runaway script or a stolen key meets it in seconds.
 DEFAULT_RATE_LIMIT_PER_MINUTE = 3000
 DEFAULT_RATE_LIMIT_BURST = 500
+DEFAULT_EVENT_STREAM_NAME = "OPENOMS"
+# A JetStream stream name that is also one subject token once lower-cased (no dots,
+# wildcards, spaces or path separators): the stream's subjects are `<name lower-cased>.>`.
+_STREAM_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_STREAM_SCHEMES = ("nats://", "tls://")
 
 
 class SettingsInvalid(ValueError):
@@ -51,6 +57,9 @@ class Settings:
     rate_limit_burst: int = DEFAULT_RATE_LIMIT_BURST
     max_body_bytes: int = MAX_BODY_BYTES
     max_import_bytes: int = MAX_IMPORT_BYTES
+    # NATS server URL(s), comma-separated: every event is also published to JetStream.
+    event_stream_url: str | None = None
+    event_stream_name: str = DEFAULT_EVENT_STREAM_NAME
 
     @property
     def rate_limit(self) -> RateLimit:
@@ -71,6 +80,8 @@ class Settings:
             rate_limit_burst=_count(env, "OPENOMS_RATE_LIMIT_BURST", DEFAULT_RATE_LIMIT_BURST),
             max_body_bytes=_count(env, "OPENOMS_MAX_BODY_BYTES", MAX_BODY_BYTES),
             max_import_bytes=_count(env, "OPENOMS_MAX_IMPORT_BYTES", MAX_IMPORT_BYTES),
+            event_stream_url=_stream_url(env),
+            event_stream_name=_stream_name(env),
         )
 
 
@@ -81,6 +92,29 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if not value.strip().isdigit():
         raise SettingsInvalid(f"{name} must be a whole number of 0 or more, not {value!r}")
     return int(value)
+
+
+def _stream_url(env: Mapping[str, str]) -> str | None:
+    value = (env.get("OPENOMS_EVENT_STREAM_URL") or "").strip()
+    if not value:
+        return None
+    servers = [server.strip() for server in value.split(",")]
+    if not all(s.startswith(_STREAM_SCHEMES) and s.partition("://")[2] for s in servers):
+        # Never echo the value: a URL may carry a user and password.
+        raise SettingsInvalid(
+            "OPENOMS_EVENT_STREAM_URL must be one or more nats:// (or tls://) server URLs, "
+            "separated by commas"
+        )
+    return ",".join(servers)
+
+
+def _stream_name(env: Mapping[str, str]) -> str:
+    value = env.get("OPENOMS_EVENT_STREAM_NAME") or DEFAULT_EVENT_STREAM_NAME
+    if not _STREAM_NAME.fullmatch(value):
+        raise SettingsInvalid(
+            f"OPENOMS_EVENT_STREAM_NAME must be 1 to 64 letters, digits, '-' or '_', not {value!r}"
+        )
+    return value
 
 
 def normalise_database_url(url: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import threading
 from pathlib import Path
 from typing import Annotated
@@ -158,10 +159,12 @@ def run_worker(
                 raise typer.Exit(code=code)
             return
         stop = threading.Event()
+        # SIGTERM (a service manager's stop) ends the pass in hand and closes the event
+        # stream's connection, as Ctrl-C does; the worker processes of --processes do the same.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
         try:
             run_worker_until(settings, db, stop)
-        except KeyboardInterrupt:
-            stop.set()
         finally:
             db.dispose()
 

@@ -23,6 +23,7 @@ PostgreSQL: SQLite has one writer, so both commands refuse N > 1 on it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import multiprocessing
@@ -48,7 +49,13 @@ from openoms.adapters.payments import default_gateways
 from openoms.api.app import create_app
 from openoms.api.logs import LOG_FORMAT_ENV, configure_logging
 from openoms.config import Settings
-from openoms.worker.consumers import default_jobs, default_metrics, default_registry
+from openoms.domain.ports import EventStream, EventStreamUnavailable
+from openoms.worker.consumers import (
+    default_jobs,
+    default_metrics,
+    default_registry,
+    open_event_stream,
+)
 from openoms.worker.jobs import standard_worker
 from openoms.worker.runner import Worker
 from openoms.worker.supervisor import Supervisor
@@ -58,6 +65,8 @@ log = logging.getLogger(__name__)
 # Set by `serve --workers N` for its children: "1" runs an outbox worker thread in each.
 IN_PROCESS_WORKER_ENV = "OPENOMS_SERVE_IN_PROCESS_WORKER"
 FACTORY = "openoms.cli.processes:app_from_env"
+# How long shutdown waits for a worker thread's pass before closing the event stream.
+WORKER_STOP_SECONDS = 30.0
 
 
 class SingleWriter(ValueError):
@@ -75,8 +84,10 @@ def refuse_sqlite(db: Database, count: int, what: str) -> None:
 
 def build_app(settings: Settings, db: Database, *, worker: bool) -> FastAPI:
     """The API over `db` as `openoms serve` runs it: one set of carriers, gateways and
-    metrics shared with an outbox worker thread (when `worker`), which stops with the app."""
-    registry = default_registry()
+    metrics shared with an outbox worker thread (when `worker`), which stops with the app,
+    closing the process's event stream connection (OPENOMS_EVENT_STREAM_URL) after it."""
+    stream = open_event_stream(settings)
+    registry = default_registry(settings, event_stream=stream)
     carriers, gateways, metrics = default_carriers(db), default_gateways(db), default_metrics()
     carriers.instrument(metrics.carrier)
     gateways.instrument(metrics.gateway)
@@ -94,22 +105,28 @@ def build_app(settings: Settings, db: Database, *, worker: bool) -> FastAPI:
         jobs = default_jobs(db, carriers, gateways)
         jobs.observer = metrics.job_ran
         in_process = standard_worker(db, registry, jobs, poll_seconds=settings.worker_poll_seconds)
-        _stop_with_app(app, in_process)
+        _stop_with_app(app, in_process, stream)
     return app
 
 
-def _stop_with_app(app: FastAPI, worker: Worker) -> None:
-    """Run `worker` in a thread from the app's startup until its shutdown."""
+def _stop_with_app(app: FastAPI, worker: Worker, stream: EventStream | None) -> None:
+    """Run `worker` in a thread from the app's startup until its shutdown; then close the
+    event stream, once the worker's last pass is over (or WORKER_STOP_SECONDS passed)."""
     inner = app.router.lifespan_context
 
     @contextlib.asynccontextmanager
     async def lifespan(app_: Any) -> AsyncIterator[Any]:
-        _thread, stop = worker.start_in_thread()
+        if stream is not None:  # connect before the first pass (up to 2 s if NATS is down)
+            await asyncio.to_thread(start_event_stream, stream)
+        thread, stop = worker.start_in_thread()
         try:
             async with inner(app_) as state:
                 yield state
         finally:
             stop.set()
+            if stream is not None:  # off the event loop: both may take seconds
+                await asyncio.to_thread(thread.join, WORKER_STOP_SECONDS)
+                await asyncio.to_thread(stream.close)
 
     app.router.lifespan_context = lifespan
 
@@ -214,14 +231,32 @@ def worker_main() -> None:
 
 
 def run_worker_until(settings: Settings, db: Database, stop: threading.Event) -> None:
-    """The standard worker over `db`, with this process's metrics, until `stop` is set."""
+    """The standard worker over `db`, with this process's metrics and its one event stream
+    connection (OPENOMS_EVENT_STREAM_URL), until `stop` is set."""
     carriers, gateways, metrics = default_carriers(db), default_gateways(db), default_metrics()
     carriers.instrument(metrics.carrier)
     gateways.instrument(metrics.gateway)
     jobs = default_jobs(db, carriers, gateways)
     jobs.observer = metrics.job_ran
     poll = settings.worker_poll_seconds
-    standard_worker(db, default_registry(), jobs, poll_seconds=poll).run_forever(stop)
+    stream = open_event_stream(settings)
+    registry = default_registry(settings, event_stream=stream)
+    try:
+        if stream is not None:
+            start_event_stream(stream)
+        standard_worker(db, registry, jobs, poll_seconds=poll).run_forever(stop)
+    finally:
+        if stream is not None:
+            stream.close()
+
+
+def start_event_stream(stream: EventStream) -> None:
+    """Connect and create the stream at start-up if NATS is there; if not, say so and go on:
+    the deliveries wait and are retried until it is."""
+    try:
+        stream.start()
+    except EventStreamUnavailable as exc:
+        log.warning("event stream unavailable at start-up (publishes will retry): %s", exc)
 
 
 def run_worker_processes(processes: int) -> int:

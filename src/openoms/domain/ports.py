@@ -201,3 +201,49 @@ class PaymentGateway(Protocol):
     def refund(self, request: GatewayRequest) -> GatewayResponse: ...
 
     def reverse_authorization(self, request: GatewayRequest) -> GatewayResponse: ...
+
+
+# --- the event stream ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StreamMessage:
+    """One event as the stream carries it. `message_id` (the event's id) is the stream's
+    de-duplication key: a second message with the same id is dropped, so publishing again
+    after a crash or a lost acknowledgement never stores a second copy."""
+
+    subject: str
+    message_id: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StreamAck:
+    """The stream's receipt: where the message is stored, and whether it was already there
+    (`duplicate`: an earlier publish of the same id was stored and this one dropped)."""
+
+    stream: str
+    sequence: int
+    duplicate: bool = False
+
+
+class EventStreamUnavailable(Exception):
+    """The stream did not acknowledge the message (down, unreachable, timed out, closed):
+    it may or may not be stored. Publish it again later with the same `message_id`."""
+
+
+class EventStream(Protocol):
+    """A durable, de-duplicating stream of events (NATS JetStream in production). `publish`
+    returns only once the stream has stored the message, and raises EventStreamUnavailable
+    otherwise. `subject_prefix` is the first token of every subject it stores. Implementations
+    must be safe to call from several threads. `start` connects (and sets the stream up) now
+    rather than at the first publish, raising EventStreamUnavailable if it cannot."""
+
+    @property
+    def subject_prefix(self) -> str: ...
+
+    def start(self) -> None: ...
+
+    def publish(self, message: StreamMessage) -> StreamAck: ...
+
+    def close(self) -> None: ...

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from openoms.adapters.carriers import Carriers, default_carriers
 from openoms.adapters.db.session import Database
+from openoms.adapters.event_stream import NatsEventStream, stream_consumer
 from openoms.adapters.jobs import JobRegistry
 from openoms.adapters.metrics import Metrics
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.adapters.payments import Gateways, default_gateways
+from openoms.config import Settings
+from openoms.domain.ports import EventStream
+from openoms.schemas.events import BY_NAME
 from openoms.schemas.flows import trigger_catalog
 from openoms.services.finance import invoicing_consumers
 from openoms.services.flows import flow_job_kinds, flows_consumer
@@ -36,8 +40,17 @@ from openoms.services.routing import ROUTE_JOB, routing_consumers, routing_job_k
 from openoms.services.service_actions import RESHIP_JOB, reship_consumers, reship_job_kind
 
 
-def default_registry() -> ConsumerRegistry:
-    """A fresh registry with every built-in consumer (built per call: no module state)."""
+def default_registry(
+    settings: Settings | None = None, *, event_stream: EventStream | None = None
+) -> ConsumerRegistry:
+    """A fresh registry with every built-in consumer (built per call: no module state).
+
+    With OPENOMS_EVENT_STREAM_URL set (in `settings`, by default the environment's), every
+    event is also published to the event stream: to `event_stream` if given, else to a
+    `NatsEventStream` built here, which connects only if it publishes. Every process that
+    records events must see the same setting, since capture writes a delivery for each
+    subscribed consumer; the process that runs the worker passes its own stream in, to
+    close it at shutdown (cli/processes.py)."""
     registry = ConsumerRegistry()
     # Consumers that record events from inside a delivery (routing's and reships' reroute
     # requests, invoicing's `invoice.created`) record them to this registry's outbox.
@@ -52,7 +65,25 @@ def default_registry() -> ConsumerRegistry:
         flows_consumer(outbox, trigger_catalog()),  # automation flows, on every event
     ]:
         registry.register(consumer)
+    stream = event_stream
+    if stream is None:
+        stream = open_event_stream(settings or Settings.from_env())
+    if stream is not None:  # every event, to the stream for big consumers
+        registry.register(stream_consumer(stream, catalog_versions()))
     return registry
+
+
+def open_event_stream(settings: Settings) -> NatsEventStream | None:
+    """The NATS JetStream stream the settings name (not connected yet), or None when
+    OPENOMS_EVENT_STREAM_URL is unset."""
+    if settings.event_stream_url is None:
+        return None
+    return NatsEventStream(settings.event_stream_url, stream=settings.event_stream_name)
+
+
+def catalog_versions() -> dict[str, int]:
+    """Each event name's version in the event catalog (the envelope's `version`)."""
+    return {name: event_type.version for name, event_type in BY_NAME.items()}
 
 
 def default_jobs(
