@@ -22,6 +22,7 @@ from openoms.api.cancels.router import router as cancels_router
 from openoms.api.errors import install_error_handlers
 from openoms.api.events.router import router as events_router
 from openoms.api.finance.router import router as finance_router
+from openoms.api.flows.router import router as flows_router
 from openoms.api.fulfillment.router import router as fulfillment_router
 from openoms.api.holds.router import router as holds_router
 from openoms.api.inventory.router import IMPORT_PATH
@@ -127,6 +128,7 @@ def create_app(
     app.include_router(process_exceptions_router)
     app.include_router(keys_router)
     app.include_router(events_router)
+    app.include_router(flows_router)
     app.include_router(ops_router)
     install_openapi(app)
 

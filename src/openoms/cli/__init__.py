@@ -4,6 +4,7 @@ Command modules register themselves on the shared Typer apps when imported here.
 """
 
 from openoms.cli import finance as _finance  # noqa: F401  (each module registers)
+from openoms.cli import flows as _flows  # noqa: F401
 from openoms.cli import inventory as _inventory  # noqa: F401
 from openoms.cli import locations as _locations  # noqa: F401
 from openoms.cli import main as _main  # noqa: F401

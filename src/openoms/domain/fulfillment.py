@@ -123,6 +123,8 @@ class ProcessExceptionCategory(StrEnum):
     INVENTORY = "inventory"
     CARRIER = "carrier"
     INVOICING = "invoicing"
+    AUTOMATION = "automation"  # an automation flow's action failed (services/flows)
+    REVIEW = "review"  # raised by a flow for a person to look at (its `raise_exception`)
 
 
 _P = ProcessExceptionStatus

@@ -20,7 +20,9 @@ from openoms.adapters.payments import Gateways, default_gateways
 from openoms.config import Settings
 from openoms.domain.ports import EventStream
 from openoms.schemas.events import BY_NAME
+from openoms.schemas.flows import trigger_catalog
 from openoms.services.finance import invoicing_consumers
+from openoms.services.flows import flow_job_kinds, flows_consumer
 from openoms.services.fulfillment import LABEL_JOB, label_job
 from openoms.services.orders import ROUTE_ORDER_JOB, VERIFY_JOB
 from openoms.services.payments import (
@@ -60,6 +62,7 @@ def default_registry(
         *refund_consumers(),  # pay back credit memos and excess funds
         *invoicing_consumers(outbox),  # invoice what shipped
         *reversal_consumers(),  # release what is still authorized once an order is settled
+        flows_consumer(outbox, trigger_catalog()),  # automation flows, on every event
     ]:
         registry.register(consumer)
     stream = event_stream
@@ -100,6 +103,8 @@ def default_jobs(
     registry.register(REFUND_JOB, refund_job(gateways))
     registry.register(REVERSE_JOB, reversal_job(gateways))
     registry.register(VERIFY_JOB, verification_job(gateways))
+    for kind, job_kind in flow_job_kinds(trigger_catalog()).items():  # retries, the gate
+        registry.register(kind, job_kind)
     return registry
 
 

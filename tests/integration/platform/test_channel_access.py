@@ -152,6 +152,15 @@ KEY_API = {
     ("POST", "/api/v1/api-keys/{api_key_id}/actions/revoke"),
 }
 
+# The flows API: admin only (tests/integration/flows/test_flows_api.py), so never bound.
+FLOW_API = {
+    ("PUT", "/api/v1/flows/{ref}"),
+    ("GET", "/api/v1/flows"),
+    ("GET", "/api/v1/flows/{ref}"),
+    ("GET", "/api/v1/flows/{ref}/runs"),
+    ("POST", "/api/v1/flows/{ref}/actions/test"),
+}
+
 ROUTE_PARAMS = {
     "summary_id": "summary",
     "ps_id": "ps",
@@ -209,7 +218,7 @@ def test_every_route_is_classified(api: Api) -> None:
     """A new route must be added to one of the lists here, and so be checked below."""
     by_id = {(method, path) for method, path, _ in BY_ID}
     assert len(by_id) == len(BY_ID)
-    assert app_routes(api) == by_id | LISTS | CAPTURE | NO_ORDER_DATA | KEY_API
+    assert app_routes(api) == by_id | LISTS | CAPTURE | NO_ORDER_DATA | KEY_API | FLOW_API
 
 
 @pytest.mark.parametrize("who", ["uk_staff", "uk_shop"])

@@ -33,7 +33,8 @@ from openoms.domain.fulfillment import RESHIP, ProcessExceptionCategory, Shipmen
 from openoms.domain.inventory import LocationType
 from openoms.domain.ports import GatewayResult
 from openoms.schemas.events import BY_NAME, EVENT_TYPES
-from openoms.services import exceptions, fulfillment, inventory, returns, service_actions
+from openoms.schemas.flows import trigger_catalog
+from openoms.services import exceptions, flows, fulfillment, inventory, returns, service_actions
 from openoms.services.inventory import InventoryLine, apply_inventory_import
 from openoms.services.orders import (
     CapturePolicy,
@@ -69,8 +70,20 @@ ON_ORDER_FLOW = frozenset({"invoice.excess_applied"})
 BACKORDER_FLOW = frozenset({"order_summary.partially_routed"})
 # Capture holds units where routing ships them: only a change in between moves them.
 MOVED_FLOW = frozenset({"reservation.transferred"})
+# Automation flows (docs/flows.md) write these.
+AUTOMATION_FLOW = frozenset(
+    {"flow.upserted", "order_summary.note_added", "order_summary.routing_strategy_set"}
+)
 HOLD_FLOW = frozenset({"order_summary.held", "order_summary.released"})
-FLOWS = RETURN_FLOW | EXCHANGE_FLOW | ON_ORDER_FLOW | BACKORDER_FLOW | MOVED_FLOW | HOLD_FLOW
+FLOWS = (
+    RETURN_FLOW
+    | EXCHANGE_FLOW
+    | ON_ORDER_FLOW
+    | BACKORDER_FLOW
+    | MOVED_FLOW
+    | HOLD_FLOW
+    | AUTOMATION_FLOW
+)
 
 
 def stored_events(db: Database) -> list[m.Event]:
@@ -240,6 +253,24 @@ def test_units_moved_by_routing_store_valid_events(db: Database) -> None:
         inventory.upsert_location(session, outbox, "WH-LDN", place)
     drain_db(db)
     assert_valid(db, MOVED_FLOW)
+
+
+def test_automation_flows_store_valid_events(db: Database) -> None:
+    """A flow that notes every new order and routes it by distance."""
+    stock_network(db)
+    outbox = Outbox(default_registry())
+    flow = flows.FlowDocument(
+        trigger="order_summary.created",
+        actions=[
+            {"type": "add_note", "note": "seen"},
+            {"type": "set_routing_strategy", "strategy": "rank_by_distance"},
+        ],
+    )
+    with db.transaction() as session:
+        flows.put_flow(session, outbox, trigger_catalog(), "note-all", flow)
+    capture(db, outbox, order_payload())
+    drain_db(db)
+    assert_valid(db, AUTOMATION_FLOW)
 
 
 def test_holds_placed_and_released_store_valid_events(db: Database) -> None:

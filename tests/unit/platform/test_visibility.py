@@ -12,6 +12,7 @@ def test_every_table_that_belongs_to_an_order_is_filtered() -> None:
         "CreditApplication",
         "CreditMemo",
         "Event",
+        "FlowRun",
         "FulfillmentOrder",
         "Invoice",
         "Order",

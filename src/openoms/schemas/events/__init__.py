@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from openoms.schemas.events import (
     exceptions,
     finance,
+    flows,
     fulfillment,
     inventory,
     orders,
@@ -42,6 +43,7 @@ EVENT_TYPES: tuple[EventType, ...] = tuple(
             *inventory.TYPES,
             *fulfillment.TYPES,
             *finance.TYPES,
+            *flows.TYPES,
             *payments.TYPES,
             *returns.TYPES,
             *exceptions.TYPES,

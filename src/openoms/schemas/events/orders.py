@@ -24,6 +24,16 @@ class BackorderedLine(EventPayload):
     quantity: Quantity
 
 
+class OrderTotals(EventPayload):
+    """The order's totals at capture, named as in the order summary view."""
+
+    product: Amount = Field(description="The products' prices.")
+    delivery: Amount = Field(description="The delivery charges.")
+    adjustments: Amount = Field(description="Discounts and other adjustments (negative).")
+    tax: Amount = Field(description="Tax on all of the above.")
+    grand_total: Amount
+
+
 class OrderSummaryCreated(EventPayload):
     order_summary_id: str
     channel: str
@@ -31,11 +41,25 @@ class OrderSummaryCreated(EventPayload):
     lifecycle: str = Field(description="`MANAGED` or `UNMANAGED`.")
     currency: str
     grand_total: Amount
+    totals: OrderTotals
     delivery_groups: list[str] = Field(description="The delivery groups' refs.")
     reservations: dict[str, str] = Field(
         description="Delivery group ref → the id of the reservation made for it at capture."
     )
     backordered: list[BackorderedLine]
+
+
+class OrderSummaryNoteAdded(EventPayload):
+    order_summary_id: str
+    note: str
+    author: str = Field(description="Who wrote it: `flow:<ref>` for an automation flow.")
+
+
+class OrderSummaryRoutingStrategySet(EventPayload):
+    order_summary_id: str
+    strategy: str = Field(description="The routing strategy this order's routing uses.")
+    previous: str | None = Field(description="The order's override before; null: none.")
+    set_by: str = Field(description="Who set it: `flow:<ref>` for an automation flow.")
 
 
 class OrderSummaryStatusChanged(StatusMove):
@@ -180,6 +204,12 @@ TYPES: tuple[EventType, ...] = (
         "A hold was placed on an order: its routing waits until every hold is released.",
     ),
     EventType(
+        "order_summary.note_added",
+        "order_summary",
+        OrderSummaryNoteAdded,
+        "A note was added to the order's timeline (by an automation flow's `add_note`).",
+    ),
+    EventType(
         "order_summary.partially_routed",
         "order_summary",
         OrderSummaryPartiallyRouted,
@@ -220,6 +250,12 @@ TYPES: tuple[EventType, ...] = (
         "order_summary",
         OrderSummaryRouted,
         "Routing placed every open unit of a delivery group.",
+    ),
+    EventType(
+        "order_summary.routing_strategy_set",
+        "order_summary",
+        OrderSummaryRoutingStrategySet,
+        "The order's routing strategy was set, overriding its channel's for its routing.",
     ),
     EventType(
         "order_summary.status_changed",

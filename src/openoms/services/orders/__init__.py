@@ -12,6 +12,11 @@ from openoms.services.orders.authorization_gate import (
     VERIFY_JOB,
     routing_gate_key,
 )
+from openoms.services.orders.automation_gate import (
+    AUTOMATION_GATE_JOB,
+    automation_gate_key,
+    routing_gates,
+)
 from openoms.services.orders.bulk import (
     MAX_BATCH,
     BatchRejected,
@@ -33,6 +38,7 @@ from openoms.services.orders.capture_placement import shipping_cost
 from openoms.services.orders.capture_routing import (
     ROUTE_ORDER_JOB,
     queue_order_routing,
+    release_order_routing,
     route_order_job_key,
 )
 from openoms.services.orders.capture_stock import (
@@ -75,6 +81,12 @@ from openoms.services.orders.imports import (
     OrderFileLine,
     import_orders,
 )
+from openoms.services.orders.order_notes import (
+    RoutingStrategyUnknown,
+    add_note,
+    routing_strategy,
+    set_routing_strategy,
+)
 from openoms.services.orders.summary import (
     item_quantities,
     locked_summary,
@@ -82,6 +94,7 @@ from openoms.services.orders.summary import (
 )
 
 __all__ = [
+    "AUTOMATION_GATE_JOB",
     "MAX_BATCH",
     "ROUTE_ORDER_JOB",
     "SYSTEM_OWNER",
@@ -99,10 +112,13 @@ __all__ = [
     "OrderFileLine",
     "RecordedChange",
     "RoutingStrategy",
+    "RoutingStrategyUnknown",
     "RowError",
     "RowOutcome",
     "RowStatus",
     "ShortagePolicy",
+    "add_note",
+    "automation_gate_key",
     "billed_amounts",
     "capture_batch",
     "capture_order",
@@ -126,10 +142,14 @@ __all__ = [
     "record_change",
     "refresh_summary_status",
     "release_hold",
+    "release_order_routing",
     "resume_job_key",
     "route_order_job_key",
     "routing_gate_key",
+    "routing_gates",
+    "routing_strategy",
     "row_path",
+    "set_routing_strategy",
     "shipping_cost",
     "threshold_strings",
     "unknown_channel",

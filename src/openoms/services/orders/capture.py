@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.ids import new_id
+from openoms.adapters.db.models import utcnow
 from openoms.adapters.db.repositories import orders as repo
 from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import DomainError
@@ -23,9 +24,10 @@ from openoms.domain.payments import AuthorizationStatus
 from openoms.domain.quantities import ItemQuantities
 from openoms.domain.summary import derive_status
 from openoms.services.orders.authorization_gate import queue_verification
+from openoms.services.orders.automation_gate import queue_automation_gate
 from openoms.services.orders.capture_routing import queue_order_routing
 from openoms.services.orders.capture_stock import GroupReservation, reserve_order_stock
-from openoms.services.orders.channels import channel_policy
+from openoms.services.orders.channels import capture_channel_policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +63,17 @@ def capture_order(session: Session, outbox: Outbox, draft: OrderDraft) -> Captur
         return CaptureResult(existing, created=False)
     # Every order, managed or not, names a configured channel: ChannelUnknown rolls the
     # claim back (looked up after the claim, so a repeat never pays for it).
-    policy = channel_policy(session, draft.channel)
+    policy, automated = capture_channel_policy(session, draft.channel)
     group_ids = _insert_order(session, summary_id, priced)
     reservations: list[GroupReservation] = []
     if draft.lifecycle is Lifecycle.MANAGED:
         reservations = reserve_order_stock(session, outbox, summary_id, priced, policy)
-        # Routing waits for the check of reported authorizations (routing_gate_key), which
-        # queues it when it passes; otherwise it is queued now, in this transaction.
+        # Routing waits for the check of reported authorizations (routing_gate_key) and for
+        # the flows on `order_summary.created` (automation_gate.py), which queue it when
+        # they pass; otherwise it is queued now, in this transaction.
         gated = policy.verify_authorizations and queue_verification(session, summary_id, draft)
+        if automated:
+            gated = queue_automation_gate(session, summary_id, utcnow()) or gated
         if not gated:
             queue_order_routing(session, summary_id, group_ids)
     outbox.record(session, [_created_event(summary_id, priced, reservations)])
@@ -277,6 +282,13 @@ def _created_event(
             "lifecycle": draft.lifecycle.value,
             "currency": draft.currency,
             "grand_total": format_minor(priced.totals.grand_total, draft.currency),
+            "totals": {
+                "product": format_minor(priced.totals.product, draft.currency),
+                "delivery": format_minor(priced.totals.delivery, draft.currency),
+                "adjustments": format_minor(priced.totals.adjustments, draft.currency),
+                "tax": format_minor(priced.totals.tax, draft.currency),
+                "grand_total": format_minor(priced.totals.grand_total, draft.currency),
+            },
             "delivery_groups": [g.ref for g in draft.delivery_groups],
             "reservations": {r.delivery_group: r.reservation_id for r in reservations},
             "backordered": [

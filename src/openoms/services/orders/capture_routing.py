@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from openoms.adapters.jobs import enqueue
+from openoms.adapters.jobs import enqueue, requeue
 
 ROUTE_ORDER_JOB = "route_order"
 
@@ -30,3 +30,11 @@ def queue_order_routing(
     if group_ids is not None:
         payload["group_summary_ids"] = list(group_ids)
     return enqueue(session, ROUTE_ORDER_JOB, route_order_job_key(summary_id), payload)
+
+
+def release_order_routing(session: Session, summary_id: str) -> None:
+    """Queue the order's `route_order` job, or run it again when it ran already (it found
+    the order gated, or the routing consumer queued it while a gate was shut): a gate that
+    opens calls this in the transaction that opens it."""
+    if not queue_order_routing(session, summary_id):
+        requeue(session, route_order_job_key(summary_id))

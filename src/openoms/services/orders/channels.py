@@ -26,6 +26,7 @@ from openoms.domain.returns import REFUND_ELIGIBLE_STATUSES, ReturnOrderStatus
 from openoms.services.inventory import LocationGroupUnknown, apply_changes, check_ref
 
 E = TypeVar("E", bound=DomainError)
+CREATED_EVENT = "order_summary.created"
 
 
 class ShortagePolicy(StrEnum):
@@ -169,6 +170,16 @@ def channel_policy(session: Session, channel_ref: str) -> ChannelPolicy:
     if row is None:
         raise unknown_channel(session, channel_ref, ChannelUnknown, field="channel")
     return _policy(row[0], row[1])
+
+
+def capture_channel_policy(session: Session, channel_ref: str) -> tuple[ChannelPolicy, bool]:
+    """`channel_policy` for capture, with whether an enabled automation flow runs on
+    `order_summary.created` (then the order's routing waits for it: automation_gate.py),
+    read in the same round trip."""
+    row = repo.channel_for_capture(session, channel_ref, CREATED_EVENT)
+    if row is None:
+        raise unknown_channel(session, channel_ref, ChannelUnknown, field="channel")
+    return _policy(row[0], row[1]), row[2]
 
 
 def configured_channel(session: Session, ref: str) -> Channel:

@@ -39,6 +39,7 @@ from openoms.services.payments.jobs import (
     payment_job_kinds,
 )
 from openoms.services.payments.refund_jobs import (
+    queue_refunds,
     refund_consumers,
     refund_job,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "payments_of",
     "prepare_capture",
     "prepare_refund",
+    "queue_refunds",
     "refund_consumers",
     "refund_job",
     "refund_payment",

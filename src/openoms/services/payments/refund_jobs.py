@@ -46,6 +46,14 @@ def refund_consumers() -> list[Consumer]:
     ]
 
 
+def queue_refunds(session: Session, order_summary_id: str, *, reason_key: str) -> bool:
+    """Queue the order's ensure-refunds job in the caller's transaction (an automation flow's
+    `ensure_refunds`), under a key of the caller's (`reason_key`): False when queued
+    already."""
+    key = refund_job_key(order_summary_id, reason_key)
+    return enqueue(session, REFUND_JOB, key, {"order_summary_id": order_summary_id})
+
+
 def refund_job(gateways: Gateways | None = None) -> JobKind:
     """The `ensure_refunds` job kind: calls gateways with no transaction held; a refund left
     PENDING (declined, no answer) → Reschedule, same keys next time."""

@@ -14,7 +14,7 @@ from openoms.adapters.outbox import Outbox
 from openoms.domain.fulfillment import ProcessExceptionCategory
 from openoms.domain.order import Lifecycle
 from openoms.services.exceptions import active_exception, raise_exception
-from openoms.services.orders import ROUTE_ORDER_JOB, is_held, routing_gate_key
+from openoms.services.orders import ROUTE_ORDER_JOB, is_held, routing_gates
 from openoms.services.routing.plan import OrderLookups
 from openoms.services.routing.rounds import (
     EXCEPTION_SEVERITY,
@@ -68,7 +68,7 @@ def run_route_order_job(
     if found is None or found[0].lifecycle != Lifecycle.MANAGED:
         return None
     summary, groups = found
-    if repo.job_unfinished(session, routing_gate_key(summary.id)):
+    if repo.any_job_unfinished(session, routing_gates(summary.id)):
         return None
     if is_held(session, summary.id):  # read under the summary's lock: see orders/holds.py
         return None

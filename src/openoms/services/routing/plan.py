@@ -73,7 +73,8 @@ def plan_route(
         _candidates(session, locations, group, summary.currency, wanted, own),
         _destination(group),
         RoutingPolicy(
-            strategy=policy.routing_strategy.value,
+            # An order's own strategy (a flow's `set_routing_strategy`) wins over its channel's.
+            strategy=summary.routing_strategy or policy.routing_strategy.value,
             max_splits=policy.max_splits,
             allow_partial=allow_partial,
         ),

@@ -48,7 +48,7 @@ from openoms.services.orders import (
     group_reservation_key,
     is_held,
     item_quantities,
-    routing_gate_key,
+    routing_gates,
 )
 from openoms.services.routing.fulfillment_orders import (
     create_fulfillment_orders,
@@ -65,7 +65,9 @@ from openoms.services.routing.stock import (
     rejected_holds,
 )
 
-AWAITING_REASON = "waiting for the order's authorizations to be verified"
+AWAITING_REASON = (
+    "waiting for the order's authorizations to be verified or its automation flows to run"
+)
 HELD_REASON = "the order is on hold; releasing its last hold resumes its routing"
 
 
@@ -76,7 +78,8 @@ class RouteStatus(StrEnum):
     NO_ROUTE = "no_route"  # nothing placed; process exception raised, retried with backoff
     RACED = "raced"  # the stock moved while the plan was carried out; retried soon
     ALREADY_ROUTED = "already_routed"  # this round made its fulfillment orders before
-    # The order's authorizations are being verified; the check queues routing when it passes.
+    # A gate is shut: the order's authorizations are being verified, or the flows on its
+    # creation have not run yet; whichever opens last queues routing (orders/*_gate.py).
     AWAITING_VERIFICATION = "awaiting_verification"
     # The order has an active hold; releasing the last one queues its routing again.
     ON_HOLD = "on_hold"
@@ -100,7 +103,7 @@ def route_delivery_group(
     if found is None or found[1].lifecycle != Lifecycle.MANAGED:
         return RouteOutcome(RouteStatus.NOTHING_TO_ROUTE, reason="not a managed delivery group")
     group, summary = found
-    if repo.job_unfinished(session, routing_gate_key(summary.id)):
+    if repo.any_job_unfinished(session, routing_gates(summary.id)):
         return RouteOutcome(RouteStatus.AWAITING_VERIFICATION, reason=AWAITING_REASON)
     if is_held(session, summary.id):  # read under the summary's lock: see orders/holds.py
         return RouteOutcome(RouteStatus.ON_HOLD, reason=HELD_REASON)

@@ -15,6 +15,7 @@ from openoms.services.service_actions.adjustments import (
 from openoms.services.service_actions.cancels import (
     CancelItems,
     ItemCancel,
+    cancel_open_units,
     cancel_with_messages,
 )
 from openoms.services.service_actions.exchanges import (
@@ -53,6 +54,7 @@ __all__ = [
     "ReshipRequest",
     "SubmittedExchange",
     "SubmittedReship",
+    "cancel_open_units",
     "cancel_with_messages",
     "discount_amounts",
     "reship_consumers",

@@ -98,6 +98,24 @@ def submit_cancel(
     return recorded
 
 
+def cancel_open_units(
+    session: Session, outbox: Outbox, summary_id: str, *, reason: str, refund_shipping: bool
+) -> list[RecordedChange]:
+    """Cancel every unit of the order not shipped yet (an automation flow's `cancel_order`):
+    `submit_cancel` of each product item's unshipped units. Nothing to cancel (all shipped
+    or canceled before): no change order, an empty answer."""
+    locked_summary(session, summary_id)
+    lines = []
+    for item in fo_repo.summary_items(session, summary_id):
+        q = item_quantities(item)
+        if item.type == ItemType.PRODUCT.value and q.net_ordered - q.fulfilled > 0:
+            lines.append(ItemCancel(item.id, q.net_ordered - q.fulfilled))
+    if not lines:
+        return []
+    request = CancelItems(tuple(lines), reason=reason, refund_shipping=refund_shipping)
+    return submit_cancel(session, outbox, summary_id, request)
+
+
 def cancel_with_messages(
     session: Session, outbox: Outbox, summary_id: str, request: CancelItems
 ) -> tuple[list[RecordedChange], list[str]]:

@@ -16,6 +16,7 @@ from openoms.adapters.db.models.finance import (
     Invoice,
     InvoiceLine,
 )
+from openoms.adapters.db.models.flows import Flow, FlowRun, FlowVersion
 from openoms.adapters.db.models.fulfillment import (
     FulfillmentOrder,
     FulfillmentOrderLineItem,
@@ -61,6 +62,9 @@ __all__ = [
     "CreditMemoLine",
     "Event",
     "EventDelivery",
+    "Flow",
+    "FlowRun",
+    "FlowVersion",
     "FulfillmentOrder",
     "FulfillmentOrderLineItem",
     "IdempotencyRecord",

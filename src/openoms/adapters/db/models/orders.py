@@ -90,6 +90,9 @@ class OrderSummary(Base):
     total_tax: Mapped[int] = mapped_column(Money)
     grand_total: Mapped[int] = mapped_column(Money)
     routing_attempts: Mapped[int] = mapped_column(default=0)
+    # The routing strategy this order's routing uses instead of its channel's (set by an
+    # automation flow's `set_routing_strategy`); None: the channel's.
+    routing_strategy: Mapped[str | None] = mapped_column(String(32))
     active_process_exception_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

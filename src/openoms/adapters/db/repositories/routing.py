@@ -236,6 +236,12 @@ def job_unfinished(session: Session, dedupe_key: str) -> bool:
     return status is not None and status != "done"
 
 
+def any_job_unfinished(session: Session, dedupe_keys: Sequence[str]) -> bool:
+    """Whether any job with one of these keys is queued and not done (one round trip)."""
+    statuses = session.scalars(select(m.Job.status).where(m.Job.dedupe_key.in_(dedupe_keys)))
+    return any(status != "done" for status in statuses)
+
+
 def due_jobs(session: Session, keys: Sequence[str], now: datetime) -> set[str]:
     """Those of the job keys whose job is pending and due (or running) already."""
     due: set[str] = set()
