@@ -1,0 +1,128 @@
+"""Orders: the search list and the order summary page (read-only)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse
+
+from openoms.adapters.db.session import Database
+from openoms.console.auth import ORDER_DESK, PageNotFound, Visitor, console_db, require_role
+from openoms.console.paging import (
+    PAGE_SIZE,
+    SearchInvalid,
+    day_start,
+    decode_cursor,
+    encode_cursor,
+)
+from openoms.console.render import page
+from openoms.console.timeline import timeline
+from openoms.domain.errors import OrderSummaryNotFound
+from openoms.domain.summary import OrderSummaryStatus
+from openoms.services.orders import known_channels
+from openoms.services.views import OrderSearch, order_summary_view, search_orders
+
+router = APIRouter(prefix="/console")
+OrderDesk = Annotated[Visitor, Depends(require_role(*ORDER_DESK))]
+Text = Annotated[str, Query(max_length=200)]
+
+
+@router.get("/orders", response_class=HTMLResponse, include_in_schema=False)
+def orders(
+    request: Request,
+    visitor: OrderDesk,
+    db: Annotated[Database, Depends(console_db)],
+    reference: Text = "",
+    email: Text = "",
+    name: Text = "",
+    status: Text = "",
+    channel: Text = "",
+    ordered_from: Text = "",
+    ordered_to: Text = "",
+    cursor: Text = "",
+) -> HTMLResponse:
+    """Order summaries newest first, searched, a page at a time. An htmx request (the form
+    as you type) gets the results alone."""
+    form = {
+        "reference": reference,
+        "email": email,
+        "name": name,
+        "status": status,
+        "channel": channel,
+        "ordered_from": ordered_from,
+        "ordered_to": ordered_to,
+    }
+    rows: list[dict[str, Any]] = []
+    next_cursor = None
+    error = ""
+    with db.reading() as session:
+        channels = known_channels(session)
+        try:
+            search = OrderSearch(
+                reference=reference or None,
+                email=email or None,
+                name=name or None,
+                status=_status(status),
+                channel=channel or None,
+                ordered_from=day_start(ordered_from, "From"),
+                ordered_to=day_start(ordered_to, "To", after=True),
+            )
+            found = search_orders(
+                session,
+                search,
+                after_id=decode_cursor(cursor, prefix="os_"),
+                limit=PAGE_SIZE + 1,
+            )
+        except SearchInvalid as exc:
+            error = str(exc)
+        else:
+            rows = found[:PAGE_SIZE]
+            if len(found) > PAGE_SIZE:
+                next_cursor = encode_cursor(rows[-1]["id"])
+    template = "orders_results.html" if request.headers.get("HX-Request") else "orders.html"
+    return page(
+        request,
+        template,
+        visitor,
+        status_code=400 if error else 200,
+        title="Orders",
+        form=form,
+        rows=rows,
+        next_cursor=next_cursor,
+        first_page=not cursor,
+        error=error,
+        statuses=[s.value for s in OrderSummaryStatus],
+        channels=channels,
+    )
+
+
+def _status(value: str) -> str | None:
+    if not value:
+        return None
+    if value not in {s.value for s in OrderSummaryStatus}:
+        raise SearchInvalid(f"Status {value!r} is not an order status.")
+    return value
+
+
+@router.get("/orders/{summary_id}", response_class=HTMLResponse, include_in_schema=False)
+def order(
+    request: Request,
+    summary_id: Annotated[str, Path(max_length=60)],
+    visitor: OrderDesk,
+    db: Annotated[Database, Depends(console_db)],
+) -> HTMLResponse:
+    """Everything about one order: the same read model as GET /api/v1/order-summaries/{id}."""
+    with db.reading() as session:
+        try:
+            summary = order_summary_view(session, summary_id)
+        except OrderSummaryNotFound:
+            raise PageNotFound(f"There is no order {summary_id!r}.") from None
+    return page(
+        request,
+        "order.html",
+        visitor,
+        title=f"Order {summary['external_reference']}",
+        o=summary,
+        events=timeline(summary["events"]),
+    )
