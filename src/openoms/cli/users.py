@@ -41,7 +41,9 @@ def _read_password(from_stdin: bool) -> str:
 @users_app.command("create")
 def users_create(
     email: Annotated[str, typer.Argument(help="The user's email: how they sign in.")],
-    role: Annotated[str, typer.Option("--role", "-r", help="agent, warehouse, finance or admin.")],
+    role: Annotated[
+        ConsoleRole, typer.Option("--role", "-r", help="agent, warehouse, finance or admin.")
+    ],
     name: Annotated[
         str | None, typer.Option(help="Shown in the console (default: the email's name).")
     ] = None,

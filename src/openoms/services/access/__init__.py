@@ -29,7 +29,7 @@ from openoms.services.access.people import (
     ensure_console_user,
     list_console_users,
 )
-from openoms.services.access.sign_in import (
+from openoms.services.access.sessions import (
     LOGIN_FAILURES,
     LOGIN_WINDOW,
     SESSION_HOURS,
