@@ -77,7 +77,9 @@ def users_create(
     except DomainError as exc:
         raise fail(_problem(exc)) from None
     where = f"  locations: {', '.join(user.locations)}" if user.locations else ""
-    console.print(f"{user.id}  {user.email}  role: {user.role}{where}", highlight=False)
+    console.print(
+        f"{user.id}  {user.email}  role: {user.role}{where}", highlight=False, soft_wrap=True
+    )
 
 
 @users_app.command("list")
@@ -111,7 +113,11 @@ def users_disable(email: Annotated[str, typer.Argument(help="The user's email.")
             ended = disable_console_user(session, email)
     except DomainError as exc:
         raise fail(_problem(exc)) from None
-    console.print(f"disabled {email.strip().lower()}; {ended} session(s) ended", highlight=False)
+    console.print(
+        f"disabled {email.strip().lower()}; {ended} session(s) ended",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @users_app.command("demo-admin", hidden=True)

@@ -41,9 +41,10 @@ def orders(
     ordered_from: Text = "",
     ordered_to: Text = "",
     cursor: Text = "",
+    limit: Annotated[int, Query(ge=1, le=200)] = PAGE_SIZE,
 ) -> HTMLResponse:
-    """Order summaries newest first, searched, a page at a time. An htmx request (the form
-    as you type) gets the results alone."""
+    """Order summaries newest first, searched, `limit` a page. An htmx request (the form as
+    you type) gets the results alone."""
     form = {
         "reference": reference,
         "email": email,
@@ -52,6 +53,7 @@ def orders(
         "channel": channel,
         "ordered_from": ordered_from,
         "ordered_to": ordered_to,
+        "limit": limit if limit != PAGE_SIZE else "",
     }
     rows: list[dict[str, Any]] = []
     next_cursor = None
@@ -72,13 +74,13 @@ def orders(
                 session,
                 search,
                 after_id=decode_cursor(cursor, prefix="os_"),
-                limit=PAGE_SIZE + 1,
+                limit=limit + 1,
             )
         except SearchInvalid as exc:
             error = str(exc)
         else:
-            rows = found[:PAGE_SIZE]
-            if len(found) > PAGE_SIZE:
+            rows = found[:limit]
+            if len(found) > limit:
                 next_cursor = encode_cursor(rows[-1]["id"])
     template = "orders_results.html" if request.headers.get("HX-Request") else "orders.html"
     return page(
