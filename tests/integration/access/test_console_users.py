@@ -101,7 +101,9 @@ def test_sign_in_opens_a_session_that_expires(db: Database) -> None:
     add_user(db, "ann@example.com", "agent")
     with db.transaction() as session:
         outcome = sign_in(session, "Ann@Example.com", PASSWORD, client="10.0.0.1")
-    assert outcome.token and outcome.identity and outcome.refusal is None
+    assert outcome.token
+    assert outcome.identity
+    assert outcome.refusal is None
     assert outcome.identity.role is ConsoleRole.AGENT
     with db.reading() as session:
         row = session.scalars(select(m.ConsoleSession)).one()
@@ -133,7 +135,8 @@ def test_failed_sign_ins_are_limited_per_email_and_client(db: Database) -> None:
         assert (outcome.token, outcome.limited) == (None, False)
     with db.transaction() as session:
         limited = sign_in(session, "ann@example.com", PASSWORD, client="1.1.1.1")
-    assert limited.token is None and limited.limited
+    assert limited.token is None
+    assert limited.limited
     assert limited.refusal == (
         "Too many failed sign-ins for ann@example.com from this address. Try again in 15 minutes."
     )
