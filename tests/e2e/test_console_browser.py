@@ -6,6 +6,7 @@ session for the old cookie too."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -154,3 +155,34 @@ def test_signing_out_ends_the_session(console: Console, page: Page) -> None:
         expect(stale.get_by_role("heading", name="Sign in")).to_be_visible()
     finally:
         replay.close()
+
+
+def demo_admin(console: Console) -> tuple[str, str]:
+    """`openoms users demo-admin`, as `make run` runs it: the email and password it prints."""
+    result = subprocess.run(
+        [str(OPENOMS), "users", "demo-admin", "--url", f"{console.server.base_url}/console/"],
+        env=cli_env(console.server.database_url),
+        cwd=console.server.stdout_path.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    found = re.search(r"sign in as (\S+) with password (\S+)", result.stdout)
+    assert found, result.stdout
+    assert f"console: {console.server.base_url}/console/" in result.stdout
+    return found.group(1), found.group(2)
+
+
+def test_the_login_make_run_prints_signs_the_demo_admin_in(console: Console, page: Page) -> None:
+    demo_admin(console)
+    email, password = demo_admin(console)  # again: the same admin, a fresh password
+    page.goto("/console/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    menu = page.get_by_role("navigation", name="Main")
+    expect(menu).to_contain_text("Orders")
+    expect(menu).to_contain_text("Fulfillment orders")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Demo admin")
