@@ -28,6 +28,14 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["version"] = __version__
 
+
+def words(value: str | None) -> str:
+    """A status or code as words: `WAITING_TO_FULFILL` → `waiting to fulfill`."""
+    return (value or "").replace("_", " ").lower()
+
+
+templates.env.filters["words"] = words
+
 # (label, path, roles): what the menu offers each role. The routes check the same roles.
 MENU: tuple[tuple[str, str, tuple[ConsoleRole, ...]], ...] = (
     ("Home", "/console/", ANYONE),
