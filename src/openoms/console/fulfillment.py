@@ -40,9 +40,10 @@ def fulfillment_orders(
     location: Text = "",
     status: Text = "",
     cursor: Text = "",
+    limit: Annotated[int, Query(ge=1, le=200)] = PAGE_SIZE,
 ) -> HTMLResponse:
     """One location's fulfillment orders oldest first (the order a warehouse works them),
-    by status, a page at a time."""
+    by status, `limit` a page."""
     identity = visitor.identity
     with db.reading() as session:
         refs = [loc.ref for loc in list_locations(session) if identity.sees_location(loc.ref)]
@@ -61,7 +62,7 @@ def fulfillment_orders(
                     location_ref=chosen,
                     status=status or None,
                     after_id=decode_cursor(cursor, prefix="fo_"),
-                    limit=PAGE_SIZE + 1,
+                    limit=limit + 1,
                 )
                 if chosen
                 else []
@@ -71,11 +72,11 @@ def fulfillment_orders(
         except NotFound as exc:
             raise PageNotFound(exc.detail) from None
         else:
-            shown = found[:PAGE_SIZE]
+            shown = found[:limit]
             rows = fulfillment_order_views(
                 session, shown, shipments_of(session, [fo.id for fo in shown])
             )
-            if len(found) > PAGE_SIZE:
+            if len(found) > limit:
                 next_cursor = encode_cursor(shown[-1].id)
     return page(
         request,
@@ -89,5 +90,6 @@ def fulfillment_orders(
         statuses=[s.value for s in FulfillmentOrderStatus],
         rows=rows,
         next_cursor=next_cursor,
+        limit=limit if limit != PAGE_SIZE else "",
         error=error,
     )

@@ -219,3 +219,17 @@ def test_a_warehouse_user_limited_to_locations_sees_only_those(api: Api, console
     other = browser.client.get("/console/fulfillment?location=WH-LDN")
     assert other.status_code == 403
     assert "You work at WH-MAN; not at WH-LDN." in other.text
+
+
+def test_a_sign_in_form_cookie_that_was_not_signed_here_is_refused(
+    api: Api, console: Browsers
+) -> None:
+    add_user(api.db, "ann@example.com", "agent")
+    browser = console()
+    browser.client.cookies.set("openoms_login_csrf", "nonce.forged-signature", path="/console")
+    answer = browser.client.post(
+        "/console/login",
+        data={"email": "ann@example.com", "password": PASSWORD, "csrf_token": "nonce"},
+    )
+    assert answer.status_code == 403
+    assert sessions(api.db) == []

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from argon2 import PasswordHasher
+from sqlalchemy import func, select, update
 from typer.testing import CliRunner
 
 from openoms.adapters.db import models as m
@@ -231,3 +232,28 @@ def test_the_users_cli_creates_lists_and_disables(db: Database) -> None:
     assert missing.exit_code == 1
     assert "email: no console user 'nobody@example.com'" in missing.output
     assert count(db, m.ConsoleUser) == 2
+
+
+def test_a_hash_made_with_weaker_settings_is_replaced_at_sign_in(db: Database) -> None:
+    add_user(db, "ann@example.com", "agent")
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    with db.transaction() as session:
+        session.execute(update(m.ConsoleUser).values(password_hash=weak))
+    with db.transaction() as session:
+        assert sign_in(session, "ann@example.com", PASSWORD, client="c").token
+    with db.reading() as session:
+        stored = session.scalars(select(m.ConsoleUser.password_hash)).one()
+    assert stored != weak
+    assert not PasswordHasher().check_needs_rehash(stored)
+
+
+def test_a_malformed_email_or_a_broken_hash_only_fails_the_sign_in(db: Database) -> None:
+    add_user(db, "ann@example.com", "agent")
+    with db.transaction() as session:
+        session.execute(update(m.ConsoleUser).values(password_hash="not an argon2 hash"))
+    with db.transaction() as session:
+        assert sign_in(session, "not an email", PASSWORD, client="c").refusal
+        assert sign_in(session, "ann@example.com", PASSWORD, client="c").token is None
+    with db.reading() as session:
+        emails = session.scalars(select(m.ConsoleLoginFailure.email)).all()
+    assert sorted(emails) == ["ann@example.com", "not an email"]

@@ -13,6 +13,7 @@ import pytest
 
 from tests.integration.conftest import Api
 from tests.integration.console_client import Browser, add_user
+from tests.integration.worker import drain_db
 from tests.network import stock_network
 from tests.payloads import order_payload
 
@@ -182,3 +183,54 @@ def test_every_console_link_answers_as_each_role(api: Api, console: Browsers, ro
     assert {path: code for path, code in seen.items() if code != 200} == {}
     assert ("/console/orders" in seen) is (role != "warehouse")
     assert ("/console/fulfillment" in seen) is (role in {"warehouse", "admin"})
+
+
+def test_an_htmx_search_answers_the_results_alone(api: Api, console: Browsers) -> None:
+    stock_network(api.db)
+    ada = capture(api, "WEB-1")
+    answer = signed_in(api, console).client.get(
+        "/console/orders?reference=WEB-1", headers={"HX-Request": "true"}
+    )
+    assert answer.status_code == 200
+    assert "<html" not in answer.text
+    assert "<form" not in answer.text
+    assert ORDER_LINK.findall(answer.text) == [ada["id"]]
+
+
+def test_the_fulfillment_list_pages_a_location_by_status(api: Api, console: Browsers) -> None:
+    stock_network(api.db)
+    for n in range(3):
+        capture(api, f"WEB-{n}")
+    drain_db(api.db)  # routing: each order's TEE-M from a warehouse, its MUG at STORE-LDN
+    browser = signed_in(api, console, "admin")
+    served = api.client.get(
+        "/api/v1/fulfillment-orders", params={"location": "STORE-LDN"}, headers=api.headers("admin")
+    ).json()["items"]
+    assert len(served) == 3
+    first = browser.client.get("/console/fulfillment?location=STORE-LDN&status=ALLOCATED&limit=2")
+    assert first.status_code == 200
+    codes = re.findall(r"<code>(fo_[^<]+)</code>", first.text)
+    assert codes == [fo["id"] for fo in served[:2]]
+    following = re.search(r'rel="next" href="([^"]+)"', first.text)
+    assert following is not None
+    second = browser.client.get(unescape(following.group(1)))
+    assert re.findall(r"<code>(fo_[^<]+)</code>", second.text) == [served[2]["id"]]
+    none = browser.client.get("/console/fulfillment?location=STORE-LDN&status=FULFILLED")
+    assert "No fulfillment order at STORE-LDN with this status." in none.text
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "message"),
+    [
+        ("status=LOST", 400, "Status &#39;LOST&#39; is not a fulfillment order status."),
+        ("cursor=%21%21", 400, "The page link is broken; start the search again."),
+        ("location=NOWHERE", 404, "no location &#39;NOWHERE&#39;"),
+    ],
+)
+def test_a_bad_fulfillment_query_says_why(
+    api: Api, console: Browsers, query: str, status: int, message: str
+) -> None:
+    stock_network(api.db)
+    answer = signed_in(api, console, "admin").client.get(f"/console/fulfillment?{query}")
+    assert answer.status_code == status
+    assert message in answer.text
