@@ -23,6 +23,7 @@ from openoms.services.access import (
     ConsoleUserNotFound,
     create_console_user,
     disable_console_user,
+    ensure_console_user,
     session_identity,
     sign_in,
     sign_out,
@@ -62,6 +63,7 @@ def test_a_user_is_stored_with_a_lower_cased_email_and_an_argon2_hash(db: Databa
         ({"role": "boss"}, "role"),
         ({"name": "  "}, "name"),
         ({"password": "short"}, "password"),
+        ({"password": "x" * 1025}, "password"),
         ({"locations": ["WH-LDN"]}, "location"),  # an agent is not limited to locations
         ({"role": "warehouse", "locations": ["NOWHERE"]}, "location"),
     ],
@@ -257,3 +259,23 @@ def test_a_malformed_email_or_a_broken_hash_only_fails_the_sign_in(db: Database)
     with db.reading() as session:
         emails = session.scalars(select(m.ConsoleLoginFailure.email)).all()
     assert sorted(emails) == ["ann@example.com", "not an email"]
+
+
+def test_the_demo_admin_is_ensured_again_with_a_fresh_password(db: Database) -> None:
+    add_user(db, "demo@example.com", "agent")
+    with db.transaction() as session:
+        disable_console_user(session, "demo@example.com")
+    with db.transaction() as session:
+        ensure_console_user(
+            session, email="demo@example.com", role="admin", password="a fresh one 123", name="D"
+        )
+        ensure_console_user(  # created when missing
+            session, email="new@example.com", role="admin", password="a fresh one 123", name="N"
+        )
+    with db.transaction() as session:
+        old = sign_in(session, "demo@example.com", PASSWORD, client="c")
+        fresh = sign_in(session, "demo@example.com", "a fresh one 123", client="c")
+    assert old.token is None
+    assert fresh.identity is not None
+    assert fresh.identity.role is ConsoleRole.ADMIN
+    assert count(db, m.ConsoleUser) == 2
