@@ -100,10 +100,11 @@ def test_an_agent_finds_the_order_and_reads_what_the_api_says(console: Console, 
     expect(page).to_have_url(f"{console.server.base_url}/console/orders")
     expect(page.get_by_role("navigation", name="Main")).to_contain_text("Orders")
     reference_ = console.order["external_reference"]
-    page.get_by_label("Reference").fill(reference_)
-    page.get_by_label("Reference").press("Enter")
+    assert page.evaluate("typeof htmx.version") == "string"  # the vendored htmx, loaded
+    page.get_by_label("Reference").fill(reference_)  # htmx searches as you type: no Enter
     results = page.locator("#results tbody tr")
     expect(results).to_have_count(1)
+    expect(page).to_have_url(re.compile(rf"reference={reference_}"))  # pushed to history
     page.get_by_role("link", name=reference_).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"Order {reference_}")
     with console.server.client(ADMIN_KEY) as admin:
@@ -186,3 +187,19 @@ def test_the_login_make_run_prints_signs_the_demo_admin_in(console: Console, pag
     expect(menu).to_contain_text("Orders")
     expect(menu).to_contain_text("Fulfillment orders")
     expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Demo admin")
+
+
+def test_signing_in_and_searching_work_without_javascript(console: Console) -> None:
+    context = console.browser.new_context(
+        base_url=console.server.base_url, java_script_enabled=False
+    )
+    try:
+        page = context.new_page()
+        sign_in(page, "agent@example.com")
+        reference_ = console.order["external_reference"]
+        page.get_by_label("Reference").fill(reference_)
+        page.get_by_role("button", name="Search").click()  # a plain GET form
+        expect(page).to_have_url(re.compile(rf"/console/orders\?reference={reference_}"))
+        expect(page.locator("#results tbody tr")).to_have_count(1)
+    finally:
+        context.close()

@@ -64,7 +64,11 @@ def test_signing_in_sets_a_signed_http_only_lax_cookie_and_goes_back(
     assert "Max-Age=43200" in cookie
     assert "Path=/console" in cookie
     assert "SameSite=lax" in cookie
-    assert browser.client.get("/console/orders").status_code == 200
+    orders = browser.client.get("/console/orders")
+    assert orders.status_code == 200
+    assert orders.headers["Cache-Control"] == "no-store"
+    assert orders.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in orders.headers["Content-Security-Policy"]
     assert sessions(api.db) == [("ann@example.com", True)]
 
 
