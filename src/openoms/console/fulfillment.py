@@ -3,10 +3,12 @@ A warehouse user limited to locations sees those locations only."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from openoms.adapters.db.session import Database
 from openoms.console.auth import (
@@ -32,6 +34,15 @@ router = APIRouter(prefix="/console")
 Text = Annotated[str, Query(max_length=200)]
 
 
+@dataclass
+class Queue:
+    """A page of one location's fulfillment orders, or why the query cannot be used."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    next_cursor: str | None = None
+    error: str = ""
+
+
 @router.get("/fulfillment", response_class=HTMLResponse, include_in_schema=False)
 def fulfillment_orders(
     request: Request,
@@ -50,46 +61,40 @@ def fulfillment_orders(
         chosen = location or (refs[0] if refs else "")
         if chosen and not identity.sees_location(chosen):
             raise PageForbidden(f"You work at {', '.join(refs)}; not at {chosen}.")
-        error = ""
-        rows = []
-        next_cursor = None
-        try:
-            if status and status not in {s.value for s in FulfillmentOrderStatus}:
-                raise SearchInvalid(f"Status {status!r} is not a fulfillment order status.")
-            found = (
-                list_fulfillment_orders(
-                    session,
-                    location_ref=chosen,
-                    status=status or None,
-                    after_id=decode_cursor(cursor, prefix="fo_"),
-                    limit=limit + 1,
-                )
-                if chosen
-                else []
-            )
-        except SearchInvalid as exc:
-            error = str(exc)
-        except NotFound as exc:
-            raise PageNotFound(exc.detail) from None
-        else:
-            shown = found[:limit]
-            rows = fulfillment_order_views(
-                session, shown, shipments_of(session, [fo.id for fo in shown])
-            )
-            if len(found) > limit:
-                next_cursor = encode_cursor(shown[-1].id)
+        queue = _queue(session, chosen, status, cursor, limit) if chosen else Queue()
     return page(
         request,
         "fulfillment.html",
         visitor,
-        status_code=400 if error else 200,
+        status_code=400 if queue.error else 200,
         title="Fulfillment orders",
         locations=refs,
         location=chosen,
         status=status,
         statuses=[s.value for s in FulfillmentOrderStatus],
-        rows=rows,
-        next_cursor=next_cursor,
+        rows=queue.rows,
+        next_cursor=queue.next_cursor,
         limit=limit if limit != PAGE_SIZE else "",
-        error=error,
+        error=queue.error,
     )
+
+
+def _queue(session: Session, location: str, status: str, cursor: str, limit: int) -> Queue:
+    try:
+        if status and status not in {s.value for s in FulfillmentOrderStatus}:
+            raise SearchInvalid(f"Status {status!r} is not a fulfillment order status.")
+        found = list_fulfillment_orders(
+            session,
+            location_ref=location,
+            status=status or None,
+            after_id=decode_cursor(cursor, prefix="fo_"),
+            limit=limit + 1,
+        )
+    except SearchInvalid as exc:
+        return Queue(error=str(exc))
+    except NotFound as exc:
+        raise PageNotFound(exc.detail) from None
+    shown = found[:limit]
+    rows = fulfillment_order_views(session, shown, shipments_of(session, [fo.id for fo in shown]))
+    more = encode_cursor(shown[-1].id) if len(found) > limit else None
+    return Queue(rows=rows, next_cursor=more)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -26,6 +27,41 @@ from openoms.services.views import OrderSearch, order_summary_view, search_order
 router = APIRouter(prefix="/console")
 OrderDesk = Annotated[Visitor, Depends(require_role(*ORDER_DESK))]
 Text = Annotated[str, Query(max_length=200)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+@dataclass
+class OrdersForm:
+    """The search form's fields (query parameters), as typed."""
+
+    reference: Text = ""
+    email: Text = ""
+    name: Text = ""
+    status: Text = ""
+    channel: Text = ""
+    ordered_from: Text = ""
+    ordered_to: Text = ""
+    cursor: Text = ""
+    limit: Limit = PAGE_SIZE
+
+    def fields(self) -> dict[str, Any]:
+        """What a link to another page of the same search carries (the cursor apart)."""
+        fields = asdict(self)
+        del fields["cursor"]
+        fields["limit"] = self.limit if self.limit != PAGE_SIZE else ""
+        return fields
+
+    def search(self) -> OrderSearch:
+        """The search; SearchInvalid names a field it cannot use."""
+        return OrderSearch(
+            reference=self.reference or None,
+            email=self.email or None,
+            name=self.name or None,
+            status=_status(self.status),
+            channel=self.channel or None,
+            ordered_from=day_start(self.ordered_from, "From"),
+            ordered_to=day_start(self.ordered_to, "To", after=True),
+        )
 
 
 @router.get("/orders", response_class=HTMLResponse, include_in_schema=False)
@@ -33,54 +69,23 @@ def orders(
     request: Request,
     visitor: OrderDesk,
     db: Annotated[Database, Depends(console_db)],
-    reference: Text = "",
-    email: Text = "",
-    name: Text = "",
-    status: Text = "",
-    channel: Text = "",
-    ordered_from: Text = "",
-    ordered_to: Text = "",
-    cursor: Text = "",
-    limit: Annotated[int, Query(ge=1, le=200)] = PAGE_SIZE,
+    form: Annotated[OrdersForm, Depends()],
 ) -> HTMLResponse:
     """Order summaries newest first, searched, `limit` a page. An htmx request (the form as
     you type) gets the results alone."""
-    form = {
-        "reference": reference,
-        "email": email,
-        "name": name,
-        "status": status,
-        "channel": channel,
-        "ordered_from": ordered_from,
-        "ordered_to": ordered_to,
-        "limit": limit if limit != PAGE_SIZE else "",
-    }
     rows: list[dict[str, Any]] = []
     next_cursor = None
     error = ""
     with db.reading() as session:
         channels = known_channels(session)
         try:
-            search = OrderSearch(
-                reference=reference or None,
-                email=email or None,
-                name=name or None,
-                status=_status(status),
-                channel=channel or None,
-                ordered_from=day_start(ordered_from, "From"),
-                ordered_to=day_start(ordered_to, "To", after=True),
-            )
-            found = search_orders(
-                session,
-                search,
-                after_id=decode_cursor(cursor, prefix="os_"),
-                limit=limit + 1,
-            )
+            after = decode_cursor(form.cursor, prefix="os_")
+            found = search_orders(session, form.search(), after_id=after, limit=form.limit + 1)
         except SearchInvalid as exc:
             error = str(exc)
         else:
-            rows = found[:limit]
-            if len(found) > limit:
+            rows = found[: form.limit]
+            if len(found) > form.limit:
                 next_cursor = encode_cursor(rows[-1]["id"])
     template = "orders_results.html" if request.headers.get("HX-Request") else "orders.html"
     return page(
@@ -89,10 +94,10 @@ def orders(
         visitor,
         status_code=400 if error else 200,
         title="Orders",
-        form=form,
+        form=form.fields(),
         rows=rows,
         next_cursor=next_cursor,
-        first_page=not cursor,
+        first_page=not form.cursor,
         error=error,
         statuses=[s.value for s in OrderSummaryStatus],
         channels=channels,
