@@ -3,11 +3,13 @@ refused (sign in, 403, 404, CSRF)."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -99,7 +101,30 @@ templates.env.globals["with_query"] = with_query
 
 
 def install_refusals(app: FastAPI) -> None:
-    """The console's answers to its own exceptions (the API's handlers answer JSON)."""
+    """The console's answers to its own exceptions (the API's handlers answer JSON), and a
+    page instead of problem+json when a console request's parameters do not validate (the
+    API's own handler still answers every other path). Call after the API's handlers."""
+    api_validation = app.exception_handlers.get(RequestValidationError)
+    if api_validation is None:
+        raise RuntimeError("install the API's error handlers before the console")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        if not request.url.path.startswith("/console/"):
+            answer = api_validation(request, exc)
+            return await answer if inspect.isawaitable(answer) else answer
+        visitor = getattr(request.state, "console_visitor", None)
+        fields = "; ".join(
+            f"{error['loc'][-1]}: {error['msg']}" for error in exc.errors() if error.get("loc")
+        )
+        return page(
+            request,
+            "refused.html",
+            visitor,
+            status_code=400,
+            title="Not understood",
+            message=f"This request could not be read ({fields}). Nothing was changed.",
+        )
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, _exc: SignInRequired) -> Response:

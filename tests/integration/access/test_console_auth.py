@@ -237,3 +237,19 @@ def test_a_sign_in_form_cookie_that_was_not_signed_here_is_refused(
     )
     assert answer.status_code == 403
     assert sessions(api.db) == []
+
+
+def test_a_console_request_that_does_not_validate_gets_a_page_not_json(
+    api: Api, console: Browsers
+) -> None:
+    add_user(api.db, "ann@example.com", "agent")
+    browser = console()
+    browser.sign_in("ann@example.com")
+    answer = browser.client.get("/console/orders?limit=lots")
+    assert answer.status_code == 400
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "This request could not be read (limit: " in answer.text
+    assert "Nothing was changed." in answer.text
+    api_answer = api.client.get("/api/v1/order-summaries?limit=lots", headers=api.headers())
+    assert api_answer.status_code == 422  # the API keeps its problem+json
+    assert api_answer.headers["content-type"] == "application/problem+json"
