@@ -15,8 +15,12 @@ PYTEST_ARGS ?=
 COVERAGE_MIN := 97
 FUZZ_EXAMPLES ?= 20
 BENCH_ARGS ?=
+# The console's browser tests drive Debian's Chromium (Playwright's own browser download is
+# never used: it would fetch a browser build from outside the package registries).
+CHROMIUM := /usr/bin/chromium
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: install run test lint typecheck unit fuzz bench clean
+.PHONY: install run test lint typecheck unit fuzz bench clean chromium
 
 $(STAMP): pyproject.toml
 	@echo "==> creating the virtual environment in $(VENV)"
@@ -28,18 +32,25 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## Debian's Chromium for the console's browser tests, installed with apt when missing.
+chromium:
+	@test -x $(CHROMIUM) || { echo "==> installing chromium (apt) for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 ## Set up, migrate, seed a small demo network and serve on http://$(HOST):$(PORT) (SQLite).
 run: $(STAMP)
 	@echo "==> migrating the database ($${OPENOMS_DATABASE_URL:-sqlite:///var/openoms.db})"
 	@$(BIN)/openoms db upgrade
 	@echo "==> seeding the demo network and its demo orders (safe to repeat)"
 	@$(BIN)/openoms seed
-	@echo "==> serving on http://$(HOST):$(PORT) (API docs at http://$(HOST):$(PORT)/docs; Ctrl-C stops)"
+	@echo "==> the console's demo admin (a fresh password on every run)"
+	@$(BIN)/openoms users demo-admin --url http://$(HOST):$(PORT)/console/
+	@echo "==> serving on http://$(HOST):$(PORT) (console at http://$(HOST):$(PORT)/console/, API docs at http://$(HOST):$(PORT)/docs; Ctrl-C stops)"
 	@$(BIN)/openoms serve --host $(HOST) --port $(PORT)
 
 ## Set up and run the whole suite: lint, import contracts, types, unit, integration on SQLite and PostgreSQL,
 ## e2e; derandomized property tests; line coverage (subprocesses included) gated.
-test: $(STAMP)
+test: $(STAMP) chromium
 	bash scripts/ensure-postgres.sh "$(TEST_POSTGRES_URL)"
 	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src tests bench scripts

@@ -141,6 +141,7 @@ BENCHES = [
         ("--backend", "postgres", "--skip-api", "--skip-reservations", "--records", "50000"),
     ),
     Bench("large_order", "large_order.py", (), ()),
+    Bench("console", "console.py", (), ("--repeat", "3")),
 ]
 
 TARGETS = [
@@ -156,6 +157,7 @@ TARGETS = [
     Target("routing_optimal_p99", "routing", "max", 50, "ms"),
     Target("import_1m", "import", "max", 60, "s"),
     Target("large_order_*", "large_order", "exact"),
+    Target("console_order_page_ms_*", "console", "max", 500, "ms"),
 ]
 
 

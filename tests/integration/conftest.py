@@ -1,9 +1,9 @@
-"""An app over the `db` fixture, with one API key per scope."""
+"""An app over the `db` fixture, with one API key per scope; the console over the same app."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -15,6 +15,7 @@ from openoms.adapters.outbox import Outbox
 from openoms.api.app import create_app
 from openoms.services.access import Scope, create_api_key
 from openoms.worker.consumers import default_registry
+from tests.integration.console_client import Browser
 from tests.network import stock_network
 
 
@@ -57,3 +58,18 @@ def fresh_idempotency_key(request: httpx.Request) -> None:
     """A new `Idempotency-Key` on a POST that has none (an httpx request hook)."""
     if request.method == "POST" and "Idempotency-Key" not in request.headers:
         request.headers["Idempotency-Key"] = f"test-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def console(api: Api) -> Iterator[Callable[[], Browser]]:
+    """Make browsers (each with its own cookies) on the `api` fixture's app."""
+    clients: list[TestClient] = []
+
+    def browser() -> Browser:
+        client = TestClient(api.client.app, follow_redirects=False)
+        clients.append(client)
+        return Browser(client)
+
+    yield browser
+    for client in clients:
+        client.close()

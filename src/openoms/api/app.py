@@ -43,6 +43,7 @@ from openoms.api.reships.router import router as reships_router
 from openoms.api.returns.router import router as returns_router
 from openoms.api.routing.router import router as routing_router
 from openoms.config import MAX_BODY_BYTES, MAX_IMPORT_BYTES
+from openoms.console import install_console
 from openoms.services.inventory import ReservationBatcher
 from openoms.worker.consumers import default_metrics
 
@@ -130,6 +131,7 @@ def create_app(
     app.include_router(events_router)
     app.include_router(flows_router)
     app.include_router(ops_router)
+    install_console(app)  # the service console, under /console, on the same services
     install_openapi(app)
 
     @app.get("/health", tags=["health"])

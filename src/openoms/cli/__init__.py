@@ -8,6 +8,7 @@ from openoms.cli import flows as _flows  # noqa: F401
 from openoms.cli import inventory as _inventory  # noqa: F401
 from openoms.cli import locations as _locations  # noqa: F401
 from openoms.cli import main as _main  # noqa: F401
+from openoms.cli import users as _users  # noqa: F401
 from openoms.cli.common import app
 
 __all__ = ["app"]

@@ -1,0 +1,27 @@
+"""The service console: server-rendered pages (Jinja2, htmx for partial updates) under
+/console, served by the API's app on the same services. htmx is vendored
+(static/vendor/htmx.min.js, see its NOTICE); nothing is fetched from elsewhere and there is
+no build step. Every page works without JavaScript where a form can.
+
+This package calls services only (docs/architecture.md); its pages declare the roles that
+may open them (auth.py) and its POSTs their CSRF check (security.py).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from openoms.console import fulfillment, orders, session_routes
+from openoms.console.render import HERE, install_refusals
+
+__all__ = ["install_console"]
+
+
+def install_console(app: FastAPI) -> None:
+    """Mount the console on `app` (whose `state.db` it reads) under /console."""
+    install_refusals(app)
+    app.include_router(session_routes.router)
+    app.include_router(orders.router)
+    app.include_router(fulfillment.router)
+    app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -137,6 +137,7 @@ def test_every_module_of_openoms_can_be_imported_first() -> None:
         # (numpy and highspy alone were a third of the test's time).
         "import sqlalchemy, fastapi, pydantic, alembic, typer, rich, uvicorn, httpx\n"
         "import numpy, highspy, psycopg, prometheus_client, nats, standardwebhooks\n"
+        "import jinja2, argon2, itsdangerous, multipart\n"
         "failed, running = [], {}\n"
         "def reap():\n"
         "    pid, status = os.wait()\n"

@@ -42,7 +42,9 @@ def test_every_request_body_of_the_api_is_a_payload() -> None:
     bodies = {
         route.path: route.body_field.field_info.annotation
         for route in iter_route_contexts(app.routes)
-        if getattr(route, "body_field", None) is not None
+        # The console's HTML forms (/console) are not API payloads: its form fields are
+        # checked by its routes and the services they call.
+        if getattr(route, "body_field", None) is not None and not route.path.startswith("/console/")
     }
     assert len(bodies) > 30
     loose = {

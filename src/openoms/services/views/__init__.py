@@ -11,6 +11,11 @@ from openoms.services.views.actions import (
     refund_baseline,
     reship_result,
 )
+from openoms.services.views.order_list import (
+    OrderSearch,
+    payment_status,
+    search_orders,
+)
 from openoms.services.views.order_summary import (
     order_summary_view,
     summary_brief,
@@ -21,12 +26,15 @@ from openoms.services.views.returns import (
 )
 
 __all__ = [
+    "OrderSearch",
     "action_result",
     "exchange_result",
     "get_return_order",
     "list_return_orders",
     "order_summary_view",
+    "payment_status",
     "refund_baseline",
     "reship_result",
+    "search_orders",
     "summary_brief",
 ]

@@ -7,6 +7,12 @@ the models from here (`from openoms.adapters.db import models as m`).
 
 from openoms.adapters.db.models.access import ApiKey, IdempotencyRecord
 from openoms.adapters.db.models.base import NAMING, Base, Money, UTCDateTime, utcnow
+from openoms.adapters.db.models.console import (
+    ConsoleLoginFailure,
+    ConsoleSecret,
+    ConsoleSession,
+    ConsoleUser,
+)
 from openoms.adapters.db.models.events import Event, EventDelivery, Job
 from openoms.adapters.db.models.exceptions import ProcessException
 from openoms.adapters.db.models.finance import (
@@ -57,6 +63,10 @@ __all__ = [
     "ApiKey",
     "Base",
     "Channel",
+    "ConsoleLoginFailure",
+    "ConsoleSecret",
+    "ConsoleSession",
+    "ConsoleUser",
     "CreditApplication",
     "CreditMemo",
     "CreditMemoLine",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Table, select
+from sqlalchemy import Insert, Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -67,6 +67,7 @@ class SummaryFilter:
     external_reference: str | None = None
     ordered_from: datetime | None = None
     ordered_to: datetime | None = None
+    customer_name: str | None = None  # a case-insensitive part of the name
 
 
 def list_summaries(
@@ -82,6 +83,16 @@ def list_summaries(
         query = query.where(m.OrderSummary.customer_email == where.customer_email)
     if where.external_reference:
         query = query.where(m.OrderSummary.external_reference == where.external_reference)
+    if where.customer_name:
+        pattern = (
+            "%"
+            + where.customer_name.lower()
+            .replace("\\", "\\\\")
+            .replace("%", "\\%")
+            .replace("_", "\\_")
+            + "%"
+        )
+        query = query.where(func.lower(m.OrderSummary.customer_name).like(pattern, escape="\\"))
     if where.ordered_from:
         query = query.where(m.OrderSummary.ordered_at >= where.ordered_from)
     if where.ordered_to:

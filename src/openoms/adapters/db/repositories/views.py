@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
@@ -77,3 +77,21 @@ def return_lines_with_receipts(
         )
     ).all()
     return [(line, receipt, ref) for line, receipt, ref in rows]
+
+
+def payment_totals(session: Session, summary_ids: Sequence[str]) -> dict[str, tuple[int, int, int]]:
+    """Authorized, captured and refunded per order summary, summed over its payment methods."""
+    if not summary_ids:
+        return {}
+    ps = m.OrderPaymentSummary
+    rows = session.execute(
+        select(
+            ps.order_summary_id,
+            func.sum(ps.authorized),
+            func.sum(ps.captured),
+            func.sum(ps.refunded),
+        )
+        .where(ps.order_summary_id.in_(summary_ids))
+        .group_by(ps.order_summary_id)
+    ).all()
+    return {row[0]: (int(row[1] or 0), int(row[2] or 0), int(row[3] or 0)) for row in rows}
