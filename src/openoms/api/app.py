@@ -40,6 +40,7 @@ from openoms.api.reservations.router import router as reservations_router
 from openoms.api.reships.router import router as reships_router
 from openoms.api.returns.router import router as returns_router
 from openoms.api.routing.router import router as routing_router
+from openoms.api.webhooks.router import router as webhooks_router
 from openoms.config import MAX_BODY_BYTES, MAX_IMPORT_BYTES
 from openoms.services.inventory import ReservationBatcher
 from openoms.worker.consumers import default_metrics
@@ -125,6 +126,7 @@ def create_app(
     app.include_router(process_exceptions_router)
     app.include_router(keys_router)
     app.include_router(events_router)
+    app.include_router(webhooks_router)
     app.include_router(ops_router)
     install_openapi(app)
 

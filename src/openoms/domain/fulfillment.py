@@ -123,6 +123,7 @@ class ProcessExceptionCategory(StrEnum):
     INVENTORY = "inventory"
     CARRIER = "carrier"
     INVOICING = "invoicing"
+    WEBHOOK = "webhook"
 
 
 _P = ProcessExceptionStatus

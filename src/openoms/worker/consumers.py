@@ -16,6 +16,7 @@ from openoms.adapters.jobs import JobRegistry
 from openoms.adapters.metrics import Metrics
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.adapters.payments import Gateways, default_gateways
+from openoms.schemas.events import BY_NAME
 from openoms.services.finance import invoicing_consumers
 from openoms.services.fulfillment import LABEL_JOB, label_job
 from openoms.services.orders import ROUTE_ORDER_JOB, VERIFY_JOB
@@ -32,6 +33,7 @@ from openoms.services.payments import (
 )
 from openoms.services.routing import ROUTE_JOB, routing_consumers, routing_job_kinds
 from openoms.services.service_actions import RESHIP_JOB, reship_consumers, reship_job_kind
+from openoms.services.webhooks import WEBHOOK_JOB, WebhookSender, WebhookSettings, webhook_consumer
 
 
 def default_registry() -> ConsumerRegistry:
@@ -47,6 +49,7 @@ def default_registry() -> ConsumerRegistry:
         *refund_consumers(),  # pay back credit memos and excess funds
         *invoicing_consumers(outbox),  # invoice what shipped
         *reversal_consumers(),  # release what is still authorized once an order is settled
+        webhook_consumer(),  # every event: a delivery per endpoint that wants it
     ]:
         registry.register(consumer)
     return registry
@@ -69,7 +72,19 @@ def default_jobs(
     registry.register(REFUND_JOB, refund_job(gateways))
     registry.register(REVERSE_JOB, reversal_job(gateways))
     registry.register(VERIFY_JOB, verification_job(gateways))
+    registry.register(WEBHOOK_JOB, webhook_sender().job_kind())
     return registry
+
+
+def event_versions() -> dict[str, int]:
+    """Each event's catalog version, for the envelope told to the outside world."""
+    return {name: event_type.version for name, event_type in BY_NAME.items()}
+
+
+def webhook_sender(settings: WebhookSettings | None = None) -> WebhookSender:
+    """The webhook sender with the catalog's versions and the environment's settings
+    (OPENOMS_WEBHOOK_*) unless given."""
+    return WebhookSender(event_versions(), settings or WebhookSettings.from_env())
 
 
 def default_metrics() -> Metrics:

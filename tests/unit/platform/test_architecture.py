@@ -108,7 +108,7 @@ def test_the_documented_consumers_are_the_wired_ones() -> None:
     for line in ARCHITECTURE.split("### Effects that go up or sideways", 1)[1].splitlines():
         cells = line.split("|")
         if len(cells) == 5 and "(" in cells[2]:
-            events = re.findall(r"`([\w.]+)`", cells[1])
+            events = re.findall(r"`([\w.*]+)`", cells[1])
             names = re.findall(r"`([\w-]+)`", cells[2])
             documented |= {(event, name) for event in events for name in names}
     assert documented == wired

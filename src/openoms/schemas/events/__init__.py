@@ -31,6 +31,7 @@ from openoms.schemas.events import (
     orders,
     payments,
     returns,
+    webhooks,
 )
 from openoms.schemas.events.base import AMOUNT_PATTERN, TIMESTAMP_PATTERN, EventPayload, EventType
 from openoms.schemas.events.orders import OrderSummaryCreated
@@ -45,6 +46,7 @@ EVENT_TYPES: tuple[EventType, ...] = tuple(
             *payments.TYPES,
             *returns.TYPES,
             *exceptions.TYPES,
+            *webhooks.TYPES,
         ],
         key=lambda t: t.name,
     )

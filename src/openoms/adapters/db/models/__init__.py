@@ -49,6 +49,7 @@ from openoms.adapters.db.models.sandbox import (
     SandboxGatewayAttempt,
     SandboxGatewayMovement,
 )
+from openoms.adapters.db.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "NAMING",
@@ -95,5 +96,8 @@ __all__ = [
     "Shipment",
     "ShipmentItem",
     "UTCDateTime",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "utcnow",
 ]
