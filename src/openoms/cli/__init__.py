@@ -7,6 +7,7 @@ from openoms.cli import finance as _finance  # noqa: F401  (each module register
 from openoms.cli import inventory as _inventory  # noqa: F401
 from openoms.cli import locations as _locations  # noqa: F401
 from openoms.cli import main as _main  # noqa: F401
+from openoms.cli import webhooks as _webhooks  # noqa: F401
 from openoms.cli.common import app
 
 __all__ = ["app"]
