@@ -142,9 +142,11 @@ class WebhookSender:
         if earlier:
             retry_at = repo.earliest_retry_of(session, delivery.endpoint_id, earlier)
             wait = max(retry_at - now, timedelta(0)) if retry_at is not None else timedelta(0)
+            delivery.waiting = True  # the delivery finishing first brings this job forward
             return Reschedule(
                 f"waiting for event #{earlier[0]} of the same order", wait + WAIT_FOR_TURN
             )
+        delivery.waiting = False
         event = session.get(Event, delivery.event_id)
         if event is None:  # the event rows are never deleted
             raise RuntimeError(f"delivery {delivery_id} has no event")
@@ -269,8 +271,11 @@ def _finish(
         delivery.last_error = error
     session.flush()
     following = repo.next_in_line(session, delivery)
-    if following is not None:
-        repo.bring_forward(session, job_key(following), now)
+    if following is not None and following.waiting:
+        # Its job rescheduled itself to wait (it is not running now): due at once. Missed
+        # when it decides to wait while this commits: then it looks again after its wait.
+        following.waiting = False
+        repo.bring_forward(session, job_key(following.id), now)
 
 
 def _read_some(response: httpx.Response, started: float) -> bytes:

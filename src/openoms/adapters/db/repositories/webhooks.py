@@ -63,6 +63,7 @@ def insert_delivery(
         "order_summary_id": event.order_summary_id,
         "status": "pending",
         "attempts": 0,
+        "waiting": False,
         "next_attempt_at": now,
         "created_at": now,
     }
@@ -123,12 +124,12 @@ def earliest_retry_of(session: Session, endpoint_id: str, event_ids: list[int]) 
     )
 
 
-def next_in_line(session: Session, delivery: WebhookDelivery) -> int | None:
+def next_in_line(session: Session, delivery: WebhookDelivery) -> WebhookDelivery | None:
     """The pending delivery of the same order to the same endpoint that comes next."""
     if delivery.order_summary_id is None:
         return None
     return session.scalar(
-        select(WebhookDelivery.id)
+        select(WebhookDelivery)
         .where(
             WebhookDelivery.endpoint_id == delivery.endpoint_id,
             WebhookDelivery.order_summary_id == delivery.order_summary_id,
@@ -141,7 +142,8 @@ def next_in_line(session: Session, delivery: WebhookDelivery) -> int | None:
 
 
 def bring_forward(session: Session, job_key: str, now: datetime) -> None:
-    """Make a pending job due now (a waiting delivery whose turn has come)."""
+    """Make a pending job that waits due now (a delivery whose turn has come). Only for a job
+    that rescheduled itself to wait: a claimed job's lease must not be cut short."""
     session.execute(
         update(Job)
         .where(Job.dedupe_key == job_key, Job.status == "pending", Job.available_at > now)
