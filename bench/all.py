@@ -141,6 +141,7 @@ BENCHES = [
         ("--backend", "postgres", "--skip-api", "--skip-reservations", "--records", "50000"),
     ),
     Bench("large_order", "large_order.py", (), ()),
+    Bench("webhooks", "webhooks.py", (), ("--events", "400", "--latency-events", "50")),
 ]
 
 TARGETS = [

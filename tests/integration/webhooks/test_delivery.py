@@ -14,11 +14,12 @@ from sqlalchemy import select
 from openoms.adapters.db import models as m
 from openoms.adapters.db.models import utcnow
 from openoms.adapters.db.session import Database
+from openoms.adapters.jobs import JobContext, Reschedule
 from openoms.adapters.outbox import Outbox
 from openoms.services import webhooks as service
 from openoms.worker.consumers import default_registry
 from tests.integration.helpers import count
-from tests.integration.webhooks.receiver import URL, Receiver, record, webhook_worker
+from tests.integration.webhooks.receiver import URL, Receiver, record, sender, webhook_worker
 from tests.integration.worker import WorkerClock, drain
 
 
@@ -337,3 +338,23 @@ def test_retry_of_a_delivery_sends_it_again_and_purge_drops_old_rows(db: Databas
 def _log(db: Database, endpoint_id: str) -> list[dict[str, object]]:
     with db.reading() as session:
         return service.list_deliveries(session, endpoint_id, status=None, after_id=None, limit=50)
+
+
+def test_a_job_whose_claim_is_about_to_run_out_is_put_back_unsent(db: Database) -> None:
+    endpoint_id, secret = endpoint(db)
+    record(db, "order_summary.created", "os_1")
+    receiver = Receiver(secrets=[secret])
+    drain(webhook_worker(db, Receiver(secrets=[secret], default=lambda: httpx.Response(500))))
+    (view,) = _log(db, endpoint_id)
+    late = JobContext(
+        db=db,
+        outbox=Outbox(default_registry()),
+        job_id=0,
+        attempt=1,
+        now=utcnow() - timedelta(seconds=91),  # claimed 91 s ago: 29 s of its lease left
+    )
+    outcome = sender(receiver)(late, {"delivery_id": view["id"]})
+
+    assert outcome == Reschedule("its claim was about to run out", timedelta(milliseconds=1))
+    assert receiver.received == []
+    assert deliveries(db, endpoint_id) == [("order_summary.created", "pending", 1)]

@@ -33,7 +33,7 @@ from standardwebhooks import Webhook
 from openoms import __version__
 from openoms.adapters.db.models import Event, WebhookAttempt, WebhookDelivery, utcnow
 from openoms.adapters.db.repositories import webhooks as repo
-from openoms.adapters.jobs import JobContext, JobKind, Reschedule
+from openoms.adapters.jobs import LEASE, JobContext, JobKind, Reschedule
 from openoms.adapters.outbox import Outbox, event_envelope
 from openoms.domain.webhooks import (
     WebhookUrlForbidden,
@@ -58,7 +58,10 @@ log = logging.getLogger(__name__)
 CONNECT_SECONDS = 2.0
 TOTAL_SECONDS = 10.0
 BODY_KEPT = 1024  # bytes of each answer kept in the delivery log
-WAIT_FOR_TURN = timedelta(seconds=1)  # after the earlier event's retry, or a pass of polling
+LEASE_MARGIN = timedelta(seconds=30)  # more than a send takes (10 s) and its two transactions
+WAIT_FOR_TURN = timedelta(seconds=1)
+# The least delay a reschedule asks for: the job machinery reads a zero delay as "back off".
+SOON = timedelta(milliseconds=1)  # after the earlier event's retry, or a pass of polling
 # The job's own attempt count is not the delivery's (waiting for its turn is a run too):
 # the delivery's schedule decides when to give up, never the job machinery.
 JOB_ATTEMPTS = 1_000_000
@@ -116,6 +119,11 @@ class WebhookSender:
 
     def __call__(self, context: JobContext, payload: dict[str, Any]) -> Reschedule | None:
         delivery_id = int(payload["delivery_id"])
+        if utcnow() - context.now > LEASE - LEASE_MARGIN:
+            # Claimed in a batch whose earlier sends were slow: our lease runs out before
+            # this send could end, and another worker may take the job then. Put it back
+            # (due at once) rather than risk sending it twice.
+            return Reschedule("its claim was about to run out", SOON)
         with context.db.transaction() as session:
             prepared = self._prepare(session, context.outbox, delivery_id, context.now)
         if not isinstance(prepared, Request):
@@ -142,11 +150,13 @@ class WebhookSender:
         if earlier:
             retry_at = repo.earliest_retry_of(session, delivery.endpoint_id, earlier)
             wait = max(retry_at - now, timedelta(0)) if retry_at is not None else timedelta(0)
-            delivery.waiting = True  # the delivery finishing first brings this job forward
+            # The job machinery reschedules it to exactly this time (context.now + delay):
+            # the delivery that finishes first brings it forward from there.
+            delivery.waiting_until = now + wait + WAIT_FOR_TURN
             return Reschedule(
                 f"waiting for event #{earlier[0]} of the same order", wait + WAIT_FOR_TURN
             )
-        delivery.waiting = False
+        delivery.waiting_until = None
         event = session.get(Event, delivery.event_id)
         if event is None:  # the event rows are never deleted
             raise RuntimeError(f"delivery {delivery_id} has no event")
@@ -256,6 +266,7 @@ class WebhookSender:
         if answer.status_code in (429, 503):
             asked = parse_retry_after(answer.retry_after, now)
             delay = asked if asked is not None else delay
+        delay = max(delay, SOON)
         delivery.next_attempt_at = now + delay
         return Reschedule(answer.error or "failed", delay)
 
@@ -271,11 +282,9 @@ def _finish(
         delivery.last_error = error
     session.flush()
     following = repo.next_in_line(session, delivery)
-    if following is not None and following.waiting:
-        # Its job rescheduled itself to wait (it is not running now): due at once. Missed
-        # when it decides to wait while this commits: then it looks again after its wait.
-        following.waiting = False
-        repo.bring_forward(session, job_key(following.id), now)
+    if following is not None and following.waiting_until is not None:
+        # Missed when it decides to wait while this commits: it looks again after its wait.
+        repo.bring_forward(session, job_key(following.id), following.waiting_until, now)
 
 
 def _read_some(response: httpx.Response, started: float) -> bytes:

@@ -71,9 +71,9 @@ class WebhookDelivery(Base):
     order_summary_id: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
-    # Its job found an earlier event of the order unfinished and waits: the delivery that
-    # finishes first brings that job forward.
-    waiting: Mapped[bool] = mapped_column(default=False)
+    # Its job found an earlier event of the order unfinished and rescheduled itself to this
+    # time: the delivery that finishes first brings the job forward, if it still waits.
+    waiting_until: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=utcnow)
     last_status_code: Mapped[int | None]
     last_error: Mapped[str | None] = mapped_column(Text)

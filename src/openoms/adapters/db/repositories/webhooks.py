@@ -63,7 +63,7 @@ def insert_delivery(
         "order_summary_id": event.order_summary_id,
         "status": "pending",
         "attempts": 0,
-        "waiting": False,
+        "waiting_until": None,
         "next_attempt_at": now,
         "created_at": now,
     }
@@ -141,12 +141,17 @@ def next_in_line(session: Session, delivery: WebhookDelivery) -> WebhookDelivery
     )
 
 
-def bring_forward(session: Session, job_key: str, now: datetime) -> None:
-    """Make a pending job that waits due now (a delivery whose turn has come). Only for a job
-    that rescheduled itself to wait: a claimed job's lease must not be cut short."""
+def bring_forward(session: Session, job_key: str, waiting_until: datetime, now: datetime) -> None:
+    """Make a job due now that rescheduled itself to wait until `waiting_until`. A job whose
+    due time is anything else is running (claimed: its lease must not be cut short, or a
+    second worker would run it too) or was moved since: left alone."""
     session.execute(
         update(Job)
-        .where(Job.dedupe_key == job_key, Job.status == "pending", Job.available_at > now)
+        .where(
+            Job.dedupe_key == job_key,
+            Job.status == "pending",
+            Job.available_at == waiting_until,
+        )
         .values(available_at=now)
     )
 

@@ -41,7 +41,7 @@ def upgrade() -> None:
     sa.Column('order_summary_id', sa.String(length=40), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('waiting', sa.Boolean(), nullable=False),
+    sa.Column('waiting_until', openoms.adapters.db.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('next_attempt_at', openoms.adapters.db.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_status_code', sa.Integer(), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
