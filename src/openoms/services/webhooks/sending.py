@@ -227,9 +227,6 @@ class WebhookSender:
             or delivery.attempts != request.attempts
         ):
             return None  # its endpoint was deleted, or another run recorded this attempt
-        endpoint = repo.get_endpoint(session, delivery.endpoint_id, lock=True)
-        if endpoint is None:
-            return None
         session.add(
             WebhookAttempt(
                 delivery_id=delivery.id,
@@ -244,9 +241,14 @@ class WebhookSender:
         delivery.last_status_code = answer.status_code
         delivery.last_error = answer.error
         if answer.ok:
-            endpoint.failing_since = None
+            # No lock on the endpoint on success: workers sending to one endpoint at once
+            # would queue on it.
+            repo.clear_failing(session, delivery.endpoint_id)
             _finish(session, delivery, "succeeded", None, now)
             return None
+        endpoint = repo.get_endpoint(session, delivery.endpoint_id, lock=True)
+        if endpoint is None:  # the delivery is locked, so its endpoint exists
+            raise RuntimeError(f"delivery {delivery.id} has no endpoint")
         if answer.status_code == 410:
             _finish(session, delivery, "failed", answer.error, now)
             disable_endpoint(

@@ -156,6 +156,16 @@ def bring_forward(session: Session, job_key: str, waiting_until: datetime, now: 
     )
 
 
+def clear_failing(session: Session, endpoint_id: str) -> None:
+    """A success ends the endpoint's failing streak (a row is written only if it had one)."""
+    session.execute(
+        update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.failing_since.is_not(None))
+        .values(failing_since=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def list_deliveries(
     session: Session, endpoint_id: str, *, status: str | None, after_id: int | None, limit: int
 ) -> Sequence[WebhookDelivery]:
