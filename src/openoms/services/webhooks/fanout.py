@@ -23,6 +23,7 @@ from openoms.services.webhooks.endpoints import get_endpoint
 WEBHOOK_CONSUMER = "webhooks"
 WEBHOOK_JOB = "send_webhook"
 TEST_EVENT = "webhook.test"
+_ENDPOINTS = "openoms.webhooks.enabled_endpoints"  # session.info key
 
 
 def job_key(delivery_id: int) -> str:
@@ -53,7 +54,7 @@ def fan_out(session: Session, event: Event) -> None:
     A test event goes only to the endpoint it tests (send_test writes that one)."""
     if event.name == TEST_EVENT:
         return
-    endpoints = repo.enabled_endpoints(session)
+    endpoints = _enabled_endpoints(session)
     if not endpoints:
         return
     channel = None
@@ -63,6 +64,15 @@ def fan_out(session: Session, event: Event) -> None:
     for endpoint in endpoints:
         if wants(endpoint, event, channel):
             queue_delivery(session, endpoint.id, event, now)
+
+
+def _enabled_endpoints(session: Session) -> list[WebhookEndpoint]:
+    """The enabled endpoints, read once per worker transaction (a relay batch fans out up to
+    a hundred events in one; with no endpoint, each then costs no query)."""
+    cached: list[WebhookEndpoint] | None = session.info.get(_ENDPOINTS)
+    if cached is None:
+        cached = session.info[_ENDPOINTS] = list(repo.enabled_endpoints(session))
+    return cached
 
 
 def webhook_consumer() -> Consumer:
