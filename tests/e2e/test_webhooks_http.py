@@ -216,3 +216,62 @@ def test_sigkill_of_the_worker_in_the_middle_of_deliveries_loses_nothing(
     assert all(h.verified for h in receiver.hits)
     assert {o for _, o in events if o is not None} >= set(orders)
     assert_order_kept(receiver, events)
+
+
+def test_the_webhooks_commands_register_list_and_read_endpoints(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'openoms.db'}"
+    refused = run_cli(
+        "webhooks", "create", "http://127.0.0.1:9/hook", database_url=url, cwd=tmp_path
+    )
+    unknown = run_cli(
+        "webhooks",
+        "create",
+        "https://hooks.example.com/",
+        "-e",
+        "order.teleported",
+        database_url=url,
+        cwd=tmp_path,
+    )
+    created = run_cli(
+        "webhooks",
+        "create",
+        "http://127.0.0.1:9/hook",
+        "-e",
+        "invoice.created",
+        "--description",
+        "ERP",
+        database_url=url,
+        cwd=tmp_path,
+        OPENOMS_WEBHOOK_ALLOW_PRIVATE="true",
+    )
+    listed = run_cli("webhooks", "list", database_url=url, cwd=tmp_path)
+    endpoint_id, secret = created.stdout.split()[0], created.stdout.split()[-1]
+    log = run_cli("webhooks", "deliveries", endpoint_id, database_url=url, cwd=tmp_path)
+    missing = run_cli("webhooks", "deliveries", "whe_nope", database_url=url, cwd=tmp_path)
+
+    assert refused.returncode == 1
+    assert "non-public address (127.0.0.1)" in " ".join(refused.stderr.split())
+    assert unknown.returncode == 1
+    assert "unknown event types: order.teleported" in unknown.stderr
+    assert created.returncode == 0, created.stderr
+    assert endpoint_id.startswith("whe_")
+    assert secret.startswith("whsec_")
+    assert listed.returncode == 0
+    assert endpoint_id in listed.stdout
+    assert "invoice.created" in listed.stdout
+    assert secret not in listed.stdout
+    assert log.returncode == 0
+    assert log.stdout.split() == [
+        "id",
+        "event",
+        "webhook-id",
+        "status",
+        "attempts",
+        "last",
+        "code",
+        "last",
+        "error",
+        "created",
+    ]
+    assert missing.returncode == 1
+    assert "webhook endpoint whe_nope does not exist" in missing.stderr

@@ -232,3 +232,15 @@ def test_unknown_ids_and_disabled_endpoints_answer_problems(api: Api) -> None:
         "webhook_endpoint_disabled",
     )
     assert count(api.db, m.WebhookDelivery) == 0
+
+
+def test_a_replayed_create_answers_the_same_endpoint_without_its_secret(api: Api) -> None:
+    headers = api.headers("admin", **{"Idempotency-Key": "create-erp-hook"})
+    first = api.client.post(BASE, json={"url": URL}, headers=headers)
+    again = api.client.post(BASE, json={"url": URL}, headers=headers)
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.json()["secret"].startswith("whsec_")
+    assert again.json() == {**first.json(), "secret": None}
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert count(api.db, m.WebhookEndpoint) == 1
