@@ -12,6 +12,7 @@ import pytest
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
+from openoms.api.cursors import encode_cursor
 from tests.integration.conftest import Api
 from tests.integration.helpers import assert_problem, count
 from tests.integration.webhooks.receiver import URL, Receiver, webhook_worker
@@ -210,6 +211,14 @@ def test_unknown_ids_and_disabled_endpoints_answer_problems(api: Api) -> None:
         api.client.post("/api/v1/webhook-deliveries/999/actions/retry", headers=admin),
         404,
         "webhook_delivery_not_found",
+    )
+    too_big = f"/api/v1/webhook-deliveries/{2**63}/actions/retry"
+    assert_problem(api.client.post(too_big, headers=admin), 422, "payload_invalid")
+    bad_cursor = encode_cursor(f"whd_{2**70}")
+    assert_problem(
+        api.client.get(f"{BASE}/{created['id']}/deliveries?cursor={bad_cursor}", headers=admin),
+        400,
+        "validation_failed",
     )
     assert_problem(
         api.client.patch(f"{BASE}/{created['id']}", json={"url": None}, headers=admin),

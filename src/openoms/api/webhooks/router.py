@@ -12,7 +12,7 @@ import logging
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.session import Database
@@ -61,6 +61,8 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 Admin = Annotated[Principal, Depends(require_scope(Scope.ADMIN))]
 Db = Annotated[Database, Depends(get_db)]
 CURSOR_PREFIX = "whd_"
+MAX_ID = 2**63 - 1  # the largest delivery id the database holds
+DeliveryId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def _outbox(request: Request) -> Outbox:
@@ -264,7 +266,7 @@ def _cursor_id(value: str | None) -> int | None:
     if value is None:
         return None
     digits = value.removeprefix(CURSOR_PREFIX)
-    if not digits.isdigit():
+    if not digits.isdigit() or not 0 < int(digits) <= MAX_ID:
         raise ValidationFailed("cursor is not one this API issued", field="cursor")
     return int(digits)
 
@@ -275,7 +277,7 @@ def _cursor_id(value: str | None) -> int | None:
     responses=PROBLEMS,
 )
 def retry_webhook_delivery(
-    delivery_id: int,
+    delivery_id: DeliveryId,
     request: Request,
     response: Response,
     principal: Admin,
