@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from openoms import __version__
-from openoms.adapters.db.models import Event, WebhookAttempt, WebhookDelivery, utcnow
+from openoms.adapters.db.models import WebhookAttempt, WebhookDelivery, utcnow
 from openoms.adapters.db.repositories import webhooks as repo
 from openoms.adapters.jobs import LEASE, JobContext, JobKind, Reschedule
 from openoms.adapters.outbox import Outbox, event_envelope
@@ -137,12 +137,12 @@ class WebhookSender:
     def _prepare(
         self, session: Session, outbox: Outbox, delivery_id: int, now: datetime
     ) -> Request | Reschedule | None:
-        delivery = repo.get_delivery(session, delivery_id)
-        if delivery is None or delivery.status != "pending":
-            return None  # deleted with its endpoint, or finished (a retry requeues it)
-        endpoint = repo.get_endpoint(session, delivery.endpoint_id)
-        if endpoint is None:
-            return None
+        found = repo.delivery_to_send(session, delivery_id)
+        if found is None:
+            return None  # deleted with its endpoint
+        delivery, endpoint, event = found
+        if delivery.status != "pending":
+            return None  # finished (a retry requeues it)
         if not endpoint.enabled:
             _finish(session, delivery, "failed", "endpoint disabled", now)
             return None
@@ -157,9 +157,6 @@ class WebhookSender:
                 f"waiting for event #{earlier[0]} of the same order", wait + WAIT_FOR_TURN
             )
         delivery.waiting_until = None
-        event = session.get(Event, delivery.event_id)
-        if event is None:  # the event rows are never deleted
-            raise RuntimeError(f"delivery {delivery_id} has no event")
         envelope = event_envelope(event, self.versions.get(event.name, 1))
         return Request(
             delivery_id=delivery.id,

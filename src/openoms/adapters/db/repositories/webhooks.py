@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, union, update
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.models import (
@@ -86,6 +86,19 @@ def get_delivery(
     return session.scalars(query).first()
 
 
+def delivery_to_send(
+    session: Session, delivery_id: int
+) -> tuple[WebhookDelivery, WebhookEndpoint, Event] | None:
+    """A delivery with its endpoint and event, in one statement (the send's read step)."""
+    row = session.execute(
+        select(WebhookDelivery, WebhookEndpoint, Event)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .join(Event, Event.id == WebhookDelivery.event_id)
+        .where(WebhookDelivery.id == delivery_id)
+    ).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
 def unfinished_earlier(
     session: Session, delivery: WebhookDelivery, *, fan_out_consumer: str
 ) -> list[int]:
@@ -110,7 +123,7 @@ def unfinished_earlier(
             EventDelivery.status == "pending",
         )
     )
-    return sorted({*session.scalars(pending), *session.scalars(not_fanned_out)})
+    return sorted(set(session.scalars(union(pending, not_fanned_out))))
 
 
 def earliest_retry_of(session: Session, endpoint_id: str, event_ids: list[int]) -> datetime | None:
