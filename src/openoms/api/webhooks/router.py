@@ -101,7 +101,8 @@ def create_webhook_endpoint(
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Register an endpoint, enabled. The answer holds its signing `secret` (`whsec_…`),
-    shown this once. Events go to it from the next one recorded."""
+    shown this once. Every event the worker hands out from now on goes to it (events the
+    worker already handed out before do not)."""
     types = _known_types(payload.event_types)
     allow_private = _settings().allow_private
     secrets: list[str] = []
