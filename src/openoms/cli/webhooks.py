@@ -3,7 +3,7 @@ deliveries. (The API does the rest: docs/webhooks.md.)"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -112,19 +112,7 @@ def webhooks_deliveries(
         raise fail(exc.detail) from None
     finally:
         db.dispose()
-    rows = [
-        (
-            str(v["id"]),
-            v["event_type"],
-            v["webhook_id"],
-            v["status"],
-            str(v["attempt_count"]),
-            "" if v["last_status_code"] is None else str(v["last_status_code"]),
-            escape(v["last_error"] or ""),
-            v["created_at"] or "",
-        )
-        for v in views
-    ]
+    rows = [_delivery_row(v) for v in views]
     header = (
         "id",
         "event",
@@ -136,3 +124,17 @@ def webhooks_deliveries(
         "created",
     )
     print_table(console, header, rows, keep=("id", "event", "webhook-id", "status"))
+
+
+def _delivery_row(view: dict[str, Any]) -> tuple[str, ...]:
+    code = view["last_status_code"]
+    return (
+        str(view["id"]),
+        view["event_type"],
+        view["webhook_id"],
+        view["status"],
+        str(view["attempt_count"]),
+        "" if code is None else str(code),
+        escape(view["last_error"] or ""),
+        view["created_at"] or "",
+    )

@@ -224,25 +224,25 @@ class WebhookSender:
             or delivery.attempts != request.attempts
         ):
             return None  # its endpoint was deleted, or another run recorded this attempt
-        session.add(
-            WebhookAttempt(
-                delivery_id=delivery.id,
-                attempted_at=utcnow(),
-                status_code=answer.status_code,
-                latency_ms=answer.latency_ms,
-                response_body=answer.body,
-                error=answer.error,
-            )
-        )
-        delivery.attempts += 1
-        delivery.last_status_code = answer.status_code
-        delivery.last_error = answer.error
+        _log_attempt(session, delivery, answer)
         if answer.ok:
             # No lock on the endpoint on success: workers sending to one endpoint at once
             # would queue on it.
             repo.clear_failing(session, delivery.endpoint_id)
             _finish(session, delivery, "succeeded", None, now)
             return None
+        return self._failed(session, outbox, delivery, answer, now)
+
+    def _failed(
+        self,
+        session: Session,
+        outbox: Outbox,
+        delivery: WebhookDelivery,
+        answer: Answer,
+        now: datetime,
+    ) -> Reschedule | None:
+        """After a failed attempt: disable the endpoint (410, or 5 days of failures), give
+        up (schedule used up), or retry on the schedule or after `Retry-After`."""
         endpoint = repo.get_endpoint(session, delivery.endpoint_id, lock=True)
         if endpoint is None:  # the delivery is locked, so its endpoint exists
             raise RuntimeError(f"delivery {delivery.id} has no endpoint")
@@ -268,6 +268,22 @@ class WebhookSender:
         delay = max(delay, SOON)
         delivery.next_attempt_at = now + delay
         return Reschedule(answer.error or "failed", delay)
+
+
+def _log_attempt(session: Session, delivery: WebhookDelivery, answer: Answer) -> None:
+    session.add(
+        WebhookAttempt(
+            delivery_id=delivery.id,
+            attempted_at=utcnow(),
+            status_code=answer.status_code,
+            latency_ms=answer.latency_ms,
+            response_body=answer.body,
+            error=answer.error,
+        )
+    )
+    delivery.attempts += 1
+    delivery.last_status_code = answer.status_code
+    delivery.last_error = answer.error
 
 
 def _finish(
