@@ -142,6 +142,7 @@ BENCHES = [
     ),
     Bench("large_order", "large_order.py", (), ()),
     Bench("console", "console.py", (), ("--repeat", "3")),
+    Bench("webhooks", "webhooks.py", (), ("--events", "400", "--latency-events", "50")),
 ]
 
 TARGETS = [

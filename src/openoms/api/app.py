@@ -42,6 +42,7 @@ from openoms.api.reservations.router import router as reservations_router
 from openoms.api.reships.router import router as reships_router
 from openoms.api.returns.router import router as returns_router
 from openoms.api.routing.router import router as routing_router
+from openoms.api.webhooks.router import router as webhooks_router
 from openoms.config import MAX_BODY_BYTES, MAX_IMPORT_BYTES
 from openoms.console import install_console
 from openoms.services.inventory import ReservationBatcher
@@ -130,6 +131,7 @@ def create_app(
     app.include_router(keys_router)
     app.include_router(events_router)
     app.include_router(flows_router)
+    app.include_router(webhooks_router)
     app.include_router(ops_router)
     install_console(app)  # the service console, under /console, on the same services
     install_openapi(app)

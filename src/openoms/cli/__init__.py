@@ -9,6 +9,7 @@ from openoms.cli import inventory as _inventory  # noqa: F401
 from openoms.cli import locations as _locations  # noqa: F401
 from openoms.cli import main as _main  # noqa: F401
 from openoms.cli import users as _users  # noqa: F401
+from openoms.cli import webhooks as _webhooks  # noqa: F401
 from openoms.cli.common import app
 
 __all__ = ["app"]

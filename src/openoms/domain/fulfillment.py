@@ -125,6 +125,7 @@ class ProcessExceptionCategory(StrEnum):
     INVOICING = "invoicing"
     AUTOMATION = "automation"  # an automation flow's action failed (services/flows)
     REVIEW = "review"  # raised by a flow for a person to look at (its `raise_exception`)
+    WEBHOOK = "webhook"  # an endpoint failed everything for 5 days and was disabled
 
 
 _P = ProcessExceptionStatus

@@ -38,6 +38,7 @@ from openoms.services.payments import (
 )
 from openoms.services.routing import ROUTE_JOB, routing_consumers, routing_job_kinds
 from openoms.services.service_actions import RESHIP_JOB, reship_consumers, reship_job_kind
+from openoms.services.webhooks import WEBHOOK_JOB, WebhookSender, WebhookSettings, webhook_consumer
 
 
 def default_registry(
@@ -63,6 +64,7 @@ def default_registry(
         *invoicing_consumers(outbox),  # invoice what shipped
         *reversal_consumers(),  # release what is still authorized once an order is settled
         flows_consumer(outbox, trigger_catalog()),  # automation flows, on every event
+        webhook_consumer(),  # every event: a delivery per endpoint that wants it
     ]:
         registry.register(consumer)
     stream = event_stream
@@ -105,7 +107,14 @@ def default_jobs(
     registry.register(VERIFY_JOB, verification_job(gateways))
     for kind, job_kind in flow_job_kinds(trigger_catalog()).items():  # retries, the gate
         registry.register(kind, job_kind)
+    registry.register(WEBHOOK_JOB, webhook_sender().job_kind())
     return registry
+
+
+def webhook_sender(settings: WebhookSettings | None = None) -> WebhookSender:
+    """The webhook sender with the catalog's versions and the environment's settings
+    (OPENOMS_WEBHOOK_*) unless given."""
+    return WebhookSender(catalog_versions(), settings or WebhookSettings.from_env())
 
 
 def default_metrics() -> Metrics:

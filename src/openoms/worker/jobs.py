@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 from openoms.adapters.db.repositories.idempotency import RETENTION, purge_idempotency_records
@@ -11,6 +11,7 @@ from openoms.adapters.db.session import Database
 from openoms.adapters.jobs import JobRegistry
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.services.inventory import expire_due
+from openoms.services.webhooks import WebhookSettings, purge_deliveries
 from openoms.worker.runner import Worker
 
 log = logging.getLogger(__name__)
@@ -29,12 +30,22 @@ def expire_reservations(db: Database, now: datetime, *, outbox: Outbox) -> None:
         log.info("expired %d reservations", expired)
 
 
+def purge_webhook_deliveries(db: Database, now: datetime, *, retention: timedelta) -> None:
+    purged = purge_deliveries(db, now, retention=retention)
+    if purged:
+        log.info("purged %d webhook deliveries older than %s", purged, retention)
+
+
 def standard_worker(
     db: Database, registry: ConsumerRegistry, jobs: JobRegistry, *, poll_seconds: float
 ) -> Worker:
     """What `openoms serve` runs in-process and `openoms worker` runs on its own."""
     worker = Worker(db, registry, poll_seconds=poll_seconds, jobs=jobs)
     worker.add_periodic("purge-idempotency-records", 3600, purge_idempotency)
+    retention = WebhookSettings.from_env().retention  # OPENOMS_WEBHOOK_RETENTION_DAYS
+    worker.add_periodic(
+        "purge-webhook-deliveries", 3600, partial(purge_webhook_deliveries, retention=retention)
+    )
     worker.add_periodic(
         "expire-reservations", 5, partial(expire_reservations, outbox=Outbox(registry))
     )

@@ -160,6 +160,19 @@ FLOW_API = {
     ("GET", "/api/v1/flows/{ref}/runs"),
     ("POST", "/api/v1/flows/{ref}/actions/test"),
 }
+# The webhook API: admin only too (docs/webhooks.md).
+WEBHOOK_API = {
+    ("POST", "/api/v1/webhook-endpoints"),
+    ("GET", "/api/v1/webhook-endpoints"),
+    ("GET", "/api/v1/webhook-endpoints/{endpoint_id}"),
+    ("PATCH", "/api/v1/webhook-endpoints/{endpoint_id}"),
+    ("DELETE", "/api/v1/webhook-endpoints/{endpoint_id}"),
+    ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/actions/rotate-secret"),
+    ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/actions/send-test"),
+    ("GET", "/api/v1/webhook-endpoints/{endpoint_id}/deliveries"),
+    ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/actions/replay"),
+    ("POST", "/api/v1/webhook-deliveries/{delivery_id}/actions/retry"),
+}
 
 ROUTE_PARAMS = {
     "summary_id": "summary",
@@ -218,7 +231,9 @@ def test_every_route_is_classified(api: Api) -> None:
     """A new route must be added to one of the lists here, and so be checked below."""
     by_id = {(method, path) for method, path, _ in BY_ID}
     assert len(by_id) == len(BY_ID)
-    assert app_routes(api) == by_id | LISTS | CAPTURE | NO_ORDER_DATA | KEY_API | FLOW_API
+    assert app_routes(api) == (
+        by_id | LISTS | CAPTURE | NO_ORDER_DATA | KEY_API | FLOW_API | WEBHOOK_API
+    )
 
 
 @pytest.mark.parametrize("who", ["uk_staff", "uk_shop"])

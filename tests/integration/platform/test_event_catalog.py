@@ -19,6 +19,7 @@ import io
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy import select
@@ -34,7 +35,15 @@ from openoms.domain.inventory import LocationType
 from openoms.domain.ports import GatewayResult
 from openoms.schemas.events import BY_NAME, EVENT_TYPES
 from openoms.schemas.flows import trigger_catalog
-from openoms.services import exceptions, flows, fulfillment, inventory, returns, service_actions
+from openoms.services import (
+    exceptions,
+    flows,
+    fulfillment,
+    inventory,
+    returns,
+    service_actions,
+    webhooks,
+)
 from openoms.services.inventory import InventoryLine, apply_inventory_import
 from openoms.services.orders import (
     CapturePolicy,
@@ -50,7 +59,8 @@ from tests.integration.conftest import Api
 from tests.integration.helpers import capture
 from tests.integration.service_shop import GRAND_TOTAL
 from tests.integration.service_shop import make_shop as order_shop
-from tests.integration.worker import drain_db
+from tests.integration.webhooks.receiver import URL, Receiver, webhook_worker
+from tests.integration.worker import drain, drain_db
 from tests.network import stock_network
 from tests.payloads import order_payload
 
@@ -74,6 +84,7 @@ MOVED_FLOW = frozenset({"reservation.transferred"})
 AUTOMATION_FLOW = frozenset(
     {"flow.upserted", "order_summary.note_added", "order_summary.routing_strategy_set"}
 )
+WEBHOOK_FLOW = frozenset({"webhook.test", "webhook_endpoint.disabled"})
 HOLD_FLOW = frozenset({"order_summary.held", "order_summary.released"})
 FLOWS = (
     RETURN_FLOW
@@ -83,6 +94,7 @@ FLOWS = (
     | MOVED_FLOW
     | HOLD_FLOW
     | AUTOMATION_FLOW
+    | WEBHOOK_FLOW
 )
 
 
@@ -409,3 +421,16 @@ def _move_and_retry_exceptions(db: Database, outbox: Outbox) -> None:
         paused = exceptions.active_exception(session, "events-test:a")
         assert paused is not None
         exceptions.retry_exception(session, outbox, paused.id, note="again")
+
+
+def test_a_test_event_and_a_gone_webhook_endpoint_store_valid_events(db: Database) -> None:
+    """An admin's test event to an endpoint, which answers 410 Gone: it is disabled."""
+    with db.transaction() as session:
+        endpoint = webhooks.create_endpoint(
+            session, url=URL, event_types=None, channels=None, description="", allow_private=False
+        )
+        webhooks.send_test(session, Outbox(default_registry()), endpoint.id)
+    receiver = Receiver(default=lambda: httpx.Response(410))
+    drain(webhook_worker(db, receiver))
+    assert [r.body["type"] for r in receiver.received] == ["webhook.test"]
+    assert_valid(db, WEBHOOK_FLOW)

@@ -24,5 +24,6 @@ def test_every_table_that_belongs_to_an_order_is_filtered() -> None:
         "Reservation",
         "ReturnOrder",
         "Shipment",
+        "WebhookDelivery",
     ]
     assert [cls.__name__ for cls in NO_ORDER_VISIBLE] == ["Reservation"]

@@ -32,6 +32,7 @@ from openoms.schemas.events import (
     orders,
     payments,
     returns,
+    webhooks,
 )
 from openoms.schemas.events.base import AMOUNT_PATTERN, TIMESTAMP_PATTERN, EventPayload, EventType
 from openoms.schemas.events.orders import OrderSummaryCreated
@@ -47,6 +48,7 @@ EVENT_TYPES: tuple[EventType, ...] = tuple(
             *payments.TYPES,
             *returns.TYPES,
             *exceptions.TYPES,
+            *webhooks.TYPES,
         ],
         key=lambda t: t.name,
     )

@@ -57,6 +57,7 @@ from openoms.adapters.db.models.sandbox import (
     SandboxGatewayAttempt,
     SandboxGatewayMovement,
 )
+from openoms.adapters.db.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "NAMING",
@@ -111,5 +112,8 @@ __all__ = [
     "Shipment",
     "ShipmentItem",
     "UTCDateTime",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "utcnow",
 ]
