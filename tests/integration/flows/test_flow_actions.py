@@ -132,3 +132,45 @@ def test_ensure_refunds_queues_the_orders_refunds(api: Api, db: Database) -> Non
         keys = session.scalars(select(m.Job.dedupe_key).where(m.Job.kind == "ensure_refunds")).all()
     assert f"ensure_refunds:{order}:flow:refund:{run['event_id']}" in keys
     assert event_names(db, order, "order_summary.changed") == ["order_summary.changed"]
+
+
+def test_send_webhook_queues_the_event_to_its_endpoint_only(api: Api, db: Database) -> None:
+    stock_network(db)
+    admin = api.headers("admin")
+    # Its filter wants no order events: only the flow sends it one.
+    created = api.client.post(
+        "/api/v1/webhook-endpoints",
+        json={"url": "https://hooks.example.com/oms", "event_types": ["webhook.test"]},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    endpoint = created.json()["id"]
+    put_flow(api, "tell-erp", on_created({"type": "send_webhook", "endpoint_id": endpoint}))
+    order = capture_total(db, "150.00", reference="A")
+    drain_db(db)
+    [run] = runs(api, "tell-erp")
+    assert run["status"] == "succeeded"
+    assert run["actions_done"][0]["result"].startswith("delivery ")
+    with db.reading() as session:
+        [created_event] = session.scalars(
+            select(m.Event).where(
+                m.Event.order_summary_id == order, m.Event.name == "order_summary.created"
+            )
+        ).all()
+        deliveries = session.scalars(
+            select(m.WebhookDelivery).where(m.WebhookDelivery.endpoint_id == endpoint)
+        ).all()
+        assert [d.event_id for d in deliveries] == [created_event.id]
+
+
+def test_send_webhook_to_an_unknown_endpoint_fails_the_run(api: Api, db: Database) -> None:
+    stock_network(db)
+    put_flow(api, "tell-nobody", on_created({"type": "send_webhook", "endpoint_id": "whe_none"}))
+    capture_total(db, "150.00", reference="A")
+    drain_db(db)
+    [run] = runs(api, "tell-nobody")
+    assert run["status"] == "failed"
+    with db.reading() as session:
+        [exception] = session.scalars(select(m.ProcessException)).all()
+        assert exception.category == "automation"
+        assert session.scalars(select(m.WebhookDelivery)).all() == []

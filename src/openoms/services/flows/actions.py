@@ -30,6 +30,7 @@ from openoms.services.orders import (
 )
 from openoms.services.payments import queue_refunds
 from openoms.services.service_actions import cancel_open_units
+from openoms.services.webhooks import send_event_to_endpoint
 
 MAX_TEXT = 2000
 MAX_HOLD_REASON = 500  # what a hold keeps (services/orders/holds.py)
@@ -169,6 +170,18 @@ def _ensure_refunds(context: ActionContext, params: Mapping[str, Any]) -> str:
     return "ensure-refunds queued" if queued else "ensure-refunds was queued already"
 
 
+def _send_webhook(context: ActionContext, params: Mapping[str, Any]) -> str:
+    # The event as delivered goes to that one endpoint, whatever its type and channel
+    # filters, with the event's id as its webhook-id: a retried run queues it once.
+    endpoint = params["endpoint_id"]
+    queued = send_event_to_endpoint(
+        context.session, endpoint_id=endpoint, event_id=str(context.event["id"])
+    )
+    if queued is None:
+        return f"{endpoint} has this event already"
+    return f"delivery {queued} queued to {endpoint}"
+
+
 def _text(required: bool = True, max_length: int = MAX_TEXT) -> Param:
     return Param("text", required=required, max_length=max_length)
 
@@ -208,6 +221,7 @@ ACTIONS: Actions = {
         {"reason": _text(), "refund_shipping": Param("flag", required=False, default=True)},
     ),
     "ensure_refunds": FlowAction(_ensure_refunds),
+    "send_webhook": FlowAction(_send_webhook, {"endpoint_id": _text()}, needs_order=False),
 }
 
 
