@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from openoms.domain.errors import Conflict, DomainError, IllegalTransition, ValidationFailed
 
@@ -33,8 +33,21 @@ def incoming(
     futures: Iterable[Future], today: date, horizon: timedelta = DEFAULT_FUTURES_HORIZON
 ) -> int:
     """Units expected by the end of the horizon (overdue ones still count: not yet here)."""
-    last_day = today + horizon
+    return expected_by(futures, today + horizon)
+
+
+def expected_by(futures: Iterable[Future], last_day: date) -> int:
+    """Units expected by `last_day`, overdue ones included. PostgreSQL's availability query
+    sums the same in SQL (`_PG_AVAILABILITY` in the inventory repository); tests hold the two
+    equal."""
     return sum(f.quantity for f in futures if f.expected_date <= last_day)
+
+
+def stored_futures(stored: Iterable[Mapping[str, Any]] | None) -> tuple[Future, ...]:
+    """Futures as a record stores them: `[{"quantity": 10, "expected_date": "2026-12-01"}]`."""
+    if not stored:
+        return ()
+    return tuple(Future(int(f["quantity"]), date.fromisoformat(f["expected_date"])) for f in stored)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,22 +19,20 @@ from openoms.adapters.db.models import InventoryRecord
 from openoms.adapters.db.repositories import inventory as repo
 from openoms.adapters.db.repositories.inventory import EVERY_ACTIVE, PlaceRow, StockRow
 from openoms.domain.inventory import (
+    DEFAULT_FUTURES_HORIZON,
     NO_STOCK,
     Availability,
     AvailabilityRequestTooLarge,
-    Future,
     Stock,
     group_availability,
-    incoming,
     location_availability,
     record_availability,
+    stored_futures,
 )
 from openoms.services.inventory.location_data import LocationGroupNotFound, LocationNotFound
 
 MAX_SKUS = 100
 MAX_PLACES = 100  # locations + location groups in one request
-
-_NO_FUTURES = "[]"  # as every writer stores an empty list; anything else is decoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +139,15 @@ def answer_availability(
     location_refs, group_refs = _unique(locations or ()), _unique(location_groups or ())
     _check_size(wanted, len(location_refs) + len(group_refs))
     found, stock_rows = repo.availability_rows(
-        session, location_refs, group_refs, wanted, every_limit=MAX_PLACES + 1
+        session,
+        location_refs,
+        group_refs,
+        wanted,
+        every_limit=MAX_PLACES + 1,
+        last_day=today + DEFAULT_FUTURES_HORIZON,
     )
     places = _places(found, location_refs, group_refs)
-    figures = _figures(stock_rows, today)
+    figures = _figures(stock_rows)
     nothing: dict[str, Availability] = {}
     at = [(ref, figures.get(location_id, nothing)) for ref, location_id in places.locations]
     return AvailabilityAnswer(
@@ -223,23 +226,15 @@ def _every_active(locations: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return sorted(locations)
 
 
-def _figures(rows: Iterable[StockRow], today: date) -> dict[str, dict[str, Availability]]:
-    """location id → sku → figures, for the records that exist. Futures come as JSON text
-    and are decoded only where there are some (most records have none)."""
+def _figures(rows: Iterable[StockRow]) -> dict[str, dict[str, Availability]]:
+    """location id → sku → figures, for the records that exist."""
     figures: dict[str, dict[str, Availability]] = {}
-    for location_id, sku, on_hand, reserved, safety, futures in rows:
-        expected = 0 if futures == _NO_FUTURES else incoming(_futures(json.loads(futures)), today)
+    for location_id, sku, on_hand, reserved, safety, expected in rows:
         at = figures.get(location_id)
         if at is None:
             at = figures[location_id] = {}
         at[sku] = record_availability(on_hand, reserved, safety, expected)
     return figures
-
-
-def _futures(stored: list[dict[str, Any]] | None) -> tuple[Future, ...]:
-    if not stored:
-        return ()
-    return tuple(Future(int(f["quantity"]), date.fromisoformat(f["expected_date"])) for f in stored)
 
 
 def _view(sku: str, figures: Availability) -> dict[str, Any]:
@@ -283,7 +278,7 @@ def list_inventory_records(
 
 
 def _record_view(ref: str, record: InventoryRecord, today: date) -> dict[str, Any]:
-    futures = _futures(record.futures)
+    futures = stored_futures(record.futures)
     stock = Stock(record.on_hand, record.reserved, record.safety_stock, futures)
     updated_at: datetime = record.updated_at
     return {

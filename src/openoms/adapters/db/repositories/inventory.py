@@ -3,13 +3,15 @@ location groups.
 
 Availability reads up to 2,000 records per request and must answer in a few milliseconds,
 so its queries go straight to the driver, with no SQLAlchemy row processing (see
-`stock_rows`): that halves the request on SQLite. On PostgreSQL the places and their
+`_sqlite_stock_rows`): that halves the request on SQLite. On PostgreSQL the places and their
 records are one statement (`availability_rows`), so a request is one round trip.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Table, delete, literal, select, union_all
@@ -19,12 +21,14 @@ from openoms.adapters.db.ids import new_id
 from openoms.adapters.db.models import InventoryRecord, Location, LocationGroup, utcnow
 from openoms.adapters.db.models import LocationGroupMember as Member
 from openoms.adapters.db.session import dialect_insert
+from openoms.domain.inventory import expected_by, stored_futures
 
 # kind ("L" a named location, "G" a member of a named group), ref, location id, active;
 # a group without members has one row with location id and active NULL.
 PlaceRow = tuple[str, str, str | None, bool | None]
-# location id, sku, on_hand, reserved, safety_stock, futures (JSON text)
-StockRow = tuple[str, str, int, int, int, str]
+# location id, sku, on_hand, reserved, safety_stock, units its futures expect by the last
+# day of the horizon (`incoming`)
+StockRow = tuple[str, str, int, int, int, int]
 # kind "A": an active location, when every active location is asked about (ref order).
 EVERY_ACTIVE = "A"
 
@@ -39,8 +43,7 @@ _PG_PLACES = (
 # The places as `_PG_PLACES` (or every active location, %(every)s, by ref, at most
 # %(limit)s; `active` last), then the records of the asked SKUs at the named locations and
 # the groups' active members: kind "R", then the columns of a StockRow. Planned for each
-# request's arrays (unprepared, as `stock_rows`): by SKU when many locations are asked, by
-# (location, sku) when few are.
+# request's arrays (unprepared, see `availability_rows`).
 _PG_AVAILABILITY = (
     "WITH p AS ("
     "SELECT 'L' AS kind, ref, id AS location_id, active FROM locations "
@@ -55,17 +58,19 @@ _PG_AVAILABILITY = (
     "WHERE g.ref = ANY(CAST(%(groups)s AS text[]))) "
     "SELECT kind, ref, location_id, NULL, NULL, NULL, NULL, active FROM p "
     "UNION ALL "
-    "SELECT 'R', location_id, sku, on_hand, reserved, safety_stock, CAST(futures AS text), NULL "
+    "SELECT 'R', location_id, sku, on_hand, reserved, safety_stock, "
+    # `domain.inventory.expected_by` in SQL: the units of the record's futures expected by
+    # %(last_day)s, overdue ones included. Summed here, futures never cross the wire:
+    # decoding their JSON in Python took half the time of a 2,000-record answer.
+    "CASE WHEN CAST(futures AS text) = '[]' THEN 0 ELSE COALESCE(("
+    "SELECT sum(CAST(f ->> 'quantity' AS integer)) FROM json_array_elements(futures) AS f "
+    "WHERE CAST(f ->> 'expected_date' AS date) <= %(last_day)s), 0) END, NULL "
     "FROM inventory_records WHERE sku = ANY(CAST(%(skus)s AS text[])) "
     "AND location_id IN (SELECT location_id FROM p WHERE kind <> 'G' OR active)"
 )
 _SQLITE_STOCK = (
     "SELECT location_id, sku, on_hand, reserved, safety_stock, CAST(futures AS TEXT) "
     "FROM inventory_records WHERE location_id IN ({locations}) AND sku IN ({skus})"
-)
-_PG_STOCK = (
-    "SELECT location_id, sku, on_hand, reserved, safety_stock, CAST(futures AS text) "
-    "FROM inventory_records WHERE sku = ANY(%s) AND location_id = ANY(%s)"
 )
 
 
@@ -77,7 +82,7 @@ def places(
         return []
     connection = session.connection()
     if connection.dialect.name == "postgresql":
-        # Through the driver with one array per list, as `stock_rows` (a third of the time).
+        # Through the driver with one array per list (a third of the time).
         driver: Any = connection.connection.driver_connection
         cursor = driver.execute(_PG_PLACES, (list(location_refs), list(group_refs)))
         found: list[PlaceRow] = cursor.fetchall()
@@ -108,11 +113,13 @@ def availability_rows(
     skus: Sequence[str],
     *,
     every_limit: int,
+    last_day: date,
 ) -> tuple[list[PlaceRow], Sequence[StockRow]]:
     """The named places (as `places`; with none named, every active location by ref, at
     most `every_limit`, as kind EVERY_ACTIVE rows) and the records of `skus` that exist at
-    the named locations and at the groups' active members. One statement on PostgreSQL,
-    which needs no transaction around it (see `Database.reading_one_statement`)."""
+    the named locations and at the groups' active members, each with the units its futures
+    expect by `last_day`. One statement on PostgreSQL, which needs no transaction around it
+    (see `Database.reading_one_statement`)."""
     every = not location_refs and not group_refs
     connection = session.connection()
     if connection.dialect.name != "postgresql":
@@ -125,7 +132,7 @@ def availability_rows(
         else:
             found = places(session, location_refs, group_refs)
         ids = {location_id for kind, _, location_id, active in found if kind != "G" or active}
-        return found, stock_rows(session, [i for i in ids if i is not None], skus)
+        return found, _sqlite_stock_rows(session, [i for i in ids if i is not None], skus, last_day)
     driver: Any = connection.connection.driver_connection
     parameters = {
         "locations": list(location_refs),
@@ -133,9 +140,13 @@ def availability_rows(
         "every": every,
         "limit": every_limit,
         "skus": list(skus),
+        "last_day": last_day,
     }
-    with driver.cursor() as cursor:
-        # Unprepared, for the reason given in `stock_rows`.
+    # Binary: 2,000 records' integers are read a third faster than from text.
+    with driver.cursor(binary=True) as cursor:
+        # Unprepared, so each execution is planned for its own arrays: psycopg prepares a
+        # statement after 5 runs, and the generic plan then probes the (sku, location)
+        # index once per pair (2,000 probes) instead of scanning 20 SKUs' entries.
         cursor.execute(_PG_AVAILABILITY, parameters, prepare=False)
         rows = cursor.fetchall()
     named: list[PlaceRow] = [(row[0], row[1], row[2], row[7]) for row in rows if row[0] != "R"]
@@ -154,28 +165,28 @@ def active_locations(session: Session, *, limit: int) -> list[tuple[str, str]]:
     return [(ref, location_id) for ref, location_id in rows]
 
 
-def stock_rows(
-    session: Session, location_ids: Collection[str], skus: Sequence[str]
-) -> Sequence[StockRow]:
-    """The records of `skus` at `location_ids` that exist."""
+def _sqlite_stock_rows(
+    session: Session, location_ids: Collection[str], skus: Sequence[str], last_day: date
+) -> list[StockRow]:
+    """The records of `skus` at `location_ids` that exist, through the driver (the statement
+    holds only placeholders), their futures summed in Python by the domain's rule."""
     if not location_ids or not skus:
         return []
-    connection = session.connection()
-    driver: Any = connection.connection.driver_connection
-    if connection.dialect.name == "postgresql":
-        with driver.cursor() as cursor:
-            # Unprepared, so each execution is planned for its own arrays: psycopg prepares a
-            # statement after 5 runs, and the generic plan then probes the (location, sku)
-            # index once per pair (2,000 probes) instead of scanning 20 SKUs' entries.
-            cursor.execute(_PG_STOCK, (list(skus), list(location_ids)), prepare=False)
-            found: list[StockRow] = cursor.fetchall()
-            return found
-    # SQLite: the same through the driver too; the statement holds only placeholders.
-    sqlite_query = _SQLITE_STOCK.format(
+    driver: Any = session.connection().connection.driver_connection
+    query = _SQLITE_STOCK.format(
         locations=",".join("?" * len(location_ids)), skus=",".join("?" * len(skus))
     )
-    rows: list[StockRow] = driver.execute(sqlite_query, [*location_ids, *skus]).fetchall()
-    return rows
+    rows = driver.execute(query, [*location_ids, *skus]).fetchall()
+    return [
+        (location, sku, on_hand, reserved, safety, _expected(futures, last_day))
+        for location, sku, on_hand, reserved, safety, futures in rows
+    ]
+
+
+def _expected(futures: str, last_day: date) -> int:
+    if futures == "[]":  # as every writer stores an empty list; anything else is decoded
+        return 0
+    return expected_by(stored_futures(json.loads(futures)), last_day)
 
 
 def location_id(session: Session, ref: str) -> str | None:
