@@ -8,14 +8,14 @@ heap page per record. Building it locks the table against writes for the time it
 moment. Downgrading restores the plain index on sku.
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0014
 Create Date: 2026-12-07 12:00:00.000000
 """
 from alembic import op
 
 
 revision = '0015'
-down_revision = '0010'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
