@@ -58,6 +58,10 @@ class Consumer:
     subscribes: tuple[str, ...]
     handler: Handler
     max_attempts: int = 10
+    # Asked in the recording transaction whether an event of this name needs a delivery now:
+    # a consumer of every event that has nothing to do with most of them (no webhook
+    # endpoint, no flow on that trigger) costs the pipeline nothing then. None: always.
+    needed: Callable[[Session, str], bool] | None = None
 
     def wants(self, event_name: str) -> bool:
         return any(fnmatchcase(event_name, pattern) for pattern in self.subscribes)
@@ -141,6 +145,7 @@ class Outbox:
             }
             for event_id, row in zip(ids, rows, strict=True)
             for consumer in self._registry.for_event(row["name"])
+            if consumer.needed is None or consumer.needed(session, row["name"])
         ]
         if deliveries:
             session.execute(_DELIVERIES.insert(), deliveries)

@@ -248,7 +248,12 @@ def flows_consumer(outbox: Outbox, catalog: TriggerCatalog, actions: Actions = A
     def handle(session: Session, event: m.Event) -> None:
         run_event_flows(session, outbox, catalog, event, now=m.utcnow(), actions=actions)
 
-    return Consumer("flows", ("*",), handle)
+    def needed(session: Session, event_name: str) -> bool:
+        # Asked as the event is recorded: an event no enabled flow has as its trigger gets
+        # no delivery (a flow enabled later runs on the events recorded after it).
+        return event_name in _enabled_triggers(session)
+
+    return Consumer("flows", ("*",), handle, needed=needed)
 
 
 def flow_job_kinds(catalog: TriggerCatalog, actions: Actions = ACTIONS) -> dict[str, JobKind]:

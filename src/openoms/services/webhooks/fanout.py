@@ -67,17 +67,29 @@ def fan_out(session: Session, event: Event) -> None:
 
 
 def _enabled_endpoints(session: Session) -> list[WebhookEndpoint]:
-    """The enabled endpoints, read once per worker transaction (a relay batch fans out up to
-    a hundred events in one; with no endpoint, each then costs no query)."""
+    """The enabled endpoints, read once per transaction (a relay batch fans out up to a
+    hundred events in one; a capture records several)."""
     cached: list[WebhookEndpoint] | None = session.info.get(_ENDPOINTS)
     if cached is None:
         cached = session.info[_ENDPOINTS] = list(repo.enabled_endpoints(session))
     return cached
 
 
+def needed(session: Session, event_name: str) -> bool:
+    """Whether an event of this name may go to an endpoint: asked as it is recorded, so
+    with no endpoint for it the outbox writes the fan-out no delivery at all. An endpoint
+    registered later hears the events recorded after it."""
+    if event_name == TEST_EVENT:
+        return False
+    return any(
+        endpoint.event_types is None or event_name in endpoint.event_types
+        for endpoint in _enabled_endpoints(session)
+    )
+
+
 def webhook_consumer() -> Consumer:
     """The outbox consumer of every event that fans it out to the endpoints."""
-    return Consumer(name=WEBHOOK_CONSUMER, subscribes=("*",), handler=fan_out)
+    return Consumer(name=WEBHOOK_CONSUMER, subscribes=("*",), handler=fan_out, needed=needed)
 
 
 def send_event_to_endpoint(session: Session, *, endpoint_id: str, event_id: str) -> int | None:
