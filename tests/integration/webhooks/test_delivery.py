@@ -358,3 +358,28 @@ def test_a_job_whose_claim_is_about_to_run_out_is_put_back_unsent(db: Database) 
     assert outcome == Reschedule("its claim was about to run out", timedelta(milliseconds=1))
     assert receiver.received == []
     assert deliveries(db, endpoint_id) == [("order_summary.created", "pending", 1)]
+
+
+def test_the_fan_out_gets_a_delivery_only_for_events_an_endpoint_wants(db: Database) -> None:
+    def fan_outs() -> list[str]:
+        with db.reading() as session:
+            return list(
+                session.scalars(
+                    select(m.Event.name)
+                    .join(m.EventDelivery, m.EventDelivery.event_id == m.Event.id)
+                    .where(m.EventDelivery.consumer == service.WEBHOOK_CONSUMER)
+                    .order_by(m.Event.id)
+                )
+            )
+
+    record(db, "order_summary.created", "os_1", n=1)  # no endpoint yet: no delivery
+    endpoint_id, _ = endpoint(db, event_types=["order_summary.routed"])
+    record(db, "order_summary.created", "os_1", n=2)  # a type nobody wants
+    record(db, "order_summary.routed", "os_1", n=3)
+    assert fan_outs() == ["order_summary.routed"]
+    with db.transaction() as session:
+        changes = service.EndpointChanges(enabled=False)
+        outbox = Outbox(default_registry())
+        service.update_endpoint(session, outbox, endpoint_id, changes, allow_private=True)
+    record(db, "order_summary.routed", "os_1", n=4)  # disabled: nobody wants anything
+    assert fan_outs() == ["order_summary.routed"]
