@@ -62,12 +62,12 @@ def ship_order(
     carriers = carriers_of(request.app.state)
     location = ""
     try:
-        choice: CarrierChoice | CarrierSelector = carriers
-        if carrier:
-            carriers.get(carrier)  # CarrierUnknown before anything moves
-            choice = CarrierChoice(carrier, service or None)
         with db.transaction() as session:
             location = _location_checked(session, visitor, fo_id)
+            choice: CarrierChoice | CarrierSelector = carriers
+            if carrier:
+                carriers.get(carrier)  # CarrierUnknown before anything moves
+                choice = CarrierChoice(carrier, service or None)
             shipment = ship(
                 session, _outbox(request), fo_id, carrier_choice=choice, label_after=LABEL_GRACE
             )
