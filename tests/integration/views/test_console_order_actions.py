@@ -71,6 +71,8 @@ def test_an_agent_holds_and_releases_and_is_recorded(shop: Shop, console: Browse
     page = browser.client.get(placed.headers["location"]).text
     assert "The order is on hold." in page
     assert "held by user:agent@example.com: customer called" in page
+    held = page.split('<strong class="what">order summary: held</strong>')[1].split("</li>")[0]
+    assert '<span class="who">by user:agent@example.com</span>' in held
 
     post(browser, order_path(shop, "hold"), {"reason": "address check"})
     one = post(browser, order_path(shop, "release"), {"hold_id": hold["id"], "reason": "ok"})
