@@ -27,7 +27,7 @@ from openoms.adapters.outbox import Outbox
 from openoms.console.auth import WAREHOUSE, PageForbidden, Visitor, console_db, require_action
 from openoms.console.fulfillment import QueueView, queue_page
 from openoms.console.render import with_query
-from openoms.domain.errors import DomainError
+from openoms.domain.errors import DomainError, ValidationFailed
 from openoms.domain.fulfillment import ShipmentStatus
 from openoms.domain.ports import CarrierChoice, CarrierSelector
 from openoms.services import fulfillment as warehouse
@@ -65,6 +65,10 @@ def ship_order(
         with db.transaction() as session:
             location = _location_checked(session, visitor, fo_id)
             choice: CarrierChoice | CarrierSelector = carriers
+            if service and not carrier:  # as the API's payload: a service needs its carrier
+                raise ValidationFailed(
+                    "service is chosen with carrier; give both or neither", field="service"
+                )
             if carrier:
                 carriers.get(carrier)  # CarrierUnknown before anything moves
                 choice = CarrierChoice(carrier, service or None)

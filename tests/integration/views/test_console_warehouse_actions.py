@@ -92,6 +92,9 @@ def test_a_named_carrier_is_used_and_an_unknown_one_refused(shop: Shop, console:
     )
     assert api.status_code == 400
     assert f'id="error-{fo["id"]}">{escape(api.json()["detail"])}</p>' in refused.text
+    alone = post(browser, f"/console/fulfillment/{fo['id']}/ship", {"service": "express"})
+    assert alone.status_code == 400
+    assert "service is chosen with carrier; give both or neither" in alone.text
     assert shop.snapshot() == before
     shipped = post(
         browser, f"/console/fulfillment/{fo['id']}/ship", {"carrier": "sandbox-international"}
