@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -203,3 +204,71 @@ def test_signing_in_and_searching_work_without_javascript(console: Console) -> N
         expect(page.locator("#results tbody tr")).to_have_count(1)
     finally:
         context.close()
+
+
+def settled(console: Console) -> dict[str, Any]:
+    """The order once the worker has stopped adding to it (a confirm refuses, rightly, an
+    order that changed since its preview)."""
+    with console.server.client(ADMIN_KEY) as admin:
+        path = f"/api/v1/order-summaries/{console.order['id']}"
+        last: list[int] = [-1]
+
+        def read() -> dict[str, Any]:
+            time.sleep(0.5)
+            body: dict[str, Any] = admin.get(path).json()
+            return body
+
+        def unchanged(body: dict[str, Any]) -> bool:
+            quiet = len(body["events"]) == last[0]
+            last[0] = len(body["events"])
+            return quiet
+
+        return eventually(read, unchanged, "the worker finishing with the order")
+
+
+def test_an_agent_cancels_a_unit_after_its_preview(console: Console, page: Page) -> None:
+    """Cancel the MUG (STORE-LDN; the warehouse test ships WH-LDN's TEE-M): the preview's
+    money is the API's preview, and after the confirm the page and the API agree."""
+    before = settled(console)
+    mug = next(i for i in before["items"] if i["sku"] == "MUG")
+    with console.server.client(ADMIN_KEY) as admin:
+        api = admin.post(
+            f"/api/v1/order-summaries/{console.order['id']}/actions/preview-cancel",
+            json={"items": [{"order_item_summary_id": mug["id"], "quantity": 1}]},
+        ).json()
+    sign_in(page, "agent@example.com")
+    page.goto(f"/console/orders/{console.order['id']}")
+    page.get_by_label("MUG", exact=True).fill("1")
+    page.get_by_role("button", name="Preview the cancel").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("preview")
+    (change,) = api["change_orders"]
+    expect(page.locator('[data-preview="change_total"]')).to_have_text(change["grand_total"])
+    assert change["grand_total"] == "-8.95"
+    expect(page.locator('[data-preview="to_refund"]')).to_have_text(api["to_refund"])
+    page.get_by_role("button", name="Confirm the cancel").click()
+    expect(page.get_by_role("status")).to_have_text("The units are canceled.")
+    with console.server.client(ADMIN_KEY) as admin:
+        truth = admin.get(f"/api/v1/order-summaries/{console.order['id']}").json()
+    totals = {name: page.locator(f'[data-total="{name}"]').inner_text() for name in truth["totals"]}
+    assert totals == truth["totals"]
+    assert totals["grand_total"] == "67.64"
+    row = page.locator(f'#lines tr[data-item="{mug["id"]}"] td.num')
+    counters = [row.nth(n).inner_text() for n in range(row.count())]
+    item = next(i for i in truth["items"] if i["id"] == mug["id"])
+    assert counters[2:4] == [str(item["quantity_ordered"]), str(item["quantity_canceled"])]
+    assert item["quantity_canceled"] == 1
+
+
+def test_a_warehouse_user_ships_and_sees_the_tracking(console: Console, page: Page) -> None:
+    sign_in(page, "wh@example.com")
+    page.goto("/console/fulfillment?location=WH-LDN")
+    fo = next(f for f in console.order["fulfillment_orders"] if f["location"] == "WH-LDN")
+    row = page.locator("tr", has=page.locator(f"code:text-is('{fo['id']}')"))
+    row.get_by_role("button", name="Ship all left").click()
+    notice = page.get_by_role("status")
+    expect(notice).to_contain_text(f"Shipped {fo['id']} with sandbox-domestic: tracking ")
+    with console.server.client(ADMIN_KEY) as admin:
+        (shipment,) = admin.get(f"/api/v1/fulfillment-orders/{fo['id']}").json()["shipments"]
+    assert shipment["tracking_number"]
+    expect(notice).to_contain_text(shipment["tracking_number"])
+    expect(row).to_contain_text(shipment["tracking_number"])

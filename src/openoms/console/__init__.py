@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from openoms.console import fulfillment, orders, session_routes
+from openoms.console import fulfillment, order_actions, orders, session_routes, warehouse_actions
 from openoms.console.render import HERE, install_refusals
 
 __all__ = ["install_console"]
@@ -23,5 +23,7 @@ def install_console(app: FastAPI) -> None:
     install_refusals(app)
     app.include_router(session_routes.router)
     app.include_router(orders.router)
+    app.include_router(order_actions.router)
     app.include_router(fulfillment.router)
+    app.include_router(warehouse_actions.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -94,6 +94,17 @@ def require_role(*roles: ConsoleRole) -> Callable[..., Awaitable[Visitor]]:
     return allowed
 
 
+def require_action(*roles: ConsoleRole) -> Callable[..., Awaitable[Visitor]]:
+    """An action's (POST's) dependency: its CSRF token checked first (nothing runs without
+    it), then the role, as `require_role`."""
+    role_check = require_role(*roles)
+
+    async def allowed(visitor: Visitor = Depends(csrf_checked)) -> Visitor:
+        return await role_check(visitor)
+
+    return allowed
+
+
 async def csrf_checked(request: Request, visitor: Visitor = Depends(current_visitor)) -> Visitor:
     """A signed-in POST's dependency: its CSRF token must be this session's."""
     check_csrf(visitor.keys, visitor.token, await presented_csrf(request))
@@ -103,3 +114,5 @@ async def csrf_checked(request: Request, visitor: Visitor = Depends(current_visi
 ANYONE = tuple(ConsoleRole)
 ORDER_DESK = (ConsoleRole.AGENT, ConsoleRole.FINANCE)
 WAREHOUSE = (ConsoleRole.WAREHOUSE,)
+# Who may act on an order (hold, release, cancel): agents (and admin); finance reads.
+ORDER_ACTIONS = (ConsoleRole.AGENT,)

@@ -1,5 +1,5 @@
-"""Fulfillment orders by location and status: the warehouse's list (read-only for now).
-A warehouse user limited to locations sees those locations only."""
+"""Fulfillment orders by location and status: the warehouse's queue (its actions:
+warehouse_actions.py). A warehouse user limited to locations sees those locations only."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
+from openoms.adapters.carriers import carriers_of
 from openoms.adapters.db.session import Database
 from openoms.console.auth import (
     WAREHOUSE,
@@ -22,10 +23,12 @@ from openoms.console.auth import (
 from openoms.console.paging import PAGE_SIZE, SearchInvalid, decode_cursor, encode_cursor
 from openoms.console.render import page
 from openoms.domain.errors import NotFound
-from openoms.domain.fulfillment import FulfillmentOrderStatus
+from openoms.domain.fulfillment import FULFILLMENT_ORDER_TRANSITIONS, FulfillmentOrderStatus
 from openoms.services.fulfillment import (
     fulfillment_order_views,
+    get_shipment,
     list_fulfillment_orders,
+    shipment_view,
     shipments_of,
 )
 from openoms.services.inventory import list_locations
@@ -52,30 +55,96 @@ def fulfillment_orders(
     status: Text = "",
     cursor: Text = "",
     limit: Annotated[int, Query(ge=1, le=200)] = PAGE_SIZE,
+    shipment: Annotated[str, Query(max_length=60)] = "",
+    done: Annotated[str, Query(max_length=60)] = "",
 ) -> HTMLResponse:
     """One location's fulfillment orders oldest first (the order a warehouse works them),
-    by status, `limit` a page."""
+    by status, `limit` a page. `shipment` (after shipping) and `done` (after a rejection)
+    say what the last action did (warehouse_actions.py)."""
+    view = QueueView(location, status, cursor, limit)
+    return queue_page(request, visitor, db, view, notice=_notice(db, shipment, done))
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """Which queue the page shows: its query parameters."""
+
+    location: str = ""
+    status: str = ""
+    cursor: str = ""
+    limit: int = PAGE_SIZE
+
+
+def queue_page(
+    request: Request,
+    visitor: Visitor,
+    db: Database,
+    view: QueueView,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    notice: str = "",
+) -> HTMLResponse:
+    """The queue page; `errors` puts a refused action's sentence beside its fulfillment
+    order's forms (keyed by its id)."""
     identity = visitor.identity
     with db.reading() as session:
         refs = [loc.ref for loc in list_locations(session) if identity.sees_location(loc.ref)]
-        chosen = location or (refs[0] if refs else "")
+        chosen = view.location or (refs[0] if refs else "")
         if chosen and not identity.sees_location(chosen):
             raise PageForbidden(f"You work at {', '.join(refs)}; not at {chosen}.")
-        queue = _queue(session, chosen, status, cursor, limit) if chosen else Queue()
+        queue = _queue(session, chosen, view.status, view.cursor, view.limit) if chosen else Queue()
     return page(
         request,
         "fulfillment.html",
         visitor,
-        status_code=400 if queue.error else 200,
+        status_code=400 if queue.error else status_code,
         title="Fulfillment orders",
         locations=refs,
         location=chosen,
-        status=status,
+        status=view.status,
         statuses=[s.value for s in FulfillmentOrderStatus],
         rows=queue.rows,
         next_cursor=queue.next_cursor,
-        limit=limit if limit != PAGE_SIZE else "",
+        limit=view.limit if view.limit != PAGE_SIZE else "",
         error=queue.error,
+        errors=errors or {},
+        notice=notice,
+        carriers=carrier_names(request),
+        shippable=SHIPPABLE,
+        rejectable=REJECTABLE,
+    )
+
+
+# The statuses a fulfillment order ships from (shipping completes the steps before it) and
+# may be rejected from: the transition table's, so a form is offered only where it can work.
+_S = FulfillmentOrderStatus
+SHIPPABLE = frozenset(
+    s.value for s, moves in FULFILLMENT_ORDER_TRANSITIONS.items() if _S.FULFILLED in moves
+) | {_S.ALLOCATED.value, _S.ASSIGNED.value, _S.PICK_COMPLETE.value}
+REJECTABLE = frozenset(
+    s.value for s, moves in FULFILLMENT_ORDER_TRANSITIONS.items() if _S.REJECTED in moves
+)
+
+
+def carrier_names(request: Request) -> list[str]:
+    return carriers_of(request.app.state).names()
+
+
+def _notice(db: Database, shipment_id: str, done: str) -> str:
+    if done == "rejected":
+        return "The fulfillment order is rejected; its units are routed again."
+    if not shipment_id:
+        return ""
+    with db.reading() as session:
+        try:
+            shipment = shipment_view(get_shipment(session, shipment_id))
+        except NotFound:
+            return ""
+    tracking = shipment["tracking_number"] or "not assigned yet (the label is pending)"
+    return (
+        f"Shipped {shipment['fulfillment_order_id']} with {shipment['carrier'] or 'a carrier'}"
+        f": tracking {tracking}."
     )
 
 

@@ -1,4 +1,4 @@
-"""Orders: the search list and the order summary page (read-only)."""
+"""Orders: the search list and the order summary page (its actions: order_actions.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,14 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from openoms.adapters.db.session import Database
-from openoms.console.auth import ORDER_DESK, PageNotFound, Visitor, console_db, require_role
+from openoms.console.auth import (
+    ORDER_ACTIONS,
+    ORDER_DESK,
+    PageNotFound,
+    Visitor,
+    console_db,
+    require_role,
+)
 from openoms.console.paging import (
     PAGE_SIZE,
     SearchInvalid,
@@ -118,8 +125,32 @@ def order(
     summary_id: Annotated[str, Path(max_length=60)],
     visitor: OrderDesk,
     db: Annotated[Database, Depends(console_db)],
+    done: Annotated[str, Query(max_length=40)] = "",
 ) -> HTMLResponse:
-    """Everything about one order: the same read model as GET /api/v1/order-summaries/{id}."""
+    """Everything about one order: the same read model as GET /api/v1/order-summaries/{id}.
+    `done` names the action that brought the browser back here (see order_actions.py)."""
+    return order_page(request, visitor, db, summary_id, notice=DONE.get(done, ""))
+
+
+# What the order page says after an action's redirect (the action itself is in the timeline).
+DONE = {
+    "held": "The order is on hold.",
+    "released": "The hold is released.",
+    "canceled": "The units are canceled.",
+}
+
+
+def order_page(
+    request: Request,
+    visitor: Visitor,
+    db: Database,
+    summary_id: str,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    notice: str = "",
+) -> HTMLResponse:
+    """The order page; `errors` puts a refused action's sentence beside its form."""
     with db.reading() as session:
         try:
             summary = order_summary_view(session, summary_id)
@@ -129,7 +160,11 @@ def order(
         request,
         "order.html",
         visitor,
+        status_code=status_code,
         title=f"Order {summary['external_reference']}",
         o=summary,
         events=timeline(summary["events"]),
+        can_act=visitor.identity.allows(*ORDER_ACTIONS),
+        errors=errors or {},
+        notice=notice,
     )

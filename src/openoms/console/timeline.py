@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 # Payload keys that name who did it, in the order they are trusted.
-ACTOR_KEYS = ("actor", "performed_by", "requested_by", "api_key_name", "user")
+# Holds record theirs as `by` (`api_key:<id>`, or `user:<email>` from the console).
+ACTOR_KEYS = ("actor", "performed_by", "requested_by", "api_key_name", "user", "by")
 # Ids and bulky values a reader of the timeline does not need.
 HIDDEN = {"order_summary_id", "items", "lines", "allocations", "payload", *ACTOR_KEYS}
 MAX_FACTS = 6

@@ -214,3 +214,15 @@ def default_carriers(
     the environment."""
     carriers: dict[str, Carrier] = {**sandbox_carriers(db), **(extra or {})}
     return Carriers(carriers, rules_from_env(env))
+
+
+def carriers_of(state: Any) -> Carriers:
+    """An app's carriers (`state` is its `app.state`), built over its database from the
+    environment on first use and instrumented with its metrics. The API and the console
+    ship through these same carriers. A process that also runs a worker should set
+    `state.carriers` to the ones its label jobs use."""
+    carriers: Carriers | None = getattr(state, "carriers", None)
+    if carriers is None:
+        carriers = state.carriers = default_carriers(state.db)
+        carriers.instrument(state.metrics.carrier)
+    return carriers

@@ -16,13 +16,13 @@ why). A retry with the same key replays that answer and ships nothing twice.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from openoms.adapters.carriers import Carriers, default_carriers
+from openoms.adapters.carriers import Carriers
+from openoms.adapters.carriers import carriers_of as app_carriers
 from openoms.adapters.db.models import FulfillmentOrder
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
@@ -74,19 +74,14 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 
 Warehouse = Annotated[Principal, Depends(require_scope(Scope.WAREHOUSE, Scope.AGENT))]
 # The label job waits this long before its first try: the API asks the carrier itself first.
-LABEL_GRACE = timedelta(seconds=30)
+LABEL_GRACE = shipping.LABEL_GRACE
 S = FulfillmentOrderStatus
 
 
 def carriers_of(app: FastAPI) -> Carriers:
-    """The app's carriers, built over its database from the environment on first use (a
-    process that also runs a worker should set `app.state.carriers` to the ones its label
-    jobs use)."""
-    carriers: Carriers | None = getattr(app.state, "carriers", None)
-    if carriers is None:
-        carriers = app.state.carriers = default_carriers(app.state.db)
-        carriers.instrument(app.state.metrics.carrier)
-    return carriers
+    """The app's carriers (adapters.carriers.carriers_of: the console ships through the
+    same ones)."""
+    return app_carriers(app.state)
 
 
 # --- reading ------------------------------------------------------------------------------

@@ -71,6 +71,12 @@ class ConsoleIdentity:
     def sees_location(self, ref: str) -> bool:
         return self.locations is None or ref in self.locations
 
+    @property
+    def actor(self) -> str:
+        """How an action records this user as the one who did it (an API key is recorded
+        as `api_key:<id>`)."""
+        return f"user:{self.email}"
+
 
 def identity_of(user: ConsoleUser, session_id: str) -> ConsoleIdentity:
     locations = tuple(user.locations) if user.locations is not None else None

@@ -30,6 +30,7 @@ from openoms.services.fulfillment.reject import (
     reject,
 )
 from openoms.services.fulfillment.shipping import (
+    LABEL_GRACE,
     LABEL_JOB,
     ShipmentExceedsFulfillmentOrder,
     get_shipment,
@@ -45,6 +46,7 @@ from openoms.services.fulfillment.status import (
 )
 
 __all__ = [
+    "LABEL_GRACE",
     "LABEL_JOB",
     "CancelExceedsUnshipped",
     "FulfillmentLineUnknown",

@@ -49,6 +49,9 @@ from openoms.services.fulfillment.status import walk_status
 from openoms.services.orders import item_quantities, refresh_summary_status
 
 LABEL_JOB = "create_label"
+# How long the label job waits before its first try when a request ships: the request asks
+# the carrier itself first (the API's ship action and the console's).
+LABEL_GRACE = timedelta(seconds=30)
 AGGREGATE = "shipment"
 
 
