@@ -58,7 +58,7 @@ test: $(STAMP) chromium
 	$(BIN)/mypy
 	rm -rf var/coverage
 	OPENOMS_TEST_POSTGRES_URL="$(TEST_POSTGRES_URL)" HYPOTHESIS_PROFILE=ci \
-		$(BIN)/coverage run -m pytest -n 2 -p no:cacheprovider $(PYTEST_ARGS)
+		$(BIN)/coverage run -m pytest -n 2 -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 	@$(BIN)/coverage combine --quiet
 	@echo "line coverage of src/openoms, e2e subprocesses included (at least $(COVERAGE_MIN) %):"
 	@$(BIN)/coverage report --format=total --fail-under=$(COVERAGE_MIN)
