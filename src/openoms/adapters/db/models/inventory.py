@@ -95,16 +95,7 @@ class InventoryRecord(Base):
     __tablename__ = "inventory_records"
     __table_args__ = (
         UniqueConstraint("location_id", "sku"),
-        # Availability reads 20 SKUs at 100 locations: 2,000 records scattered over as many
-        # heap pages. Covering them lets PostgreSQL answer from the index alone (5.8 → 1.2 ms
-        # for that read); the price is that a reservation's UPDATE of `reserved` is no
-        # longer a HOT update (docs/benchmarks.md measures both sides).
-        Index(
-            "ix_inventory_records_sku_location",
-            "sku",
-            "location_id",
-            postgresql_include=["on_hand", "reserved", "safety_stock", "futures"],
-        ),
+        Index("ix_inventory_records_sku", "sku"),
         CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
         CheckConstraint("reserved >= 0", name="reserved_not_negative"),
         CheckConstraint("safety_stock >= 0", name="safety_stock_not_negative"),

@@ -145,7 +145,7 @@ def availability_rows(
     # Binary: 2,000 records' integers are read a third faster than from text.
     with driver.cursor(binary=True) as cursor:
         # Unprepared, so each execution is planned for its own arrays: psycopg prepares a
-        # statement after 5 runs, and the generic plan then probes the (sku, location)
+        # statement after 5 runs, and the generic plan then probes the (location, sku)
         # index once per pair (2,000 probes) instead of scanning 20 SKUs' entries.
         cursor.execute(_PG_AVAILABILITY, parameters, prepare=False)
         rows = cursor.fetchall()
