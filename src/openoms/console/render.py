@@ -100,6 +100,14 @@ def with_query(path: str, params: dict[str, Any]) -> str:
 templates.env.globals["with_query"] = with_query
 
 
+def refusal(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
+    """The page that says why a console request was refused, for whoever is signed in."""
+    visitor = getattr(request.state, "console_visitor", None)
+    return page(
+        request, "refused.html", visitor, status_code=status_code, title=title, message=message
+    )
+
+
 def install_refusals(app: FastAPI) -> None:
     """The console's answers to its own exceptions (the API's handlers answer JSON), and a
     page instead of problem+json when a console request's parameters do not validate (the
@@ -113,17 +121,14 @@ def install_refusals(app: FastAPI) -> None:
         if not request.url.path.startswith("/console/"):
             answer = api_validation(request, exc)
             return await answer if inspect.isawaitable(answer) else answer
-        visitor = getattr(request.state, "console_visitor", None)
         fields = "; ".join(
             f"{error['loc'][-1]}: {error['msg']}" for error in exc.errors() if error.get("loc")
         )
-        return page(
+        return refusal(
             request,
-            "refused.html",
-            visitor,
-            status_code=400,
-            title="Not understood",
-            message=f"This request could not be read ({fields}). Nothing was changed.",
+            400,
+            "Not understood",
+            f"This request could not be read ({fields}). Nothing was changed.",
         )
 
     @app.exception_handler(SignInRequired)
@@ -136,38 +141,19 @@ def install_refusals(app: FastAPI) -> None:
 
     @app.exception_handler(PageForbidden)
     async def _forbidden(request: Request, exc: PageForbidden) -> Response:
-        visitor = getattr(request.state, "console_visitor", None)
-        return page(
-            request,
-            "refused.html",
-            visitor,
-            status_code=403,
-            title="Not allowed",
-            message=exc.message,
-        )
+        return refusal(request, 403, "Not allowed", exc.message)
 
     @app.exception_handler(PageNotFound)
     async def _not_found(request: Request, exc: PageNotFound) -> Response:
-        visitor = getattr(request.state, "console_visitor", None)
-        return page(
-            request,
-            "refused.html",
-            visitor,
-            status_code=404,
-            title="Not found",
-            message=exc.message,
-        )
+        return refusal(request, 404, "Not found", exc.message)
 
     @app.exception_handler(CsrfRefused)
     async def _csrf(request: Request, _exc: CsrfRefused) -> Response:
-        visitor = getattr(request.state, "console_visitor", None)
-        return page(
+        return refusal(
             request,
-            "refused.html",
-            visitor,
-            status_code=403,
-            title="Form expired",
-            message="This form was not sent from a console page of this session (its "
+            403,
+            "Form expired",
+            "This form was not sent from a console page of this session (its "
             "security token is missing or stale). Nothing was changed; reload the page "
             "and try again.",
         )
