@@ -653,4 +653,4 @@ def revive(machine: MoneyMachine) -> None:
 
 
 def test_money_invariants_hold_for_any_sequence(db: Database) -> None:
-    run_machine(MoneyMachine, db, env="MONEY", examples=15, steps=20)
+    run_machine(MoneyMachine, db, env="MONEY", examples=15, steps=20, postgres_examples=6)

@@ -627,4 +627,4 @@ def settle(machine: OrderMachine) -> None:
 
 
 def test_order_summary_stays_true_under_any_actions(db: Database) -> None:
-    run_machine(OrderMachine, db, env="ACTION", examples=15, steps=18)
+    run_machine(OrderMachine, db, env="ACTION", examples=15, steps=18, postgres_examples=6)

@@ -5,6 +5,7 @@ the layers, areas, consumers and job kinds the code has."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -133,11 +134,27 @@ def test_every_module_of_openoms_can_be_imported_first() -> None:
     modules = sorted(grimp.build_graph("openoms").modules)
     script = (
         "import os, sys, importlib\n"
-        # Every third-party library openoms uses, loaded once here rather than in each fork
-        # (numpy and highspy alone were a third of the test's time).
-        "import sqlalchemy, fastapi, pydantic, alembic, typer, rich, uvicorn, httpx\n"
-        "import numpy, highspy, psycopg, prometheus_client, nats, standardwebhooks\n"
-        "import jinja2, argon2, itsdangerous, multipart\n"
+        # Every third-party module openoms uses, loaded once here rather than in each fork:
+        # a first fork imports all of openoms and names what else that loaded.
+        "reader, writer = os.pipe()\n"
+        "if os.fork() == 0:\n"
+        "    for name in sys.argv[1:]:\n"
+        "        try:\n"
+        "            importlib.import_module(name)\n"
+        "        except BaseException:\n"
+        "            pass\n"
+        "    others = [m for m in sys.modules if m.split('.')[0] != 'openoms']\n"
+        "    os.write(writer, '\\n'.join(others).encode())\n"
+        "    os._exit(0)\n"
+        "os.close(writer)\n"
+        "with os.fdopen(reader) as names:\n"
+        "    third_party = names.read().split()\n"
+        "os.wait()\n"
+        "for name in third_party:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except BaseException:\n"
+        "        pass\n"
         "failed, running = [], {}\n"
         "def reap():\n"
         "    pid, status = os.wait()\n"
@@ -160,8 +177,13 @@ def test_every_module_of_openoms_can_be_imported_first() -> None:
         "    reap()\n"
         "print('FAILED', sorted(failed))\n"
     )
+    # Not under coverage: `make test` measures subprocesses, and every fork saving its data at
+    # exit cost CPU for lines the other tests cover anyway (with the preloading above, the
+    # test's CPU went from 178 s to 102 s under `coverage run`).
+    unmeasured = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     done = subprocess.run(
         [sys.executable, "-c", script, *modules],
+        env=unmeasured,
         capture_output=True,
         text=True,
         timeout=300,
