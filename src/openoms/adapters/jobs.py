@@ -74,11 +74,21 @@ def _enqueue_statement(dialect: str) -> Any:
     return insert(_JOBS).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(_JOBS.c.id)
 
 
-def requeue(session: Session, dedupe_key: str, *, available_at: datetime | None = None) -> None:
-    """Make a finished or dead job run again (an agent's retry, new stock for a backorder)."""
+def requeue(
+    session: Session,
+    dedupe_key: str,
+    *,
+    available_at: datetime | None = None,
+    only: tuple[str, ...] = (),
+) -> None:
+    """Make a finished or dead job run again (an agent's retry, new stock for a backorder);
+    with `only`, just when its status is one of those."""
+    where = [_JOBS.c.dedupe_key == dedupe_key]
+    if only:
+        where.append(_JOBS.c.status.in_(only))
     session.execute(
         _JOBS.update()
-        .where(_JOBS.c.dedupe_key == dedupe_key)
+        .where(*where)
         .values(status="pending", available_at=available_at or utcnow(), last_error=None)
     )
 

@@ -231,6 +231,41 @@ def test_a_hold_on_a_routed_order_undoes_nothing_but_its_reroute_waits(shop: Sho
     assert fos(shop) == [*rejected, ("WH-MAN", "ALLOCATED", [("TEE-M", 3, 3, 0)])]
 
 
+def test_a_reship_on_a_held_order_waits_for_the_release(shop: Shop) -> None:
+    """The mug ships, the tee is still to ship, the order is held; a reship of the lost mug
+    is accepted but not routed until the release, which routes it once."""
+    shop.drain()
+    shop.ship("STORE-LDN")
+    shop.drain()
+    hold(shop)
+    answer = shop.action(
+        "submit-reship",
+        {
+            "items": [{"order_item_summary_id": shop.item_id("MUG"), "quantity": 1}],
+            "reason": "lost_in_transit",
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    shop.drain()
+    shop.let_backoffs_run_out()
+    shop.drain()
+    reships = [f for f in shop.view()["fulfillment_orders"] if f["type"] == "reship"]
+    assert reships == []
+    assert [status for _, status, _ in jobs(shop, "route_reship")] == ["done"]
+
+    release(shop)
+    shop.drain()
+    reships = [f for f in shop.view()["fulfillment_orders"] if f["type"] == "reship"]
+    assert [(f["location"], f["status"]) for f in reships] == [("STORE-LDN", "ALLOCATED")]
+    assert [(ln["sku"], ln["quantity"]) for ln in reships[0]["lines"]] == [("MUG", 1)]
+    held_again = shop.action("hold", {"reason": "again"})
+    assert held_again.status_code == 201, held_again.text
+    release(shop)  # a second release runs the reship's round again: it finds its order
+    shop.drain()
+    again = [f for f in shop.view()["fulfillment_orders"] if f["type"] == "reship"]
+    assert again == reships
+
+
 def test_a_held_order_can_be_canceled_and_then_cannot_be_held_again(shop: Shop) -> None:
     the_hold = hold(shop)["holds"][0]
     lines = [

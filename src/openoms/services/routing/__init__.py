@@ -34,6 +34,7 @@ from openoms.services.routing.rounds import (
     schedule_routing,
 )
 from openoms.services.routing.route import (
+    HELD_REASON,
     RouteOutcome,
     RouteStatus,
     route_delivery_group,
@@ -46,6 +47,7 @@ from openoms.services.routing.stock import (
 )
 
 __all__ = [
+    "HELD_REASON",
     "ROUTE_JOB",
     "CostedQuestion",
     "RouteOutcome",

@@ -1,6 +1,9 @@
-"""Routing a reship again after a rejection (service_actions/reships.py): a location
+"""Routing a reship again (service_actions/reships.py): after a rejection — a location
 rejected a reship fulfillment order, so its unshipped replacement units go to the
-`route_reship` job again, in a new round of the reship that leaves the location out."""
+`route_reship` job again, in a new round of the reship that leaves the location out — and
+after the order's last hold is released, when every round of its reships runs again (a
+round that found the order held ended without routing; the others find their fulfillment
+orders and do nothing)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.repositories import service_actions as repo
-from openoms.adapters.jobs import enqueue
+from openoms.adapters.jobs import enqueue, requeue
 from openoms.adapters.outbox import Consumer, Handler, Outbox
 from openoms.domain.errors import ReshipNotAllowed
 from openoms.domain.events import DomainEvent
@@ -24,13 +27,46 @@ from openoms.services.service_actions.reship_keys import (
     job_key,
     reship_job_key,
 )
-from openoms.services.service_actions.reships import ReshipReason
+from openoms.services.service_actions.reships import RESHIPPED_EVENT, ReshipReason
 
 REROUTE_EVENT = "order_summary.reship_reroute_requested"
 
 
 def reship_consumers(outbox: Outbox) -> list[Consumer]:
-    return [Consumer("reships-rejected", ("fulfillment_order.rejected",), on_rejected(outbox))]
+    return [
+        Consumer("reships-rejected", ("fulfillment_order.rejected",), on_rejected(outbox)),
+        Consumer("reships-released", ("order_summary.released",), on_released),
+    ]
+
+
+def on_released(session: Session, event: m.Event) -> None:
+    """The order's last active hold was released: run every round of its reships again."""
+    if event.payload.get("on_hold"):
+        return
+    for reship_id, group_id, round in reship_rounds(session, str(event.aggregate_id)):
+        requeue(session, reship_job_key(reship_id, group_id, round), only=("done",))
+
+
+def reship_rounds(session: Session, summary_id: str) -> set[tuple[str, str, int]]:
+    """(reship id, delivery group id, round) of every routing round the order's reships
+    asked for: round 1 of each group a reship's items are in, and each round a rejection
+    asked for."""
+    events = repo.order_event_payloads(session, summary_id, (RESHIPPED_EVENT, REROUTE_EVENT))
+    reshipped = [p for name, p in events if name == RESHIPPED_EVENT]
+    groups = repo.item_groups(
+        session, [i["order_item_summary_id"] for p in reshipped for i in p["items"]]
+    )
+    rounds = {
+        (str(p["reship_id"]), groups[i["order_item_summary_id"]], FIRST_ROUND)
+        for p in reshipped
+        for i in p["items"]
+    }
+    rounds.update(
+        (str(p["reship_id"]), str(p["delivery_group_summary_id"]), int(p["round"]))
+        for name, p in events
+        if name == REROUTE_EVENT
+    )
+    return rounds
 
 
 def on_rejected(outbox: Outbox) -> Handler:

@@ -1,6 +1,8 @@
 """The `route_reship` job (service_actions/reships.py): route one delivery group's replacement
 units of a reship, in one round, as the original routing does (services/routing/plan.py), all
-or nothing; when stock is short, a routing process exception and a retry with backoff."""
+or nothing; when stock is short, a routing process exception and a retry with backoff. While
+the order is on hold the job ends without routing, its attempts unspent; releasing the
+order's last hold runs it again (reship_reroutes.on_released)."""
 
 from __future__ import annotations
 
@@ -27,8 +29,9 @@ from openoms.services.exceptions import (
     resolve_exception,
     retry_action,
 )
-from openoms.services.orders import SYSTEM_OWNER
+from openoms.services.orders import SYSTEM_OWNER, is_held
 from openoms.services.routing import (
+    HELD_REASON,
     RouteOutcome,
     RouteStatus,
     create_fulfillment_orders,
@@ -69,6 +72,8 @@ def route_reship(
     done = _reship_fulfillment_orders(session, fulfillment_orders, reship_id, round)
     if done:
         return RouteOutcome(RouteStatus.ALREADY_ROUTED, tuple(done))
+    if is_held(session, summary.id):  # read under the summary's lock, as routing does
+        return RouteOutcome(RouteStatus.ON_HOLD, reason=HELD_REASON)
     units = {str(ln["order_item_summary_id"]): int(ln["quantity"]) for ln in payload["lines"]}
     items = [i for i in summary.items if i.id in units]
     wanted = _units_per_sku(items, units)

@@ -61,3 +61,25 @@ def count_rejected_reship_orders(
 def job_payload(session: Session, dedupe_key: str) -> dict[str, Any] | None:
     """The payload of the job queued under `dedupe_key`, if any."""
     return session.scalar(select(m.Job.payload).where(m.Job.dedupe_key == dedupe_key))
+
+
+def order_event_payloads(
+    session: Session, summary_id: str, names: Sequence[str]
+) -> list[tuple[str, dict[str, Any]]]:
+    """(name, payload) of the order's events with these names, in event order."""
+    rows = session.execute(
+        select(m.Event.name, m.Event.payload)
+        .where(m.Event.order_summary_id == summary_id, m.Event.name.in_(list(names)))
+        .order_by(m.Event.id)
+    )
+    return [(name, payload) for name, payload in rows]
+
+
+def item_groups(session: Session, item_ids: Sequence[str]) -> dict[str, str]:
+    """Order item summary id → its delivery group summary id."""
+    rows = session.execute(
+        select(m.OrderItemSummary.id, m.OrderItemSummary.delivery_group_summary_id).where(
+            m.OrderItemSummary.id.in_(list(item_ids))
+        )
+    )
+    return {item_id: group_id for item_id, group_id in rows}
