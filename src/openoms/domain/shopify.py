@@ -206,8 +206,7 @@ def _order_level_tax(
             field="tax_lines",
         )
     weights = [
-        line.unit_price * line.quantity + sum(a.amount for a in line.adjustments)
-        for line in lines
+        line.unit_price * line.quantity + sum(a.amount for a in line.adjustments) for line in lines
     ]
     shares = distribute(tax, weights)
     return [replace(line, tax=share) for line, share in zip(lines, shares, strict=True)]

@@ -52,7 +52,8 @@ def test_the_test_notification_maps_to_a_draft_with_shopifys_totals() -> None:
     assert draft.lines[1].adjustments[0].reason == "shopify discount Discount"
     group = draft.delivery_groups[0]
     assert (group.charge, group.charge_tax, group.service) == (1000, 0, "Generic Shipping")
-    assert group.recipient is not None and group.recipient.address is not None
+    assert group.recipient is not None
+    assert group.recipient.address is not None
     assert (group.recipient.name, group.recipient.address.city) == ("Steve Shipper", "Shippington")
     assert (group.recipient.address.country, group.recipient.address.region) == ("US", "KY")
     assert (draft.customer.name, draft.customer.email) == ("John Smith", "jon@doe.ca")
@@ -235,7 +236,8 @@ def test_without_a_shipping_address_the_billing_address_is_the_recipient() -> No
     )
     draft = order_draft(payload, channel="shop").draft
     recipient = draft.delivery_groups[0].recipient
-    assert recipient is not None and recipient.address is not None
+    assert recipient is not None
+    assert recipient.address is not None
     assert (recipient.name, recipient.address.line1) == ("Bob Biller", "1 Bill St")
     assert draft.customer.name == "Bob Biller"
 

@@ -100,8 +100,8 @@ def _order_cancelled(
     )
     if not changes:
         return "nothing left to cancel: every unit had shipped or was canceled"
-    units = sum(abs(line.quantity) for c in changes for line in c.change.lines)
-    return f"canceled {units} unshipped units of {summary.id}"
+    total = format_minor(sum(c.change.total for c in changes), summary.currency)
+    return f"canceled what had not shipped of {summary.id}: {total} {summary.currency}"
 
 
 def _refund_created(
