@@ -65,7 +65,7 @@ class ShopifyRestConnector:
         order_id = request.external_reference
         order = self._call("GET", f"orders/{order_id}.json", params={"fields": "id,line_items"})
         skus = {li.get("id"): li.get("sku") for li in order.get("order", {}).get("line_items", [])}
-        wanted = Counter({line.sku: line.quantity for line in request.lines})
+        wanted = _counts(request)
         fos = self._call("GET", f"orders/{order_id}/fulfillment_orders.json")
         groups = _allocate(fos.get("fulfillment_orders", []), skus, wanted)
         if not groups:
@@ -158,11 +158,12 @@ def _retry_after(response: httpx.Response, cap: float) -> float:
     return min(max(seconds, 0.0), cap)
 
 
-def _counts(request: ChannelCancel) -> dict[str, int]:
+def _counts(request: ChannelFulfillment | ChannelCancel) -> Counter[str]:
+    """Units per SKU (an order may carry one SKU on several lines)."""
     counts: Counter[str] = Counter()
     for line in request.lines:
         counts[line.sku] += line.quantity
-    return dict(counts)
+    return counts
 
 
 def _units(units: dict[str, int]) -> str:
