@@ -191,3 +191,21 @@ def test_a_body_that_is_not_json_is_refused_in_processing(api: Api) -> None:
     assert delivery.status == "refused"
     (exception,) = shop.exceptions()
     assert "the body is not JSON" in exception.message
+
+
+def test_the_order_is_found_by_shopifys_name(api: Api) -> None:
+    shop = open_shop(api)
+    shop.deliver("orders/create", notification())
+    shop.drain()
+    (summary,) = shop.summaries()
+    for reference in ("#9999", "820982911946154508"):
+        answer = api.client.get(
+            "/api/v1/order-summaries",
+            params={"external_reference": reference},
+            headers=api.headers("agent"),
+        )
+        assert [s["id"] for s in answer.json()["items"]] == [summary.id]
+    answer = api.client.get(
+        "/api/v1/order-summaries", params={"external_reference": "#1"}, headers=api.headers("agent")
+    )
+    assert answer.json()["items"] == []

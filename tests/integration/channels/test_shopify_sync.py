@@ -7,6 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from openoms.adapters.db import models as m
+from openoms.adapters.outbox import Outbox
+from openoms.domain.events import DomainEvent
+from openoms.worker.consumers import default_registry
 from tests.integration.channels.shop import CHANNEL, SECRET, Shop, notification, open_shop
 from tests.integration.conftest import Api
 from tests.integration.helpers import assert_problem
@@ -200,3 +203,30 @@ def test_adapter_settings_are_checked_and_a_refusal_changes_nothing(api: Api) ->
         "base_url": "https://x.example",
         "access_token_set": True,
     }
+
+
+def test_no_sync_delivery_is_written_while_no_channel_has_an_adapter(api: Api) -> None:
+    event = DomainEvent(
+        "fulfillment_order.shipped", "fulfillment_order", "fo_x", {"shipment_id": "sh_x"}, "os_x"
+    )
+
+    def sync_deliveries() -> int:
+        with api.db.reading() as session:
+            return (
+                session.query(m.EventDelivery)
+                .filter(m.EventDelivery.consumer == "channel-sync")
+                .count()
+            )
+
+    outbox = Outbox(default_registry())
+    with api.db.transaction() as session:
+        outbox.record(session, [event])
+    assert sync_deliveries() == 0
+    shop = open_shop(api)
+    with api.db.transaction() as session:
+        outbox.record(session, [event])
+    assert sync_deliveries() == 1
+    shop.drain()  # an event of an order that does not exist: the consumer queues nothing
+    with api.db.reading() as session:
+        kinds = [j.kind for j in session.query(m.Job)]
+    assert "sync_channel" not in kinds
