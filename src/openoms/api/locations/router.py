@@ -164,7 +164,10 @@ def put_channel(
     ref: str, payload: ChannelUpsert, request: Request, response: Response, _: Admin, db: Db
 ) -> Channel:
     """Set a channel's policy (a field left out takes the default). An unknown
-    `location_group` is 400 `location_group_unknown`. Records `channel.upserted`."""
+    `location_group` is 400 `location_group_unknown`. Records `channel.upserted`.
+    `adapter` names the platform its orders come from (docs/channels.md): left out, the
+    stored adapter is kept; null removes it; its secrets are write-only (never answered);
+    a refused adapter is 400 `channel_adapter_invalid` and nothing is stored."""
     data = payload.to_data()
     with db.transaction() as session:
         channel, created = channels.upsert_channel(session, request.app.state.outbox, ref, data)
