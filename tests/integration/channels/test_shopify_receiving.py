@@ -108,19 +108,31 @@ def test_a_body_changed_after_signing_is_refused(api: Api) -> None:
     assert shop.inbox() == []
 
 
-def test_a_delivery_without_webhook_id_is_400_and_stores_nothing(api: Api) -> None:
+@pytest.mark.parametrize(
+    ("missing", "body", "field"),
+    [
+        ("X-Shopify-Webhook-Id", b'{"id": 1}', "X-Shopify-Webhook-Id"),
+        ("X-Shopify-Topic", b'{"id": 1}', "X-Shopify-Topic"),
+        (None, b'{"id": "\xff"}', "body"),  # not UTF-8
+    ],
+)
+def test_a_delivery_missing_what_shopify_always_sends_is_400_and_stores_nothing(
+    api: Api, missing: str | None, body: bytes, field: str
+) -> None:
     shop = open_shop(api)
-    body = b'{"id": 1}'
+    headers = {
+        "X-Shopify-Topic": "orders/create",
+        "X-Shopify-Hmac-Sha256": sign(body),
+        "X-Shopify-Shop-Domain": DOMAIN,
+        "X-Shopify-Webhook-Id": "wh-1",
+    }
+    if missing:
+        del headers[missing]
     answer = api.keyless.post(
-        f"/api/v1/channels/{CHANNEL}/adapters/shopify/webhooks",
-        content=body,
-        headers={
-            "X-Shopify-Topic": "orders/create",
-            "X-Shopify-Hmac-Sha256": sign(body),
-            "X-Shopify-Shop-Domain": DOMAIN,
-        },
+        f"/api/v1/channels/{CHANNEL}/adapters/shopify/webhooks", content=body, headers=headers
     )
-    assert_problem(answer, 400, "channel_webhook_invalid")
+    problem = assert_problem(answer, 400, "channel_webhook_invalid")
+    assert problem["field"] == field
     assert shop.inbox() == []
 
 
