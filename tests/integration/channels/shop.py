@@ -34,9 +34,11 @@ STOCK = {
 }
 
 
-def notification() -> dict[str, Any]:
-    """Shopify's orders/create test notification (tests/data/shopify/README.md)."""
-    payload: dict[str, Any] = json.loads((DATA / "test_notification_2019.json").read_text())
+def notification(year: int = 2019) -> dict[str, Any]:
+    """Shopify's orders/create test notification as sent in 2019 or documented for 2022
+    (tests/data/shopify/README.md)."""
+    text = (DATA / f"test_notification_{year}.json").read_text()
+    payload: dict[str, Any] = json.loads(text)
     return payload
 
 

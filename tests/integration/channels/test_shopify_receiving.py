@@ -20,9 +20,12 @@ from tests.integration.conftest import Api
 from tests.integration.helpers import assert_problem
 
 
-def test_the_public_test_notification_is_captured_with_shopifys_totals(api: Api) -> None:
+@pytest.mark.parametrize("year", [2019, 2022])
+def test_the_public_test_notifications_are_captured_with_shopifys_totals(
+    api: Api, year: int
+) -> None:
     shop = open_shop(api)
-    answer = shop.deliver("orders/create", notification(), webhook_id="wh-1")
+    answer = shop.deliver("orders/create", notification(year), webhook_id="wh-1")
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"received": True, "duplicate": False}
     assert shop.summaries() == []  # stored and answered; the worker captures

@@ -26,16 +26,17 @@ from openoms.domain.shopify import (
 DATA = Path(__file__).parents[2] / "data" / "shopify"
 
 
-def notification() -> dict[str, Any]:
-    return json.loads((DATA / "test_notification_2019.json").read_text())
+def notification(year: int = 2019) -> dict[str, Any]:
+    return json.loads((DATA / f"test_notification_{year}.json").read_text())
 
 
 def python_api_order() -> dict[str, Any]:
     return json.loads((DATA / "shopify_python_api_order.json").read_text())["order"]
 
 
-def test_the_test_notification_maps_to_a_draft_with_shopifys_totals() -> None:
-    payload = notification()
+@pytest.mark.parametrize("year", [2019, 2022])
+def test_the_test_notification_maps_to_a_draft_with_shopifys_totals(year: int) -> None:
+    payload = notification(year)
     mapped = order_draft(payload, channel="shop")
     draft = mapped.draft
     assert (draft.channel, draft.external_reference, draft.currency) == (
