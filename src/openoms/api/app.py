@@ -19,6 +19,7 @@ from openoms.adapters.payments import Gateways
 from openoms.api.adjustments.router import router as adjustments_router
 from openoms.api.auth import install_auth
 from openoms.api.cancels.router import router as cancels_router
+from openoms.api.channel_adapters.router import router as channel_adapters_router
 from openoms.api.errors import install_error_handlers
 from openoms.api.events.router import router as events_router
 from openoms.api.finance.router import router as finance_router
@@ -132,6 +133,7 @@ def create_app(
     app.include_router(events_router)
     app.include_router(flows_router)
     app.include_router(webhooks_router)
+    app.include_router(channel_adapters_router)
     app.include_router(ops_router)
     install_console(app)  # the service console, under /console, on the same services
     install_openapi(app)

@@ -126,6 +126,7 @@ class ProcessExceptionCategory(StrEnum):
     AUTOMATION = "automation"  # an automation flow's action failed (services/flows)
     REVIEW = "review"  # raised by a flow for a person to look at (its `raise_exception`)
     WEBHOOK = "webhook"  # an endpoint failed everything for 5 days and was disabled
+    CHANNEL = "channel"  # a channel adapter: an order refused, a sync back that failed
 
 
 _P = ProcessExceptionStatus

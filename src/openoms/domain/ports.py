@@ -247,3 +247,71 @@ class EventStream(Protocol):
     def publish(self, message: StreamMessage) -> StreamAck: ...
 
     def close(self) -> None: ...
+
+
+# --- channel connectors -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelLine:
+    """Units of one of the platform's order lines (`sku` as the order named it)."""
+
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelFulfillment:
+    """A shipment told back to the order's platform. The same `idempotency_key` is sent on
+    every retry of one shipment."""
+
+    idempotency_key: str
+    external_reference: str  # the platform's order id
+    carrier: str
+    tracking_number: str | None
+    lines: tuple[ChannelLine, ...]
+    notify_customer: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCancel:
+    """A cancellation told back to the order's platform (its units that had not shipped)."""
+
+    idempotency_key: str
+    external_reference: str
+    reason: str
+    lines: tuple[ChannelLine, ...]
+    complete: bool = False  # the whole order is canceled now (nothing shipped, nothing left)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelAnswer:
+    """What the platform answered: its reference for what it recorded, if it gives one."""
+
+    reference: str | None = None
+
+
+class ChannelUnavailable(Exception):
+    """The platform did not answer usefully (timeout, 5xx, 429 past its retries): nothing is
+    known to be recorded; the same call may be made again. `retry_after` in seconds, when the
+    platform said how long to wait."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ChannelRejected(Exception):
+    """The platform refused the call (4xx other than 429): retrying it unchanged fails
+    again, a person must look."""
+
+
+class ChannelConnector(Protocol):
+    """Tells an order's platform what happened to it: shipments with their carrier and
+    tracking, and cancellations. Raises ChannelUnavailable or ChannelRejected."""
+
+    name: str
+
+    def fulfill(self, channel: str, request: ChannelFulfillment) -> ChannelAnswer: ...
+
+    def cancel(self, channel: str, request: ChannelCancel) -> ChannelAnswer: ...

@@ -7,7 +7,7 @@ currency, and refs and other rules are checked by the services (400 with a stabl
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -16,6 +16,7 @@ from openoms.domain.errors import CurrencyUnknown
 from openoms.domain.inventory import LocationType
 from openoms.domain.money import Money, currency_exponent, format_minor
 from openoms.domain.returns import ReturnOrderStatus
+from openoms.schemas.channel_adapters import ChannelAdapterIn, ChannelAdapterView
 from openoms.schemas.common import LAX, UNSIGNED_AMOUNT_PATTERN, Identifier, Payload, Text
 from openoms.services.inventory import Address, LocationData, ShippingCost
 from openoms.services.orders import (
@@ -315,6 +316,11 @@ class ChannelUpsert(Payload):
         "know, in another currency, for less or reversed raises a high-severity payment "
         "exception and the order waits unrouted until a retry verifies it.",
     )
+    adapter: ChannelAdapterIn | None = Field(
+        default=None,
+        description="The platform the channel's orders come from (docs/channels.md). Left "
+        "out: the stored adapter is kept; null: removed.",
+    )
 
     def to_data(self) -> ChannelData:
         """The service input; thresholds and fees parsed exactly in their currency."""
@@ -359,9 +365,15 @@ class Channel(BaseModel):
     refund_eligible_status: str
     verify_authorizations: bool
     updated_at: datetime | None
+    adapter: ChannelAdapterView | None = None
 
     @classmethod
-    def of(cls, policy: ChannelPolicy, updated_at: datetime | None = None) -> Channel:
+    def of(
+        cls,
+        policy: ChannelPolicy,
+        updated_at: datetime | None = None,
+        adapter: dict[str, Any] | None = None,
+    ) -> Channel:
         return cls(
             ref=policy.channel,
             configured=policy.configured,
@@ -375,6 +387,7 @@ class Channel(BaseModel):
             refund_eligible_status=policy.refund_eligible_status.value,
             verify_authorizations=policy.verify_authorizations,
             updated_at=updated_at,
+            adapter=ChannelAdapterView.model_validate(adapter) if adapter else None,
         )
 
 

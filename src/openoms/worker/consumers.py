@@ -11,6 +11,7 @@ a rejected fulfillment order is routed again by routing's and reships' consumers
 from __future__ import annotations
 
 from openoms.adapters.carriers import Carriers, default_carriers
+from openoms.adapters.channels import ChannelConnectors, default_connectors
 from openoms.adapters.db.session import Database
 from openoms.adapters.event_stream import NatsEventStream, stream_consumer
 from openoms.adapters.jobs import JobRegistry
@@ -21,6 +22,7 @@ from openoms.config import Settings
 from openoms.domain.ports import EventStream
 from openoms.schemas.events import BY_NAME
 from openoms.schemas.flows import trigger_catalog
+from openoms.services.channels import INBOX_JOB, SYNC_JOB, inbox_job, sync_consumer, sync_job
 from openoms.services.finance import invoicing_consumers
 from openoms.services.flows import flow_job_kinds, flows_consumer
 from openoms.services.fulfillment import LABEL_JOB, label_job
@@ -65,6 +67,7 @@ def default_registry(
         *reversal_consumers(),  # release what is still authorized once an order is settled
         flows_consumer(outbox, trigger_catalog()),  # automation flows, on every event
         webhook_consumer(),  # every event: a delivery per endpoint that wants it
+        sync_consumer(),  # shipments and cancels back to an adapter channel's platform
     ]:
         registry.register(consumer)
     stream = event_stream
@@ -89,11 +92,14 @@ def catalog_versions() -> dict[str, int]:
 
 
 def default_jobs(
-    db: Database, carriers: Carriers | None = None, gateways: Gateways | None = None
+    db: Database,
+    carriers: Carriers | None = None,
+    gateways: Gateways | None = None,
+    connectors: ChannelConnectors | None = None,
 ) -> JobRegistry:
     """Every built-in job kind (routing, labels, refunds, …), built per call. Pass the
     process's `carriers` and payment `gateways` (the ones the API uses) so both share one
-    set of accounts; by default they are built over `db`."""
+    set of accounts; by default they are built over `db`, as are the channel `connectors`."""
     gateways = gateways or default_gateways(db)  # one set for payments and refunds
     registry = JobRegistry()
     for kind, job_kind in routing_job_kinds().items():
@@ -108,6 +114,8 @@ def default_jobs(
     for kind, job_kind in flow_job_kinds(trigger_catalog()).items():  # retries, the gate
         registry.register(kind, job_kind)
     registry.register(WEBHOOK_JOB, webhook_sender().job_kind())
+    registry.register(INBOX_JOB, inbox_job())  # a channel's stored webhook delivery
+    registry.register(SYNC_JOB, sync_job(connectors or default_connectors(db)))
     return registry
 
 

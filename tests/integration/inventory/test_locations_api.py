@@ -395,6 +395,7 @@ DEFAULT_CHANNEL = {
     "refund_eligible_status": "RECEIVED",
     "verify_authorizations": True,
     "updated_at": None,
+    "adapter": None,
 }
 
 
@@ -423,6 +424,7 @@ def test_channel_put_and_get(api: Api) -> None:
         "ref": "web-uk",
         "configured": True,
         "returnless_threshold": {"GBP": "5.00", "JPY": "500"},
+        "adapter": None,
     }
     assert replaced.status_code == 200
     assert get(api, "channels/web-uk").json() == replaced.json()

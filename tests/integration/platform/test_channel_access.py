@@ -173,6 +173,9 @@ WEBHOOK_API = {
     ("POST", "/api/v1/webhook-endpoints/{endpoint_id}/actions/replay"),
     ("POST", "/api/v1/webhook-deliveries/{delivery_id}/actions/retry"),
 }
+# A platform's webhook receiver: authenticated by the delivery's HMAC with the channel's
+# secret, not by a key, and it answers no order data (tests/integration/channels).
+CHANNEL_ADAPTER_API = {("POST", "/api/v1/channels/{ref}/adapters/shopify/webhooks")}
 
 ROUTE_PARAMS = {
     "summary_id": "summary",
@@ -232,7 +235,14 @@ def test_every_route_is_classified(api: Api) -> None:
     by_id = {(method, path) for method, path, _ in BY_ID}
     assert len(by_id) == len(BY_ID)
     assert app_routes(api) == (
-        by_id | LISTS | CAPTURE | NO_ORDER_DATA | KEY_API | FLOW_API | WEBHOOK_API
+        by_id
+        | LISTS
+        | CAPTURE
+        | NO_ORDER_DATA
+        | KEY_API
+        | FLOW_API
+        | WEBHOOK_API
+        | CHANNEL_ADAPTER_API
     )
 
 

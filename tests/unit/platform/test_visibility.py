@@ -9,6 +9,7 @@ from openoms.adapters.db.visibility import NO_ORDER_VISIBLE, owned_classes
 
 def test_every_table_that_belongs_to_an_order_is_filtered() -> None:
     assert [cls.__name__ for cls in owned_classes()] == [
+        "ChannelInboxDelivery",
         "CreditApplication",
         "CreditMemo",
         "Event",

@@ -27,6 +27,7 @@ from openoms.schemas.locations import (
     LocationList,
     LocationUpsert,
 )
+from openoms.services import channels as channel_adapters
 from openoms.services import inventory as locations
 from openoms.services import orders as channels
 from openoms.services.access import Principal, Scope
@@ -163,11 +164,21 @@ def put_channel(
     ref: str, payload: ChannelUpsert, request: Request, response: Response, _: Admin, db: Db
 ) -> Channel:
     """Set a channel's policy (a field left out takes the default). An unknown
-    `location_group` is 400 `location_group_unknown`. Records `channel.upserted`."""
+    `location_group` is 400 `location_group_unknown`. Records `channel.upserted`.
+    `adapter` names the platform its orders come from (docs/channels.md): left out, the
+    stored adapter is kept; null removes it; its secrets are write-only (never answered);
+    a refused adapter is 400 `channel_adapter_invalid` and nothing is stored."""
     data = payload.to_data()
     with db.transaction() as session:
         channel, created = channels.upsert_channel(session, request.app.state.outbox, ref, data)
-        body = Channel.of(channels.policy_of(session, channel), channel.updated_at)
+        if "adapter" in payload.model_fields_set:
+            adapter = payload.adapter.to_settings() if payload.adapter else None
+            channel_adapters.set_adapter(session, channel.ref, adapter)
+        body = Channel.of(
+            channels.policy_of(session, channel),
+            channel.updated_at,
+            channel_adapters.adapter_view(session, channel.ref),
+        )
     response.status_code = 201 if created else 200
     return body
 
@@ -179,7 +190,11 @@ def get_channel(ref: str, _: Reader, db: Db) -> Channel:
     refused."""
     with db.reading() as session:
         channel = channels.configured_channel(session, ref)
-        return Channel.of(channels.policy_of(session, channel), channel.updated_at)
+        return Channel.of(
+            channels.policy_of(session, channel),
+            channel.updated_at,
+            channel_adapters.adapter_view(session, channel.ref),
+        )
 
 
 @router.get("/channels", response_model=ChannelList, responses=PROBLEMS)
@@ -188,7 +203,11 @@ def list_channels(_: Reader, db: Db) -> ChannelList:
     with db.reading() as session:
         return ChannelList(
             items=[
-                Channel.of(channels.policy_of(session, c), c.updated_at)
+                Channel.of(
+                    channels.policy_of(session, c),
+                    c.updated_at,
+                    channel_adapters.adapter_view(session, c.ref),
+                )
                 for c in channels.list_channels(session)
             ]
         )

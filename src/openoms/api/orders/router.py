@@ -198,7 +198,10 @@ def search_order_summaries(
     status: str | None = None,
     channel: str | None = None,
     customer_email: str | None = None,
-    external_reference: str | None = None,
+    external_reference: Annotated[
+        str | None,
+        Query(description="The order's reference, or its platform's name (Shopify: #1001)."),
+    ] = None,
     ordered_from: Annotated[IsoDateTime | None, Query(description="Inclusive.")] = None,
     ordered_to: Annotated[IsoDateTime | None, Query(description="Exclusive.")] = None,
     limit: Annotated[int, Query(ge=1, le=200), WHOLE_NUMBER] = 50,

@@ -7,6 +7,11 @@ the models from here (`from openoms.adapters.db import models as m`).
 
 from openoms.adapters.db.models.access import ApiKey, IdempotencyRecord
 from openoms.adapters.db.models.base import NAMING, Base, Money, UTCDateTime, utcnow
+from openoms.adapters.db.models.channels import (
+    ChannelAdapter,
+    ChannelInboxDelivery,
+    SandboxChannelCall,
+)
 from openoms.adapters.db.models.console import (
     ConsoleLoginFailure,
     ConsoleSecret,
@@ -64,6 +69,8 @@ __all__ = [
     "ApiKey",
     "Base",
     "Channel",
+    "ChannelAdapter",
+    "ChannelInboxDelivery",
     "ConsoleLoginFailure",
     "ConsoleSecret",
     "ConsoleSession",
@@ -106,6 +113,7 @@ __all__ = [
     "ReturnOrderLineItem",
     "ReturnReceipt",
     "SandboxCarrierLabel",
+    "SandboxChannelCall",
     "SandboxGatewayAnswer",
     "SandboxGatewayAttempt",
     "SandboxGatewayMovement",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Table, func, select
+from sqlalchemy import Insert, Table, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -82,7 +82,17 @@ def list_summaries(
     if where.customer_email:
         query = query.where(m.OrderSummary.customer_email == where.customer_email)
     if where.external_reference:
-        query = query.where(m.OrderSummary.external_reference == where.external_reference)
+        # Or the platform's own name for the order (Shopify's "#1001"), kept by its adapter.
+        named = select(m.ChannelInboxDelivery.order_summary_id).where(
+            m.ChannelInboxDelivery.order_name == where.external_reference,
+            m.ChannelInboxDelivery.order_summary_id.is_not(None),
+        )
+        query = query.where(
+            or_(
+                m.OrderSummary.external_reference == where.external_reference,
+                m.OrderSummary.id.in_(named),
+            )
+        )
     if where.customer_name:
         pattern = (
             "%"

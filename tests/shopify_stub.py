@@ -1,0 +1,145 @@
+"""A stand-in for Shopify's Admin REST API on a free local port (real HTTP, in a thread):
+the order, fulfillment order, fulfillment and cancel calls the Shopify connector makes,
+answers queued ahead to fail (429 with Retry-After, 5xx, 4xx), and a record of every
+request. Its state is what the connector's requests made of it."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TOKEN = "shpat_stub_token_0123"
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    token: str | None
+    body: Any
+
+
+@dataclass
+class ShopifyStub:
+    """`orders`: order id → its lines as (line item id, sku, quantity). `faults`: answers
+    served first, in order, as (status, headers)."""
+
+    orders: dict[str, list[tuple[int, str, int]]] = field(default_factory=dict)
+    faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    always: tuple[int, dict[str, str]] | None = None
+    seen: list[Seen] = field(default_factory=list)
+    fulfilled: dict[int, int] = field(default_factory=dict)  # line item id → units
+    fulfillments: list[dict[str, Any]] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    url: str = ""
+
+    def answer(
+        self, method: str, path: str, token: str | None, body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        with self.lock:
+            self.seen.append(Seen(method, path, token, body))
+            if self.always is not None:
+                return self.always[0], self.always[1], {"errors": "stub fault"}
+            if self.faults:
+                status, headers = self.faults.pop(0)
+                return status, headers, {"errors": "stub fault"}
+            if token != TOKEN:
+                return 401, {}, {"errors": "[API] Invalid API key or access token"}
+            return self._route(method, path, body)
+
+    def _route(self, method: str, path: str, body: Any) -> tuple[int, dict[str, str], Any]:
+        found = re.fullmatch(r"/admin/api/[\d-]+/(.+?)(\?.*)?", path)
+        route = found.group(1) if found else ""
+        if method == "GET" and (m := re.fullmatch(r"orders/(\w+)\.json", route)):
+            lines = self.orders.get(m.group(1))
+            if lines is None:
+                return 404, {}, {"errors": "Not Found"}
+            items = [{"id": i, "sku": sku, "quantity": q} for i, sku, q in lines]
+            return 200, {}, {"order": {"id": int(m.group(1)), "line_items": items}}
+        if method == "GET" and (m := re.fullmatch(r"orders/(\w+)/fulfillment_orders\.json", route)):
+            lines = self.orders.get(m.group(1), [])
+            fo_lines = [
+                {
+                    "id": 9000 + i,
+                    "line_item_id": i,
+                    "quantity": q,
+                    "fulfillable_quantity": q - self.fulfilled.get(i, 0),
+                }
+                for i, _sku, q in lines
+            ]
+            return (
+                200,
+                {},
+                {"fulfillment_orders": [{"id": 7000, "status": "open", "line_items": fo_lines}]},
+            )
+        if method == "POST" and route == "fulfillments.json":
+            fulfillment = body["fulfillment"]
+            for group in fulfillment["line_items_by_fulfillment_order"]:
+                for line in group["fulfillment_order_line_items"]:
+                    item = line["id"] - 9000
+                    self.fulfilled[item] = self.fulfilled.get(item, 0) + line["quantity"]
+            self.fulfillments.append(fulfillment)
+            return (
+                201,
+                {},
+                {"fulfillment": {"id": 5000 + len(self.fulfillments), "status": "success"}},
+            )
+        if method == "POST" and (m := re.fullmatch(r"orders/(\w+)/cancel\.json", route)):
+            if m.group(1) in self.cancelled:
+                return 422, {}, {"error": "Cannot cancel an order that has already been cancelled"}
+            self.cancelled.append(m.group(1))
+            return 200, {}, {"order": {"id": int(m.group(1))}}
+        return 404, {}, {"errors": "Not Found"}
+
+
+def _handler(stub: ShopifyStub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def _serve(self, method: str) -> None:
+            raw = self.rfile.read(int(self.headers.get("content-length", "0")))
+            body = json.loads(raw) if raw else None
+            status, headers, answer = stub.answer(
+                method, self.path, self.headers.get("X-Shopify-Access-Token"), body
+            )
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@contextmanager
+def serving(stub: ShopifyStub) -> Iterator[ShopifyStub]:
+    """Serve `stub` on 127.0.0.1 (its `url` set) until the block ends."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
+    server.daemon_threads = True
+    stub.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield stub
+    finally:
+        server.shutdown()
+        server.server_close()
