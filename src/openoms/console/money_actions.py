@@ -52,7 +52,7 @@ def discount(context: Context, form: FormData) -> dict[str, Any]:
         context.session,
         context.outbox,
         context.summary_id,
-        AdjustItems(tuple(items), text(form, "reason")),
+        AdjustItems(tuple(items), text(form, "reason"), context.visitor.identity.actor),
     )
     return action_result(
         context.session,

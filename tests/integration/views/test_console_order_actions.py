@@ -149,6 +149,8 @@ def test_the_cancel_preview_is_the_apis_and_the_confirm_does_it(
     assert [(c["kind"], c["reason"]) for c in after["change_orders"]] == [
         ("cancel", "changed mind")
     ]
+    (changed,) = [e for e in after["events"] if e["name"] == "order_summary.changed"]
+    assert changed["payload"]["requested_by"] == "user:agent@example.com"
 
     again = browser.client.post(order_path(shop, "cancel"), data=form_of(preview.text))
     assert again.status_code == 409  # the same confirm twice cancels once

@@ -237,6 +237,30 @@ def test_a_discount_previews_the_apis_money_and_confirms_once(
     again = browser.client.post(order_path(shop, "discount"), data=form_of(preview.text))
     assert again.status_code == 409  # the same confirm twice discounts once
     assert shop.view()["totals"] == after["totals"]
+    page = browser.client.get(order_path(shop)).text
+    changed = page.split('<strong class="what">order summary: changed</strong>')[1].split("</li>")[
+        0
+    ]
+    assert '<span class="who">by user:agent@example.com</span>' in changed
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("submit-cancel", {"items": [{"order_item_summary_id": "TEE-M", "quantity": 1}]}),
+        (
+            "adjust-item-submit",
+            {"items": [{"order_item_summary_id": "TEE-M", "type": "percentage", "amount": "5"}]},
+        ),
+    ],
+)
+def test_the_api_records_its_key_on_cancels_and_discounts(
+    shop: Shop, action: str, body: dict[str, Any]
+) -> None:
+    body["items"][0]["order_item_summary_id"] = shop.item_id("TEE-M")
+    assert shop.action(action, body, key=f"{action}-1").status_code == 200
+    (event,) = [e for e in shop.view()["events"] if e["name"] == "order_summary.changed"]
+    assert re.fullmatch(r"api_key:key_\w+", event["payload"]["requested_by"])
 
 
 def test_a_refused_discount_says_what_the_api_says(shop: Shop, console: Browsers) -> None:
