@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from openoms.adapters.db.session import Database
+from openoms.domain.ports import GatewayResult
 from tests.integration.conftest import Api
 from tests.integration.console_client import Browser
 from tests.integration.service_shop import Shop, make_shop
@@ -483,3 +484,88 @@ def test_an_action_without_its_csrf_token_changes_nothing(
     assert refused.status_code == 403
     assert "security token is missing or stale" in refused.text
     assert shop.snapshot() == before
+
+
+# --- more refusals ------------------------------------------------------------------------
+
+
+def test_a_refused_rma_says_what_the_api_says(shipped: Shop, console: Browsers) -> None:
+    shop = shipped
+    browser = signed_in(shop.api, console)
+    mug = shop.item_id("MUG")  # not shipped
+    before = shop.snapshot()
+    refused = post(browser, order_path(shop, "rma/preview"), {f"quantity.{mug}": "1"})
+    api = shop.api.client.post(
+        "/api/v1/return-orders",
+        json={
+            "order_summary_id": shop.summary_id,
+            "items": [{"order_item_summary_id": mug, "quantity": 1}],
+        },
+        headers=shop.api.headers("agent", **{"Idempotency-Key": "refused-rma"}),
+    )
+    refused_like_the_api(refused, "rma", api, 409)
+    assert shop.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "sentence"),
+    [
+        (
+            "condition",
+            "soggy",
+            "condition must be one of new, opened, damaged, not &#39;soggy&#39;",
+        ),
+        ("disposition", "sell", "disposition must be one of restock, damaged, discard"),
+        ("quantity", "two", "quantity of {tee} must be a whole number, not &#39;two&#39;"),
+        ("reason", "x" * 501, "reason is longer than 500 characters"),
+    ],
+)
+def test_a_form_that_does_not_read_is_refused_beside_it(
+    shipped: Shop, console: Browsers, field: str, value: str, sentence: str
+) -> None:
+    shop = shipped
+    browser = signed_in(shop.api, console)
+    tee = shop.item_id("TEE-M")
+    form = {f"quantity.{tee}": "1", "location": "WH-LDN"}
+    form[f"{field}.{tee}" if field in ("condition", "disposition", "quantity") else field] = value
+    before = shop.snapshot()
+    refused = post(browser, order_path(shop, "return/preview"), form)
+    assert refused.status_code == 400
+    assert f'id="return-error">{sentence.format(tee=tee)}' in refused.text
+    assert shop.snapshot() == before
+
+
+def test_an_rma_is_marked_in_transit_then_received_whole(shipped: Shop, console: Browsers) -> None:
+    shop = shipped
+    browser = signed_in(shop.api, console)
+    tee = shop.item_id("TEE-M")
+    opened = post(browser, order_path(shop, "rma/preview"), {f"quantity.{tee}": "1"})
+    confirm(browser, opened, "rma", shop)
+    (ro,) = shop.view()["return_orders"]
+    for move in ("approve", "mark-in-transit"):
+        assert post(browser, order_path(shop, f"returns/{ro['id']}/{move}"), {}).status_code == 303
+    assert shop.view()["return_orders"][0]["status"] == "IN_TRANSIT"
+    line = ro["lines"][0]["id"]
+    form = {"return_order_id": ro["id"], f"quantity.{line}": "1", "location": "WH-LDN"}
+    confirm(browser, post(browser, order_path(shop, "receive/preview"), form), "receive", shop)
+    assert shop.view()["return_orders"][0]["status"] == "RECEIVED"
+    page = browser.client.get(order_path(shop)).text
+    assert "Close the return" in page
+
+
+def test_a_refund_the_gateway_refuses_shows_the_apis_sentence(
+    shipped: Shop, console: Browsers
+) -> None:
+    shop = shipped
+    browser = signed_in(shop.api, console)
+    ps = shop.view()["payment_summaries"][0]
+    form = {"payment_summary_id": ps["id"], "amount": "5.00"}
+    preview = post(browser, order_path(shop, "refund/preview"), form)
+    shop.sandbox.fail_next(1, GatewayResult.PERMANENT_FAIL, operation="refund")
+    refused = browser.client.post(order_path(shop, "refund"), data=form_of(preview.text))
+    assert refused.status_code == 402
+    assert (
+        f'id="refund-error">the gateway refused the refund on payment summary {ps["id"]}; '
+        "nothing was refunded</p>" in refused.text
+    )
+    assert shop.view()["payment_summaries"][0]["refunded"] == "0.00"
