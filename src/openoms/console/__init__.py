@@ -12,10 +12,21 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from openoms.console import fulfillment, order_actions, orders, session_routes, warehouse_actions
+from openoms.console import (
+    fulfillment,
+    money_actions,
+    order_actions,
+    orders,
+    previews,
+    reships,
+    returns,
+    session_routes,
+    warehouse_actions,
+)
 from openoms.console.render import HERE, install_refusals
 
 __all__ = ["install_console"]
+_PREVIEWED = (money_actions, reships)  # imported for the actions they register
 
 
 def install_console(app: FastAPI) -> None:
@@ -24,6 +35,10 @@ def install_console(app: FastAPI) -> None:
     app.include_router(session_routes.router)
     app.include_router(orders.router)
     app.include_router(order_actions.router)
+    app.include_router(
+        returns.router
+    )  # its actions register with previews (as money_actions, reships)
+    app.include_router(previews.router)
     app.include_router(fulfillment.router)
     app.include_router(warehouse_actions.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -116,3 +116,6 @@ ORDER_DESK = (ConsoleRole.AGENT, ConsoleRole.FINANCE)
 WAREHOUSE = (ConsoleRole.WAREHOUSE,)
 # Who may act on an order (hold, release, cancel): agents (and admin); finance reads.
 ORDER_ACTIONS = (ConsoleRole.AGENT,)
+# Who may give money back on a payment method (the API's refund is the agent scope's):
+# agents, and finance, who otherwise read orders (and admin).
+MONEY_ACTIONS = (ConsoleRole.AGENT, ConsoleRole.FINANCE)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Path, Request
@@ -131,7 +132,7 @@ async def submit_cancel(
     """The previewed cancel, if the order is still as the preview saw it."""
     form = await request.form()
     try:
-        asked = _cancel_request(form)
+        asked = replace(_cancel_request(form), requested_by=visitor.identity.actor)
         with db.transaction() as session:
             _cancel(
                 session,

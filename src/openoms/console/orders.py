@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from openoms.adapters.db.session import Database
 from openoms.console.auth import (
+    MONEY_ACTIONS,
     ORDER_ACTIONS,
     ORDER_DESK,
     PageNotFound,
@@ -29,6 +30,7 @@ from openoms.console.timeline import timeline
 from openoms.domain.errors import OrderSummaryNotFound
 from openoms.domain.summary import OrderSummaryStatus
 from openoms.services.orders import known_channels
+from openoms.services.payments import summary_refunds
 from openoms.services.views import OrderSearch, order_summary_view, search_orders
 
 router = APIRouter(prefix="/console")
@@ -137,6 +139,14 @@ DONE = {
     "held": "The order is on hold.",
     "released": "The hold is released.",
     "canceled": "The units are canceled.",
+    "returned": "The return is recorded; its refund is on its way.",
+    "rma": "The return is open: approve it, then receive the units when they arrive.",
+    "received": "The units are received.",
+    "return-moved": "The return moved on.",
+    "discounted": "The discount is applied.",
+    "reshipped": "The reship is recorded; its fulfillment orders are being routed.",
+    "exchanged": "The exchange is recorded.",
+    "refunded": "The refund is sent.",
 }
 
 
@@ -156,6 +166,7 @@ def order_page(
             summary = order_summary_view(session, summary_id)
         except OrderSummaryNotFound:
             raise PageNotFound(f"There is no order {summary_id!r}.") from None
+        refunds = summary_refunds(session, summary_id)
     return page(
         request,
         "order.html",
@@ -165,6 +176,8 @@ def order_page(
         o=summary,
         events=timeline(summary["events"]),
         can_act=visitor.identity.allows(*ORDER_ACTIONS),
+        can_refund=visitor.identity.allows(*MONEY_ACTIONS),
+        refunds=refunds,
         errors=errors or {},
         notice=notice,
     )

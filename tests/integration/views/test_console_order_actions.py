@@ -149,6 +149,8 @@ def test_the_cancel_preview_is_the_apis_and_the_confirm_does_it(
     assert [(c["kind"], c["reason"]) for c in after["change_orders"]] == [
         ("cancel", "changed mind")
     ]
+    (changed,) = [e for e in after["events"] if e["name"] == "order_summary.changed"]
+    assert changed["payload"]["requested_by"] == "user:agent@example.com"
 
     again = browser.client.post(order_path(shop, "cancel"), data=form_of(preview.text))
     assert again.status_code == 409  # the same confirm twice cancels once
@@ -215,12 +217,19 @@ def test_a_role_without_order_actions_is_refused(
     assert shop.snapshot() == before
 
 
-def test_finance_reads_the_order_without_its_forms(shop: Shop, console: Browsers) -> None:
+def test_finance_reads_the_order_with_only_the_refund_form(shop: Shop, console: Browsers) -> None:
     page = signed_in(shop.api, console, "finance").client.get(order_path(shop)).text
-    assert 'action="/console/orders/' not in page
+    assert set(re.findall(r'action="/console/orders/[^/]+/([^"]+)"', page)) == {"refund/preview"}
     agent = signed_in(shop.api, console).client.get(order_path(shop)).text
     actions = set(re.findall(r'action="/console/orders/[^/]+/([^"]+)"', agent))
-    assert actions == {"hold", "cancel/preview"}
+    assert actions == {
+        "hold",
+        "cancel/preview",
+        "discount/preview",
+        "reship/preview",
+        "exchange/preview",
+        "refund/preview",
+    }
 
 
 def form_of(html: str) -> dict[str, str]:

@@ -6,6 +6,7 @@ the first answer and discounts nothing more."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -16,6 +17,7 @@ from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import RequiredIdempotencyKey
 from openoms.api.service_actions import Action, Agent, preview, submit
 from openoms.schemas.service_actions import AdjustItemsIn, ServiceActionOut
+from openoms.services.access import Principal
 from openoms.services.service_actions import submit_adjustments
 from openoms.services.views import action_result, refund_baseline
 
@@ -36,10 +38,12 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _adjust(summary_id: str, payload: AdjustItemsIn) -> Action:
+def _adjust(summary_id: str, payload: AdjustItemsIn, principal: Principal) -> Action:
+    asked = replace(payload.to_adjustments(), requested_by=f"api_key:{principal.api_key_id}")
+
     def action(session: Session, outbox: Outbox, preview: bool) -> dict[str, Any]:
         before = refund_baseline(session, summary_id)
-        recorded = submit_adjustments(session, outbox, summary_id, payload.to_adjustments())
+        recorded = submit_adjustments(session, outbox, summary_id, asked)
         return action_result(session, summary_id, recorded, preview=preview, refunds_before=before)
 
     return action
@@ -51,12 +55,12 @@ def _adjust(summary_id: str, payload: AdjustItemsIn) -> Action:
     responses=PROBLEMS,
 )
 def adjust_item_preview(
-    summary_id: str, payload: AdjustItemsIn, request: Request, _: Agent
+    summary_id: str, payload: AdjustItemsIn, request: Request, principal: Agent
 ) -> dict[str, Any]:
     """What `adjust-item-submit` with this payload would do now: its change orders by
     stage, what it would refund and the order summary after it. Changes nothing; ids are
     null."""
-    return preview(request, _adjust(summary_id, payload))
+    return preview(request, _adjust(summary_id, payload, principal))
 
 
 @router.post(
@@ -76,5 +80,5 @@ def adjust_item_submit(
     in_fulfillment, post_fulfillment). What was already invoiced is credited on a credit
     memo and refunded by the worker; the rest lowers what later invoices bill. Emits
     `order_summary.changed`."""
-    action = _adjust(summary_id, payload)
+    action = _adjust(summary_id, payload, principal)
     return submit(request, response, principal, idempotency_key, payload, action)

@@ -5,6 +5,7 @@ retry with the same key replays the first answer and cancels nothing more."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -15,6 +16,7 @@ from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import RequiredIdempotencyKey
 from openoms.api.service_actions import Action, Agent, preview, submit
 from openoms.schemas.service_actions import ItemsActionIn, ServiceActionOut
+from openoms.services.access import Principal
 from openoms.services.service_actions import cancel_with_messages
 from openoms.services.views import action_result, refund_baseline
 
@@ -36,10 +38,12 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _cancel(summary_id: str, payload: ItemsActionIn) -> Action:
+def _cancel(summary_id: str, payload: ItemsActionIn, principal: Principal) -> Action:
+    asked = replace(payload.to_cancel(), requested_by=f"api_key:{principal.api_key_id}")
+
     def action(session: Session, outbox: Outbox, preview: bool) -> dict[str, Any]:
         before = refund_baseline(session, summary_id)
-        recorded, messages = cancel_with_messages(session, outbox, summary_id, payload.to_cancel())
+        recorded, messages = cancel_with_messages(session, outbox, summary_id, asked)
         return action_result(
             session,
             summary_id,
@@ -58,11 +62,11 @@ def _cancel(summary_id: str, payload: ItemsActionIn) -> Action:
     responses=PROBLEMS,
 )
 def preview_cancel(
-    summary_id: str, payload: ItemsActionIn, request: Request, _: Agent
+    summary_id: str, payload: ItemsActionIn, request: Request, principal: Agent
 ) -> dict[str, Any]:
     """What `submit-cancel` with this payload would do now: its change order, what it would
     refund and the order summary after it. Changes nothing; ids are null."""
-    return preview(request, _cancel(summary_id, payload))
+    return preview(request, _cancel(summary_id, payload, principal))
 
 
 @router.post(
@@ -83,5 +87,5 @@ def submit_cancel(
     order of kind cancel; with `refund_shipping`, each delivery group left with nothing
     ordered also gives back its delivery charge. Emits `order_summary.changed`; money
     captured beyond what is now owed is refunded by the worker."""
-    action = _cancel(summary_id, payload)
+    action = _cancel(summary_id, payload, principal)
     return submit(request, response, principal, idempotency_key, payload, action)

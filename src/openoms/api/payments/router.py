@@ -246,7 +246,13 @@ def refund(
         currency = locked_summary(session, summary_id).currency
         amount = Money.parse(payload.amount, payload.currency or currency, field="amount")
         ids = payment_actions.prepare_refund(
-            session, _outbox(request), summary_id, ps_id, amount, payload.reason
+            session,
+            _outbox(request),
+            summary_id,
+            ps_id,
+            amount,
+            payload.reason,
+            requested_by=f"api_key:{principal.api_key_id}",
         )
         return 202, {"refund_ids": ids}
 

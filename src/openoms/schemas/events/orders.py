@@ -82,6 +82,11 @@ class OrderSummaryChanged(EventPayload):
     grand_total: Amount = Field(description="The change order's total (signed).")
     credit_memo_id: str | None
     lines: list[ChangeLinePayload]
+    requested_by: str | None = Field(
+        default=None,
+        description="Cancels and discounts: who asked (`api_key:<id>`, or `user:<email>` "
+        "from the console).",
+    )
 
 
 class OrderSummaryRouted(EventPayload):

@@ -62,6 +62,11 @@ class RefundPayload(EventPayload):
 class RefundRequested(RefundPayload):
     kind: Literal["agent"] | None = Field(default=None, description="Only for an agent's refund.")
     reason: str | None = Field(default=None, description="Only for an agent's refund.")
+    requested_by: str | None = Field(
+        default=None,
+        description="An agent's refund: who asked (`api_key:<id>`, or `user:<email>` from the "
+        "console).",
+    )
 
 
 class RefundFailed(RefundPayload):

@@ -158,12 +158,14 @@ def record_change(
     credit: Sequence[DocumentLine] = (),
     stage: str | None = None,
     now: datetime | None = None,
+    requested_by: str | None = None,
 ) -> RecordedChange:
     """Store `change` (lines keyed by item summary id) against the locked `summary`: the
     change order and its lines, the items' counters and amounts, the summary's totals and
     status, a credit memo of `credit` (positive amounts owed back of what was invoiced;
     none when empty or zero) and `order_summary.changed`. Raises without writing anything
-    when a line breaks a quantity or amount rule."""
+    when a line breaks a quantity or amount rule. `requested_by` (who asked) goes on the
+    event when given."""
     now = now or utcnow()
     items = repo.lock_items(session, {line.item_key for line in change.lines})
     states = {item_id: _state(item) for item_id, item in items.items()}
@@ -185,7 +187,10 @@ def record_change(
             [line for line in credit if line.quantity or line.total],
             source_key=f"change:{order_id}",
         )
-    outbox.record(session, [_changed_event(summary, change, order_id, items, stage, memo)])
+    event = _changed_event(summary, change, order_id, items, stage, memo)
+    if requested_by:
+        event.payload["requested_by"] = requested_by
+    outbox.record(session, [event])
     return RecordedChange(
         change_order_id=order_id,
         change=change,

@@ -50,6 +50,7 @@ from openoms.services.payments.refunds import (
     ensure_refunds,
     refund_views,
     refunds_due,
+    summary_refunds,
 )
 from openoms.services.payments.reversals import (
     REVERSE_JOB,
@@ -90,5 +91,6 @@ __all__ = [
     "reverse_unused_authorizations",
     "send_pending",
     "send_pending_refunds",
+    "summary_refunds",
     "verification_job",
 ]

@@ -56,9 +56,11 @@ def prepare_refund(
     payment_summary_id: str,
     amount: Money,
     reason: str | None = None,
+    requested_by: str | None = None,
 ) -> list[str]:
     """Record PENDING refunds of `amount` on one payment summary, with no credit memo (sent
-    by `send_pending_refunds`); returns the refund ids. More than available to refund
+    by `send_pending_refunds`); returns the refund ids. `requested_by` (`api_key:<id>`,
+    `user:<email>`) goes on each `refund.requested` event. More than available to refund
     (captured + pending capture − refunded − pending refund), or than its PROCESSED
     captures still hold, → 409 `refund_exceeds_captured`, nothing recorded."""
     summary, _, ps = checked_payment_summary(session, order_summary_id, payment_summary_id, amount)
@@ -81,7 +83,9 @@ def prepare_refund(
         )
     now = utcnow()
     return [
-        _new_agent_refund(session, outbox, summary, ps, payments[payment_id][0], part, reason, now)
+        _new_agent_refund(
+            session, outbox, summary, ps, payments[payment_id][0], part, (reason, requested_by), now
+        )
         for payment_id, part in plan.parts
     ]
 
@@ -93,7 +97,7 @@ def _new_agent_refund(
     ps: m.OrderPaymentSummary,
     payment: m.Payment,
     part: int,
-    reason: str | None,
+    why: tuple[str | None, str | None],
     now: datetime,
 ) -> str:
     """One PENDING refund of `part` on `payment`, keyed `refund:agent:{payment_id}:{n}`, with
@@ -123,8 +127,10 @@ def _new_agent_refund(
         "amount": part,
         "status": refund.status,
         "kind": "agent",
-        "reason": reason,
+        "reason": why[0],
     }
+    if why[1]:
+        payload["requested_by"] = why[1]
     event = DomainEvent("refund.requested", "refund", refund.id, payload, summary.id)
     outbox.record(session, [event])
     return refund.id

@@ -254,7 +254,18 @@ def refund_views(session: Session, refund_ids: Sequence[str]) -> list[dict[str, 
     """Public bodies of these refunds (amounts as decimal strings)."""
     if not refund_ids:
         return []
-    rows = repo.refunds_with_currency(session, refund_ids)
+    return _refund_bodies(repo.refunds_with_currency(session, refund_ids))
+
+
+def summary_refunds(session: Session, order_summary_id: str) -> list[dict[str, Any]]:
+    """Every refund of the order summary, oldest first: `refund_views` bodies with when each
+    was made (for the console's order page)."""
+    rows = repo.refunds_of_summary(session, order_summary_id)
+    created = {r.id: r.created_at.isoformat().replace("+00:00", "Z") for r, _ in rows}
+    return [{**body, "created_at": created[body["id"]]} for body in _refund_bodies(rows)]
+
+
+def _refund_bodies(rows: Sequence[tuple[m.Refund, str]]) -> list[dict[str, Any]]:
     return [
         {
             "id": r.id,

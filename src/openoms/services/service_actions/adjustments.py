@@ -81,6 +81,7 @@ class AdjustItems:
 
     items: tuple[ItemAdjustment, ...]
     reason: str | None = None
+    requested_by: str | None = None  # who asked: `api_key:<id>`, `user:<email>`
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +203,7 @@ def submit_adjustments(
                 stages[stage].append(line)
         if split.credit is not None:
             credit.append(split.credit)
-    return _record(session, outbox, summary, stages, credit, _reason(request))
+    return _record(session, outbox, summary, stages, credit, request)
 
 
 def _discounts(
@@ -247,7 +248,7 @@ def _record(
     summary: m.OrderSummary,
     stages: Mapping[str, list[ChangeLine]],
     credit: list[DocumentLine],
-    reason: str,
+    request: AdjustItems,
 ) -> list[RecordedChange]:
     """One change order per stage with lines; the credit on the post-fulfillment one, or
     on the last recorded when there is none."""
@@ -258,9 +259,10 @@ def _record(
             session,
             outbox,
             summary,
-            ChangeOrder(ChangeKind.ADJUST, reason, tuple(stages[stage])),
+            ChangeOrder(ChangeKind.ADJUST, _reason(request), tuple(stages[stage])),
             credit=credit if stage == credit_stage else (),
             stage=stage,
+            requested_by=request.requested_by,
         )
         for stage in used
     ]

@@ -73,6 +73,7 @@ class CancelItems:
     items: tuple[ItemCancel, ...]
     reason: str | None = None
     refund_shipping: bool = False
+    requested_by: str | None = None  # who asked: `api_key:<id>`, `user:<email>`
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +141,9 @@ def cancel_with_messages(
         fulfillment.cancel_lines(session, outbox, fo_id, lines)
     change = ChangeOrder(ChangeKind.CANCEL, _reason(request), tuple(c.change for c in changes))
     credit = [c.credit for c in changes if c.credit is not None]
-    recorded = record_change(session, outbox, summary, change, credit=credit)
+    recorded = record_change(
+        session, outbox, summary, change, credit=credit, requested_by=request.requested_by
+    )
     groups = {items[i].delivery_group_summary_id for i in plan.units}
     _release_group_stock(session, outbox, summary, sorted(groups))
     return [recorded], plan.messages

@@ -365,6 +365,18 @@ def refunds_with_currency(
     return [(r, currency) for r, currency in rows]
 
 
+def refunds_of_summary(session: Session, summary_id: str) -> list[tuple[m.Refund, str]]:
+    """Every refund of the order summary, oldest first, each with the order's currency."""
+    rows = session.execute(
+        select(m.Refund, m.OrderSummary.currency)
+        .join(m.OrderPaymentSummary, m.OrderPaymentSummary.id == m.Refund.order_payment_summary_id)
+        .join(m.OrderSummary, m.OrderSummary.id == m.OrderPaymentSummary.order_summary_id)
+        .where(m.OrderSummary.id == summary_id)
+        .order_by(m.Refund.created_at, m.Refund.id)
+    )
+    return [(r, currency) for r, currency in rows]
+
+
 # --- reversals -----------------------------------------------------------------------------
 
 
