@@ -88,13 +88,12 @@ class GroupPlan:
     current_shipments: int
     current_cost: int
 
+    current: Mapping[Cell, int] = field(default_factory=dict)
+
     @property
     def changed(self) -> bool:
-        return (
-            self.placed != self.current_placed
-            or self.shipments != self.current_shipments
-            or (self.cost != self.current_cost)
-        )
+        """Whether the plan moves any unit of the group."""
+        return dict(self.units) != dict(self.current)
 
 
 @dataclass(frozen=True, slots=True)
@@ -678,6 +677,7 @@ def _group_plan(g: BatchGroup, units: Mapping[Cell, int]) -> GroupPlan:
         current_placed=sum(current.values()),
         current_shipments=len({loc for loc, _ in current}),
         current_cost=assignment_cost(current, g.rates),
+        current=current,
     )
 
 

@@ -180,7 +180,10 @@ def _place(
     now: datetime,
 ) -> None:
     """Hold the planned units where they ship from and write the new round."""
-    summary, group = ctx.summary, ctx.group
+    # Read again (locked already): canceling fulfillment orders refreshed the items.
+    found = routing_repo.lock_group_summary(session, ctx.group.id)
+    assert found is not None
+    group, summary = found
     fos = routing_repo.group_fulfillment_orders(session, group.id)
     policy = channel_policy(session, summary.channel)
     key = group_reservation_key(summary.id, group.ref)
