@@ -7,7 +7,7 @@ workers race for it."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -279,7 +279,8 @@ def test_a_scheduled_tick_runs_once_however_many_workers_race(db: Database) -> N
     world(db)
     with db.transaction() as session:
         session.execute(update(m.Channel).values(routing_run_every=300))
-    now = datetime(2026, 12, 7, 15, 2, 30, tzinfo=UTC)
+    # Jobs are queued due now (the real clock): the workers look an hour later.
+    now = (datetime.now(UTC) + timedelta(hours=1)).replace(minute=2, second=30, microsecond=0)
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
 
@@ -304,6 +305,6 @@ def test_a_scheduled_tick_runs_once_however_many_workers_race(db: Database) -> N
         runs = session.scalars(select(m.RoutingRun)).all()
         jobs = session.scalars(select(m.Job).where(m.Job.kind == RUN_JOB)).all()
     assert len(runs) == 1
-    assert runs[0].tick_at == datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
+    assert runs[0].tick_at == now.replace(minute=0, second=0)
     assert (runs[0].trigger, runs[0].status, runs[0].applied) == ("schedule", "applied", 2)
     assert [(j.status) for j in jobs] == ["done"]

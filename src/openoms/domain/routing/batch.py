@@ -316,8 +316,15 @@ class _Model:
             reward = self.unit_w if gi in wants_more else 0
             cost[t] = inst.groups[gi].rates[loc].per_unit - reward
             upper[t] = cap
+        staying = [
+            col
+            for (gi, loc), col in y_at.items()
+            if any(c[0] == loc for c in inst.groups[gi].current)
+        ]
         for (gi, loc), col in y_at.items():
             cost[col] = self.ship_w + inst.groups[gi].rates[loc].per_shipment
+        for col in staying:  # a tie keeps groups where they are; all of it is under 1
+            cost[col] -= STAY / (len(staying) + 1)
         rows: list[tuple[dict[int, float], float, float]] = []
         inf = highspy.kHighsInf
         x_of: dict[int, list[int]] = defaultdict(list)
@@ -463,8 +470,11 @@ def _valid(inst: _Instance, plan: Mapping[int, Mapping[Cell, int]]) -> bool:
 
 
 WHOLE_LIMIT = 3000  # a component with more columns is improved neighbourhood by neighbourhood
-NEIGHBOURHOOD = 6  # groups to improve per neighbourhood
-NEIGHBOURHOOD_GROUPS = 60  # at most this many groups freed per neighbourhood
+NEIGHBOURHOOD = 20  # groups to improve per neighbourhood
+NEIGHBOURHOOD_GROUPS = 200  # at most this many groups freed per neighbourhood
+NEIGHBOURHOOD_MS = 400  # the least time a neighbourhood gets: fewer are tried on a short budget
+CONSOLIDATION_PASSES = 4
+STAY = 0.5  # shared by the locations groups use now: breaks ties (never a real saving)
 
 
 def plan_batch(
@@ -493,6 +503,7 @@ def plan_batch(
         if sum(len(inst.cells[gi]) for gi in comp) <= WHOLE_LIMIT:
             log.add(_solve(_Model(inst, comp), budget), plan)
         else:
+            log.consolidated += _consolidate(inst, comp, plan)
             _improve(inst, comp, plan, budget, log)
     return BatchPlan(
         groups=tuple(_group_plan(g, plan[gi]) for gi, g in enumerate(groups)),
@@ -511,6 +522,7 @@ class _Log:
     solves: int = 0
     variables: int = 0
     neighbourhoods: int = 0
+    consolidated: int = 0
 
     def add(
         self,
@@ -539,6 +551,8 @@ class _Log:
             f"solved with HiGHS in {self.solves} model(s) ({self.variables} variables), "
             "the rest routed alone"
         )
+        if self.consolidated:
+            why += f"; {self.consolidated} split group(s) consolidated by moving others' units"
         if self.neighbourhoods:
             why += (
                 f"; large components improved from the current assignment in "
@@ -561,7 +575,8 @@ def _improve(
     anything worse)."""
     targets = [gi for gi in comp if _could_improve(inst.groups[gi], plan[gi])]
     chunks = [targets[k : k + NEIGHBOURHOOD] for k in range(0, len(targets), NEIGHBOURHOOD)]
-    if not chunks:
+    chunks = chunks[: max(1, budget // NEIGHBOURHOOD_MS)]
+    if not targets:
         return
     holders: dict[Cell, set[int]] = defaultdict(set)
     for gi in comp:
@@ -581,6 +596,137 @@ def _improve(
                 for cell in found[gi]:
                     holders[cell].add(gi)
         log.add((status, found, note, size), plan)
+
+
+def _consolidate(inst: _Instance, comp: Sequence[int], plan: dict[int, dict[Cell, int]]) -> int:
+    """A fast first pass on a big component: ship each split group from one location,
+    when the units it lacks there can be freed by moving other groups' units of those SKUs
+    to locations those groups already ship from (so none of them ships more). Every step
+    keeps every promise and the stock; returns how many groups were consolidated."""
+    free: dict[Cell, int] = dict(inst.stock)
+    holders: dict[Cell, set[int]] = defaultdict(set)
+    for gi, units in plan.items():
+        for cell, q in units.items():
+            free[cell] = free.get(cell, 0) - q
+            if gi in comp:
+                holders[cell].add(gi)
+    done = 0
+    for _ in range(CONSOLIDATION_PASSES):
+        split = [gi for gi in comp if len({loc for loc, _ in plan[gi]}) > 1]
+        split.sort(key=lambda gi: (-len({loc for loc, _ in plan[gi]}), gi))
+        found = sum(1 for gi in split if _one_location(inst, gi, plan, free, holders))
+        done += found
+        if not found:
+            break
+    return done
+
+
+def _one_location(
+    inst: _Instance,
+    gi: int,
+    plan: dict[int, dict[Cell, int]],
+    free: dict[Cell, int],
+    holders: dict[Cell, set[int]],
+) -> bool:
+    """Ship group gi from one location fewer: everything from one location, else the
+    units of its smallest location from another location it already uses."""
+    g = inst.groups[gi]
+    mine = plan[gi]
+    if sum(mine.values()) != sum(g.need.values()):
+        return False
+    used = sorted({loc for loc, _ in mine})
+    ranked = sorted(
+        g.rates,
+        key=lambda loc: (-sum(min(q, mine.get((loc, s), 0)) for s, q in g.need.items()), loc),
+    )
+    options: list[tuple[str, dict[Cell, int]]] = [
+        (loc, {(loc, s): q for s, q in g.need.items()}) for loc in ranked
+    ]
+    if len(used) > 2:
+        by_size = sorted(
+            used, key=lambda loc: (sum(q for (ol, _), q in mine.items() if ol == loc), loc)
+        )
+        drop = by_size[0]
+        for loc in by_size[1:]:
+            target = {cell: q for cell, q in mine.items() if cell[0] != drop}
+            for (ol, s), q in mine.items():
+                if ol == drop:
+                    target[loc, s] = target.get((loc, s), 0) + q
+            options.append((loc, target))
+    for loc, target in options:
+        wants = {s: q for (ol, s), q in target.items() if ol == loc}
+        if any(inst.stock.get((loc, s), 0) < q for s, q in wants.items()):
+            continue
+        moves = _free_up(inst, gi, loc, wants, plan, free, holders)
+        if moves is None:
+            continue
+        for other, (src, dst, sku, q) in moves:
+            _shift(plan, free, holders, other, (src, sku), -q)
+            _shift(plan, free, holders, other, (dst, sku), q)
+        for cell, q in list(mine.items()):
+            _shift(plan, free, holders, gi, cell, -q)
+        for cell, q in target.items():
+            _shift(plan, free, holders, gi, cell, q)
+        return True
+    return False
+
+
+def _free_up(
+    inst: _Instance,
+    gi: int,
+    loc: str,
+    wants: Mapping[str, int],
+    plan: Mapping[int, Mapping[Cell, int]],
+    free: Mapping[Cell, int],
+    holders: Mapping[Cell, set[int]],
+) -> list[tuple[int, tuple[str, str, str, int]]] | None:
+    """Moves of other groups' units that leave `loc` enough for group gi, or None. A group
+    that gives way moves everything it ships from `loc` to one other location (one it
+    already ships from, else a new one): it never ships from more locations than before."""
+    pool = dict(free)
+    for cell, q in plan[gi].items():  # what gi gives up is free for the others
+        pool[cell] = pool.get(cell, 0) + q
+    moves: list[tuple[int, tuple[str, str, str, int]]] = []
+    moved: set[int] = set()
+    for sku, need in sorted(wants.items()):
+        for other in sorted(holders.get((loc, sku), ())):
+            if need - pool.get((loc, sku), 0) <= 0:
+                break
+            if other == gi or other in moved:
+                continue
+            o = inst.groups[other]
+            at_loc = {s: q for (ol, s), q in plan[other].items() if ol == loc}
+            used = {ol for ol, _ in plan[other]}
+            for dst in sorted(o.rates, key=lambda d: (d not in used, o.rates[d].per_shipment, d)):
+                if dst == loc or any(pool.get((dst, s), 0) < q for s, q in at_loc.items()):
+                    continue
+                for s, q in at_loc.items():
+                    moves.append((other, (loc, dst, s, q)))
+                    pool[dst, s] -= q
+                    pool[loc, s] = pool.get((loc, s), 0) + q
+                moved.add(other)
+                break
+        if need - pool.get((loc, sku), 0) > 0:
+            return None
+    return moves
+
+
+def _shift(
+    plan: dict[int, dict[Cell, int]],
+    free: dict[Cell, int],
+    holders: dict[Cell, set[int]],
+    gi: int,
+    cell: Cell,
+    q: int,
+) -> None:
+    units = plan[gi]
+    units[cell] = units.get(cell, 0) + q
+    free[cell] = free.get(cell, 0) - q
+    if units[cell] == 0:
+        del units[cell]
+        holders[cell].discard(gi)
+    else:
+        holders[cell].add(gi)
 
 
 def _could_improve(g: BatchGroup, units: Mapping[Cell, int]) -> bool:
