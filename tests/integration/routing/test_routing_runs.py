@@ -308,3 +308,25 @@ def test_a_scheduled_tick_runs_once_however_many_workers_race(db: Database) -> N
     assert runs[0].tick_at == now.replace(minute=0, second=0)
     assert (runs[0].trigger, runs[0].status, runs[0].applied) == ("schedule", "applied", 2)
     assert [(j.status) for j in jobs] == ["done"]
+
+
+def test_a_channel_sets_its_run_schedule(api: Api) -> None:
+    world(api.db)
+    admin = api.headers("admin")
+    put = api.client.put(
+        "/api/v1/channels/web-uk",
+        json={"location_group": "online", "routing_run_every": 300},
+        headers=admin,
+    )
+    assert put.status_code in (200, 201), put.text
+    assert (
+        api.client.get("/api/v1/channels/web-uk", headers=admin).json()["routing_run_every"] == 300
+    )
+    too_often = api.client.put(
+        "/api/v1/channels/web-uk",
+        json={"location_group": "online", "routing_run_every": 30},
+        headers=admin,
+    )
+    assert too_often.status_code == 422
+    with api.db.reading() as session:
+        assert session.scalars(select(m.Channel.routing_run_every)).all() == [300]
