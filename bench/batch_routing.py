@@ -80,7 +80,9 @@ class Day:
     orders: list[tuple[float, str, dict[str, int]]]  # (minute, country, sku → units)
 
 
-def make_day(seed: int, n: int, scarcity: float) -> Day:
+def make_day(
+    seed: int, n: int, scarcity: float, dc_share: float = 0.6, dc_range: float = 0.8
+) -> Day:
     rng = random.Random(seed)
     sites: dict[str, tuple[float, float, bool]] = {}
     for i in range(20):
@@ -103,10 +105,10 @@ def make_day(seed: int, n: int, scarcity: float) -> Day:
     small = [ref for ref, (_, _, b) in sites.items() if not b]
     stock: dict[tuple[str, str], int] = {}
     for sku, units in sorted(demand.items()):
-        dcs = [ref for ref in big if rng.random() < 0.8] or [rng.choice(big)]
+        dcs = [ref for ref in big if rng.random() < dc_range] or [rng.choice(big)]
         holders = rng.sample(small, rng.randint(1, 5))
         for _ in range(max(1, round(units * scarcity))):
-            ref = rng.choice(dcs) if rng.random() < 0.6 else rng.choice(holders)
+            ref = rng.choice(dcs) if rng.random() < dc_share else rng.choice(holders)
             stock[ref, sku] = stock.get((ref, sku), 0) + 1
     return Day(sites, stock, orders)
 
