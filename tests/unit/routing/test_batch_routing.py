@@ -204,3 +204,54 @@ def test_a_plan_keeps_stock_limits_and_promises(
     before = totals([g.current for g in groups], [g.rates for g in groups])
     after = totals([p.units for p in plan.groups], [g.rates for g in groups])
     assert after.placed >= before.placed
+
+
+def test_a_big_component_is_consolidated_then_improved_by_neighbourhoods() -> None:
+    # The same swap as above, taken by the path for big components (whole_limit 0): the
+    # consolidation pass moves A to DC2 so B ships once from DC1.
+    stock = {("DC1", "X"): 1, ("DC1", "Y"): 1, ("DC2", "X"): 1}
+    a = group("A", {"X": 1}, {("DC1", "X"): 1})
+    b = group("B", {"X": 1, "Y": 1}, {("DC2", "X"): 1, ("DC1", "Y"): 1})
+
+    plan = plan_batch([a, b], stock, time_budget_ms=2000, whole_limit=0)
+
+    assert {p.key: p.units for p in plan.groups} == {
+        "A": {("DC2", "X"): 1},
+        "B": {("DC1", "X"): 1, ("DC1", "Y"): 1},
+    }
+    assert "consolidated" in plan.reason
+
+
+def test_a_three_location_group_drops_its_smallest_location() -> None:
+    stock = {("L1", "A"): 1, ("L2", "B"): 1, ("L2", "C"): 1, ("L3", "C"): 1}
+    rates = {loc: CHEAP for loc in ("L1", "L2", "L3")}
+    g = group(
+        "G", {"A": 1, "B": 1, "C": 1}, {("L1", "A"): 1, ("L2", "B"): 1, ("L3", "C"): 1}, rates=rates
+    )
+    other = group("O", {"C": 1}, {("L2", "C"): 1}, rates=rates)
+
+    plan = plan_batch([g, other], stock, time_budget_ms=2000, whole_limit=0)
+
+    by_key = {p.key: p for p in plan.groups}
+    assert by_key["G"].shipments == 2
+    assert by_key["O"].shipments == 1
+
+
+@settings(max_examples=30)
+@given(instances())
+def test_the_big_component_path_keeps_stock_limits_and_promises(
+    case: tuple[list[BatchGroup], dict[tuple[str, str], int]],
+) -> None:
+    groups, stock = case
+
+    plan = plan_batch(groups, stock, time_budget_ms=2000, whole_limit=0)
+
+    used: dict[tuple[str, str], int] = defaultdict(int)
+    for g, p in zip(groups, plan.groups, strict=True):
+        for cell, q in p.units.items():
+            used[cell] += q
+        assert p.shipments <= g.max_locations
+        assert p.placed >= p.current_placed
+        if p.placed == p.current_placed:
+            assert p.shipments <= p.current_shipments
+    assert all(q <= stock[cell] for cell, q in used.items())

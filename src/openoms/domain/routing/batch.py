@@ -478,10 +478,15 @@ STAY = 0.5  # shared by the locations groups use now: breaks ties (never a real 
 
 
 def plan_batch(
-    groups: Sequence[BatchGroup], stock: Mapping[Cell, int], *, time_budget_ms: int
+    groups: Sequence[BatchGroup],
+    stock: Mapping[Cell, int],
+    *,
+    time_budget_ms: int,
+    whole_limit: int = WHOLE_LIMIT,
 ) -> BatchPlan:
     """Place every group together (module doc). `stock`: (location, SKU) → free units plus
-    the units the groups hold there now."""
+    the units the groups hold there now. A component of more than `whole_limit` columns is
+    improved by consolidation and neighbourhoods instead of solved whole."""
     _check(groups, stock)
     inst = _Instance(list(groups), stock)
     inst.cells = [_usable(g, stock) for g in groups]
@@ -500,7 +505,7 @@ def plan_batch(
     sizes = [sum(len(inst.cells[gi]) for gi in comp) for comp in hard]
     log = _Log()
     for comp, budget in zip(hard, _share(time_budget_ms, sizes), strict=True):
-        if sum(len(inst.cells[gi]) for gi in comp) <= WHOLE_LIMIT:
+        if sum(len(inst.cells[gi]) for gi in comp) <= whole_limit:
             log.add(_solve(_Model(inst, comp), budget), plan)
         else:
             log.consolidated += _consolidate(inst, comp, plan)
