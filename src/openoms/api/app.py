@@ -43,6 +43,7 @@ from openoms.api.reservations.router import router as reservations_router
 from openoms.api.reships.router import router as reships_router
 from openoms.api.returns.router import router as returns_router
 from openoms.api.routing.router import router as routing_router
+from openoms.api.routing.runs import router as routing_runs_router
 from openoms.api.webhooks.router import router as webhooks_router
 from openoms.config import MAX_BODY_BYTES, MAX_IMPORT_BYTES
 from openoms.console import install_console
@@ -120,6 +121,7 @@ def create_app(
     app.include_router(inventory_router)
     app.include_router(reservations_router)
     app.include_router(routing_router)
+    app.include_router(routing_runs_router)
     app.include_router(fulfillment_router)
     app.include_router(payments_router)
     app.include_router(finance_router)

@@ -20,6 +20,7 @@ from openoms.console import (
     previews,
     reships,
     returns,
+    routing_runs,
     session_routes,
     warehouse_actions,
 )
@@ -35,10 +36,10 @@ def install_console(app: FastAPI) -> None:
     app.include_router(session_routes.router)
     app.include_router(orders.router)
     app.include_router(order_actions.router)
-    app.include_router(
-        returns.router
-    )  # its actions register with previews (as money_actions, reships)
+    # returns, money_actions and reships register their actions with previews on import
+    app.include_router(returns.router)
     app.include_router(previews.router)
     app.include_router(fulfillment.router)
     app.include_router(warehouse_actions.router)
+    app.include_router(routing_runs.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

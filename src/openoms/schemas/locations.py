@@ -322,6 +322,15 @@ class ChannelUpsert(Payload):
         "out: the stored adapter is kept; null: removed.",
     )
 
+    routing_run_every: int | None = Field(
+        default=None,
+        ge=60,
+        le=86400,
+        description="Seconds between scheduled routing runs (scope `unreleased`, applied: "
+        "docs/routing-runs.md); null: none.",
+        examples=[300],
+    )
+
     def to_data(self) -> ChannelData:
         """The service input; thresholds and fees parsed exactly in their currency."""
         thresholds = _amounts(self.returnless_threshold, "returnless_threshold")
@@ -335,6 +344,7 @@ class ChannelUpsert(Payload):
             return_fee=_amounts(self.return_fee, "return_fee"),
             refund_eligible_status=ReturnOrderStatus(self.refund_eligible_status),
             verify_authorizations=self.verify_authorizations,
+            routing_run_every=self.routing_run_every,
         )
 
 
@@ -364,6 +374,7 @@ class Channel(BaseModel):
     return_fee: dict[str, str]
     refund_eligible_status: str
     verify_authorizations: bool
+    routing_run_every: int | None = None
     updated_at: datetime | None
     adapter: ChannelAdapterView | None = None
 
@@ -386,6 +397,7 @@ class Channel(BaseModel):
             return_fee=threshold_strings(policy.return_fee),
             refund_eligible_status=policy.refund_eligible_status.value,
             verify_authorizations=policy.verify_authorizations,
+            routing_run_every=policy.routing_run_every,
             updated_at=updated_at,
             adapter=ChannelAdapterView.model_validate(adapter) if adapter else None,
         )

@@ -11,6 +11,7 @@ from openoms.adapters.db.session import Database
 from openoms.adapters.jobs import JobRegistry
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.services.inventory import expire_due
+from openoms.services.routing import schedule_runs
 from openoms.services.webhooks import WebhookSettings, purge_deliveries
 from openoms.worker.runner import Worker
 
@@ -36,6 +37,12 @@ def purge_webhook_deliveries(db: Database, now: datetime, *, retention: timedelt
         log.info("purged %d webhook deliveries older than %s", purged, retention)
 
 
+def schedule_routing_runs(db: Database, now: datetime) -> None:
+    queued = schedule_runs(db, now)
+    if queued:
+        log.info("queued %d scheduled routing run(s)", queued)
+
+
 def standard_worker(
     db: Database, registry: ConsumerRegistry, jobs: JobRegistry, *, poll_seconds: float
 ) -> Worker:
@@ -49,4 +56,6 @@ def standard_worker(
     worker.add_periodic(
         "expire-reservations", 5, partial(expire_reservations, outbox=Outbox(registry))
     )
+    # Every worker looks; the tick's job key makes each channel's run queued once.
+    worker.add_periodic("schedule-routing-runs", 5, schedule_routing_runs)
     return worker

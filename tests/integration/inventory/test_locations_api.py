@@ -394,6 +394,7 @@ DEFAULT_CHANNEL = {
     "return_fee": {},
     "refund_eligible_status": "RECEIVED",
     "verify_authorizations": True,
+    "routing_run_every": None,
     "updated_at": None,
     "adapter": None,
 }
@@ -411,6 +412,7 @@ def test_channel_put_and_get(api: Api) -> None:
         "return_fee": {"GBP": "2.95"},
         "refund_eligible_status": "IN_TRANSIT",
         "verify_authorizations": False,
+        "routing_run_every": 300,
     }
 
     created = put(api, "channels/web-uk", body)

@@ -79,6 +79,7 @@ class ChannelData:
     return_fee: tuple[Money, ...] = ()
     refund_eligible_status: ReturnOrderStatus = ReturnOrderStatus.RECEIVED
     verify_authorizations: bool = True
+    routing_run_every: int | None = None  # seconds between scheduled routing runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ class ChannelPolicy:
     return_fee: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     refund_eligible_status: ReturnOrderStatus = ReturnOrderStatus.RECEIVED
     verify_authorizations: bool = True
+    routing_run_every: int | None = None
     configured: bool = True
 
 
@@ -139,6 +141,7 @@ def upsert_channel(
         "return_fee": {m.currency: m.minor for m in data.return_fee},
         "refund_eligible_status": data.refund_eligible_status.value,
         "verify_authorizations": data.verify_authorizations,
+        "routing_run_every": data.routing_run_every,
     }
     changed = apply_changes(channel, values)
     session.flush()
@@ -230,6 +233,7 @@ def _policy(channel: Channel, group_ref: str | None) -> ChannelPolicy:
             channel.refund_eligible_status or ReturnOrderStatus.RECEIVED.value
         ),
         verify_authorizations=channel.verify_authorizations,
+        routing_run_every=channel.routing_run_every,
         configured=True,
     )
 
@@ -242,6 +246,10 @@ def threshold_strings(threshold: Mapping[str, int]) -> dict[str, str]:
 def _check(data: ChannelData) -> None:
     if data.max_splits < 0:
         raise ValidationFailed("max_splits cannot be negative", field="max_splits")
+    if data.routing_run_every is not None and data.routing_run_every < 60:
+        raise ValidationFailed(
+            "routing_run_every is at least 60 seconds", field="routing_run_every"
+        )
     _check_amounts(data.returnless_threshold, "returnless_threshold", ThresholdInvalid, "threshold")
     _check_amounts(data.return_fee, "return_fee", ReturnFeeInvalid, "return fee")
     if data.refund_eligible_status not in REFUND_ELIGIBLE_STATUSES:

@@ -39,6 +39,22 @@ from openoms.services.routing.route import (
     RouteStatus,
     route_delivery_group,
 )
+from openoms.services.routing.run_jobs import (
+    RUN_JOB,
+    run_job_kinds,
+    run_routing,
+    schedule_runs,
+)
+from openoms.services.routing.runs import (
+    DEFAULT_BUDGET_MS,
+    RoutingRunNotFound,
+    RunBudgetInvalid,
+    RunRequest,
+    RunScope,
+    get_run,
+    list_runs,
+    run_view,
+)
 from openoms.services.routing.stock import (
     StockPlan,
     hold_stock,
@@ -47,18 +63,26 @@ from openoms.services.routing.stock import (
 )
 
 __all__ = [
+    "DEFAULT_BUDGET_MS",
     "HELD_REASON",
     "ROUTE_JOB",
+    "RUN_JOB",
     "CostedQuestion",
     "RouteOutcome",
     "RouteStatus",
     "RoutingQuestion",
+    "RoutingRunNotFound",
+    "RunBudgetInvalid",
+    "RunRequest",
+    "RunScope",
     "StockPlan",
     "create_fulfillment_orders",
     "created_event",
     "find_optimal_route",
     "find_routes",
+    "get_run",
     "hold_stock",
+    "list_runs",
     "plan_route",
     "plan_stock",
     "rank_by_average_distance",
@@ -69,5 +93,9 @@ __all__ = [
     "route_delivery_group",
     "routing_consumers",
     "routing_job_kinds",
+    "run_job_kinds",
+    "run_routing",
+    "run_view",
     "schedule_routing",
+    "schedule_runs",
 ]

@@ -31,6 +31,7 @@ from openoms.services.routing.route import (
     route_delivery_group,
     route_locked_group,
 )
+from openoms.services.routing.run_jobs import run_job_kinds
 from openoms.services.routing.stock import release_group_holds
 
 RACE_DELAY = timedelta(seconds=1)
@@ -180,4 +181,5 @@ def routing_job_kinds() -> dict[str, JobKind]:
         ROUTE_ORDER_JOB: JobKind(
             run_route_order_job, max_attempts=ROUTE_ORDER_MAX_ATTEMPTS, on_dead=on_route_order_dead
         ),
+        **run_job_kinds(),  # a channel's scheduled routing runs
     }

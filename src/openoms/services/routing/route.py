@@ -232,6 +232,46 @@ def _record(
     return RouteOutcome(status, tuple(fo_ids), result.reason, dict(result.shortfall))
 
 
+def record_placement(
+    session: Session,
+    outbox: Outbox,
+    summary: m.OrderSummary,
+    group: m.OrderDeliveryGroupSummary,
+    placement: Placement,
+    *,
+    round: int,
+    now: datetime,
+) -> RouteOutcome:
+    """What a round writes, for a decision made elsewhere (a routing run,
+    routing/run_apply.py) whose stock the caller has already held: the same fulfillment
+    orders, counters, status and events as `route_locked_group`."""
+    decision = _Decision(
+        open_items(summary, group.id),
+        placement.policy,
+        placement.reservation,
+        dict(placement.own),
+        dict(placement.locations),
+        placement.result,
+    )
+    return _record(
+        session, outbox, summary, group, decision, placement.held_in, round=round, now=now
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    policy: ChannelPolicy
+    reservation: m.Reservation | None
+    own: Mapping[tuple[str, str], int]
+    locations: Mapping[str, m.Location]
+    result: RoutingResult
+    held_in: Mapping[str, str | None]
+
+
+def open_items(summary: m.OrderSummary, group_id: str) -> list[m.OrderItemSummary]:
+    return _open_items(summary, group_id)
+
+
 def _open_items(summary: m.OrderSummary, group_id: str) -> list[m.OrderItemSummary]:
     """The group's product items with units available to fulfill, in order position."""
     return [

@@ -56,6 +56,7 @@ from openoms.adapters.db.models.orders import (
 )
 from openoms.adapters.db.models.payments import Payment, PaymentGatewayLog, Refund
 from openoms.adapters.db.models.returns import ReturnOrder, ReturnOrderLineItem, ReturnReceipt
+from openoms.adapters.db.models.routing_runs import RoutingRun, RoutingRunGroup
 from openoms.adapters.db.models.sandbox import (
     SandboxCarrierLabel,
     SandboxGatewayAnswer,
@@ -112,6 +113,8 @@ __all__ = [
     "ReturnOrder",
     "ReturnOrderLineItem",
     "ReturnReceipt",
+    "RoutingRun",
+    "RoutingRunGroup",
     "SandboxCarrierLabel",
     "SandboxChannelCall",
     "SandboxGatewayAnswer",
