@@ -1,7 +1,7 @@
 """routing runs: batch routing runs and the groups each weighed; a channel's run schedule
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-07 15:00:00.000000
 """
 from alembic import op
@@ -10,7 +10,7 @@ import openoms.adapters.db.models
 
 
 revision = '0016'
-down_revision = '0014'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
