@@ -12,7 +12,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from openoms.console import fulfillment, order_actions, orders, session_routes, warehouse_actions
+from openoms.console import (
+    exceptions,
+    fulfillment,
+    order_actions,
+    orders,
+    packing_slip,
+    session_routes,
+    warehouse_actions,
+)
 from openoms.console.render import HERE, install_refusals
 
 __all__ = ["install_console"]
@@ -26,4 +34,6 @@ def install_console(app: FastAPI) -> None:
     app.include_router(order_actions.router)
     app.include_router(fulfillment.router)
     app.include_router(warehouse_actions.router)
+    app.include_router(packing_slip.router)
+    app.include_router(exceptions.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
