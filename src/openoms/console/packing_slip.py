@@ -37,7 +37,7 @@ def packing_slip(
     """The slip of one fulfillment order, for the packer and the parcel."""
     with db.reading() as session:
         try:
-            location_checked(session, visitor, fo_id)
+            location_checked(session, visitor, fo_id, acting=False)
             fo = get_fulfillment_order(session, fo_id)
         except NotFound:
             raise PageNotFound(f"There is no fulfillment order {fo_id!r}.") from None

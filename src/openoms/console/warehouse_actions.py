@@ -200,15 +200,16 @@ def _units(fields: list[tuple[str, str]]) -> list[tuple[str, int]] | None:
     return items
 
 
-def location_checked(session: Session, visitor: Visitor, fo_id: str) -> str:
-    """The fulfillment order's location, which must be one the user works at."""
+def location_checked(session: Session, visitor: Visitor, fo_id: str, *, acting: bool = True) -> str:
+    """The fulfillment order's location, which must be one the user works at (PageForbidden
+    otherwise; an unknown one is the service's NotFound)."""
     fo = get_fulfillment_order(session, fo_id)
     location: str = fulfillment_order_views(session, [fo], {fo.id: []})[0]["location"]
     if not visitor.identity.sees_location(location):
         works_at = ", ".join(visitor.identity.locations or ())
+        unchanged = " Nothing was changed." if acting else ""
         raise PageForbidden(
-            f"Fulfillment order {fo_id} is at {location}; you work at {works_at}. "
-            "Nothing was changed."
+            f"Fulfillment order {fo_id} is at {location}; you work at {works_at}.{unchanged}"
         )
     return location
 

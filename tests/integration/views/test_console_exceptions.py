@@ -25,6 +25,7 @@ from tests.integration.exceptions.test_process_exceptions_api import (
     summary,
 )
 from tests.integration.views.test_console_warehouse_actions import Browsers, staff
+from tests.payloads import order_payload
 
 __all__ = ["queue"]  # the fixture: three open exceptions (two routing, one payment)
 
@@ -202,3 +203,15 @@ def test_warehouse_users_are_refused_the_queue(
     assert (
         'href="/console/exceptions"' in staff(api, console, "finance").client.get("/console/").text
     )
+
+
+def test_a_reference_several_channels_use_asks_for_the_order_id(
+    api: Api, queue: dict[str, str], console: Browsers
+) -> None:
+    payload = order_payload(external_reference="PE-TEE", channel="web-de")
+    captured = api.client.post("/api/v1/orders", json=payload, headers=api.headers())
+    assert captured.status_code == 201, captured.text
+    page = staff(api, console, "agent").client.get(f"{PAGE}?order=PE-TEE")
+    assert page.status_code == 400
+    assert "Orders of several channels have the reference &#39;PE-TEE&#39;" in page.text
+    assert shown(page.text) == []
