@@ -208,6 +208,12 @@ def test_warehouse_users_are_refused_the_queue(
 def test_a_reference_several_channels_use_asks_for_the_order_id(
     api: Api, queue: dict[str, str], console: Browsers
 ) -> None:
+    channel = api.client.put(
+        "/api/v1/channels/web-de",
+        json={"location_group": "online", "shortage_policy": "backorder"},
+        headers=api.headers("admin"),
+    )
+    assert channel.status_code in (200, 201), channel.text
     payload = order_payload(external_reference="PE-TEE", channel="web-de")
     captured = api.client.post("/api/v1/orders", json=payload, headers=api.headers())
     assert captured.status_code == 201, captured.text
