@@ -13,10 +13,12 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from openoms.console import (
+    exceptions,
     fulfillment,
     money_actions,
     order_actions,
     orders,
+    packing_slip,
     previews,
     reships,
     returns,
@@ -41,5 +43,7 @@ def install_console(app: FastAPI) -> None:
     app.include_router(previews.router)
     app.include_router(fulfillment.router)
     app.include_router(warehouse_actions.router)
+    app.include_router(packing_slip.router)
+    app.include_router(exceptions.router)
     app.include_router(routing_runs.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -1,5 +1,6 @@
 """Fulfillment orders by location and status: the warehouse's queue (its actions:
-warehouse_actions.py). A warehouse user limited to locations sees those locations only."""
+warehouse_actions.py; each order's packing slip: packing_slip.py). A warehouse user limited
+to locations sees those locations only."""
 
 from __future__ import annotations
 
@@ -57,12 +58,13 @@ def fulfillment_orders(
     limit: Annotated[int, Query(ge=1, le=200)] = PAGE_SIZE,
     shipment: Annotated[str, Query(max_length=60)] = "",
     done: Annotated[str, Query(max_length=60)] = "",
+    fo: Annotated[str, Query(max_length=60)] = "",
 ) -> HTMLResponse:
     """One location's fulfillment orders oldest first (the order a warehouse works them),
-    by status, `limit` a page. `shipment` (after shipping) and `done` (after a rejection)
-    say what the last action did (warehouse_actions.py)."""
+    by status, `limit` a page. `shipment` (after shipping) and `done` with `fo` (after a
+    step or a rejection) say what the last action did (warehouse_actions.py)."""
     view = QueueView(location, status, cursor, limit)
-    return queue_page(request, visitor, db, view, notice=_notice(db, shipment, done))
+    return queue_page(request, visitor, db, view, notice=_notice(db, shipment, done, fo))
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ def queue_page(
         carriers=carrier_names(request),
         shippable=SHIPPABLE,
         rejectable=REJECTABLE,
+        steps=NEXT_STEP,
     )
 
 
@@ -127,13 +130,30 @@ REJECTABLE = frozenset(
 )
 
 
+# The step form each status offers (warehouse_actions.py): (path segment, button), the
+# table's move from that status along the warehouse's path.
+NEXT_STEP = {
+    _S.ALLOCATED.value: ("assign", "Assign"),
+    _S.ASSIGNED.value: ("pick", "Picked"),
+    _S.PICK_COMPLETE.value: ("pack", "Packed"),
+}
+# What the page says after a step or a rejection (`done`), of fulfillment order `fo`.
+DONE = {
+    "assigned": "{fo} is assigned to this location.",
+    "picked": "{fo} is picked.",
+    "packed": "{fo} is packed and ready to ship.",
+}
+
+
 def carrier_names(request: Request) -> list[str]:
     return carriers_of(request.app.state).names()
 
 
-def _notice(db: Database, shipment_id: str, done: str) -> str:
+def _notice(db: Database, shipment_id: str, done: str, fo_id: str) -> str:
     if done == "rejected":
         return "The fulfillment order is rejected; its units are routed again."
+    if done in DONE and fo_id:
+        return DONE[done].format(fo=fo_id)
     if not shipment_id:
         return ""
     with db.reading() as session:

@@ -43,6 +43,7 @@ MENU: tuple[tuple[str, str, tuple[ConsoleRole, ...]], ...] = (
     ("Home", "/console/", ANYONE),
     ("Orders", "/console/orders", ORDER_DESK),
     ("Fulfillment orders", "/console/fulfillment", WAREHOUSE),
+    ("Exceptions", "/console/exceptions", ORDER_DESK),
     ("Routing runs", "/console/routing-runs", (ConsoleRole.AGENT,)),
 )
 

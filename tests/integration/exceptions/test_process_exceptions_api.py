@@ -335,6 +335,9 @@ def test_moves_follow_the_lifecycle_and_the_count_follows_the_active_set(
         ("process_exception.resolved", "RESOLVED", "TRIAGED", "resolve by Ada"),
     ]
     assert {p["process_exception_id"] for _, p in events(api.db)[-4:]} == {pe}
+    with api.db.reading() as session:
+        agent = session.scalars(select(m.ApiKey.id).where(m.ApiKey.name == "test agent")).one()
+    assert {p["by"] for _, p in moves} == {f"api_key:{agent}"}
     timeline = [e["name"] for e in summary(api, order)["events"]]
     assert timeline[-1] == "process_exception.resolved"
 
@@ -514,6 +517,8 @@ def test_retry_of_a_refused_capture_runs_ensure_funds_once_more(api: Api) -> Non
     assert [e.amount for e in sandbox.movements("capture")] == [3599]
     names = [n for n, _ in events(api.db)]
     assert names[-2:] == ["process_exception.retry_requested", "process_exception.resolved"]
+    asked, resolved = events(api.db)[-2][1], events(api.db)[-1][1]
+    assert (asked["by"].startswith("api_key:"), "by" in resolved) == (True, False)  # the job did
     # Nothing more is captured however often the worker runs; a closed one is not retried.
     drain(api.db, gateways)
     assert len(sandbox.movements("capture")) == 1

@@ -820,6 +820,47 @@ def test_api_steps_and_illegal_moves(http: Api) -> None:
     assert get(http, "/fulfillment-orders/fo_nope").json()["code"] == "fulfillment_order_not_found"
 
 
+def key_actor(api: Api, scope: str) -> str:
+    """How the test key of `scope` is recorded as the one who acted."""
+    with api.db.reading() as session:
+        key_id = session.scalars(select(m.ApiKey.id).where(m.ApiKey.name == f"test {scope}"))
+        return f"api_key:{key_id.one()}"
+
+
+def test_api_steps_ship_and_reject_record_the_key_that_acted(http: Api) -> None:
+    summary_id, fo_id = http_fo(http)
+    for action in ("assign", "pick-complete", "pack-complete"):
+        assert post(http, f"/fulfillment-orders/{fo_id}/actions/{action}").status_code == 200
+    assert post(http, f"/fulfillment-orders/{fo_id}/actions/ship", scope="agent").status_code in (
+        201,
+        202,
+    )
+    warehouse, agent = key_actor(http, "warehouse"), key_actor(http, "agent")
+    moved = [(p["to"], p["by"]) for _, p in events(http.db, "fulfillment_order.status_changed")]
+    assert moved == [
+        ("ASSIGNED", warehouse),
+        ("PICK_COMPLETE", warehouse),
+        ("PACK_COMPLETE", warehouse),
+        ("FULFILLED", agent),
+    ]
+    [(_, shipped)] = events(http.db, "fulfillment_order.shipped")
+    assert shipped["by"] == agent
+    other = make_fo(
+        http.db,
+        http.client.app.state.outbox,  # type: ignore[attr-defined]
+        summary_id=summary_id,
+        location="STORE-LDN",
+        group="store",
+    )
+    assert (
+        post(http, f"/fulfillment-orders/{other}/actions/reject", {"reason": "wet"}).status_code
+        == 200
+    )
+    [(_, rejected)] = events(http.db, "fulfillment_order.rejected")
+    assert (rejected["reason"], rejected["by"]) == ("wet", warehouse)
+    assert events(http.db, "fulfillment_order.status_changed")[-1][1]["by"] == warehouse
+
+
 def test_api_ship_with_tracking_number_once_per_key(http: Api, carriers: Carriers) -> None:
     summary_id, fo_id = http_fo(http)
     answer = post(http, f"/fulfillment-orders/{fo_id}/actions/ship", key="ship-1")

@@ -144,7 +144,7 @@ def test_a_shipped_order_cannot_be_rejected(shop: Shop, console: Browsers) -> No
     assert shop.snapshot() == before
 
 
-@pytest.mark.parametrize("action", ["ship", "reject"])
+@pytest.mark.parametrize("action", ["ship", "reject", "assign", "pick", "pack"])
 def test_another_locations_order_is_refused(shop: Shop, console: Browsers, action: str) -> None:
     browser = staff(shop.api, console, "warehouse", "WH-LDN")
     fo = fo_at(shop, "STORE-LDN")
@@ -157,7 +157,7 @@ def test_another_locations_order_is_refused(shop: Shop, console: Browsers, actio
     assert shop.snapshot() == before
 
 
-@pytest.mark.parametrize("action", ["ship", "reject"])
+@pytest.mark.parametrize("action", ["ship", "reject", "assign", "pick", "pack"])
 def test_a_warehouse_action_without_csrf_or_by_an_agent_is_refused(
     shop: Shop, console: Browsers, action: str
 ) -> None:

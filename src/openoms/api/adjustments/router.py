@@ -39,7 +39,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 
 
 def _adjust(summary_id: str, payload: AdjustItemsIn, principal: Principal) -> Action:
-    asked = replace(payload.to_adjustments(), requested_by=f"api_key:{principal.api_key_id}")
+    asked = replace(payload.to_adjustments(), requested_by=principal.actor)
 
     def action(session: Session, outbox: Outbox, preview: bool) -> dict[str, Any]:
         before = refund_baseline(session, summary_id)

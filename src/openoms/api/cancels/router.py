@@ -39,7 +39,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 
 
 def _cancel(summary_id: str, payload: ItemsActionIn, principal: Principal) -> Action:
-    asked = replace(payload.to_cancel(), requested_by=f"api_key:{principal.api_key_id}")
+    asked = replace(payload.to_cancel(), requested_by=principal.actor)
 
     def action(session: Session, outbox: Outbox, preview: bool) -> dict[str, Any]:
         before = refund_baseline(session, summary_id)

@@ -193,7 +193,7 @@ def _change(
     target: FulfillmentOrderStatus,
 ) -> dict[str, Any]:
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
-        fo = service.change_status(session, _outbox(request), fo_id, target)
+        fo = service.change_status(session, _outbox(request), fo_id, target, by=principal.actor)
         return 200, _views(session, [fo])[0]
 
     return answer_idempotent(request, response, principal, key, {}, operation)
@@ -250,7 +250,9 @@ def reject(
     group is routed again without this location."""
 
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
-        fo = service.reject(session, _outbox(request), fo_id, reason=payload.reason)
+        fo = service.reject(
+            session, _outbox(request), fo_id, reason=payload.reason, by=principal.actor
+        )
         return 200, _views(session, [fo])[0]
 
     body = payload.model_dump(mode="json")
@@ -292,7 +294,13 @@ def ship(
 
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
         shipment = shipping.ship(
-            session, outbox, fo_id, items=items, carrier_choice=choice, label_after=LABEL_GRACE
+            session,
+            outbox,
+            fo_id,
+            items=items,
+            carrier_choice=choice,
+            label_after=LABEL_GRACE,
+            by=principal.actor,
         )
         return 202, shipping.shipment_view(shipment)
 

@@ -17,7 +17,6 @@ from openoms.api.errors import PROBLEM_JSON
 from openoms.api.idempotency import IdempotencyKey, answer_idempotent
 from openoms.api.service_actions import Agent
 from openoms.schemas.holds import HoldActionOut, HoldIn, ReleaseHoldIn
-from openoms.services.access import Principal
 from openoms.services.orders import hold_view, is_held, place_hold, release_hold
 
 router = APIRouter(prefix="/api/v1", tags=["holds"])
@@ -35,11 +34,6 @@ def _problems(conflict: str) -> dict[int | str, dict[str, Any]]:
             422: "The payload does not match the schema.",
         }.items()
     }
-
-
-def who(principal: Principal) -> str:
-    """How a hold records the API key that placed or released it."""
-    return f"api_key:{principal.api_key_id}"
 
 
 @router.post(
@@ -70,7 +64,7 @@ def hold(
             outbox,
             order_summary_id=summary_id,
             reason=payload.reason,
-            held_by=who(principal),
+            held_by=principal.actor,
         )
         session.flush()
         return 201, {"order_summary_id": summary_id, "holds": [hold_view(placed)], "on_hold": True}
@@ -106,7 +100,7 @@ def release(
             session,
             outbox,
             order_summary_id=summary_id,
-            released_by=who(principal),
+            released_by=principal.actor,
             hold_id=payload.hold_id,
             reason=payload.reason,
         )

@@ -252,7 +252,7 @@ def refund(
             ps_id,
             amount,
             payload.reason,
-            requested_by=f"api_key:{principal.api_key_id}",
+            requested_by=principal.actor,
         )
         return 202, {"refund_ids": ids}
 

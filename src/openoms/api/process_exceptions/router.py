@@ -131,7 +131,9 @@ def retry(
     note = payload.note if payload else None
 
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
-        outcome = service.retry_exception(session, outbox, exception_id, note=note)
+        outcome = service.retry_exception(
+            session, outbox, exception_id, note=note, by=principal.actor
+        )
         return 202, service.exception_view(outcome.exception)
 
     body = payload.model_dump(mode="json") if payload else {}
@@ -163,7 +165,9 @@ def move(
     note = payload.note if payload else None
 
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
-        exception = service.move_exception(session, outbox, exception_id, move, note=note)
+        exception = service.move_exception(
+            session, outbox, exception_id, move, note=note, by=principal.actor
+        )
         return 200, service.exception_view(exception)
 
     body = payload.model_dump(mode="json") if payload else {}

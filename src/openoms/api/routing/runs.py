@@ -61,7 +61,7 @@ def start_run(
             scope=RunScope(payload.scope),
             dry_run=payload.dry_run,
             trigger="api",
-            requested_by=f"api_key:{principal.api_key_id}",
+            requested_by=principal.actor,
             time_budget_ms=payload.time_budget_ms,
         ),
         datetime.now(UTC),

@@ -22,16 +22,29 @@ class ProcessExceptionResolved(ProcessExceptionPayload):
     previous_status: str | None = Field(
         default=None, description="Only when an agent resolved it (not the failure going away)."
     )
+    by: str | None = Field(
+        default=None,
+        description="Who resolved it, when a person did: `api_key:<id>` through the API, "
+        "`user:<email>` in the console.",
+    )
+
+
+BY = Field(
+    default=None,
+    description="Who did it: `api_key:<id>` through the API, `user:<email>` in the console.",
+)
 
 
 class ProcessExceptionMoved(ProcessExceptionPayload):
     note: str | None
     previous_status: str
+    by: str | None = BY
 
 
 class ProcessExceptionRetryRequested(ProcessExceptionPayload):
     note: str | None
     job_kind: str
+    by: str | None = BY
 
 
 def _moved(verb: str) -> EventType:

@@ -6,6 +6,12 @@ from pydantic import Field
 
 from openoms.schemas.events.base import EventPayload, EventType, FulfillmentOrderLine, Quantity
 
+# Who acted, when a person or an API key did (routing and the worker record none).
+BY = Field(
+    default=None,
+    description="Who did it: `api_key:<id>` through the API, `user:<email>` in the console.",
+)
+
 
 class FulfillmentOrderCreated(EventPayload):
     fulfillment_order_id: str
@@ -26,6 +32,7 @@ class FulfillmentOrderStatusChanged(EventPayload):
     location_id: str
     from_: str = Field(alias="from")
     to: str
+    by: str | None = BY
 
 
 class FulfillmentOrderLinesCanceled(EventPayload):
@@ -39,6 +46,7 @@ class FulfillmentOrderRejected(EventPayload):
     location_id: str
     reason: str
     lines: list[FulfillmentOrderLine] = Field(description="The open lines given back.")
+    by: str | None = BY
 
 
 class ShippedItem(EventPayload):
@@ -56,6 +64,7 @@ class FulfillmentOrderShipped(EventPayload):
     service: str | None
     complete: bool = Field(description="True when every line of the order has shipped.")
     items: list[ShippedItem]
+    by: str | None = BY
 
 
 class ShipmentLabelCreated(EventPayload):

@@ -61,6 +61,12 @@ class Principal:
     scopes: frozenset[Scope]
     channels: frozenset[str] | None = None
 
+    @property
+    def actor(self) -> str:
+        """How an action records this key as the one who did it (a console user is
+        recorded as `user:<email>`)."""
+        return f"api_key:{self.api_key_id}"
+
     def sees(self, channel: str) -> bool:
         """True when the key may see and act on orders of `channel`."""
         return self.channels is None or channel in self.channels

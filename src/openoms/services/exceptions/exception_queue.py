@@ -97,19 +97,22 @@ def move_exception(
     move: ExceptionMove,
     *,
     note: str | None = None,
+    by: str | None = None,
 ) -> ProcessException:
     """Triage, pause, resolve, ignore or void the exception (the transition table decides
     what is allowed: an illegal move is `IllegalTransition`, nothing changed). The summary's
     count moves only when the exception leaves the active set. Emits
-    `process_exception.<triaged|paused|resolved|ignored|voided>` with the note."""
+    `process_exception.<triaged|paused|resolved|ignored|voided>` with the note and who
+    moved it (`by`: `api_key:<id>`, `user:<email>`) when given."""
     exception = locked_exception(session, exception_id)
     current, target = _S(exception.status), _TARGET[move]
     _check_move(exception, current, target)
     _set_status(session, exception, current, target)
     name = f"process_exception.{target.value.lower()}"
-    outbox.record(
-        session, [exception_event(name, exception, note=note, previous_status=current.value)]
+    event = exception_event(
+        name, exception, note=note, previous_status=current.value, **({"by": by} if by else {})
     )
+    outbox.record(session, [event])
     session.flush()
     return exception
 

@@ -48,13 +48,15 @@ def retry_exception(
     *,
     note: str | None = None,
     now: datetime | None = None,
+    by: str | None = None,
 ) -> RetryOutcome:
     """Run an open exception's failed action again: its job (same kind and key) is revived
     when done or dead, brought forward when backing off, queued anew when gone. The
     exception stays open: the job's success resolves it, another failure refreshes it. A
     label job asks no carrier while its exception is open (labels.py) unless an agent's retry
     queued it: the retry's payload says so. Idempotent: while the job is due to run (with the
-    retry's payload), a retry changes nothing. Emits `process_exception.retry_requested`."""
+    retry's payload), a retry changes nothing. Emits `process_exception.retry_requested`
+    (with who asked, `by`, when given)."""
     exception = locked_exception(session, exception_id)
     current = ProcessExceptionStatus(exception.status)
     if current not in ACTIVE_EXCEPTION_STATUSES:
@@ -67,7 +69,11 @@ def retry_exception(
     if not _rerun(session, job, now or utcnow()):
         return RetryOutcome(exception, job, requeued=False)
     event = exception_event(
-        "process_exception.retry_requested", exception, note=note, job_kind=job.kind
+        "process_exception.retry_requested",
+        exception,
+        note=note,
+        job_kind=job.kind,
+        **({"by": by} if by else {}),
     )
     outbox.record(session, [event])
     session.flush()

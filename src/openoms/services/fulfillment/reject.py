@@ -20,18 +20,21 @@ from openoms.services.fulfillment.fulfillment import (
     line_payload,
     locked_fulfillment_order,
 )
-from openoms.services.fulfillment.status import set_status
+from openoms.services.fulfillment.status import actor_field, set_status
 from openoms.services.orders import item_quantities, refresh_summary_status
 
 MAX_REASON = 500
 
 
-def reject(session: Session, outbox: Outbox, fo_id: str, *, reason: str) -> m.FulfillmentOrder:
+def reject(
+    session: Session, outbox: Outbox, fo_id: str, *, reason: str, by: str | None = None
+) -> m.FulfillmentOrder:
     """The location cannot fulfil: the FO becomes REJECTED (only before anything shipped),
     its lines' units go back to available-to-fulfil on the items, and the reservation keeps
     holding them at the location for routing to transfer. A reship FO's units are counted
     by no item's allocated counter: its reservation gives them back at once. Emits
-    `fulfillment_order.rejected` and `fulfillment_order.status_changed`; routing's and
+    `fulfillment_order.rejected` and `fulfillment_order.status_changed` (both recording
+    `by`, who rejected it, when given); routing's and
     reships' consumers of the first route the units again, leaving this location out."""
     reason = (reason or "").strip()
     if not reason or len(reason) > MAX_REASON:
@@ -48,7 +51,7 @@ def reject(session: Session, outbox: Outbox, fo_id: str, *, reason: str) -> m.Fu
             current=fo.status,
             target=S.REJECTED.value,
         )
-    status_event = set_status(fo, S.REJECTED)
+    status_event = set_status(fo, S.REJECTED, by=by)
     fo.reason = reason
     open_lines = [line for line in fo.lines if line.quantity > 0]
     if fo.type == RESHIP:
@@ -61,7 +64,11 @@ def reject(session: Session, outbox: Outbox, fo_id: str, *, reason: str) -> m.Fu
     rejected = fo_event(
         fo,
         "fulfillment_order.rejected",
-        {"reason": reason, "lines": [line_payload(line, line.quantity) for line in open_lines]},
+        {
+            "reason": reason,
+            "lines": [line_payload(line, line.quantity) for line in open_lines],
+            **actor_field(by),
+        },
     )
     outbox.record(session, [rejected, status_event])
     refresh_summary_status(session, outbox, fo.order_summary_id)

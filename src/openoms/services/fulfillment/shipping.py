@@ -45,7 +45,7 @@ from openoms.domain.ports import (
 )
 from openoms.services import inventory
 from openoms.services.fulfillment.fulfillment import fo_event, iso, locked_fulfillment_order
-from openoms.services.fulfillment.status import walk_status
+from openoms.services.fulfillment.status import actor_field, walk_status
 from openoms.services.orders import item_quantities, refresh_summary_status
 
 LABEL_JOB = "create_label"
@@ -89,6 +89,7 @@ def ship(
     items: Sequence[tuple[str, int]] | None = None,
     carrier_choice: CarrierChoice | CarrierSelector,
     label_after: timedelta = timedelta(0),
+    by: str | None = None,
 ) -> m.Shipment:
     """Ship `items` as (sku, quantity), or everything not yet shipped, from the FO's location.
 
@@ -97,7 +98,8 @@ def ship(
     FO has left → 409 `shipment_exceeds_fulfillment_order` naming the SKU, nothing changed.
     `carrier_choice` is a fixed choice or the rules that choose by route. The label job runs
     from `label_after` on (the API asks the carrier itself first). Emits
-    `fulfillment_order.shipped` and the status events. A reship FO (replacement units,
+    `fulfillment_order.shipped` and the status events, recording `by` (who shipped it:
+    `api_key:<id>`, `user:<email>`) when given. A reship FO (replacement units,
     service_actions/reships.py) fulfils its reservation like any other but leaves the items'
     quantity_fulfilled alone: it counts the original units, and the reship was counted in
     quantity_reshipped when it was submitted."""
@@ -111,7 +113,7 @@ def ship(
     _ship_units(session, outbox, fo, plan)
     shipment = _new_shipment(fo, plan, choice)
     session.add(shipment)
-    _record_shipped(session, outbox, fo, shipment, plan, label_after=label_after)
+    _record_shipped(session, outbox, fo, shipment, plan, label_after=label_after, by=by)
     refresh_summary_status(session, outbox, fo.order_summary_id)
     session.flush()
     return shipment
@@ -168,12 +170,15 @@ def _record_shipped(
     plan: Sequence[tuple[m.FulfillmentOrderLineItem, int]],
     *,
     label_after: timedelta,
+    by: str | None,
 ) -> None:
     """The FO's status walked on, `fulfillment_order.shipped` and the status event, and the
     label job queued."""
     complete = all(line.shipped == line.quantity for line in fo.lines)
     status_event = walk_status(
-        fo, FulfillmentOrderStatus.FULFILLED if complete else FulfillmentOrderStatus.PACK_COMPLETE
+        fo,
+        FulfillmentOrderStatus.FULFILLED if complete else FulfillmentOrderStatus.PACK_COMPLETE,
+        by=by,
     )
     shipped = fo_event(
         fo,
@@ -184,6 +189,7 @@ def _record_shipped(
             "service": shipment.service,
             "complete": complete,
             "items": [_item_payload(line, units) for line, units in plan],
+            **actor_field(by),
         },
     )
     outbox.record(session, [shipped] + ([status_event] if status_event else []))

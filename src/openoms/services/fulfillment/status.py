@@ -30,11 +30,16 @@ HAPPY_PATH = (S.ALLOCATED, S.ASSIGNED, S.PICK_COMPLETE, S.PACK_COMPLETE, S.FULFI
 
 
 def change_status(
-    session: Session, outbox: Outbox, fo_id: str, target: FulfillmentOrderStatus
+    session: Session,
+    outbox: Outbox,
+    fo_id: str,
+    target: FulfillmentOrderStatus,
+    *,
+    by: str | None = None,
 ) -> m.FulfillmentOrder:
     """The warehouse's progress: ASSIGNED, PICK_COMPLETE or PACK_COMPLETE, one step at a
     time through the transition table (IllegalTransition otherwise). Emits
-    `fulfillment_order.status_changed`."""
+    `fulfillment_order.status_changed`, recording `by` (`api_key:<id>`, `user:<email>`)."""
     if target not in WAREHOUSE_STEPS:
         raise FulfillmentStatusInvalid(
             f"a fulfillment order becomes {target.value} through its own action "
@@ -42,30 +47,43 @@ def change_status(
             field="status",
         )
     fo = locked_fulfillment_order(session, fo_id)
-    events = [set_status(fo, target)]
+    events = [set_status(fo, target, by=by)]
     outbox.record(session, events)
     refresh_summary_status(session, outbox, fo.order_summary_id)
     session.flush()
     return fo
 
 
-def set_status(fo: m.FulfillmentOrder, target: FulfillmentOrderStatus) -> DomainEvent:
-    """One checked step; the `fulfillment_order.status_changed` event to record."""
+def set_status(
+    fo: m.FulfillmentOrder, target: FulfillmentOrderStatus, *, by: str | None = None
+) -> DomainEvent:
+    """One checked step; the `fulfillment_order.status_changed` event to record (with who
+    moved it, `by`, when known)."""
     current = S(fo.status)
     check_fulfillment_transition(current, target)
     fo.status = target.value
     fo.updated_at = utcnow()
-    return _status_event(fo, current, target)
+    return _status_event(fo, current, target, by)
 
 
 def _status_event(
-    fo: m.FulfillmentOrder, current: FulfillmentOrderStatus, target: FulfillmentOrderStatus
+    fo: m.FulfillmentOrder,
+    current: FulfillmentOrderStatus,
+    target: FulfillmentOrderStatus,
+    by: str | None,
 ) -> DomainEvent:
-    payload = {"from": current.value, "to": target.value}
+    payload = {"from": current.value, "to": target.value, **actor_field(by)}
     return fo_event(fo, "fulfillment_order.status_changed", payload)
 
 
-def walk_status(fo: m.FulfillmentOrder, target: FulfillmentOrderStatus) -> DomainEvent | None:
+def actor_field(by: str | None) -> dict[str, str]:
+    """The events' `by` field: who acted, only when a person or an API key did."""
+    return {"by": by} if by else {}
+
+
+def walk_status(
+    fo: m.FulfillmentOrder, target: FulfillmentOrderStatus, *, by: str | None = None
+) -> DomainEvent | None:
     """Move along HAPPY_PATH to `target`, checking every step in the transition table (a
     shipment from ALLOCATED completes assign, pick and pack); one event from → target,
     None when already there."""
@@ -79,4 +97,4 @@ def walk_status(fo: m.FulfillmentOrder, target: FulfillmentOrderStatus) -> Domai
         check_fulfillment_transition(S(fo.status), step)  # the table's message if illegal
         fo.status = step.value
     fo.updated_at = utcnow()
-    return _status_event(fo, current, target)
+    return _status_event(fo, current, target, by)
