@@ -53,3 +53,15 @@ def page_for(browser: Browser, base_url: str, request: pytest.FixtureRequest) ->
             name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)
             page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
         context.close()
+
+
+# The password the browser tests give the console users they create.
+PASSWORD = "a long browser password"
+
+
+def sign_in(page: Page, email: str) -> None:
+    """Sign in as `email` (with PASSWORD) through the form a signed-out visitor is sent to."""
+    page.goto("/console/orders")  # not signed in: the sign-in form, then back here
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()

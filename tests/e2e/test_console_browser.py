@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.browser import chromium, page_for
+from tests.e2e.browser import PASSWORD, chromium, page_for, sign_in
 from tests.e2e.common import OPENOMS, cli_env
 from tests.e2e.servers import (
     ADMIN_KEY,
@@ -29,7 +29,6 @@ from tests.e2e.servers import (
 from tests.payloads import order_payload
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "a long browser password"
 
 
 @dataclass
@@ -87,13 +86,6 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
 def page(console: Console, request: pytest.FixtureRequest) -> Iterator[Page]:
     with page_for(console.browser, console.server.base_url, request) as page:
         yield page
-
-
-def sign_in(page: Page, email: str) -> None:
-    page.goto("/console/orders")  # not signed in: the sign-in form, then back here
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_an_agent_finds_the_order_and_reads_what_the_api_says(console: Console, page: Page) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.browser import chromium, page_for
+from tests.e2e.browser import PASSWORD, chromium, page_for, sign_in
 from tests.e2e.common import OPENOMS, cli_env
 from tests.e2e.servers import (
     ADMIN_KEY,
@@ -25,7 +25,6 @@ from tests.e2e.servers import (
     running_server,
     stock_over_http,
 )
-from tests.e2e.test_console_browser import PASSWORD, sign_in
 from tests.payloads import order_payload
 
 pytestmark = pytest.mark.e2e

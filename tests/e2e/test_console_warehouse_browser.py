@@ -24,9 +24,8 @@ from openoms.adapters.payments import Gateways
 from openoms.adapters.payments.sandbox import SandboxGateway
 from openoms.domain.ports import GatewayResult
 from openoms.services.access import create_console_user
-from tests.e2e.browser import chromium, page_for
+from tests.e2e.browser import PASSWORD, chromium, page_for, sign_in
 from tests.e2e.servers import ADMIN_KEY, Server, reference, running_server, stock_over_http
-from tests.e2e.test_console_browser import PASSWORD, sign_in
 from tests.integration.worker import drain_db
 from tests.payloads import order_payload
 
