@@ -12,7 +12,17 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from openoms.console import fulfillment, order_actions, orders, session_routes, warehouse_actions
+from openoms.console import (
+    dashboard,
+    fulfillment,
+    inventory,
+    order_actions,
+    orders,
+    session_routes,
+    settings,
+    settings_access,
+    warehouse_actions,
+)
 from openoms.console.render import HERE, install_refusals
 
 __all__ = ["install_console"]
@@ -26,4 +36,8 @@ def install_console(app: FastAPI) -> None:
     app.include_router(order_actions.router)
     app.include_router(fulfillment.router)
     app.include_router(warehouse_actions.router)
+    app.include_router(dashboard.router)
+    app.include_router(inventory.router)
+    app.include_router(settings.router)
+    app.include_router(settings_access.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -116,3 +116,4 @@ ORDER_DESK = (ConsoleRole.AGENT, ConsoleRole.FINANCE)
 WAREHOUSE = (ConsoleRole.WAREHOUSE,)
 # Who may act on an order (hold, release, cancel): agents (and admin); finance reads.
 ORDER_ACTIONS = (ConsoleRole.AGENT,)
+ADMIN = (ConsoleRole.ADMIN,)

@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from openoms import __version__
 from openoms.console.auth import (
+    ADMIN,
     ANYONE,
     ORDER_DESK,
     WAREHOUSE,
@@ -43,6 +44,9 @@ MENU: tuple[tuple[str, str, tuple[ConsoleRole, ...]], ...] = (
     ("Home", "/console/", ANYONE),
     ("Orders", "/console/orders", ORDER_DESK),
     ("Fulfillment orders", "/console/fulfillment", WAREHOUSE),
+    ("Dashboard", "/console/dashboard", ORDER_DESK),
+    ("Inventory", "/console/inventory", ANYONE),
+    ("Settings", "/console/settings", ADMIN),
 )
 
 
