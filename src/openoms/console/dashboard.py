@@ -17,7 +17,7 @@ from openoms.console.paging import SearchInvalid
 from openoms.console.render import page
 from openoms.domain.errors import DomainError
 from openoms.domain.money import format_minor
-from openoms.services.views import Dashboard, DashboardQuery, dashboard, dashboard_channels
+from openoms.services.views import Dashboard, DashboardQuery, dashboard_channels, dashboard_figures
 
 router = APIRouter(prefix="/console")
 DEFAULT_DAYS = 30
@@ -44,7 +44,7 @@ def dashboard_page(
         try:
             to_day = _day(last, "To") or today
             from_day = _day(first, "From") or to_day - timedelta(days=DEFAULT_DAYS - 1)
-            figures = dashboard(session, DashboardQuery(from_day, to_day, channel or None))
+            figures = dashboard_figures(session, DashboardQuery(from_day, to_day, channel or None))
         except SearchInvalid as exc:
             error = str(exc)
         except DomainError as exc:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from openoms.services.views import Dashboard, DashboardQuery, dashboard
+from openoms.services.views import Dashboard, DashboardQuery, dashboard_figures
 from tests.integration.conftest import Api
 from tests.integration.console_client import Browser, add_user
 from tests.integration.console_world import FIRST_DAY, World, build_world
@@ -183,12 +183,13 @@ def test_the_dashboard_equals_the_figures_computed_from_the_api(
     first, last = date.fromisoformat(FIRST_DAY), datetime.now(UTC).date()
     truth = from_the_api(api, first, last, channel)
     with api.db.reading() as session:
-        served = dashboard(session, DashboardQuery(first, last, channel))
+        served = dashboard_figures(session, DashboardQuery(first, last, channel))
     assert from_the_service(served) == truth
     # The world has what each figure is about (so no figure is equal by being empty).
     if channel is None:
         assert truth["orders"] == 5  # WEB-OLD is before the period
-        assert set(truth["refunds"]) == {"GBP"} and truth["units_returned"] == 1
+        assert set(truth["refunds"]) == {"GBP"}
+        assert truth["units_returned"] == 1
         assert truth["backordered"] == {"RARE": (2, 1)}
         assert truth["open_exceptions"] == {"payment": 1, "webhook": 1}
         assert {c for _, c in truth["revenue"]} == {"GBP", "EUR"}
@@ -196,8 +197,10 @@ def test_the_dashboard_equals_the_figures_computed_from_the_api(
     else:
         assert truth["orders"] == 3
         assert truth["open_exceptions"] == {"payment": 1}
-    assert truth["split_rate"] is not None and truth["split_rate"] > 1
-    assert truth["locations_per_order"] is not None and truth["locations_per_order"] > 1
+    assert truth["split_rate"] is not None
+    assert truth["split_rate"] > 1
+    assert truth["locations_per_order"] is not None
+    assert truth["locations_per_order"] > 1
 
     browser = signed_in(api, console, "finance")
     query = {"from": str(first), "to": str(last), "channel": channel or ""}
@@ -243,7 +246,8 @@ def test_the_charts_have_text_alternatives(api: Api, console: Browsers, world: W
     bars = re.findall(r'<rect class="bar"[^>]*><title>([^<]+)</title>', page)
     assert "21 Nov: 2" in bars  # the orders chart's bar of the split and the backorder
     assert "22 Nov: 21.99 EUR" in bars  # 2 × 8.00 + 5.99 delivery
-    assert 'id="exception-table"' in page and 'id="days"' in page
+    assert 'id="exception-table"' in page
+    assert 'id="days"' in page
 
 
 def test_the_default_period_is_the_last_30_days(api: Api, console: Browsers) -> None:
@@ -253,7 +257,8 @@ def test_the_default_period_is_the_last_30_days(api: Api, console: Browsers) -> 
     assert f'name="to" type="date" value="{today}"' in page.text
     assert f'name="from" type="date" value="{today - timedelta(days=29)}"' in page.text
     assert figures_on(page.text)["orders"][1] == "0"
-    assert "nothing shipped" in page.text and "No open exception." in page.text
+    assert "nothing shipped" in page.text
+    assert "No open exception." in page.text
 
 
 @pytest.mark.parametrize(

@@ -16,10 +16,8 @@ from openoms.services.views.dashboard import (
     Dashboard,
     DashboardPeriodInvalid,
     DashboardQuery,
-    dashboard,
     dashboard_channels,
-    nearest_rank,
-    ratio,
+    dashboard_figures,
 )
 from openoms.services.views.inventory import sku_availability, sku_reservations
 from openoms.services.views.order_list import (
@@ -42,15 +40,13 @@ __all__ = [
     "DashboardQuery",
     "OrderSearch",
     "action_result",
-    "dashboard",
     "dashboard_channels",
+    "dashboard_figures",
     "exchange_result",
     "get_return_order",
     "list_return_orders",
-    "nearest_rank",
     "order_summary_view",
     "payment_status",
-    "ratio",
     "refund_baseline",
     "reship_result",
     "search_orders",

@@ -154,7 +154,7 @@ def nearest_rank(percentile: int, count: int) -> int:
     return max(1, ceil(percentile * count / 100))
 
 
-def dashboard(session: Session, query: DashboardQuery) -> Dashboard:
+def dashboard_figures(session: Session, query: DashboardQuery) -> Dashboard:
     """The dashboard's figures for `query` (DashboardPeriodInvalid for a period it cannot
     use)."""
     period = query.period()
