@@ -19,7 +19,7 @@ from openoms.services.views.dashboard import (
     dashboard_channels,
     dashboard_figures,
 )
-from openoms.services.views.inventory import sku_availability, sku_reservations
+from openoms.services.views.inventory import known_skus, sku_availability, sku_reservations
 from openoms.services.views.order_list import (
     OrderSearch,
     payment_status,
@@ -44,6 +44,7 @@ __all__ = [
     "dashboard_figures",
     "exchange_result",
     "get_return_order",
+    "known_skus",
     "list_return_orders",
     "order_summary_view",
     "payment_status",

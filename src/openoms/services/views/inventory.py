@@ -9,7 +9,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from openoms.adapters.db.repositories.stock_views import sku_reservation_lines
+from openoms.adapters.db.repositories.stock_views import (
+    sku_reservation_lines,
+    skus_with_records,
+)
 from openoms.services.inventory import answer_availability
 
 PLACES_PER_ASK = 100  # get-availability's limit of locations and groups per request
@@ -83,3 +86,11 @@ def sku_reservations(
 
 def _iso(value: Any) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def known_skus(
+    session: Session, *, locations: Collection[str] | None, after: str | None, limit: int
+) -> list[str]:
+    """The SKUs with stock records (at `locations` when given, refs), alphabetically after
+    `after`: ask for one more than a page to know whether another follows."""
+    return skus_with_records(session, location_refs=locations, after_sku=after, limit=limit)

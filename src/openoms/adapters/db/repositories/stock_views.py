@@ -36,3 +36,19 @@ def sku_reservation_lines(
     if after_id is not None:
         query = query.where(line.id > after_id)
     return [(row[0], row[1], row[2]) for row in session.execute(query).all()]
+
+
+def skus_with_records(
+    session: Session, *, location_refs: Collection[str] | None, after_sku: str | None, limit: int
+) -> list[str]:
+    """The SKUs with an inventory record (at `location_refs` when given), alphabetically
+    after `after_sku`, at most `limit`."""
+    record = m.InventoryRecord
+    query: Any = select(record.sku).distinct().order_by(record.sku).limit(limit)
+    if location_refs is not None:
+        query = query.join(m.Location, m.Location.id == record.location_id).where(
+            m.Location.ref.in_(list(location_refs))
+        )
+    if after_sku is not None:
+        query = query.where(record.sku > after_sku)
+    return list(session.scalars(query))
