@@ -8,12 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-WIDTH = 720
+WIDTH = 560
 HEIGHT = 240
-LEFT = 64  # room for the value axis's labels
-BOTTOM = 36  # room for the category labels
+LEFT = 56  # room for the value axis's labels
+BOTTOM = 32  # room for the category labels
 TOP = 12
-MAX_LABELS = 12  # category labels shown, evenly spaced, whatever the number of bars
+MAX_LABELS = 8  # category labels shown, evenly spaced, whatever the number of bars
+MAX_BAR = 48  # a bar's widest, when there are few
+STEPS = tuple(Decimal(f) for f in ("1", "1.5", "2", "2.5", "3", "4", "5", "6", "8"))
+WHOLE_STEPS = tuple(Decimal(f) for f in ("1", "2", "3", "4", "5", "6", "8"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,19 +64,24 @@ def bar_chart(
     *,
     value_text: Sequence[str] | None = None,
 ) -> BarChart:
-    """Bars for (label, value) `points` (values ≥ 0), scaled to a round maximum; `value_text`
-    gives each bar's value as words (default: the value)."""
+    """Bars for (label, value) `points` (values ≥ 0) on an axis of four round steps (whole
+    steps for whole values); `value_text` gives each bar's value as words (default: the
+    value)."""
     texts = list(value_text) if value_text is not None else [str(v) for _, v in points]
-    top = _round_up(max((Decimal(v) for _, v in points), default=Decimal(0)))
+    values = [Decimal(v) for _, v in points]
+    whole = all(v == v.to_integral_value() for v in values)
+    top = 4 * _step(max(values, default=Decimal(0)) / 4, whole=whole)
+    top = top or Decimal(4)  # nothing to show: an axis of 0 to 4 all the same
     plot_width = WIDTH - LEFT - 8
     plot_height = HEIGHT - BOTTOM - TOP
     step = plot_width / max(len(points), 1)
     gap = min(step * 0.2, 6)
     bars = []
+    width = max(min(step - gap, MAX_BAR), 1)
     for n, ((label, value), text) in enumerate(zip(points, texts, strict=True)):
-        height = float(Decimal(value) / top) * plot_height if top else 0.0
-        x = LEFT + n * step + gap / 2
-        bars.append(Bar(x, HEIGHT - BOTTOM - height, max(step - gap, 1), height, label, text))
+        height = float(Decimal(value) / top) * plot_height
+        x = LEFT + n * step + (step - width) / 2
+        bars.append(Bar(x, HEIGHT - BOTTOM - height, width, height, label, text))
     ticks = [Tick(HEIGHT - BOTTOM - plot_height * k / 4, _short(top * k / 4)) for k in range(5)]
     every = max(1, -(-len(points) // MAX_LABELS))
     labels = [
@@ -84,19 +92,23 @@ def bar_chart(
     return BarChart(title, description, bars, ticks, labels)
 
 
-def _round_up(value: Decimal) -> Decimal:
-    """The smallest of 1, 2, 2.5, 5 × 10ⁿ at or above `value` (0 stays 0)."""
+def _step(value: Decimal, *, whole: bool) -> Decimal:
+    """The smallest round step at or above `value`: 1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 ×
+    10ⁿ (whole values: 1, 2, 3, 4, 5, 6 or 8 × 10ⁿ, at least 1); 0 stays 0."""
     if value <= 0:
         return Decimal(0)
+    if whole and value <= 1:
+        return Decimal(1)
     scale = Decimal(1)
     while scale * 10 <= value:
         scale *= 10
     while scale > value:
         scale /= 10
-    for factor in (1, 2, Decimal("2.5"), 5, 10):
+    factors = WHOLE_STEPS if whole else STEPS
+    for factor in factors:
         if scale * factor >= value:
             return scale * factor
-    return scale * 10  # pragma: no cover - the loop above always answers
+    return scale * 10
 
 
 def _short(value: Decimal) -> str:
