@@ -21,6 +21,7 @@ from openoms.console import (
     session_routes,
     settings,
     settings_access,
+    settings_flows,
     warehouse_actions,
 )
 from openoms.console.render import HERE, install_refusals
@@ -40,4 +41,5 @@ def install_console(app: FastAPI) -> None:
     app.include_router(inventory.router)
     app.include_router(settings.router)
     app.include_router(settings_access.router)
+    app.include_router(settings_flows.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -1,6 +1,7 @@
-"""Settings, for admins: API keys, webhook endpoints and flows (settings.py: channels and
-locations). Every change runs the service the API's endpoint runs, in one transaction; a
-refused one shows the page again with the API's sentence and changes nothing.
+"""Settings, for admins: API keys and webhook endpoints (settings.py: channels and
+locations; settings_flows.py: flows). Every change runs the service the API's endpoint
+runs, in one transaction; a refused one shows the page again with the API's sentence and
+changes nothing.
 
 Secrets: a new API key and a new webhook endpoint's signing secret are shown once, in the
 answer to the POST that made them (never in a URL, never again: the pages list prefixes and
@@ -11,7 +12,6 @@ within their cache's few seconds, as after the API's revoke.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Annotated, Any
 
@@ -31,7 +31,6 @@ from openoms.console.auth import (
 from openoms.console.paging import PAGE_SIZE, SearchInvalid, decode_cursor, encode_cursor
 from openoms.console.render import page
 from openoms.domain.errors import DomainError, NotFound, ValidationFailed
-from openoms.services import flows
 from openoms.services.access import Scope, create_api_key, list_api_keys, revoke_api_key
 from openoms.services.webhooks import (
     EndpointChanges,
@@ -58,8 +57,6 @@ DONE = {
     "enabled": "The endpoint is enabled.",
     "disabled": "The endpoint is disabled: nothing more is sent to it until it is enabled.",
     "deleted": "The endpoint is deleted with its delivery log.",
-    "flow-enabled": "The flow is enabled (a new version of it is stored).",
-    "flow-disabled": "The flow is disabled (a new version of it is stored).",
 }
 
 
@@ -244,7 +241,7 @@ def change_webhook(
             else:
                 update_endpoint(
                     session,
-                    _outbox(request),
+                    outbox_of(request),
                     endpoint_id,
                     EndpointChanges(enabled=move == "enable"),
                     allow_private=_allow_private(),
@@ -279,7 +276,7 @@ def webhook(
         try:
             if status and status not in ("pending", "succeeded", "failed"):
                 raise SearchInvalid(f"Status {status!r} is not a delivery status.")
-            after = _number_cursor(cursor, "wd_")
+            after = number_cursor(cursor, "wd_")
             found = list_deliveries(
                 session, endpoint_id, status=status or None, after_id=after, limit=PAGE_SIZE + 1
             )
@@ -308,111 +305,7 @@ def _allow_private() -> bool:
     return WebhookSettings.from_env().allow_private
 
 
-# --- flows ------------------------------------------------------------------------------
-
-
-@router.get("/settings/flows", response_class=HTMLResponse, include_in_schema=False)
-def flow_list(request: Request, visitor: Admin, db: Db, done: Done = "") -> HTMLResponse:
-    return flows_page(request, visitor, db, notice=DONE.get(done, ""))
-
-
-def flows_page(
-    request: Request,
-    visitor: Visitor,
-    db: Database,
-    *,
-    status_code: int = 200,
-    errors: dict[str, str] | None = None,
-    notice: str = "",
-) -> HTMLResponse:
-    with db.reading() as session:
-        rows = [flows.flow_view(f, v) for f, v in flows.list_flows(session)]
-    return page(
-        request,
-        "settings_flows.html",
-        visitor,
-        status_code=status_code,
-        title="Flows",
-        rows=rows,
-        errors=errors or {},
-        notice=notice,
-    )
-
-
-@router.post("/settings/flows/{ref}/{move}", include_in_schema=False)
-def toggle_flow(
-    request: Request,
-    ref: Annotated[str, Path(max_length=100)],
-    move: Annotated[str, Path(max_length=10)],
-    visitor: AdminAction,
-    db: Db,
-) -> Response:
-    """Enable or disable a flow: its current definition stored again as the next version
-    with `enabled` changed (the API's PUT /flows/{ref})."""
-    if move not in ("enable", "disable"):
-        raise PageNotFound(f"There is no action {move!r} on a flow.")
-    catalog = request.app.state.flow_catalog  # the API's app sets it (api/app.py)
-    try:
-        with db.transaction() as session:
-            flow, versions = flows.get_flow(session, ref)
-            current = versions[0]
-            document = flows.FlowDocument(
-                trigger=current.trigger,
-                actions=list(current.actions),
-                when=current.when,
-                enabled=move == "enable",
-                description=current.description,
-            )
-            flows.put_flow(session, _outbox(request), catalog, flow.ref, document)
-    except DomainError as exc:
-        return flows_page(request, visitor, db, status_code=exc.status, errors={ref: exc.detail})
-    return RedirectResponse(f"/console/settings/flows?done=flow-{move}d", 303)
-
-
-@router.get("/settings/flows/{ref}", response_class=HTMLResponse, include_in_schema=False)
-def flow(
-    request: Request,
-    ref: Annotated[str, Path(max_length=100)],
-    visitor: Admin,
-    db: Db,
-    cursor: Cursor = "",
-) -> HTMLResponse:
-    """A flow's definition, its versions, and its runs newest first, a page at a time."""
-    error = ""
-    runs: list[dict[str, Any]] = []
-    more = None
-    with db.reading() as session:
-        try:
-            found, versions = flows.get_flow(session, ref)
-        except NotFound as exc:
-            raise PageNotFound(exc.detail) from None
-        view = flows.flow_view(found, versions[0])
-        try:
-            before = _number_cursor(cursor, "fr_")
-        except SearchInvalid as exc:
-            error = str(exc)
-        else:
-            got = flows.list_runs(session, ref, before_id=before, limit=PAGE_SIZE + 1)
-            runs = [flows.run_view(run, ref) for run in got[:PAGE_SIZE]]
-            more = encode_cursor(f"fr_{runs[-1]['id']}") if len(got) > PAGE_SIZE else None
-    definition = {k: view[k] for k in ("trigger", "when", "actions", "enabled", "description")}
-    return page(
-        request,
-        "settings_flow.html",
-        visitor,
-        status_code=400 if error else 200,
-        title=f"Flow {ref}",
-        f=view,
-        definition=json.dumps(definition, indent=2, ensure_ascii=False),
-        versions=[flows.version_view(v) for v in versions],
-        runs=runs,
-        next_cursor=more,
-        first_page=not cursor,
-        error=error,
-    )
-
-
-def _number_cursor(cursor: str, prefix: str) -> int | None:
+def number_cursor(cursor: str, prefix: str) -> int | None:
     value = decode_cursor(cursor, prefix=prefix)
     if value is None:
         return None
@@ -422,6 +315,6 @@ def _number_cursor(cursor: str, prefix: str) -> int | None:
     return int(digits)
 
 
-def _outbox(request: Request) -> Outbox:
+def outbox_of(request: Request) -> Outbox:
     outbox: Outbox = request.app.state.outbox
     return outbox
