@@ -9,7 +9,10 @@ Each backend gets a fresh database (PostgreSQL: the scratch database
 2,000 SKUs). `--orders` orders of 1 to 4 random SKUs, placed over 30 days, are captured
 through the API's bulk endpoint and routed by a worker in this process; a fifth of them are
 shipped (the ship service, the test carriers). `--route-seconds` stops routing early on a
-busy machine: the figures then cover the orders routed so far and the rest waiting. An
+busy machine: the figures then cover the orders routed so far and the rest waiting.
+`--copies K` then copies every order K times in SQL (what the dashboard reads of it: summary,
+groups, items, payment summaries, fulfillment orders, shipments): `--orders 500 --copies 19`
+makes 10,000 orders where capturing them all takes too long. An
 admin signs in, and then, median of `--repeat` after one warm-up each: the figures alone
 (services/views `dashboard_figures`, one read transaction) and GET /console/dashboard for
 the 30 days, through the ASGI app in this process (no socket), with this process's CPU time
@@ -33,7 +36,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import insert, literal, null, select
 
 from common import (
     DEFAULT_POSTGRES_URL,
@@ -116,6 +119,43 @@ def ship_share(db: Database, share: int) -> int:
     return len(chosen)
 
 
+# Per table the dashboard reads: the columns a copy gets a suffix in (its id, the ids it
+# refers to among the copied rows, and what must stay unique), and those it drops.
+COPIED: list[tuple[Any, tuple[str, ...], tuple[str, ...]]] = [
+    (m.OrderSummary, ("id", "external_reference"), ()),
+    (m.OrderDeliveryGroupSummary, ("id", "order_summary_id"), ()),
+    (m.OrderItemSummary, ("id", "order_summary_id", "delivery_group_summary_id"), ()),
+    (m.OrderPaymentSummary, ("id", "order_summary_id"), ()),
+    (
+        m.FulfillmentOrder,
+        ("id", "order_summary_id", "delivery_group_summary_id"),
+        ("reservation_id",),
+    ),
+    (m.Shipment, ("id", "fulfillment_order_id", "order_summary_id"), ()),
+]
+
+
+def copy_orders(db: Database, copies: int) -> None:
+    """Make `copies` copies of every order the dashboard reads (summary, groups, items,
+    payment summaries, fulfillment orders, shipments) in SQL, ids suffixed `-cN`: a large
+    world without capturing and routing each order on a busy machine."""
+    for n in range(1, copies + 1):
+        suffix = f"-c{n}"
+        with db.transaction() as session:
+            for model, renamed, dropped in COPIED:
+                table = model.__table__
+                exprs = [
+                    (column + literal(suffix))
+                    if column.name in renamed
+                    else null()
+                    if column.name in dropped
+                    else column
+                    for column in table.columns
+                ]
+                originals = select(*exprs).where(~table.c.id.contains("-c"))
+                session.execute(insert(table).from_select(list(table.columns), originals))
+
+
 def timed(repeat: int, action: Any) -> tuple[float, float, Any]:
     action()  # warm-up
     wall, cpu = [], []
@@ -128,7 +168,9 @@ def timed(repeat: int, action: Any) -> tuple[float, float, Any]:
     return statistics.median(wall), statistics.median(cpu), result
 
 
-def run_backend(backend: Backend, orders: int, repeat: int, budget: float | None) -> dict[str, Any]:
+def run_backend(
+    backend: Backend, orders: int, repeat: int, budget: float | None, copies: int
+) -> dict[str, Any]:
     url = backend.fresh()
     seed(url)
     db = Database(url)
@@ -141,7 +183,9 @@ def run_backend(backend: Backend, orders: int, repeat: int, budget: float | None
         began = time.perf_counter()
         capture(client, {"Authorization": f"Bearer {key}"}, orders)
         route(db, budget)
-        shipped = ship_share(db, 5)
+        shipped = ship_share(db, 5) * (copies + 1)
+        copy_orders(db, copies)
+        orders *= copies + 1
         built = time.perf_counter() - began
         form = client.get("/console/login")
         signed = client.post(
@@ -192,6 +236,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each")
     parser.add_argument(
+        "--copies", type=int, default=0, help="copies of each captured order, made in SQL"
+    )
+    parser.add_argument(
         "--route-seconds", type=float, default=None, help="stop routing after this long"
     )
     parser.add_argument(
@@ -209,7 +256,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         for backend in backends:
             header.append(f"{backend.name + ':':9s} {backend.version()}")
-            rows.append(run_backend(backend, args.orders, args.repeat, args.route_seconds))
+            rows.append(
+                run_backend(backend, args.orders, args.repeat, args.route_seconds, args.copies)
+            )
     finally:
         for backend in backends:
             backend.close()
