@@ -47,6 +47,7 @@ from openoms.api.routing.runs import router as routing_runs_router
 from openoms.api.webhooks.router import router as webhooks_router
 from openoms.config import MAX_BODY_BYTES, MAX_IMPORT_BYTES
 from openoms.console import install_console
+from openoms.schemas.flows import trigger_catalog
 from openoms.services.inventory import ReservationBatcher
 from openoms.worker.consumers import default_metrics
 
@@ -137,6 +138,7 @@ def create_app(
     app.include_router(webhooks_router)
     app.include_router(channel_adapters_router)
     app.include_router(ops_router)
+    app.state.flow_catalog = trigger_catalog()  # what the console checks a flow it changes by
     install_console(app)  # the service console, under /console, on the same services
     install_openapi(app)
 

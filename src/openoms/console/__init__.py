@@ -13,8 +13,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from openoms.console import (
+    dashboard,
     exceptions,
     fulfillment,
+    inventory,
     money_actions,
     order_actions,
     orders,
@@ -24,6 +26,9 @@ from openoms.console import (
     returns,
     routing_runs,
     session_routes,
+    settings,
+    settings_access,
+    settings_flows,
     warehouse_actions,
 )
 from openoms.console.render import HERE, install_refusals
@@ -46,4 +51,9 @@ def install_console(app: FastAPI) -> None:
     app.include_router(packing_slip.router)
     app.include_router(exceptions.router)
     app.include_router(routing_runs.router)
+    app.include_router(dashboard.router)
+    app.include_router(inventory.router)
+    app.include_router(settings.router)
+    app.include_router(settings_access.router)
+    app.include_router(settings_flows.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

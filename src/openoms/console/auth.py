@@ -119,3 +119,4 @@ ORDER_ACTIONS = (ConsoleRole.AGENT,)
 # Who may give money back on a payment method (the API's refund is the agent scope's):
 # agents, and finance, who otherwise read orders (and admin).
 MONEY_ACTIONS = (ConsoleRole.AGENT, ConsoleRole.FINANCE)
+ADMIN = (ConsoleRole.ADMIN,)

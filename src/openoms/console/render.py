@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from openoms import __version__
 from openoms.console.auth import (
+    ADMIN,
     ANYONE,
     ORDER_DESK,
     WAREHOUSE,
@@ -44,7 +45,10 @@ MENU: tuple[tuple[str, str, tuple[ConsoleRole, ...]], ...] = (
     ("Orders", "/console/orders", ORDER_DESK),
     ("Fulfillment orders", "/console/fulfillment", WAREHOUSE),
     ("Exceptions", "/console/exceptions", ORDER_DESK),
+    ("Dashboard", "/console/dashboard", ORDER_DESK),
+    ("Inventory", "/console/inventory", ANYONE),
     ("Routing runs", "/console/routing-runs", (ConsoleRole.AGENT,)),
+    ("Settings", "/console/settings", ADMIN),
 )
 
 
