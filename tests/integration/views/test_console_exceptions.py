@@ -13,8 +13,9 @@ import pytest
 from markupsafe import escape
 
 from tests.integration.conftest import Api
+from tests.integration.console_actions import Browsers
 from tests.integration.console_client import Browser
-from tests.integration.exceptions.test_process_exceptions_api import (
+from tests.integration.exception_queue import (
     BASE,
     act,
     active_count,
@@ -24,7 +25,7 @@ from tests.integration.exceptions.test_process_exceptions_api import (
     snapshot,
     summary,
 )
-from tests.integration.views.test_console_warehouse_actions import Browsers, staff
+from tests.integration.warehouse_console import staff
 from tests.payloads import order_payload
 
 __all__ = ["queue"]  # the fixture: three open exceptions (two routing, one payment)

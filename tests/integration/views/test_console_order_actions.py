@@ -6,51 +6,21 @@ changing nothing."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from html import unescape
-from typing import Any
 
-import httpx
 import pytest
-from markupsafe import escape
 
-from openoms.adapters.db.session import Database
-from tests.integration.conftest import Api
-from tests.integration.console_client import Browser, add_user, csrf_of
-from tests.integration.service_shop import Shop, make_shop
+from tests.integration.console_actions import (
+    Browsers,
+    api_refusal,
+    form_of,
+    order_path,
+    post,
+    signed_in,
+)
+from tests.integration.service_shop import Shop
 
-Browsers = Callable[[], Browser]
 PREVIEW = re.compile(r'data-preview="(\w+)">([^<]+)<')
-
-
-@pytest.fixture
-def shop(api: Api, stocked: Database) -> Shop:
-    shop = make_shop(api)
-    shop.capture()
-    shop.drain()  # routed: 3× TEE-M at WH-LDN, 1× MUG at STORE-LDN
-    return shop
-
-
-def signed_in(api: Api, console: Browsers, role: str = "agent") -> Browser:
-    add_user(api.db, f"{role}@example.com", role)
-    browser = console()
-    assert browser.sign_in(f"{role}@example.com").status_code == 303
-    return browser
-
-
-def post(browser: Browser, path: str, data: dict[str, Any], *, csrf: bool = True) -> httpx.Response:
-    token = {"csrf_token": browser.csrf()} if csrf else {}
-    return browser.client.post(path, data={**data, **token})
-
-
-def order_path(shop: Shop, action: str = "") -> str:
-    return f"/console/orders/{shop.summary_id}" + (f"/{action}" if action else "")
-
-
-def api_refusal(answer: httpx.Response, status: int) -> str:
-    assert answer.status_code == status, answer.text
-    detail: str = answer.json()["detail"]
-    return str(escape(detail))
 
 
 # --- hold and release ---------------------------------------------------------------------
@@ -230,11 +200,3 @@ def test_finance_reads_the_order_with_only_the_refund_form(shop: Shop, console: 
         "exchange/preview",
         "refund/preview",
     }
-
-
-def form_of(html: str) -> dict[str, str]:
-    """The confirm form's fields, as the browser would send them."""
-    form = html.split('id="confirm-form"')[1].split("</form>")[0]
-    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
-    assert fields["csrf_token"] == csrf_of(html)
-    return {name: unescape(value) for name, value in fields.items()}

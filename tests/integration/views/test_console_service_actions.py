@@ -16,9 +16,7 @@ import pytest
 from openoms.adapters.db.session import Database
 from openoms.domain.ports import GatewayResult
 from tests.integration.conftest import Api
-from tests.integration.console_client import Browser
-from tests.integration.service_shop import Shop, make_shop
-from tests.integration.views.test_console_order_actions import (
+from tests.integration.console_actions import (
     Browsers,
     api_refusal,
     form_of,
@@ -26,6 +24,8 @@ from tests.integration.views.test_console_order_actions import (
     post,
     signed_in,
 )
+from tests.integration.console_client import Browser
+from tests.integration.service_shop import Shop, make_shop
 
 PREVIEW = re.compile(r'data-preview="([\w.-]+)">([^<]+)<')
 

@@ -5,55 +5,14 @@ nothing changed, and a refusal says the API's sentence."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from html import unescape
-from typing import Any
 
-import httpx
 import pytest
 from markupsafe import escape
 
-from openoms.adapters.db.session import Database
-from tests.integration.conftest import Api
-from tests.integration.console_client import Browser, add_user
-from tests.integration.service_shop import Shop, make_shop
-
-Browsers = Callable[[], Browser]
-
-
-@pytest.fixture
-def shop(api: Api, stocked: Database) -> Shop:
-    shop = make_shop(api)
-    shop.capture()
-    shop.drain()  # routed: 3× TEE-M at WH-LDN, 1× MUG at STORE-LDN
-    return shop
-
-
-def staff(api: Api, console: Browsers, role: str = "warehouse", *locations: str) -> Browser:
-    email = f"{role}-{'-'.join(locations) or 'all'}@example.com".lower()
-    add_user(api.db, email, role, locations=locations)
-    browser = console()
-    assert browser.sign_in(email).status_code == 303
-    return browser
-
-
-def fo_at(shop: Shop, location: str) -> dict[str, Any]:
-    (fo,) = [f for f in shop.view()["fulfillment_orders"] if f["location"] == location]
-    return dict(fo)
-
-
-def post(browser: Browser, path: str, data: dict[str, Any], *, csrf: bool = True) -> httpx.Response:
-    token = {"csrf_token": browser.csrf()} if csrf else {}
-    return browser.client.post(path, data={**data, **token})
-
-
-def api_fo(shop: Shop, fo_id: str) -> dict[str, Any]:
-    answer = shop.api.client.get(
-        f"/api/v1/fulfillment-orders/{fo_id}", headers=shop.api.headers("warehouse")
-    )
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
+from tests.integration.console_actions import post
+from tests.integration.service_shop import Shop
+from tests.integration.warehouse_console import Browsers, api_fo, fo_at, staff
 
 
 def test_a_warehouse_user_ships_and_sees_the_tracking(shop: Shop, console: Browsers) -> None:

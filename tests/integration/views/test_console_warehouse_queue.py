@@ -13,17 +13,9 @@ from markupsafe import escape
 from sqlalchemy import select
 
 from openoms.adapters.db import models as m
+from tests.integration.console_actions import Browsers, post
 from tests.integration.service_shop import Shop
-from tests.integration.views.test_console_warehouse_actions import (
-    Browsers,
-    api_fo,
-    fo_at,
-    post,
-    shop,
-    staff,
-)
-
-__all__ = ["shop"]  # the fixture, shared with the actions' tests
+from tests.integration.warehouse_console import api_fo, fo_at, staff
 
 WH = "warehouse-wh-ldn@example.com"
 

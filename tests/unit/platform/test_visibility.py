@@ -24,6 +24,7 @@ def test_every_table_that_belongs_to_an_order_is_filtered() -> None:
         "ProcessException",
         "Reservation",
         "ReturnOrder",
+        "RoutingRunGroup",
         "Shipment",
         "WebhookDelivery",
     ]
