@@ -5,7 +5,9 @@ A shipment is three calls: the order's line items (to know each line's SKU), its
 fulfillment orders (what is still fulfillable, per fulfillment order line), then one
 `POST fulfillments.json` with the tracking. A retry after a lost answer finds the units
 fulfilled already and creates nothing twice. A cancellation is `POST
-orders/{id}/cancel.json`. A 429 waits `Retry-After` (at most `max_wait` seconds) and a 5xx
+orders/{id}/cancel.json`. Money (the `shopify` payment gateway, adapters/channels/payments.py)
+is `POST orders/{id}/transactions.json` with kind capture, refund or void and the parent
+transaction. A 429 waits `Retry-After` (at most `max_wait` seconds) and a 5xx
 or a network error waits a little, both up to `max_tries` times; past that the call raises
 `ChannelUnavailable` (the job reschedules it), and any other 4xx `ChannelRejected`. The
 access token is never logged."""
@@ -19,11 +21,17 @@ from typing import Any
 
 import httpx
 
+from openoms.domain.errors import DomainError
+from openoms.domain.money import Money, format_minor
 from openoms.domain.ports import (
+    AuthorizationLookup,
+    AuthorizationState,
     ChannelAnswer,
+    ChannelAuthorizationQuery,
     ChannelCancel,
     ChannelFulfillment,
     ChannelRejected,
+    ChannelTransaction,
     ChannelUnavailable,
 )
 
@@ -101,6 +109,69 @@ class ShopifyRestConnector:
         )
         order = answer.get("order") or {}
         return ChannelAnswer(reference=str(order["id"]) if "id" in order else None)
+
+    def transact(self, channel: str, request: ChannelTransaction) -> ChannelAnswer:
+        """A capture, refund or void of the order's `parent` transaction. Shopify's REST
+        transactions take no idempotency key: a call whose answer was lost is sent again,
+        and Shopify refuses (422, a person looks) what would exceed what is left."""
+        transaction: dict[str, Any] = {"kind": request.kind}
+        if request.parent and request.parent.isdigit():
+            # Else (`shopify-order-{id}`: no transaction id was known) Shopify acts on the
+            # order's own authorization.
+            transaction["parent_id"] = int(request.parent)
+        if request.kind != "void":
+            transaction["amount"] = format_minor(request.amount, request.currency)
+            transaction["currency"] = request.currency
+        answer = self._call(
+            "POST",
+            f"orders/{request.external_reference}/transactions.json",
+            json={"transaction": transaction},
+        )
+        made = answer.get("transaction") or {}
+        if made.get("status") not in (None, "success"):
+            raise ChannelRejected(
+                f"Shopify answered {request.kind} of order {request.external_reference} with "
+                f"status {made.get('status')!r}: {str(made.get('message') or '')[:200]}"
+            )
+        return ChannelAnswer(reference=str(made["id"]) if "id" in made else None)
+
+    def authorization(self, channel: str, query: ChannelAuthorizationQuery) -> AuthorizationLookup:
+        """`GET orders/{id}/transactions.json`: the authorization (or sale) `reference` — the
+        order's first successful one for `shopify-order-{id}` — with what its successful
+        captures took and whether it was voided."""
+        answer = self._call("GET", f"orders/{query.external_reference}/transactions.json")
+        transactions = [t for t in answer.get("transactions") or [] if isinstance(t, dict)]
+        done = [t for t in transactions if t.get("status") == "success"]
+        found = next(
+            (
+                t
+                for t in done
+                if t.get("kind") in ("authorization", "sale")
+                and (not query.reference.isdigit() or str(t.get("id")) == query.reference)
+            ),
+            None,
+        )
+        if found is None:
+            return AuthorizationLookup(query.reference, AuthorizationState.UNKNOWN)
+        currency = str(found.get("currency") or query.currency)
+        try:
+            amount = Money.parse(str(found.get("amount")), currency).minor
+            children = [t for t in done if t.get("parent_id") == found.get("id")]
+            captured = sum(
+                Money.parse(str(t.get("amount")), currency).minor
+                for t in children
+                if t.get("kind") == "capture"
+            )
+        except DomainError:
+            raise ChannelRejected(
+                f"Shopify order {query.external_reference}: transaction amounts unreadable"
+            ) from None
+        left = 0 if found.get("kind") == "sale" else max(amount - captured, 0)
+        if any(t.get("kind") == "void" for t in children):
+            state, left = AuthorizationState.REVERSED, 0
+        else:
+            state = AuthorizationState.OPEN if left else AuthorizationState.CAPTURED
+        return AuthorizationLookup(query.reference, state, amount, currency, left)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         why = "no answer"

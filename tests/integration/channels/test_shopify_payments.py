@@ -1,0 +1,223 @@
+"""A Shopify order's money in openoms: `financial_status` authorized is an authorization with
+Shopify's reference, captured through the `shopify` gateway (the sandbox connector here)
+when the order ships; `paid` arrives captured and nothing is captured again; a Shopify
+refund is recorded against the payments once, however often it is delivered, and never
+sent back to Shopify; every other status has its documented decision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from openoms.adapters.db import models as m
+from tests.integration.channels.shop import Shop, notification, open_shop, raw_notification
+from tests.integration.conftest import Api
+
+ORDER = "820982911946154508"  # the test notification's id; its total_price is 403.00
+
+
+def authorization(txn_id: int = 389404469, amount: str = "403.00") -> dict[str, Any]:
+    return {"id": txn_id, "kind": "authorization", "status": "success", "amount": amount}
+
+
+def order(status: str, *transactions: dict[str, Any]) -> dict[str, Any]:
+    payload = notification(financial_status=status)
+    if transactions:
+        payload["transactions"] = list(transactions)
+    return payload
+
+
+def capture(shop: Shop, payload: dict[str, Any]) -> dict[str, Any]:
+    assert shop.deliver("orders/create", payload).status_code == 200
+    shop.drain()
+    (summary,) = shop.summaries()
+    return shop.view(summary.id)
+
+
+def ship(api: Api, shop: Shop, view: dict[str, Any]) -> dict[str, Any]:
+    (fo,) = view["fulfillment_orders"]
+    answer = api.client.post(
+        f"/api/v1/fulfillment-orders/{fo['id']}/actions/ship", headers=api.headers("warehouse")
+    )
+    assert answer.status_code in (200, 201), answer.text
+    shop.drain()
+    return shop.view(view["id"])
+
+
+def money_calls(shop: Shop) -> list[dict[str, Any]]:
+    """What the sandbox connector was asked to do with the order's money in Shopify."""
+    return [c for c in shop.told() if c["operation"] in ("capture", "refund", "void")]
+
+
+def refund_payload(refund_id: int = 509562969, amount: str = "41.94") -> dict[str, Any]:
+    return {
+        "id": refund_id,
+        "order_id": int(ORDER),
+        "note": "damaged",
+        "refund_line_items": [],
+        "transactions": [
+            {"id": 7001, "kind": "refund", "status": "success", "amount": amount},
+            {"id": 7002, "kind": "refund", "status": "failure", "amount": "9.00"},
+        ],
+    }
+
+
+def test_an_authorized_order_is_captured_through_shopify_when_it_ships(api: Api) -> None:
+    shop = open_shop(api)
+    view = capture(shop, order("authorized", authorization()))
+    (ps,) = view["payment_summaries"]
+    assert (ps["gateway"], ps["authorized"], ps["captured"]) == ("shopify", "403.00", "0.00")
+    assert ORDER not in ps["method"]  # the token is never shown whole
+    (auth,) = ps["authorizations"]
+    with api.db.reading() as session:
+        row = session.get(m.PaymentAuthorization, auth["id"])
+        assert row is not None
+        assert (row.gateway_reference, row.status) == ("389404469", "AUTHORIZED")
+    (delivery,) = shop.inbox()
+    assert delivery.outcome.endswith("403.00 USD, authorized in Shopify")
+    assert money_calls(shop) == []  # nothing is captured before the order ships
+
+    view = ship(api, shop, view)
+    (call,) = money_calls(shop)
+    assert call["operation"] == "capture"
+    assert call["external_reference"] == ORDER
+    assert (call["parent"], call["amount"], call["currency"]) == ("389404469", 40300, "USD")
+    (ps,) = view["payment_summaries"]
+    assert ps["captured"] == "403.00"
+    assert [i["status"] for i in view["invoices"]] == ["PAID"]
+    shop.drain()
+    assert len(money_calls(shop)) == 1  # captured once
+
+
+def test_an_authorization_without_transactions_is_referenced_by_the_order(api: Api) -> None:
+    shop = open_shop(api)
+    view = capture(shop, order("authorized"))
+    ship(api, shop, view)
+    (call,) = money_calls(shop)
+    assert call["parent"] == f"shopify-order-{ORDER}"
+
+
+def test_a_paid_order_arrives_captured_and_nothing_is_captured_at_ship(api: Api) -> None:
+    shop = open_shop(api)
+    sale = {"id": 1001, "kind": "sale", "status": "success", "amount": "403.00"}
+    view = capture(shop, order("paid", sale))
+    (ps,) = view["payment_summaries"]
+    assert (ps["authorized"], ps["captured"], ps["available_to_capture"]) == (
+        "403.00",
+        "403.00",
+        "0.00",
+    )
+    with api.db.reading() as session:
+        (payment,) = session.scalars(select(m.Payment)).all()
+        assert (payment.status, payment.gateway_reference) == ("PROCESSED", "1001")
+        assert payment.idempotency_key.startswith("capture:external:")
+    view = ship(api, shop, view)
+    assert [i["status"] for i in view["invoices"]] == ["PAID"]
+    assert view["payment_summaries"][0]["captured"] == "403.00"
+    assert money_calls(shop) == []  # Shopify captured it; openoms never asks again
+    assert shop.count(m.Payment) == 1
+
+
+def test_a_shopify_refund_replayed_is_recorded_once_and_never_sent(api: Api) -> None:
+    shop = open_shop(api)
+    sale = {"id": 1001, "kind": "sale", "status": "success", "amount": "403.00"}
+    view = ship(api, shop, capture(shop, order("paid", sale)))
+    for n in range(3):  # Shopify's retries and a replay under new webhook ids
+        answer = shop.deliver("refunds/create", refund_payload(), webhook_id=f"wh-refund-{n}")
+        assert answer.status_code == 200
+        shop.drain()
+    deliveries = [d for d in shop.inbox() if d.topic == "refunds/create"]
+    assert [d.status for d in deliveries] == ["processed"] * 3
+    assert deliveries[0].outcome == "Shopify refund 509562969: 41.94 USD refunded in Shopify"
+    assert deliveries[1].outcome == "Shopify refund 509562969 was recorded before"
+    with api.db.reading() as session:
+        (refund,) = session.scalars(select(m.Refund)).all()
+        assert (refund.amount, refund.status, refund.credit_memo_id) == (4194, "PROCESSED", None)
+        assert refund.gateway_reference == "7001"
+    view = shop.view(view["id"])
+    (ps,) = view["payment_summaries"]
+    assert (ps["captured"], ps["refunded"], ps["available_to_refund"]) == (
+        "403.00",
+        "41.94",
+        "361.06",
+    )
+    assert money_calls(shop) == []  # Shopify gave the money back: nothing is sent to it
+    report = api.client.get("/api/v1/finance/reconciliation", headers=api.headers("agent"))
+    assert report.status_code == 200, report.text
+    (ledger,) = report.json()["orders"]
+    assert ledger["refunded"] == "41.94"
+    assert ledger["refunded_without_credit_memo"] == "41.94"
+    assert ledger["outstanding"] == "0.00"
+    assert ledger["mismatches"] == []
+
+
+def test_a_refund_of_money_openoms_does_not_hold_is_refused_with_an_exception(api: Api) -> None:
+    shop = open_shop(api)
+    capture(shop, order("authorized", authorization()))  # not shipped: nothing captured
+    shop.deliver("refunds/create", refund_payload(), webhook_id="wh-refund")
+    shop.drain()
+    delivery = shop.inbox()[-1]
+    assert delivery.status == "refused"
+    (exception,) = shop.exceptions()
+    assert "refunded 41.94 USD but openoms holds only 0.00 captured" in exception.message
+    assert shop.count(m.Refund) == 0
+
+
+def test_an_agents_refund_of_a_shopify_order_goes_through_shopify(api: Api) -> None:
+    shop = open_shop(api)
+    capture_txn = {"id": 2002, "kind": "capture", "status": "success", "amount": "403.00"}
+    view = capture(shop, order("paid", authorization(), capture_txn))
+    (ps,) = view["payment_summaries"]
+    answer = api.client.post(
+        f"/api/v1/order-summaries/{view['id']}/payment-summaries/{ps['id']}/actions/refund",
+        json={"amount": "10.00", "reason": "goodwill"},
+        headers={**api.headers("agent"), "Idempotency-Key": "agent-refund-1"},
+    )
+    assert answer.status_code == 201, answer.text
+    (call,) = money_calls(shop)
+    assert (call["operation"], call["parent"], call["amount"]) == ("refund", "2002", 1000)
+
+
+@pytest.mark.parametrize(
+    ("status", "why"),
+    [
+        ("partially_paid", "part of the order is paid"),
+        ("refunded", "refunded before openoms saw the order"),
+        ("partially_refunded", "part of the payment was refunded"),
+        ("voided", "authorization was voided"),
+        ("unpaid_someday", "openoms does not know this payment state"),
+    ],
+)
+def test_each_status_openoms_does_not_take_is_refused_naming_it(
+    api: Api, status: str, why: str
+) -> None:
+    shop = open_shop(api)
+    shop.deliver("orders/create", order(status))
+    shop.drain()
+    assert shop.summaries() == []
+    (delivery,) = shop.inbox()
+    assert delivery.status == "refused"
+    (exception,) = shop.exceptions()
+    assert f"financial_status '{status}' is not taken" in exception.message
+    assert why in exception.message
+
+
+def test_shopifys_own_test_notification_is_voided_and_refused(api: Api) -> None:
+    shop = open_shop(api)
+    shop.deliver("orders/create", raw_notification(2022))
+    shop.drain()
+    assert shop.summaries() == []
+    (exception,) = shop.exceptions()
+    assert "financial_status 'voided'" in exception.message
+
+
+def test_a_pending_order_is_captured_on_account(api: Api) -> None:
+    shop = open_shop(api)
+    view = capture(shop, order("pending"))
+    assert view["payment_summaries"] == []
+    (delivery,) = shop.inbox()
+    assert delivery.outcome.endswith("on account (payment pending)")
+    view = ship(api, shop, view)
+    assert money_calls(shop) == []
