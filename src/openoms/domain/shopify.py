@@ -36,6 +36,9 @@ from openoms.domain.order import (
 
 GROUP = "shopify"
 GATEWAY = "shopify"  # the payment gateway adapter that captures and refunds through Shopify
+# A refund openoms makes in Shopify carries this note and its idempotency key: a retry finds
+# it, and its `refunds/create` webhook is known as openoms' own (recorded when it was sent).
+REFUND_NOTE = "openoms refund "
 
 
 class ShopifyOrderRefused(ValidationFailed):
@@ -197,6 +200,12 @@ def order_payment(payload: Mapping[str, Any], *, channel: str, total: int) -> Sh
     if status == "authorized":
         return ShopifyPayment(method)
     return ShopifyPayment(method, captured=True, capture_reference=captured or fallback)
+
+
+def made_by_openoms(payload: Mapping[str, Any]) -> bool:
+    """A `refunds/create` of a refund openoms itself sent (its note, `REFUND_NOTE`)."""
+    note = payload.get("note")
+    return isinstance(note, str) and note.startswith(REFUND_NOTE)
 
 
 def refund_amount(payload: Mapping[str, Any], currency: str) -> int:

@@ -11,9 +11,20 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from openoms.adapters.channels import (
+    ChannelConnectors,
+    SandboxChannelConnector,
+    ShopifyGateway,
+    ShopifyRestConnector,
+)
 from openoms.adapters.db import models as m
+from openoms.adapters.jobs import JobRegistry
+from openoms.adapters.payments import Gateways
+from openoms.worker.consumers import default_jobs
 from tests.integration.channels.shop import Shop, notification, open_shop, raw_notification
 from tests.integration.conftest import Api
+from tests.integration.worker import ONE_DRAIN, WorkerClock, drain, make_worker
+from tests.shopify_stub import TOKEN, ShopifyStub, serving
 
 ORDER = "820982911946154508"  # the test notification's id; its total_price is 403.00
 
@@ -221,3 +232,129 @@ def test_a_pending_order_is_captured_on_account(api: Api) -> None:
     assert delivery.outcome.endswith("on account (payment pending)")
     view = ship(api, shop, view)
     assert money_calls(shop) == []
+
+
+# --- through the Shopify REST connector, over real HTTP to the local stand-in -------------
+
+
+def rest_jobs(shop: Shop) -> JobRegistry:
+    """The built-in jobs, the `shopify` gateway and sync over connectors that do not sleep."""
+    sandbox = SandboxChannelConnector(shop.db)
+    connectors = ChannelConnectors(
+        {
+            "sandbox": lambda _u, _t: sandbox,
+            "shopify_rest": lambda url, token: ShopifyRestConnector(
+                url or "", token or "", sleep=lambda _s: None
+            ),
+        }
+    )
+    gateways = Gateways({"shopify": ShopifyGateway(shop.db, connectors)})
+    return default_jobs(shop.db, gateways=gateways, connectors=connectors)
+
+
+def rest_shop(api: Api, stub: ShopifyStub, *transactions: dict[str, Any]) -> Shop:
+    stub.orders[ORDER] = [(1, "IPOD2008PINK", 1), (2, "IPOD2008PINK", 1)]
+    for transaction in transactions:
+        stub._add(ORDER, transaction)
+    shop = open_shop(api)
+    shop.configure(connector={"type": "shopify_rest", "base_url": stub.url, "access_token": TOKEN})
+    return shop
+
+
+def rest_drain(shop: Shop, registry: JobRegistry) -> None:
+    drain(make_worker(shop.db, jobs=registry, clock=WorkerClock(ahead=ONE_DRAIN)))
+
+
+def payment_exceptions(shop: Shop) -> list[m.ProcessException]:
+    with shop.db.reading() as session:
+        return list(
+            session.scalars(
+                select(m.ProcessException).where(m.ProcessException.category == "payment")
+            )
+        )
+
+
+def test_an_authorized_order_is_verified_and_captured_in_shopify_over_rest(api: Api) -> None:
+    with serving(ShopifyStub()) as stub:
+        shop = rest_shop(
+            api, stub, {"kind": "authorization", "status": "success", "amount": "403.00"}
+        )
+        registry = rest_jobs(shop)
+        shop.deliver("orders/create", order("authorized", authorization(8000)))
+        rest_drain(shop, registry)
+        (summary,) = shop.summaries()
+        view = shop.view(summary.id)
+        assert view["fulfillment_orders"]  # verified in Shopify's transactions, then routed
+        (fo,) = view["fulfillment_orders"]
+        shipped = api.client.post(
+            f"/api/v1/fulfillment-orders/{fo['id']}/actions/ship", headers=api.headers("warehouse")
+        )
+        assert shipped.status_code in (200, 201), shipped.text
+        rest_drain(shop, registry)
+        captures = [t for t in stub.transactions[ORDER] if t["kind"] == "capture"]
+        assert [(t["parent_id"], t["amount"]) for t in captures] == [(8000, "403.00")]
+        view = shop.view(summary.id)
+        assert view["payment_summaries"][0]["captured"] == "403.00"
+        assert [i["status"] for i in view["invoices"]] == ["PAID"]
+        assert payment_exceptions(shop) == []
+
+
+def test_a_capture_shopify_refuses_is_a_high_payment_exception(api: Api) -> None:
+    with serving(ShopifyStub()) as stub:
+        # The merchant captured it in Shopify's admin already: Shopify refuses a second one.
+        shop = rest_shop(
+            api, stub, {"kind": "authorization", "status": "success", "amount": "403.00"}
+        )
+        stub._add(
+            ORDER, {"kind": "capture", "status": "success", "amount": "403.00", "parent_id": 8000}
+        )
+        registry = rest_jobs(shop)
+        shop.deliver("orders/create", order("authorized", authorization(8000)))
+        rest_drain(shop, registry)
+        (summary,) = shop.summaries()
+        (fo,) = shop.view(summary.id)["fulfillment_orders"]
+        api.client.post(
+            f"/api/v1/fulfillment-orders/{fo['id']}/actions/ship", headers=api.headers("warehouse")
+        )
+        rest_drain(shop, registry)
+        (exception,) = payment_exceptions(shop)
+        assert exception.severity == "high"
+        assert "exceeds the amount left to capture" in exception.message
+        assert shop.view(summary.id)["payment_summaries"][0]["captured"] == "0.00"
+
+
+def test_shopify_down_at_capture_is_retried_with_a_medium_exception(api: Api) -> None:
+    with serving(ShopifyStub()) as stub:
+        shop = rest_shop(
+            api, stub, {"kind": "authorization", "status": "success", "amount": "403.00"}
+        )
+        registry = rest_jobs(shop)
+        shop.deliver("orders/create", order("authorized", authorization(8000)))
+        rest_drain(shop, registry)
+        (summary,) = shop.summaries()
+        (fo,) = shop.view(summary.id)["fulfillment_orders"]
+        stub.always = (503, {})
+        api.client.post(
+            f"/api/v1/fulfillment-orders/{fo['id']}/actions/ship", headers=api.headers("warehouse")
+        )
+        rest_drain(shop, registry)
+        (exception,) = payment_exceptions(shop)
+        assert exception.severity == "medium"
+        assert "answer unknown; retrying with the same key" in exception.message
+        with shop.db.reading() as session:
+            (payment,) = session.scalars(select(m.Payment)).all()
+            assert payment.status == "PENDING"  # sent again later with its key
+
+
+def test_a_refund_openoms_made_in_shopify_is_not_recorded_twice(api: Api) -> None:
+    shop = open_shop(api)
+    sale = {"id": 1001, "kind": "sale", "status": "success", "amount": "403.00"}
+    view = capture(shop, order("paid", sale))
+    webhook = refund_payload()
+    webhook["note"] = "openoms refund refund:agent:pay_x:1"
+    shop.deliver("refunds/create", webhook)
+    shop.drain()
+    delivery = shop.inbox()[-1]
+    assert delivery.outcome == "Shopify refund 509562969 (41.94 USD) was made by openoms"
+    assert shop.count(m.Refund) == 0
+    assert shop.view(view["id"])["payment_summaries"][0]["refunded"] == "0.00"

@@ -6,8 +6,9 @@ fulfillment orders (what is still fulfillable, per fulfillment order line), then
 `POST fulfillments.json` with the tracking. A retry after a lost answer finds the units
 fulfilled already and creates nothing twice. A cancellation is `POST
 orders/{id}/cancel.json`. Money (the `shopify` payment gateway, adapters/channels/payments.py)
-is `POST orders/{id}/transactions.json` with kind capture, refund or void and the parent
-transaction. A 429 waits `Retry-After` (at most `max_wait` seconds) and a 5xx
+is `POST orders/{id}/transactions.json` (kind capture or void, with the parent transaction)
+and `POST orders/{id}/refunds.json` for a refund; `GET orders/{id}/transactions.json` looks
+an authorization up. A 429 waits `Retry-After` (at most `max_wait` seconds) and a 5xx
 or a network error waits a little, both up to `max_tries` times; past that the call raises
 `ChannelUnavailable` (the job reschedules it), and any other 4xx `ChannelRejected`. The
 access token is never logged."""
@@ -34,6 +35,7 @@ from openoms.domain.ports import (
     ChannelTransaction,
     ChannelUnavailable,
 )
+from openoms.domain.shopify import REFUND_NOTE
 
 API_VERSION = "2024-10"
 
@@ -111,14 +113,18 @@ class ShopifyRestConnector:
         return ChannelAnswer(reference=str(order["id"]) if "id" in order else None)
 
     def transact(self, channel: str, request: ChannelTransaction) -> ChannelAnswer:
-        """A capture, refund or void of the order's `parent` transaction. Shopify's REST
-        transactions take no idempotency key: a call whose answer was lost is sent again,
-        and Shopify refuses (422, a person looks) what would exceed what is left."""
+        """A capture or void (`POST orders/{id}/transactions.json`) of the order's `parent`
+        transaction, or a refund of it (`POST orders/{id}/refunds.json`, as Shopify requires,
+        its note naming openoms' idempotency key). A refund sent again after a lost answer
+        finds the refund with its key and makes none; Shopify's transactions take no key, so
+        a capture sent again is refused by Shopify (422) when it would exceed what is left."""
+        if request.kind == "refund":
+            return self._refund(request)
         transaction: dict[str, Any] = {"kind": request.kind}
-        if request.parent and request.parent.isdigit():
-            # Else (`shopify-order-{id}`: no transaction id was known) Shopify acts on the
-            # order's own authorization.
-            transaction["parent_id"] = int(request.parent)
+        if _numeric(request.parent):
+            transaction["parent_id"] = int(request.parent or "0")
+        # Else (`shopify-order-{id}`: no transaction id was known) Shopify acts on the
+        # order's own authorization.
         if request.kind != "void":
             transaction["amount"] = format_minor(request.amount, request.currency)
             transaction["currency"] = request.currency
@@ -127,13 +133,42 @@ class ShopifyRestConnector:
             f"orders/{request.external_reference}/transactions.json",
             json={"transaction": transaction},
         )
-        made = answer.get("transaction") or {}
-        if made.get("status") not in (None, "success"):
-            raise ChannelRejected(
-                f"Shopify answered {request.kind} of order {request.external_reference} with "
-                f"status {made.get('status')!r}: {str(made.get('message') or '')[:200]}"
-            )
-        return ChannelAnswer(reference=str(made["id"]) if "id" in made else None)
+        return _made(answer.get("transaction"), request)
+
+    def _refund(self, request: ChannelTransaction) -> ChannelAnswer:
+        order_id = request.external_reference
+        note = f"{REFUND_NOTE}{request.idempotency_key}"
+        found = self._call("GET", f"orders/{order_id}/refunds.json")
+        for refund in found.get("refunds") or []:
+            if isinstance(refund, dict) and refund.get("note") == note:
+                return _made(_first(refund.get("transactions")), request)
+        listed = self._call("GET", f"orders/{order_id}/transactions.json")
+        parent = next(
+            (
+                t
+                for t in listed.get("transactions") or []
+                if isinstance(t, dict) and str(t.get("id")) == request.parent
+            ),
+            {},
+        )
+        transaction: dict[str, Any] = {
+            "kind": "refund",
+            "amount": format_minor(request.amount, request.currency),
+            "gateway": parent.get("gateway"),
+        }
+        if _numeric(request.parent):
+            transaction["parent_id"] = int(request.parent or "0")
+        body = {
+            "refund": {
+                "currency": request.currency,
+                "notify": False,
+                "note": note,
+                "transactions": [transaction],
+            }
+        }
+        answer = self._call("POST", f"orders/{order_id}/refunds.json", json=body)
+        refund = answer.get("refund") or {}
+        return _made(_first(refund.get("transactions")), request)
 
     def authorization(self, channel: str, query: ChannelAuthorizationQuery) -> AuthorizationLookup:
         """`GET orders/{id}/transactions.json`: the authorization (or sale) `reference` — the
@@ -219,6 +254,27 @@ def _allocate(
         if lines:
             groups.append({"fulfillment_order_id": fo["id"], "fulfillment_order_line_items": lines})
     return groups
+
+
+def _numeric(reference: str | None) -> bool:
+    return bool(reference) and str(reference).isdigit()
+
+
+def _first(transactions: Any) -> dict[str, Any]:
+    if isinstance(transactions, list) and transactions and isinstance(transactions[0], dict):
+        return transactions[0]
+    return {}
+
+
+def _made(transaction: Any, request: ChannelTransaction) -> ChannelAnswer:
+    """Shopify's answer for a transaction: its id, or ChannelRejected unless it succeeded."""
+    made = transaction if isinstance(transaction, dict) else {}
+    if made.get("status") not in (None, "success"):
+        raise ChannelRejected(
+            f"Shopify answered {request.kind} of order {request.external_reference} with "
+            f"status {made.get('status')!r}: {str(made.get('message') or '')[:200]}"
+        )
+    return ChannelAnswer(reference=str(made["id"]) if "id" in made else None)
 
 
 def _retry_after(response: httpx.Response, cap: float) -> float:

@@ -35,6 +35,7 @@ from openoms.domain.fulfillment import ProcessExceptionCategory
 from openoms.domain.money import format_minor
 from openoms.domain.shopify import (
     check_totals,
+    made_by_openoms,
     order_draft,
     order_payment,
     order_reference,
@@ -134,6 +135,8 @@ def _refund_created(
         raise DeliveryUnreadable("the refund has no id", field="id")
     refunded = refund_amount(payload, summary.currency)
     amount = format_minor(refunded, summary.currency)
+    if made_by_openoms(payload):  # recorded when openoms sent it through the shopify gateway
+        return f"Shopify refund {refund_id} ({amount} {summary.currency}) was made by openoms"
     note = f"Shopify refund {refund_id}: {amount} {summary.currency} refunded in Shopify"
     source = f"{delivery.channel}:shopify-refund:{refund_id}"
     recorded = record_external_refund(
