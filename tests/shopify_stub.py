@@ -116,6 +116,9 @@ class ShopifyStub:
                 {what: listed if what == "transactions" else self.refunds.get(order, [])},
             )
         if what == "refunds":
+            known = {t["id"] for t in listed if t["kind"] in ("capture", "sale")}
+            if any(t.get("parent_id") not in known for t in body["refund"]["transactions"]):
+                return 422, {}, {"errors": {"parent_id": ["no captured transaction to refund"]}}
             made = [
                 self._add(order, {**t, "status": "success"}) for t in body["refund"]["transactions"]
             ]
