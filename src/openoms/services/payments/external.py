@@ -113,5 +113,5 @@ def record_external_refund(
         session.add(refund)
         ps.refunded += part
         session.flush()
-        outbox.record(session, [refund_event("refund.processed", refund, ps, kind="external")])
+        outbox.record(session, [refund_event("refund.processed", refund, ps)])
     return amount
