@@ -42,6 +42,7 @@ class ShopifyStub:
     cancelled: list[str] = field(default_factory=list)
     transactions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     refunds: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    transaction_status: str = "success"  # what a new capture or void comes out as
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
 
@@ -141,7 +142,8 @@ class ShopifyStub:
             )
             if Decimal(wanted["amount"]) > Decimal(parent["amount"]) - taken:
                 return 422, {}, {"errors": {"amount": ["exceeds the amount left to capture"]}}
-        return 201, {}, {"transaction": self._add(order, {**wanted, "status": "success"})}
+        made = self._add(order, {**wanted, "status": self.transaction_status})
+        return 201, {}, {"transaction": made}
 
     def _add(self, order: str, transaction: dict[str, Any]) -> dict[str, Any]:
         listed = self.transactions.setdefault(order, [])

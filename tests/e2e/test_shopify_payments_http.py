@@ -132,3 +132,14 @@ def test_an_outage_is_unavailable_after_its_tries() -> None:
         shop.always = (503, {})
         with pytest.raises(ChannelUnavailable, match="503 after 2 tries"):
             connector(shop.url).transact("shopify-us", money("capture", 100, str(AUTH)))
+
+
+def test_a_failed_transaction_is_rejected_and_unreadable_amounts_too() -> None:
+    with serving(stub()) as shop:
+        shop.transaction_status = "failure"
+        with pytest.raises(ChannelRejected, match="status 'failure'"):
+            connector(shop.url).transact("shopify-us", money("capture", 100, str(AUTH)))
+        shop.transactions[ORDER][0]["amount"] = "four hundred"
+        query = ChannelAuthorizationQuery(ORDER, str(AUTH), 40994, "USD")
+        with pytest.raises(ChannelRejected, match="amounts unreadable"):
+            connector(shop.url).authorization("shopify-us", query)

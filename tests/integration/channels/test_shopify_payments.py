@@ -19,8 +19,11 @@ from openoms.adapters.channels import (
 )
 from openoms.adapters.db import models as m
 from openoms.adapters.jobs import JobRegistry
-from openoms.adapters.payments import Gateways
-from openoms.worker.consumers import default_jobs
+from openoms.adapters.outbox import Outbox
+from openoms.adapters.payments import Gateways, default_gateways
+from openoms.domain.ports import AuthorizationState
+from openoms.services.payments import record_external_capture
+from openoms.worker.consumers import default_jobs, default_registry
 from tests.integration.channels.shop import Shop, notification, open_shop, raw_notification
 from tests.integration.conftest import Api
 from tests.integration.worker import ONE_DRAIN, WorkerClock, drain, make_worker
@@ -100,6 +103,8 @@ def test_an_authorized_order_is_captured_through_shopify_when_it_ships(api: Api)
     assert [i["status"] for i in view["invoices"]] == ["PAID"]
     shop.drain()
     assert len(money_calls(shop)) == 1  # captured once
+    found = default_gateways(api.db).get("shopify").get_authorization("389404469")
+    assert (found.state, found.left) == (AuthorizationState.CAPTURED, 0)
 
 
 def test_an_authorization_without_transactions_is_referenced_by_the_order(api: Api) -> None:
@@ -129,6 +134,34 @@ def test_a_paid_order_arrives_captured_and_nothing_is_captured_at_ship(api: Api)
     assert view["payment_summaries"][0]["captured"] == "403.00"
     assert money_calls(shop) == []  # Shopify captured it; openoms never asks again
     assert shop.count(m.Payment) == 1
+
+
+def test_a_paid_order_is_recorded_captured_once(api: Api) -> None:
+    shop = open_shop(api)
+    view = capture(shop, order("paid"))
+    with api.db.transaction() as session:
+        again = record_external_capture(session, Outbox(default_registry()), view["id"], "x")
+    assert again == 0
+    assert shop.count(m.Payment) == 1
+    assert shop.view(view["id"])["payment_summaries"][0]["captured"] == "403.00"
+
+
+def test_a_refund_without_an_id_is_refused_and_one_without_money_only_noted(api: Api) -> None:
+    shop = open_shop(api)
+    capture(shop, order("paid"))
+    no_id = refund_payload()
+    del no_id["id"]
+    shop.deliver("refunds/create", no_id)
+    shop.drain()
+    assert shop.inbox()[-1].status == "refused"
+    (exception,) = shop.exceptions()
+    assert "the refund has no id" in exception.message
+    failed = refund_payload(refund_id=11)
+    failed["transactions"] = [failed["transactions"][1]]  # its only transaction failed
+    shop.deliver("refunds/create", failed)
+    shop.drain()
+    assert shop.inbox()[-1].outcome == "Shopify refund 11: 0.00 USD refunded in Shopify"
+    assert shop.count(m.Refund) == 0
 
 
 def test_a_shopify_refund_replayed_is_recorded_once_and_never_sent(api: Api) -> None:
