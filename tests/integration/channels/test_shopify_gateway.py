@@ -56,7 +56,21 @@ def test_the_sandbox_stands_for_shopify_until_the_authorization_is_voided(api: A
     assert voided.result is R.SUCCESS
     assert [c["operation"] for c in shop.told()] == ["void"]
     assert gateway.get_authorization("8000").state is AuthorizationState.REVERSED
+    again = gateway.reverse_authorization(request("reverse:pa_1:1"))  # its answer was lost
+    assert (again.result, again.message) == (R.SUCCESS, "voided")
+    assert [c["operation"] for c in shop.told()] == ["void"]  # voided once
     assert gateway.get_authorization("never-recorded").state is AuthorizationState.UNKNOWN
+
+
+def test_a_partly_captured_authorization_is_not_voided(api: Api) -> None:
+    shop = authorized(api)
+    gateway = default_gateways(api.db).get("shopify")
+    captured = gateway.capture(GatewayRequest("c1", f"{CHANNEL}:{ORDER}", 10000, "USD", "8000"))
+    assert captured.result is R.SUCCESS
+    answer = gateway.reverse_authorization(request("reverse:pa_1:1"))
+    assert answer.result is R.SUCCESS
+    assert "lapses" in answer.message
+    assert [c["operation"] for c in shop.told()] == ["capture"]  # no void sent
 
 
 def test_shopify_authorizes_at_checkout_never_openoms(api: Api) -> None:
@@ -113,3 +127,6 @@ def test_shopify_over_rest_unavailable_and_unknown(api: Api) -> None:
         refused = gateway.refund(request("refund:cm_1:pay_1", "8001"))
         assert refused.result is R.PERMANENT_FAIL  # Shopify knows no capture 8001
         assert "422" in refused.message
+        stub.faults = [(503, {})]
+        unknown = gateway.reverse_authorization(request("reverse:pa_1:1"))
+        assert unknown.result is R.INDETERMINATE  # Shopify could not say: asked again later
