@@ -14,7 +14,7 @@ order of the reference in openoms' payment records and asks the connector where 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from openoms.adapters.db.repositories import channels as repo
 from openoms.adapters.db.session import Database
@@ -33,10 +33,15 @@ from openoms.domain.ports import (
 )
 from openoms.domain.shopify import GATEWAY, parse_payment_token
 
-if TYPE_CHECKING:
-    from openoms.adapters.channels import ChannelConnectors
-
 R = GatewayResult
+
+
+class Connectors(Protocol):
+    """The connector registry (`openoms.adapters.channels.ChannelConnectors`)."""
+
+    def get(
+        self, kind: str, base_url: str | None = None, token: str | None = None
+    ) -> ChannelConnector: ...
 
 
 class ShopifyGateway:
@@ -44,7 +49,7 @@ class ShopifyGateway:
 
     name = GATEWAY
 
-    def __init__(self, db: Database, connectors: ChannelConnectors) -> None:
+    def __init__(self, db: Database, connectors: Connectors) -> None:
         self._db = db
         self._connectors = connectors
 
