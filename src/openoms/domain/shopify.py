@@ -181,7 +181,8 @@ def order_payment(payload: Mapping[str, Any], *, channel: str, total: int) -> Sh
       `shopify-order-{id}` (Shopify captures an order's open authorization by the order);
     - `paid`: the same, already captured: the capture's reference is the successful `sale`
       or `capture` transaction's id (else `shopify-order-{id}`);
-    - `pending` (a manual payment: bank deposit, cash on delivery): on account, no payment;
+    - `pending` (a manual payment: bank deposit, cash on delivery), or a total of 0: on
+      account, no payment;
     - anything else is refused, naming the status (`REFUSED_STATUSES`)."""
     order_id = order_reference(payload)
     status = payload.get("financial_status")
@@ -192,6 +193,8 @@ def order_payment(payload: Mapping[str, Any], *, channel: str, total: int) -> Sh
         raise ShopifyOrderRefused(
             f"financial_status {status!r} is not taken: {why}", field="financial_status"
         )
+    if total == 0:  # nothing to collect (a fully discounted order): on account
+        return ShopifyPayment(None)
     fallback = f"shopify-order-{order_id}"
     authorization = _transaction_id(payload, ("authorization",))
     captured = _transaction_id(payload, ("sale", "capture")) if status == "paid" else None

@@ -80,6 +80,11 @@ def test_a_pending_order_is_on_account() -> None:
     assert order_payment(payload, channel="c", total=100).method is None
 
 
+def test_a_paid_order_of_nothing_is_on_account() -> None:
+    payload = {**python_api_order(), "financial_status": "paid"}
+    assert order_payment(payload, channel="c", total=0).method is None
+
+
 @pytest.mark.parametrize(
     "status", ["partially_paid", "refunded", "partially_refunded", "voided", "unpaid", None]
 )
