@@ -391,3 +391,36 @@ def test_a_refund_openoms_made_in_shopify_is_not_recorded_twice(api: Api) -> Non
     assert delivery.outcome == "Shopify refund 509562969 (41.94 USD) was made by openoms"
     assert shop.count(m.Refund) == 0
     assert shop.view(view["id"])["payment_summaries"][0]["refunded"] == "0.00"
+
+
+def test_a_cancel_with_its_refund_in_shopify_never_refunds_again(api: Api) -> None:
+    shop = open_shop(api)
+    sale = {"id": 1001, "kind": "sale", "status": "success", "amount": "403.00"}
+    view = capture(shop, order("paid", sale))
+    cancelled = order("paid", sale)
+    cancelled["cancel_reason"] = "customer"
+    cancelled["refunds"] = [refund_payload(refund_id=77, amount="403.00")]
+    shop.deliver("orders/cancelled", cancelled)
+    shop.drain()
+    view = shop.view(view["id"])
+    assert view["status"] == "CANCELED"
+    (ps,) = view["payment_summaries"]
+    assert (ps["captured"], ps["refunded"], ps["pending_refund"]) == ("403.00", "403.00", "0.00")
+    assert money_calls(shop) == []  # Shopify refunded it: nothing is sent back to it
+    # Shopify's own refunds/create for that refund arrives too: recorded once.
+    shop.deliver("refunds/create", refund_payload(refund_id=77, amount="403.00"))
+    shop.drain()
+    assert shop.inbox()[-1].outcome == "Shopify refund 77 was recorded before"
+    assert shop.count(m.Refund) == 1
+
+
+def test_a_cancelled_authorized_order_voids_its_authorization_in_shopify(api: Api) -> None:
+    shop = open_shop(api)
+    view = capture(shop, order("authorized", authorization()))
+    shop.deliver("orders/cancelled", {**order("authorized"), "cancel_reason": "fraud"})
+    shop.drain()
+    assert shop.view(view["id"])["status"] == "CANCELED"
+    (call,) = money_calls(shop)
+    assert (call["operation"], call["parent"]) == ("void", "389404469")
+    (ps,) = shop.view(view["id"])["payment_summaries"]
+    assert (ps["captured"], ps["reversed"]) == ("0.00", "403.00")

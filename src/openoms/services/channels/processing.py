@@ -4,7 +4,8 @@
   and capture it through the same `capture_order` the API uses (reservation, routing,
   events). A replay of the same Shopify order under another webhook id finds the order
   captured for (channel, Shopify order id) and makes no second one.
-- `orders/cancelled`: cancel every unit of the order not shipped yet.
+- `orders/cancelled`: record the refunds the order carries, then cancel every unit of the
+  order not shipped yet.
   Its payment follows `financial_status` (`order_payment`): an authorization through the
   `shopify` gateway, recorded captured too when Shopify says `paid`, none when `pending`.
 - `refunds/create`: record Shopify's refund against the order's payments (money Shopify
@@ -112,6 +113,12 @@ def _order_cancelled(
     session: Session, outbox: Outbox, delivery: m.ChannelInboxDelivery, payload: dict[str, Any]
 ) -> str:
     summary = _summary(session, delivery)
+    # The order's refunds first (Shopify cancels and refunds together): recorded before the
+    # cancel makes the money excess, so openoms never refunds it a second time.
+    refunds = payload.get("refunds")
+    for refund in refunds if isinstance(refunds, list) else []:
+        if isinstance(refund, dict):
+            _record_refund(session, outbox, delivery, summary, refund)
     why = payload.get("cancel_reason") or "no reason given"
     changes = cancel_open_units(
         session,
@@ -129,7 +136,18 @@ def _order_cancelled(
 def _refund_created(
     session: Session, outbox: Outbox, delivery: m.ChannelInboxDelivery, payload: dict[str, Any]
 ) -> str:
-    summary = _summary(session, delivery)
+    return _record_refund(session, outbox, delivery, _summary(session, delivery), payload)
+
+
+def _record_refund(
+    session: Session,
+    outbox: Outbox,
+    delivery: m.ChannelInboxDelivery,
+    summary: m.OrderSummary,
+    payload: dict[str, Any],
+) -> str:
+    """Record one Shopify refund against the order's payments and note it, once per refund
+    id (a `refunds/create` body, or one of an order's `refunds`)."""
     refund_id = payload.get("id")
     if isinstance(refund_id, bool) or not isinstance(refund_id, int | str) or not str(refund_id):
         raise DeliveryUnreadable("the refund has no id", field="id")
