@@ -6,6 +6,7 @@ sent back to Shopify; every other status has its documented decision."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -424,3 +425,26 @@ def test_a_cancelled_authorized_order_voids_its_authorization_in_shopify(api: Ap
     assert (call["operation"], call["parent"]) == ("void", "389404469")
     (ps,) = shop.view(view["id"])["payment_summaries"]
     assert (ps["captured"], ps["reversed"]) == ("0.00", "403.00")
+
+
+def test_an_agents_cancel_after_a_shopify_refund_refunds_only_the_rest(api: Api) -> None:
+    shop = open_shop(api)
+    sale = {"id": 1001, "kind": "sale", "status": "success", "amount": "403.00"}
+    view = capture(shop, order("paid", sale))
+    shop.deliver("refunds/create", refund_payload())  # 41.94 given back in Shopify
+    shop.drain()
+    item = next(i for i in view["items"] if i["type"] == "product")
+    answer = api.client.post(
+        f"/api/v1/order-summaries/{view['id']}/actions/submit-cancel",
+        json={"items": [{"order_item_summary_id": item["id"], "quantity": 1}]},
+        headers=api.headers("agent", **{"Idempotency-Key": "cancel-1"}),
+    )
+    assert answer.status_code == 200, answer.text
+    shop.drain()
+    view = shop.view(view["id"])
+    owed = Decimal(view["totals"]["grand_total"])
+    (call,) = money_calls(shop)  # only what the cancel made excess beyond Shopify's refund
+    assert call["operation"] == "refund"
+    assert Decimal(call["amount"]) / 100 == Decimal("403.00") - owed - Decimal("41.94")
+    (ps,) = view["payment_summaries"]
+    assert Decimal(ps["captured"]) - Decimal(ps["refunded"]) == owed  # to the cent
