@@ -1,5 +1,7 @@
 """A stand-in for Shopify's Admin REST API on a free local port (real HTTP, in a thread):
-the order, fulfillment order, fulfillment and cancel calls the Shopify connector makes,
+the order, fulfillment order, fulfillment and cancel calls the Shopify connector makes, and
+an order's transactions (capture and void of an authorization, refunds; a capture beyond
+what is left is refused with 422 as Shopify refuses it),
 answers queued ahead to fail (429 with Retry-After, 5xx, 4xx), and a record of every
 request. Its state is what the connector's requests made of it."""
 
@@ -11,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -37,6 +40,9 @@ class ShopifyStub:
     fulfilled: dict[int, int] = field(default_factory=dict)  # line item id → units
     fulfillments: list[dict[str, Any]] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    transactions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    refunds: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    transaction_status: str = "success"  # what a new capture or void comes out as
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
 
@@ -96,7 +102,55 @@ class ShopifyStub:
                 return 422, {}, {"error": "Cannot cancel an order that has already been cancelled"}
             self.cancelled.append(m.group(1))
             return 200, {}, {"order": {"id": int(m.group(1))}}
+        if m := re.fullmatch(r"orders/(\w+)/(transactions|refunds)\.json", route):
+            return self._money(method, m.group(1), m.group(2), body)
         return 404, {}, {"errors": "Not Found"}
+
+    def _money(
+        self, method: str, order: str, what: str, body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        listed = self.transactions.setdefault(order, [])
+        if method == "GET":
+            return (
+                200,
+                {},
+                {what: listed if what == "transactions" else self.refunds.get(order, [])},
+            )
+        if what == "refunds":
+            known = {t["id"] for t in listed if t["kind"] in ("capture", "sale")}
+            if any(t.get("parent_id") not in known for t in body["refund"]["transactions"]):
+                return 422, {}, {"errors": {"parent_id": ["no captured transaction to refund"]}}
+            made = [
+                self._add(order, {**t, "status": "success"}) for t in body["refund"]["transactions"]
+            ]
+            refund = {
+                "id": 6000 + len(self.refunds.get(order, [])),
+                "note": body["refund"]["note"],
+                "transactions": made,
+            }
+            self.refunds.setdefault(order, []).append(refund)
+            return 201, {}, {"refund": refund}
+        wanted = body["transaction"]
+        parent = next((t for t in listed if t["id"] == wanted.get("parent_id")), None)
+        if parent is None:
+            return 422, {}, {"errors": {"parent_id": ["no such transaction"]}}
+        if wanted["kind"] == "capture":
+            taken = sum(
+                Decimal(t["amount"])
+                for t in listed
+                if t.get("parent_id") == parent["id"] and t["kind"] == "capture"
+            )
+            if Decimal(wanted["amount"]) > Decimal(parent["amount"]) - taken:
+                return 422, {}, {"errors": {"amount": ["exceeds the amount left to capture"]}}
+        made = self._add(order, {**wanted, "status": self.transaction_status})
+        return 201, {}, {"transaction": made}
+
+    def _add(self, order: str, transaction: dict[str, Any]) -> dict[str, Any]:
+        listed = self.transactions.setdefault(order, [])
+        made = {"id": 8000 + len(listed), "currency": "USD", "gateway": "bogus", **transaction}
+        made["amount"] = str(made.get("amount", "0.00"))
+        listed.append(made)
+        return made
 
 
 def _handler(stub: ShopifyStub) -> type[BaseHTTPRequestHandler]:

@@ -179,6 +179,19 @@ def agent_refund_key(payment_id: str, n: int) -> str:
     return f"{AGENT_REFUND_KEY_PREFIX}{payment_id}:{n}"
 
 
+# Money a channel's platform moved itself (a Shopify order paid at checkout, a refund made
+# in Shopify) is recorded, never sent: a capture keyed `capture:external:{authorization_id}`
+# and refunds keyed `refund:external:{source}:{payment_id}`, `source` naming the platform's
+# refund (e.g. `shopify-us:shopify-refund:509562969`), so a replay finds them recorded.
+# Reconciliation reports external refunds as refunded without a credit memo, like an agent's.
+EXTERNAL_CAPTURE_KEY_PREFIX = "capture:external:"
+EXTERNAL_REFUND_KEY_PREFIX = "refund:external:"
+
+
+def external_refund_key(source: str, payment_id: str) -> str:
+    return f"{EXTERNAL_REFUND_KEY_PREFIX}{source}:{payment_id}"
+
+
 # A capture on order (channel capture_policy "on_order") takes the order's total as soon as
 # it is authorized, outside any invoice, keyed per order summary and payment summary:
 # `capture:order:{order_summary_id}:{payment_summary_id}:{n}`, n counting that pair's earlier

@@ -285,6 +285,31 @@ class ChannelCancel:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelTransaction:
+    """Money moved through the order's platform for a payment gateway adapter: `kind`
+    capture, refund or void, of `amount` minor units, acting on the platform's transaction
+    `parent` (the authorization, or the capture a refund gives back)."""
+
+    idempotency_key: str
+    external_reference: str  # the platform's order id
+    kind: str
+    amount: int
+    currency: str
+    parent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelAuthorizationQuery:
+    """Where the platform's authorization `reference` of an order stands, as openoms was told
+    of it (`amount` minor units in `currency`)."""
+
+    external_reference: str  # the platform's order id
+    reference: str
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelAnswer:
     """What the platform answered: its reference for what it recorded, if it gives one."""
 
@@ -308,10 +333,18 @@ class ChannelRejected(Exception):
 
 class ChannelConnector(Protocol):
     """Tells an order's platform what happened to it: shipments with their carrier and
-    tracking, and cancellations. Raises ChannelUnavailable or ChannelRejected."""
+    tracking, and cancellations; and moves the order's money there (`transact`: a capture,
+    refund or void for the platform's payment gateway adapter). Raises ChannelUnavailable
+    or ChannelRejected."""
 
     name: str
 
     def fulfill(self, channel: str, request: ChannelFulfillment) -> ChannelAnswer: ...
 
     def cancel(self, channel: str, request: ChannelCancel) -> ChannelAnswer: ...
+
+    def transact(self, channel: str, request: ChannelTransaction) -> ChannelAnswer: ...
+
+    def authorization(
+        self, channel: str, query: ChannelAuthorizationQuery
+    ) -> AuthorizationLookup: ...

@@ -2,8 +2,10 @@
 
 `verify_hmac` checks a delivery's signature; `order_draft` maps an `orders/create` payload
 to an `OrderDraft`; `check_totals` prices the draft as capture will and refuses it unless
-its totals equal Shopify's `total_price`, `total_tax` and `total_discounts` to the cent.
-No session, no clock, no network (docs/channels.md lists every mapping decision).
+its totals equal Shopify's `total_price`, `total_tax` and `total_discounts` to the cent;
+`order_payment` reads `financial_status` into the payment the order is captured with;
+`refund_amount` sums a refund's successful transactions. No session, no clock, no
+network (docs/channels.md lists every mapping decision).
 """
 
 from __future__ import annotations
@@ -26,12 +28,17 @@ from openoms.domain.order import (
     DeliveryMethod,
     OrderDraft,
     OrderLine,
+    PaymentMethod,
     PricedOrder,
     Recipient,
     price_order,
 )
 
 GROUP = "shopify"
+GATEWAY = "shopify"  # the payment gateway adapter that captures and refunds through Shopify
+# A refund openoms makes in Shopify carries this note and its idempotency key: a retry finds
+# it, and its `refunds/create` webhook is known as openoms' own (recorded when it was sent).
+REFUND_NOTE = "openoms refund "
 
 
 class ShopifyOrderRefused(ValidationFailed):
@@ -132,6 +139,108 @@ def check_totals(order: ShopifyOrder, payload: Mapping[str, Any]) -> PricedOrder
                 openoms=format_minor(ours, currency),
             )
     return priced
+
+
+@dataclass(frozen=True, slots=True)
+class ShopifyPayment:
+    """How a Shopify order is paid in openoms: `method` the payment it is captured with
+    (None: on account), `captured` True when Shopify captured it already (`paid`), with the
+    capture's reference in `capture_reference`."""
+
+    method: PaymentMethod | None
+    captured: bool = False
+    capture_reference: str | None = None
+
+
+# `financial_status` values refused, and why (docs/channels.md).
+REFUSED_STATUSES = {
+    "partially_paid": "part of the order is paid: openoms cannot tell how the rest is collected",
+    "partially_refunded": "part of the payment was refunded before openoms saw the order",
+    "refunded": "the payment was refunded before openoms saw the order",
+    "voided": "the payment authorization was voided: nothing is left to collect",
+}
+
+
+def payment_token(channel: str, order_id: str) -> str:
+    """The payment token of a Shopify order's payment summary: the channel (whose adapter's
+    connector the `shopify` gateway calls) and Shopify's order id."""
+    return f"{channel}:{order_id}"
+
+
+def parse_payment_token(token: str) -> tuple[str, str]:
+    """(channel, Shopify order id) of `payment_token`."""
+    channel, _, order_id = token.rpartition(":")
+    return channel, order_id
+
+
+def order_payment(payload: Mapping[str, Any], *, channel: str, total: int) -> ShopifyPayment:
+    """The payment of an `orders/create` payload of grand total `total` (minor units):
+
+    - `authorized`: a `shopify` authorization of the total, its reference the successful
+      `authorization` transaction's id when the payload has `transactions`, else
+      `shopify-order-{id}` (Shopify captures an order's open authorization by the order);
+    - `paid`: the same, already captured: the capture's reference is the successful `sale`
+      or `capture` transaction's id (else `shopify-order-{id}`);
+    - `pending` (a manual payment: bank deposit, cash on delivery), or a total of 0: on
+      account, no payment;
+    - anything else is refused, naming the status (`REFUSED_STATUSES`)."""
+    order_id = order_reference(payload)
+    status = payload.get("financial_status")
+    if status == "pending":
+        return ShopifyPayment(None)
+    if status not in ("authorized", "paid"):
+        why = REFUSED_STATUSES.get(str(status), "openoms does not know this payment state")
+        raise ShopifyOrderRefused(
+            f"financial_status {status!r} is not taken: {why}", field="financial_status"
+        )
+    if total == 0:  # nothing to collect (a fully discounted order): on account
+        return ShopifyPayment(None)
+    fallback = f"shopify-order-{order_id}"
+    authorization = _transaction_id(payload, ("authorization",))
+    captured = _transaction_id(payload, ("sale", "capture")) if status == "paid" else None
+    reference = authorization or captured or fallback
+    method = PaymentMethod(GATEWAY, payment_token(channel, order_id), total, reference)
+    if status == "authorized":
+        return ShopifyPayment(method)
+    return ShopifyPayment(method, captured=True, capture_reference=captured or fallback)
+
+
+def made_by_openoms(payload: Mapping[str, Any]) -> bool:
+    """A `refunds/create` of a refund openoms itself sent (its note, `REFUND_NOTE`)."""
+    note = payload.get("note")
+    return isinstance(note, str) and note.startswith(REFUND_NOTE)
+
+
+def refund_amount(payload: Mapping[str, Any], currency: str) -> int:
+    """The money a `refunds/create` payload gave back: Σ its successful `refund`
+    transactions (minor units)."""
+    refunded = 0
+    for i, transaction in enumerate(_transactions(payload)):
+        if transaction.get("kind") != "refund" or transaction.get("status") not in (
+            None,
+            "success",
+        ):
+            continue
+        refunded += _money(transaction, "amount", currency, where=f"transactions[{i}]")
+    return refunded
+
+
+def _transactions(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    found = payload.get("transactions")
+    if not isinstance(found, list):
+        return []
+    return [t for t in found if isinstance(t, Mapping)]
+
+
+def _transaction_id(payload: Mapping[str, Any], kinds: tuple[str, ...]) -> str | None:
+    """The id of the last successful transaction of one of `kinds`, if any."""
+    found = None
+    for transaction in _transactions(payload):
+        if transaction.get("kind") in kinds and transaction.get("status") in (None, "success"):
+            raw = transaction.get("id")
+            if isinstance(raw, int | str) and not isinstance(raw, bool) and str(raw).strip():
+                found = str(raw)
+    return found
 
 
 # --- lines -------------------------------------------------------------------------------

@@ -34,9 +34,16 @@ STOCK = {
 }
 
 
-def notification(year: int = 2019) -> dict[str, Any]:
+def notification(year: int = 2019, financial_status: str = "pending") -> dict[str, Any]:
     """Shopify's orders/create test notification as sent in 2019 or documented for 2022
-    (tests/data/shopify/README.md)."""
+    (tests/data/shopify/README.md), with `financial_status` set: Shopify's own says
+    `voided`, which openoms refuses (`raw_notification` keeps it)."""
+    payload = raw_notification(year)
+    payload["financial_status"] = financial_status
+    return payload
+
+
+def raw_notification(year: int = 2019) -> dict[str, Any]:
     text = (DATA / f"test_notification_{year}.json").read_text()
     payload: dict[str, Any] = json.loads(text)
     return payload

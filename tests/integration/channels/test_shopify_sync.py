@@ -98,7 +98,7 @@ def test_a_cancel_of_an_order_never_captured_is_refused_with_an_exception(api: A
     assert "no order was captured for Shopify order 820982911946154508" in exception.message
 
 
-def test_refunds_create_is_recorded_on_the_order(api: Api) -> None:
+def test_refunds_create_of_an_order_on_account_is_noted_only(api: Api) -> None:
     shop, _view = captured(api)
     refund = {
         "id": 509562969,
@@ -113,7 +113,7 @@ def test_refunds_create_is_recorded_on_the_order(api: Api) -> None:
     shop.drain()
     delivery = shop.inbox()[-1]
     assert delivery.status == "processed"
-    note = "Shopify refund 509562969: 41.94 USD refunded in Shopify"
+    note = "Shopify refund 509562969: 41.94 USD refunded in Shopify (order on account: noted only)"
     assert delivery.outcome == note
     with api.db.reading() as session:
         notes = [

@@ -181,8 +181,9 @@ def test_fail_next_injects_without_moving_money(sandbox_db: Database) -> None:
 
 def test_registry_knows_the_sandbox_and_refuses_unknown_names(sandbox_db: Database) -> None:
     gateways = default_gateways(sandbox_db)
-    assert gateways.names() == ["sandbox"]
+    assert gateways.names() == ["sandbox", "shopify"]
     assert gateways.get("sandbox").name == "sandbox"
+    assert gateways.get("shopify").name == "shopify"
     with pytest.raises(GatewayUnknown) as refused:
         gateways.get("stripe")
     assert refused.value.code == "gateway_unknown"

@@ -6,13 +6,15 @@ per process, its ledger in the database) or `shopify_rest` (one per shop URL and
 over httpx). Plugging in another platform: implement `ChannelConnector` (`fulfill`,
 `cancel`, raising `ChannelUnavailable` for what may succeed later and `ChannelRejected` for
 what will not) in a module of this package and register a factory under its name
-(docs/channels.md).
+(docs/channels.md). `ShopifyGateway` is the `shopify` payment gateway: it moves a Shopify
+order's money through the channel's connector (`transact`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from openoms.adapters.channels.payments import ShopifyGateway
 from openoms.adapters.channels.sandbox import SandboxChannelConnector
 from openoms.adapters.channels.shopify import ShopifyRestConnector
 from openoms.adapters.db.session import Database
@@ -74,6 +76,7 @@ __all__ = [
     "ChannelConnectors",
     "ConnectorUnknown",
     "SandboxChannelConnector",
+    "ShopifyGateway",
     "ShopifyRestConnector",
     "default_connectors",
 ]

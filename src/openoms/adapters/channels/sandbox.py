@@ -1,6 +1,6 @@
-"""The sandbox channel connector: records what it was asked to tell the platform, once per
-idempotency key, in the database it is given (so its ledger survives restarts and every
-process over one database sees one sandbox)."""
+"""The sandbox channel connector: records what it was asked to tell the platform (and the
+money it was asked to move there), once per idempotency key, in the database it is given
+(so its ledger survives restarts and every process over one database sees one sandbox)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from typing import Any
 from openoms.adapters.db import models as m
 from openoms.adapters.db.repositories import channels as repo
 from openoms.adapters.db.session import Database, dialect_insert
-from openoms.domain.ports import ChannelAnswer, ChannelCancel, ChannelFulfillment, ChannelLine
+from openoms.domain.ports import (
+    AuthorizationLookup,
+    AuthorizationState,
+    ChannelAnswer,
+    ChannelAuthorizationQuery,
+    ChannelCancel,
+    ChannelFulfillment,
+    ChannelLine,
+    ChannelTransaction,
+)
 
 _CALLS = m.SandboxChannelCall.metadata.tables["sandbox_channel_calls"]
 
@@ -42,6 +51,35 @@ class SandboxChannelConnector:
         return self._record(
             channel, "cancel", request.idempotency_key, request.external_reference, body
         )
+
+    def transact(self, channel: str, request: ChannelTransaction) -> ChannelAnswer:
+        body = {
+            "kind": request.kind,
+            "amount": request.amount,
+            "currency": request.currency,
+            "parent": request.parent,
+        }
+        return self._record(
+            channel, request.kind, request.idempotency_key, request.external_reference, body
+        )
+
+    def authorization(self, channel: str, query: ChannelAuthorizationQuery) -> AuthorizationLookup:
+        """The sandbox stands for the platform: it knows the authorization as reported, less
+        what its ledger captured on it; voided once it recorded a void."""
+        captured = voided = 0
+        for call in self.calls(channel):
+            if call["external_reference"] != query.external_reference:
+                continue
+            if call.get("parent") == query.reference and call["operation"] == "capture":
+                captured += int(call["amount"])
+            elif call.get("parent") == query.reference and call["operation"] == "void":
+                voided = 1
+        left = max(query.amount - captured, 0)
+        if voided:
+            state, left = AuthorizationState.REVERSED, 0
+        else:
+            state = AuthorizationState.OPEN if left else AuthorizationState.CAPTURED
+        return AuthorizationLookup(query.reference, state, query.amount, query.currency, left)
 
     def calls(self, channel: str) -> list[dict[str, Any]]:
         """What the channel's platform was told, oldest first."""

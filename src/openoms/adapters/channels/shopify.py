@@ -5,7 +5,10 @@ A shipment is three calls: the order's line items (to know each line's SKU), its
 fulfillment orders (what is still fulfillable, per fulfillment order line), then one
 `POST fulfillments.json` with the tracking. A retry after a lost answer finds the units
 fulfilled already and creates nothing twice. A cancellation is `POST
-orders/{id}/cancel.json`. A 429 waits `Retry-After` (at most `max_wait` seconds) and a 5xx
+orders/{id}/cancel.json`. Money (the `shopify` payment gateway, adapters/channels/payments.py)
+is `POST orders/{id}/transactions.json` (kind capture or void, with the parent transaction)
+and `POST orders/{id}/refunds.json` for a refund; `GET orders/{id}/transactions.json` looks
+an authorization up. A 429 waits `Retry-After` (at most `max_wait` seconds) and a 5xx
 or a network error waits a little, both up to `max_tries` times; past that the call raises
 `ChannelUnavailable` (the job reschedules it), and any other 4xx `ChannelRejected`. The
 access token is never logged."""
@@ -19,13 +22,20 @@ from typing import Any
 
 import httpx
 
+from openoms.domain.errors import DomainError
+from openoms.domain.money import Money, format_minor
 from openoms.domain.ports import (
+    AuthorizationLookup,
+    AuthorizationState,
     ChannelAnswer,
+    ChannelAuthorizationQuery,
     ChannelCancel,
     ChannelFulfillment,
     ChannelRejected,
+    ChannelTransaction,
     ChannelUnavailable,
 )
+from openoms.domain.shopify import REFUND_NOTE
 
 API_VERSION = "2024-10"
 
@@ -102,6 +112,102 @@ class ShopifyRestConnector:
         order = answer.get("order") or {}
         return ChannelAnswer(reference=str(order["id"]) if "id" in order else None)
 
+    def transact(self, channel: str, request: ChannelTransaction) -> ChannelAnswer:
+        """A capture or void (`POST orders/{id}/transactions.json`) of the order's `parent`
+        transaction, or a refund of it (`POST orders/{id}/refunds.json`, as Shopify requires,
+        its note naming openoms' idempotency key). A refund sent again after a lost answer
+        finds the refund with its key and makes none; Shopify's transactions take no key, so
+        a capture sent again is refused by Shopify (422) when it would exceed what is left."""
+        if request.kind == "refund":
+            return self._refund(request)
+        transaction: dict[str, Any] = {"kind": request.kind}
+        if _numeric(request.parent):
+            transaction["parent_id"] = int(request.parent or "0")
+        # Else (`shopify-order-{id}`: no transaction id was known) Shopify acts on the
+        # order's own authorization.
+        if request.kind != "void":
+            transaction["amount"] = format_minor(request.amount, request.currency)
+            transaction["currency"] = request.currency
+        answer = self._call(
+            "POST",
+            f"orders/{request.external_reference}/transactions.json",
+            json={"transaction": transaction},
+        )
+        return _made(answer.get("transaction"), request)
+
+    def _refund(self, request: ChannelTransaction) -> ChannelAnswer:
+        order_id = request.external_reference
+        note = f"{REFUND_NOTE}{request.idempotency_key}"
+        found = self._call("GET", f"orders/{order_id}/refunds.json")
+        for refund in found.get("refunds") or []:
+            if isinstance(refund, dict) and refund.get("note") == note:
+                return _made(_first(refund.get("transactions")), request)
+        listed = self._call("GET", f"orders/{order_id}/transactions.json")
+        parent = next(
+            (
+                t
+                for t in listed.get("transactions") or []
+                if isinstance(t, dict) and str(t.get("id")) == request.parent
+            ),
+            {},
+        )
+        transaction: dict[str, Any] = {
+            "kind": "refund",
+            "amount": format_minor(request.amount, request.currency),
+            "gateway": parent.get("gateway"),
+        }
+        if _numeric(request.parent):
+            transaction["parent_id"] = int(request.parent or "0")
+        body = {
+            "refund": {
+                "currency": request.currency,
+                "notify": False,
+                "note": note,
+                "transactions": [transaction],
+            }
+        }
+        answer = self._call("POST", f"orders/{order_id}/refunds.json", json=body)
+        refund = answer.get("refund") or {}
+        return _made(_first(refund.get("transactions")), request)
+
+    def authorization(self, channel: str, query: ChannelAuthorizationQuery) -> AuthorizationLookup:
+        """`GET orders/{id}/transactions.json`: the authorization (or sale) `reference` — the
+        order's first successful one for `shopify-order-{id}` — with what its successful
+        captures took and whether it was voided."""
+        answer = self._call("GET", f"orders/{query.external_reference}/transactions.json")
+        transactions = [t for t in answer.get("transactions") or [] if isinstance(t, dict)]
+        done = [t for t in transactions if t.get("status") == "success"]
+        found = next(
+            (
+                t
+                for t in done
+                if t.get("kind") in ("authorization", "sale")
+                and (not query.reference.isdigit() or str(t.get("id")) == query.reference)
+            ),
+            None,
+        )
+        if found is None:
+            return AuthorizationLookup(query.reference, AuthorizationState.UNKNOWN)
+        currency = str(found.get("currency") or query.currency)
+        try:
+            amount = Money.parse(str(found.get("amount")), currency).minor
+            children = [t for t in done if t.get("parent_id") == found.get("id")]
+            captured = sum(
+                Money.parse(str(t.get("amount")), currency).minor
+                for t in children
+                if t.get("kind") == "capture"
+            )
+        except DomainError:
+            raise ChannelRejected(
+                f"Shopify order {query.external_reference}: transaction amounts unreadable"
+            ) from None
+        left = 0 if found.get("kind") == "sale" else max(amount - captured, 0)
+        if any(t.get("kind") == "void" for t in children):
+            state, left = AuthorizationState.REVERSED, 0
+        else:
+            state = AuthorizationState.OPEN if left else AuthorizationState.CAPTURED
+        return AuthorizationLookup(query.reference, state, amount, currency, left)
+
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         why = "no answer"
         wait: float | None = None
@@ -148,6 +254,27 @@ def _allocate(
         if lines:
             groups.append({"fulfillment_order_id": fo["id"], "fulfillment_order_line_items": lines})
     return groups
+
+
+def _numeric(reference: str | None) -> bool:
+    return bool(reference) and str(reference).isdigit()
+
+
+def _first(transactions: Any) -> dict[str, Any]:
+    if isinstance(transactions, list) and transactions and isinstance(transactions[0], dict):
+        return transactions[0]
+    return {}
+
+
+def _made(transaction: Any, request: ChannelTransaction) -> ChannelAnswer:
+    """Shopify's answer for a transaction: its id, or ChannelRejected unless it succeeded."""
+    made = transaction if isinstance(transaction, dict) else {}
+    if made.get("status") not in (None, "success"):
+        raise ChannelRejected(
+            f"Shopify answered {request.kind} of order {request.external_reference} with "
+            f"status {made.get('status')!r}: {str(made.get('message') or '')[:200]}"
+        )
+    return ChannelAnswer(reference=str(made["id"]) if "id" in made else None)
 
 
 def _retry_after(response: httpx.Response, cap: float) -> float:

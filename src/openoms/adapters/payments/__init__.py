@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from openoms.adapters.channels import ShopifyGateway, default_connectors
 from openoms.adapters.db.session import Database
 from openoms.adapters.payments.sandbox import SandboxGateway
 from openoms.domain.errors import ValidationFailed
@@ -78,8 +79,13 @@ class Gateways:
 def default_gateways(
     db: Database, *, extra: Mapping[str, PaymentGateway] | None = None
 ) -> Gateways:
-    """The sandbox gateway (its ledger in `db`) plus `extra`."""
-    return Gateways({"sandbox": SandboxGateway(db, "sandbox"), **(extra or {})})
+    """The sandbox gateway (its ledger in `db`), the `shopify` gateway (a Shopify order's
+    money, through its channel's connector: adapters/channels/payments.py) plus `extra`."""
+    gateways: dict[str, PaymentGateway] = {
+        "sandbox": SandboxGateway(db, "sandbox"),
+        "shopify": ShopifyGateway(db, default_connectors(db)),
+    }
+    return Gateways({**gateways, **(extra or {})})
 
 
 __all__ = ["GatewayUnknown", "Gateways", "SandboxGateway", "default_gateways"]

@@ -52,8 +52,8 @@ class ReconciliationRowOut(ReconciliationRow):
     )
     reversed: str = Field(description="Authorizations released at the gateway, unused.")
     refunded_without_credit_memo: str = Field(
-        description="Agent refunds (no document owes them): shown, not a mismatch, and set "
-        "aside from outstanding."
+        description="Agent refunds and refunds made in a channel's platform (Shopify): no "
+        "document owes them; shown, not a mismatch, and set aside from outstanding."
     )
 
 
@@ -113,10 +113,10 @@ def reconciliation(
     to: Annotated[IsoDateTime | None, Query(description="Ordered before (exclusive).")] = None,
 ) -> dict[str, Any]:
     """Per order and in total: authorized, captured, refunded, reversed, invoiced, credited,
-    refunded without a credit memo (agent refunds) and outstanding (invoiced − credited −
-    captured + refunds a document owes), with every mismatch named (captured > authorized,
-    captured + reversed > authorized, refunded > captured, documents ≠ grand total once
-    complete). An agent refund is listed, not a mismatch."""
+    refunded without a credit memo (agent refunds, refunds made in Shopify) and outstanding
+    (invoiced − credited − captured + refunds a document owes), with every mismatch named
+    (captured > authorized, captured + reversed > authorized, refunded > captured, documents
+    ≠ grand total once complete). An agent refund is listed, not a mismatch."""
     for name, value in (("from", from_), ("to", to)):
         if value is not None and value.tzinfo is None:
             raise ValidationFailed(f"{name} needs a time zone (e.g. 'Z')", field=name)

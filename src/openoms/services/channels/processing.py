@@ -4,8 +4,12 @@
   and capture it through the same `capture_order` the API uses (reservation, routing,
   events). A replay of the same Shopify order under another webhook id finds the order
   captured for (channel, Shopify order id) and makes no second one.
-- `orders/cancelled`: cancel every unit of the order not shipped yet.
-- `refunds/create`: record Shopify's refund on the order's timeline (Shopify paid it).
+- `orders/cancelled`: record the refunds the order carries, then cancel every unit of the
+  order not shipped yet.
+  Its payment follows `financial_status` (`order_payment`): an authorization through the
+  `shopify` gateway, recorded captured too when Shopify says `paid`, none when `pending`.
+- `refunds/create`: record Shopify's refund against the order's payments (money Shopify
+  already gave back: never sent again) and on its timeline, once per Shopify refund id.
 - any other topic: stored and marked ignored.
 
 A delivery openoms cannot take (a refused mapping, totals that differ, a capture refused)
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -28,11 +33,19 @@ from openoms.adapters.jobs import JobContext, JobKind, Reschedule
 from openoms.adapters.outbox import Outbox
 from openoms.domain.errors import DomainError, ValidationFailed
 from openoms.domain.fulfillment import ProcessExceptionCategory
-from openoms.domain.money import Money, format_minor
-from openoms.domain.shopify import check_totals, order_draft, order_reference
+from openoms.domain.money import format_minor
+from openoms.domain.shopify import (
+    check_totals,
+    made_by_openoms,
+    order_draft,
+    order_payment,
+    order_reference,
+    refund_amount,
+)
 from openoms.services.channels.inbox import INBOX_JOB, inbox_job_key
 from openoms.services.exceptions import raise_exception, resolve_exception, retry_action
 from openoms.services.orders import add_note, capture_order
+from openoms.services.payments import record_external_capture, record_external_refund
 from openoms.services.service_actions import cancel_open_units
 
 Topic = Callable[[Session, Outbox, m.ChannelInboxDelivery, dict[str, Any]], str]
@@ -78,18 +91,34 @@ def _order_created(
 ) -> str:
     mapped = order_draft(payload, channel=delivery.channel)
     priced = check_totals(mapped, payload)
-    result = capture_order(session, outbox, mapped.draft)
+    total = priced.totals.grand_total
+    payment = order_payment(payload, channel=delivery.channel, total=total)
+    draft = mapped.draft
+    if payment.method is not None:
+        draft = replace(draft, payments=(payment.method,))
+    result = capture_order(session, outbox, draft)
     delivery.order_summary_id = result.order_summary_id
-    total = format_minor(priced.totals.grand_total, mapped.draft.currency)
     if not result.created:
         return f"order {result.order_summary_id} was captured before for this Shopify order"
-    return f"captured as {result.order_summary_id}, {total} {mapped.draft.currency}"
+    money = f"{format_minor(total, draft.currency)} {draft.currency}"
+    if payment.method is None:
+        return f"captured as {result.order_summary_id}, {money}, on account (payment pending)"
+    if payment.captured and payment.capture_reference:
+        record_external_capture(session, outbox, result.order_summary_id, payment.capture_reference)
+        return f"captured as {result.order_summary_id}, {money}, paid in Shopify"
+    return f"captured as {result.order_summary_id}, {money}, authorized in Shopify"
 
 
 def _order_cancelled(
     session: Session, outbox: Outbox, delivery: m.ChannelInboxDelivery, payload: dict[str, Any]
 ) -> str:
     summary = _summary(session, delivery)
+    # The order's refunds first (Shopify cancels and refunds together): recorded before the
+    # cancel makes the money excess, so openoms never refunds it a second time.
+    refunds = payload.get("refunds")
+    for refund in refunds if isinstance(refunds, list) else []:
+        if isinstance(refund, dict):
+            _record_refund(session, outbox, delivery, summary, refund)
     why = payload.get("cancel_reason") or "no reason given"
     changes = cancel_open_units(
         session,
@@ -107,19 +136,54 @@ def _order_cancelled(
 def _refund_created(
     session: Session, outbox: Outbox, delivery: m.ChannelInboxDelivery, payload: dict[str, Any]
 ) -> str:
-    summary = _summary(session, delivery)
-    refunded = 0
-    for i, transaction in enumerate(payload.get("transactions") or []):
-        if not isinstance(transaction, dict) or transaction.get("kind") != "refund":
-            continue
-        if transaction.get("status") not in (None, "success"):
-            continue
-        where = f"transactions[{i}].amount"
-        refunded += Money.parse(str(transaction.get("amount")), summary.currency, field=where).minor
+    return _record_refund(session, outbox, delivery, _summary(session, delivery), payload)
+
+
+def _record_refund(
+    session: Session,
+    outbox: Outbox,
+    delivery: m.ChannelInboxDelivery,
+    summary: m.OrderSummary,
+    payload: dict[str, Any],
+) -> str:
+    """Record one Shopify refund against the order's payments and note it, once per refund
+    id (a `refunds/create` body, or one of an order's `refunds`)."""
+    refund_id = payload.get("id")
+    if isinstance(refund_id, bool) or not isinstance(refund_id, int | str) or not str(refund_id):
+        raise DeliveryUnreadable("the refund has no id", field="id")
+    refunded = refund_amount(payload, summary.currency)
     amount = format_minor(refunded, summary.currency)
-    note = f"Shopify refund {payload.get('id')}: {amount} {summary.currency} refunded in Shopify"
+    if made_by_openoms(payload):  # recorded when openoms sent it through the shopify gateway
+        return f"Shopify refund {refund_id} ({amount} {summary.currency}) was made by openoms"
+    note = f"Shopify refund {refund_id}: {amount} {summary.currency} refunded in Shopify"
+    source = f"{delivery.channel}:shopify-refund:{refund_id}"
+    recorded = record_external_refund(
+        session,
+        outbox,
+        summary.id,
+        source=source,
+        amount=refunded,
+        reference=_refund_reference(payload),
+    )
+    if recorded == 0 and refunded > 0:
+        return f"Shopify refund {refund_id} was recorded before"
+    if recorded is None:  # an order on account: no payment of openoms to record it against
+        note += " (order on account: noted only)"
     add_note(session, outbox, order_summary_id=summary.id, note=note, author="shopify")
     return note
+
+
+def _refund_reference(payload: dict[str, Any]) -> str | None:
+    """The id of the refund's first successful refund transaction, if it has one."""
+    for transaction in payload.get("transactions") or []:
+        if (
+            isinstance(transaction, dict)
+            and transaction.get("kind") == "refund"
+            and transaction.get("status") in (None, "success")
+            and transaction.get("id") is not None
+        ):
+            return str(transaction["id"])[:200]
+    return None
 
 
 TOPICS: dict[str, Topic] = {

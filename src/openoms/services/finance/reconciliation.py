@@ -11,7 +11,9 @@ A refund without a credit memo is an agent's refund (services/payments/agent_ref
 `refund:agent:…`): money given back by a person's decision, which no document owes. It is
 not a mismatch — it was asked for, logged and evented — but it is shown on its own line and
 set aside from `outstanding`, so a settled order with a goodwill refund reads 0 outstanding
-and the goodwill amount stays visible. Refunds of excess funds also have no credit memo,
+and the goodwill amount stays visible. A refund a channel's platform made itself (a
+Shopify refund, key `refund:external:…`, services/payments/external.py) is counted the same
+way: no openoms document owes it. Refunds of excess funds also have no credit memo,
 but they return money no document asks for, so they stay in `outstanding` (bringing it back
 to 0) and are not counted here.
 """
@@ -28,7 +30,11 @@ from sqlalchemy.orm import Session
 
 from openoms.adapters.db.repositories import finance as repo
 from openoms.domain.money import format_minor
-from openoms.domain.payments import AGENT_REFUND_KEY_PREFIX, PaymentStatus
+from openoms.domain.payments import (
+    AGENT_REFUND_KEY_PREFIX,
+    EXTERNAL_REFUND_KEY_PREFIX,
+    PaymentStatus,
+)
 from openoms.domain.summary import OrderSummaryStatus
 
 # Nothing is left to ship in these: the documents must add up to the summary's total.
@@ -102,20 +108,21 @@ def reconcile(
     session: Session, *, ordered_from: datetime | None = None, ordered_to: datetime | None = None
 ) -> Reconciliation:
     """Ledgers of the order summaries ordered in [ordered_from, ordered_to), with their
-    mismatches, and totals per currency. One query for the summaries and five for their
+    mismatches, and totals per currency. One query for the summaries and six for their
     sums, however many orders."""
     summaries = repo.summaries_ordered_in(session, ordered_from, ordered_to)
     ledgers = {sid: Ledger(sid, currency) for sid, currency, _, _ in summaries}
     _add_payments(ledgers, repo.payment_summary_amounts(session, ordered_from, ordered_to))
-    agent_refunds = repo.processed_refunds_keyed(
-        session,
-        ordered_from,
-        ordered_to,
-        key_prefix=AGENT_REFUND_KEY_PREFIX,
-        processed=PaymentStatus.PROCESSED.value,
-    )
-    for summary_id, total in agent_refunds.items():
-        ledgers[summary_id].refunded_without_credit_memo = total
+    for prefix in (AGENT_REFUND_KEY_PREFIX, EXTERNAL_REFUND_KEY_PREFIX):
+        undocumented = repo.processed_refunds_keyed(
+            session,
+            ordered_from,
+            ordered_to,
+            key_prefix=prefix,
+            processed=PaymentStatus.PROCESSED.value,
+        )
+        for summary_id, total in undocumented.items():
+            ledgers[summary_id].refunded_without_credit_memo += total
     for summary_id, total in repo.invoiced_per_summary(session, ordered_from, ordered_to).items():
         ledgers[summary_id].invoiced = total
     fees: dict[str, int] = defaultdict(int)

@@ -26,6 +26,10 @@ from openoms.services.payments.authorizations import (
 from openoms.services.payments.captures import (
     ENSURE_FUNDS_JOB,
 )
+from openoms.services.payments.external import (
+    record_external_capture,
+    record_external_refund,
+)
 from openoms.services.payments.funds import (
     EnsureFundsResult,
     ensure_funds,
@@ -81,6 +85,8 @@ __all__ = [
     "prepare_capture",
     "prepare_refund",
     "queue_refunds",
+    "record_external_capture",
+    "record_external_refund",
     "refund_consumers",
     "refund_job",
     "refund_payment",

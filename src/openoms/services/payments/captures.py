@@ -220,7 +220,7 @@ def _settle_capture(
     )
     owned = invoice is not None or is_order_capture(payment)  # a job retries it, an exception tells
     if response.result is R.SUCCESS:
-        _captured(session, outbox, summary, ps, payment, invoice, response)
+        settle_captured(session, outbox, summary, ps, payment, invoice, response)
     elif response.result in (R.DECLINE, R.PERMANENT_FAIL):
         payment.status = PaymentStatus.FAILED.value
         ps.pending_capture -= payment.amount
@@ -240,7 +240,7 @@ def _settle_capture(
     session.flush()
 
 
-def _captured(
+def settle_captured(
     session: Session,
     outbox: Outbox,
     summary: m.OrderSummary,

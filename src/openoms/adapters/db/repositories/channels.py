@@ -109,3 +109,20 @@ def sandbox_calls(session: Session, channel: str) -> Sequence[m.SandboxChannelCa
         .where(m.SandboxChannelCall.channel == channel)
         .order_by(m.SandboxChannelCall.id)
     ).all()
+
+
+def reported_authorization(
+    session: Session, gateway: str, reference: str
+) -> tuple[str, int, str] | None:
+    """(payment token, amount, currency) of the latest authorization of `gateway` recorded
+    with `reference`, or None."""
+    ps = m.OrderPaymentSummary
+    row = session.execute(
+        select(ps.token, m.PaymentAuthorization.amount, m.OrderSummary.currency)
+        .join(ps, ps.id == m.PaymentAuthorization.order_payment_summary_id)
+        .join(m.OrderSummary, m.OrderSummary.id == ps.order_summary_id)
+        .where(ps.gateway == gateway, m.PaymentAuthorization.gateway_reference == reference)
+        .order_by(m.PaymentAuthorization.created_at.desc(), m.PaymentAuthorization.id.desc())
+        .limit(1)
+    ).first()
+    return (row[0], int(row[1]), row[2]) if row is not None else None

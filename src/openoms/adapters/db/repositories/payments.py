@@ -487,3 +487,17 @@ def replace_job_payload(session: Session, job_id: int, payload: dict[str, Any]) 
         .values(payload=payload)
         .execution_options(synchronize_session=False)
     )
+
+
+def refunds_keyed(
+    session: Session, payment_summary_ids: Sequence[str], key_prefix: str
+) -> Sequence[m.Refund]:
+    """The payment summaries' refunds whose idempotency key starts with `key_prefix`."""
+    return session.scalars(
+        select(m.Refund)
+        .where(
+            m.Refund.order_payment_summary_id.in_(payment_summary_ids),
+            m.Refund.idempotency_key.startswith(key_prefix, autoescape=True),
+        )
+        .order_by(m.Refund.id)
+    ).all()
