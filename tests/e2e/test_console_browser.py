@@ -98,6 +98,10 @@ def test_an_agent_finds_the_order_and_reads_what_the_api_says(console: Console, 
     results = page.locator("#results tbody tr")
     expect(results).to_have_count(1)
     expect(page).to_have_url(re.compile(rf"reference={reference_}"))  # pushed to history
+    channel = console.order["channel"]
+    page.get_by_label("Channel").select_option(channel)  # every field searches, not the first
+    expect(page).to_have_url(re.compile(rf"channel={channel}"))
+    expect(results).to_have_count(1)
     page.get_by_role("link", name=reference_).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"Order {reference_}")
     with console.server.client(ADMIN_KEY) as admin:

@@ -50,6 +50,7 @@ class OrdersForm:
     channel: Text = ""
     ordered_from: Text = ""
     ordered_to: Text = ""
+    on_hold: Text = ""  # "1": only orders with an active hold
     cursor: Text = ""
     limit: Limit = PAGE_SIZE
 
@@ -70,6 +71,7 @@ class OrdersForm:
             channel=self.channel or None,
             ordered_from=day_start(self.ordered_from, "From"),
             ordered_to=day_start(self.ordered_to, "To", after=True),
+            on_hold=_on_hold(self.on_hold),
         )
 
 
@@ -111,6 +113,12 @@ def orders(
         statuses=[s.value for s in OrderSummaryStatus],
         channels=channels,
     )
+
+
+def _on_hold(value: str) -> bool:
+    if value not in ("", "1"):
+        raise SearchInvalid(f"On hold {value!r} is not a choice: check the box or leave it.")
+    return value == "1"
 
 
 def _status(value: str) -> str | None:

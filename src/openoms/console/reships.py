@@ -36,6 +36,7 @@ def reship(context: Context, form: FormData) -> dict[str, Any]:
         requests,
         reason=choice(form, "reship_reason", ReshipReason, ReshipReason.OTHER),
         note=text(form, "note"),
+        requested_by=context.visitor.identity.actor,
     )
     return reship_result(context.session, done, preview=context.preview)
 
@@ -65,6 +66,7 @@ def exchange(context: Context, form: FormData) -> dict[str, Any]:
         [new_item],
         reason=text(form, "reason"),
         expected_location=text(form, "expected_location", limit=100),
+        requested_by=context.visitor.identity.actor,
     )
     return exchange_result(context.session, done, preview=context.preview)
 

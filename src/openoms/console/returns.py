@@ -64,6 +64,7 @@ def simple_return(context: Context, form: FormData) -> dict[str, Any]:
         reason=text(form, "reason"),
         location=text(form, "location", limit=100),
         refund_shipping=checked(form, "refund_shipping"),
+        by=context.visitor.identity.actor,
     )
     return answer(context, outcome)
 
@@ -83,6 +84,7 @@ def create_rma(context: Context, form: FormData) -> dict[str, Any]:
         expected_location=text(form, "expected_location", limit=100),
         status=ReturnOrderStatus.SUBMITTED,
         refund_shipping=checked(form, "refund_shipping"),
+        by=context.visitor.identity.actor,
     )
     return answer(context, outcome)
 
@@ -101,7 +103,9 @@ def receive(context: Context, form: FormData) -> dict[str, Any]:
         )
         for line_id, units in quantities(form, what="to receive")
     ]
-    outcome = service.receive(context.session, context.outbox, return_order_id, lines)
+    outcome = service.receive(
+        context.session, context.outbox, return_order_id, lines, by=context.visitor.identity.actor
+    )
     return answer(context, outcome)
 
 
@@ -160,7 +164,7 @@ def move_return(
     try:
         with db.transaction() as session:
             own_return(session, summary_id, return_order_id)
-            MOVES[move](session, outbox_of(request), return_order_id)
+            MOVES[move](session, outbox_of(request), return_order_id, by=visitor.identity.actor)
     except DomainError as exc:
         return refused(request, visitor, db, summary_id, f"return-{return_order_id}", exc)
     return RedirectResponse(f"/console/orders/{summary_id}?done=return-moved", status_code=303)

@@ -22,6 +22,14 @@ def shop(stocked: Database, api: Api) -> Shop:
     return make_shop(stocked, api)
 
 
+def agent_key(shop: Shop) -> str:
+    """How events name the agent's key (`api_key:<id>`)."""
+    (event,) = shop.events("return_order.created")[:1]
+    by = str(event["by"])
+    assert re.fullmatch(r"api_key:key_\w+", by)
+    return by
+
+
 def line_of(ro: dict[str, Any], sku: str) -> dict[str, Any]:
     return next(line for line in ro["lines"] if line["sku"] == sku)
 
@@ -139,6 +147,16 @@ def test_rma_partially_returned_is_refunded_once_at_received(shop: Shop) -> None
         "return_order.credited",
         "return_order.closed",
     ]
+    # Each records the key that acted: the warehouse's for the first receipt (the credit
+    # follows the agent's second receipt), the agent's for the rest.
+    who = [e["payload"]["by"] for e in view["events"] if e["name"].startswith("return_order.")]
+    agent, warehouse = who[0], who[4]
+    assert re.fullmatch(r"api_key:key_\w+", agent)
+    assert re.fullmatch(r"api_key:key_\w+", warehouse)
+    assert warehouse != agent
+    assert who == [agent] * 4 + [warehouse] + [agent] * 3
+    (changed,) = [e for e in view["events"] if e["name"] == "order_summary.changed"]
+    assert changed["payload"]["requested_by"] == agent
     assert shop.events("inventory.restocked") == [
         {
             "return_order_id": ro["id"],
@@ -291,6 +309,7 @@ def test_cancel_gives_return_initiated_back(shop: Shop) -> None:
         ("SUBMITTED", 1),
         ("CANCELED", 2),
     ]
+    assert {e["by"] for e in canceled + shop.events("return_order.submitted")} == {agent_key(shop)}
 
 
 def test_canceling_the_rest_of_a_partly_received_return_makes_it_received(shop: Shop) -> None:
@@ -482,6 +501,8 @@ def test_simple_return_preview_equals_submit_and_retries_change_nothing(shop: Sh
     assert shop.stock()[("STORE-LDN", "MUG")] == before["stock"][("STORE-LDN", "MUG")]
     assert shop.quantities("TEE-M") == (3, 3, 0, 0)
     assert result["order_summary"]["status"] == "CLOSED"
+    moves = ["created", "submitted", "approved", "received"]
+    assert [shop.events(f"return_order.{move}")[0]["by"] for move in moves] == [agent_key(shop)] * 4
 
     after = shop.snapshot()
     again = shop.post(f"{path}/submit-return", body, **{"Idempotency-Key": "ret-1"})

@@ -9,6 +9,7 @@ refunded. At the end Σ invoices − Σ credit memos = the summary's grand total
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -125,6 +126,14 @@ def test_submit_records_the_return_and_the_add_and_routes_the_new_item(
     assert shop.stock()[("WH-LDN", "TEE-L")] == (5, 1)
     assert shop.item("TEE-L")["quantity_allocated"] == 1
     assert shop.event_names().count("order_summary.exchanged") == 1
+    # The agent's key is recorded on the exchange, its return and its ADD change order.
+    events = shop.view()["events"]
+    (exchanged,) = [e["payload"] for e in events if e["name"] == "order_summary.exchanged"]
+    by = exchanged["requested_by"]
+    assert re.fullmatch(r"api_key:key_\w+", by)
+    assert {e["payload"]["by"] for e in events if e["name"].startswith("return_order.")} == {by}
+    (added,) = [e["payload"] for e in events if e["name"] == "order_summary.changed"]
+    assert added["requested_by"] == by
 
 
 def test_preview_answers_as_submit_and_changes_nothing(stocked: Any, api: Api) -> None:

@@ -8,6 +8,7 @@ the unit off on hand and bills nothing: no invoice, no capture, no refund."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select, update
@@ -122,6 +123,7 @@ def test_reship_payload_in_the_event(stocked: Any, api: Api) -> None:
         (payload,) = session.scalars(
             select(m.Event.payload).where(m.Event.name == "order_summary.reshipped")
         ).all()
+    assert re.fullmatch(r"api_key:key_\w+", payload.pop("requested_by"))  # the agent's key
     assert payload == {
         "order_summary_id": shop.summary_id,
         "reship_id": answer.json()["reship_id"],

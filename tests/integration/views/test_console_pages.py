@@ -79,10 +79,39 @@ def test_the_list_shows_payment_and_exceptions(api: Api, console: Browsers) -> N
         unescape(re.sub(r"<[^>]+>", " ", cell)).split()
         for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
     ]
-    assert cells[4] == ["76.59", "GBP"]
-    assert cells[5] == ["unpaid", "captured", "0.00"]  # no worker ran: nothing authorized
-    assert cells[6] == ["0.00"]  # refunded
-    assert cells[7] == ["0"]  # open exceptions
+    assert cells[4] == []  # not on hold
+    assert cells[5] == ["76.59", "GBP"]
+    assert cells[6] == ["unpaid", "captured", "0.00"]  # no worker ran: nothing authorized
+    assert cells[7] == ["0.00"]  # refunded
+    assert cells[8] == ["0"]  # open exceptions
+
+
+def hold(api: Api, summary_id: str, action: str = "hold", **body: Any) -> None:
+    answer = api.client.post(
+        f"/api/v1/order-summaries/{summary_id}/actions/{action}",
+        json=body,
+        headers=api.headers("agent"),
+    )
+    assert answer.status_code in (200, 201), answer.text
+
+
+def test_the_list_shows_the_orders_on_hold_and_finds_them(api: Api, console: Browsers) -> None:
+    stock_network(api.db)
+    ada, grace, lin = (capture(api, f"WEB-{n}") for n in range(3))
+    hold(api, ada["id"], reason="fraud check")
+    hold(api, ada["id"], reason="address check")
+    hold(api, grace["id"], reason="customer called")
+    hold(api, grace["id"], "release-hold", reason="sorted")  # released: not on hold
+    browser = signed_in(api, console)
+    page = browser.client.get("/console/orders").text
+    held = re.findall(r'data-hold="(os_[^"]+)">([^<]+)<', page)
+    assert held == [(ada["id"], "on hold (2)")]
+    assert found(browser, "on_hold=1") == [ada["id"]]
+    assert found(browser, "on_hold=") == [lin["id"], grace["id"], ada["id"]]
+    assert found(browser, "on_hold=1&reference=WEB-2") == []
+    refused = browser.client.get("/console/orders?on_hold=yes")
+    assert refused.status_code == 400
+    assert "On hold &#39;yes&#39; is not a choice" in refused.text
 
 
 def test_the_search_pages_with_a_cursor(api: Api, console: Browsers) -> None:

@@ -68,6 +68,14 @@ def confirm(browser: Browser, preview: httpx.Response, action: str, shop: Shop) 
     return done
 
 
+AGENT = "user:agent@example.com"
+
+
+def who(shop: Shop, prefix: str, key: str = "by") -> list[str | None]:
+    """Who each of the order's events named `prefix`… records (`key` of the payload)."""
+    return [e["payload"].get(key) for e in shop.view()["events"] if e["name"].startswith(prefix)]
+
+
 def refused_like_the_api(
     refused: httpx.Response, name: str, api_answer: httpx.Response, status: int
 ) -> None:
@@ -115,6 +123,10 @@ def test_a_simple_return_previews_the_apis_money_and_confirms(
     page = browser.client.get(done.headers["location"]).text
     assert "The return is recorded" in page
     assert "1 received at WH-LDN (opened, restock)" in page
+    assert who(shop, "return_order.") == [AGENT] * 5  # created … received, credited
+    assert who(shop, "order_summary.changed", "requested_by") == [AGENT]
+    received = page.split('<strong class="what">return order: received</strong>')[1]
+    assert f'<span class="who">by {AGENT}</span>' in received.split("</li>")[0]
     refunds = page.split('id="refund-list"')[1].split("</table>")[0]
     assert "20.55" in refunds
     assert "credit memo" in refunds
@@ -186,6 +198,7 @@ def test_an_rma_is_opened_approved_and_received_with_its_refund(
     assert after["payment_summaries"][0]["refunded"] == "41.10"
     page = browser.client.get(order_path(shop)).text
     assert "41.10" in page.split('id="refund-list"')[1].split("</table>")[0]
+    assert who(shop, "return_order.") == [AGENT] * 5  # created, submitted, approved, …
 
 
 def test_a_refused_receipt_says_what_the_api_says(shipped: Shop, console: Browsers) -> None:
@@ -304,6 +317,7 @@ def test_a_reship_previews_as_the_api_and_confirms(shipped: Shop, console: Brows
     confirm(browser, preview, "reship", shop)
     assert shop.item("TEE-M")["quantity_reshipped"] == 1
     assert shop.view()["totals"] == before["view"]["totals"]  # at no charge
+    assert who(shop, "order_summary.reshipped", "requested_by") == [AGENT]
 
 
 def test_a_refused_reship_says_what_the_api_says(shop: Shop, console: Browsers) -> None:
@@ -361,6 +375,9 @@ def test_an_exchange_previews_the_apis_money_and_confirms(shipped: Shop, console
     view = shop.view()
     assert [r["status"] for r in view["return_orders"]] == ["SUBMITTED"]
     assert "TEE-L" in {i["sku"] for i in view["items"]}
+    assert who(shop, "order_summary.exchanged", "requested_by") == [AGENT]
+    assert who(shop, "order_summary.changed", "requested_by") == [AGENT]  # the ADD
+    assert set(who(shop, "return_order.")) == {AGENT}
 
 
 def test_a_refused_exchange_says_what_the_api_says(shop: Shop, console: Browsers) -> None:
@@ -551,6 +568,11 @@ def test_an_rma_is_marked_in_transit_then_received_whole(shipped: Shop, console:
     assert shop.view()["return_orders"][0]["status"] == "RECEIVED"
     page = browser.client.get(order_path(shop)).text
     assert "Close the return" in page
+    assert post(browser, order_path(shop, f"returns/{ro['id']}/close"), {}).status_code == 303
+    names = [e["name"] for e in shop.view()["events"] if e["name"].startswith("return_order.")]
+    assert "return_order.marked_in_transit" in names
+    assert "return_order.closed" in names
+    assert set(who(shop, "return_order.")) == {AGENT}
 
 
 def test_a_refund_the_gateway_refuses_shows_the_apis_sentence(

@@ -45,12 +45,20 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 # --- reship -------------------------------------------------------------------------------
 
 
-def _reship(summary_id: str, payload: ReshipIn) -> Action:
+def _reship(summary_id: str, payload: ReshipIn, by: str) -> Action:
+    """The reship as a service action; `by` asks (in a preview too, so the
+    two answer alike)."""
     requests = [ReshipRequest(i.order_item_summary_id, i.quantity, i.reason) for i in payload.items]
 
     def action(session: Session, outbox: Outbox, preview: bool) -> dict[str, Any]:
         reship = submit_reship(
-            session, outbox, summary_id, requests, reason=payload.reason, note=payload.note
+            session,
+            outbox,
+            summary_id,
+            requests,
+            reason=payload.reason,
+            note=payload.note,
+            requested_by=by,
         )
         return reship_result(session, reship, preview=preview)
 
@@ -63,10 +71,10 @@ def _reship(summary_id: str, payload: ReshipIn) -> Action:
     responses=PROBLEMS,
 )
 def preview_reship(
-    summary_id: str, payload: ReshipIn, request: Request, _: Agent
+    summary_id: str, payload: ReshipIn, request: Request, principal: Agent
 ) -> dict[str, Any]:
     """What `submit-reship` would do, changing nothing."""
-    return preview(request, _reship(summary_id, payload))
+    return preview(request, _reship(summary_id, payload, principal.actor))
 
 
 @router.post(
@@ -86,14 +94,16 @@ def submit_reship_action(
     quantity_available_to_reship (fulfilled − (reshipped + return_initiated)), else 409
     `reship_exceeds_available`. quantity_reshipped rises now; the routing job makes the
     reship fulfillment orders (type reship, never invoiced). Emits `order_summary.reshipped`."""
-    action = _reship(summary_id, payload)
+    action = _reship(summary_id, payload, principal.actor)
     return submit(request, response, principal, idempotency_key, payload, action)
 
 
 # --- exchange -----------------------------------------------------------------------------
 
 
-def _exchange(summary_id: str, payload: ExchangeIn) -> Action:
+def _exchange(summary_id: str, payload: ExchangeIn, by: str) -> Action:
+    """The exchange as a service action; `by` asks (in a preview too, so the
+    two answer alike)."""
     returns = [
         ExchangeReturn(i.order_item_summary_id, i.quantity, i.reason) for i in payload.return_items
     ]
@@ -118,6 +128,7 @@ def _exchange(summary_id: str, payload: ExchangeIn) -> Action:
             new_items,
             reason=payload.reason,
             expected_location=payload.expected_location,
+            requested_by=by,
         )
         return exchange_result(session, exchange, preview=preview)
 
@@ -130,10 +141,10 @@ def _exchange(summary_id: str, payload: ExchangeIn) -> Action:
     responses=PROBLEMS,
 )
 def preview_exchange(
-    summary_id: str, payload: ExchangeIn, request: Request, _: Agent
+    summary_id: str, payload: ExchangeIn, request: Request, principal: Agent
 ) -> dict[str, Any]:
     """What `submit-exchange` would do, changing nothing."""
-    return preview(request, _exchange(summary_id, payload))
+    return preview(request, _exchange(summary_id, payload, principal.actor))
 
 
 @router.post(
@@ -153,5 +164,5 @@ def submit_exchange_action(
     (credited when received) and an ADD change order for the new items, routed like an
     order. The return's credit pays for the new items' invoice first; only the difference
     is captured (dearer) or refunded (cheaper), an even exchange moves no money."""
-    action = _exchange(summary_id, payload)
+    action = _exchange(summary_id, payload, principal.actor)
     return submit(request, response, principal, idempotency_key, payload, action)

@@ -61,11 +61,12 @@ Receiver = Annotated[Principal, Depends(require_scope(Scope.AGENT, Scope.WAREHOU
 Db = Annotated[Database, Depends(get_db)]
 Action = Literal["submit", "approve", "mark-in-transit", "close"]
 
-_ACTIONS: dict[str, Callable[[Session, Outbox, str], ReturnOutcome]] = {
-    "submit": lambda s, o, i: service.submit_return_order(s, o, i),
-    "approve": service.approve_return_order,
-    "mark-in-transit": service.mark_return_in_transit,
-    "close": service.close_return_order,
+# (session, outbox, return order id, by) → what the move did
+_ACTIONS: dict[str, Callable[[Session, Outbox, str, str], ReturnOutcome]] = {
+    "submit": lambda s, o, i, by: service.submit_return_order(s, o, i, by=by),
+    "approve": lambda s, o, i, by: service.approve_return_order(s, o, i, by=by),
+    "mark-in-transit": lambda s, o, i, by: service.mark_return_in_transit(s, o, i, by=by),
+    "close": lambda s, o, i, by: service.close_return_order(s, o, i, by=by),
 }
 
 
@@ -102,6 +103,7 @@ def create_return_order(
             expected_location=payload.expected_location,
             status=status,
             refund_shipping=payload.refund_shipping,
+            by=principal.actor,
         )
         return 201, _answer(session, outcome)
 
@@ -160,7 +162,9 @@ def receive_return_order(
     outbox = request.app.state.outbox
 
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
-        outcome = service.receive(session, outbox, return_order_id, payload.lines())
+        outcome = service.receive(
+            session, outbox, return_order_id, payload.lines(), by=principal.actor
+        )
         return 200, _answer(session, outcome)
 
     body = payload.model_dump(mode="json")
@@ -194,7 +198,9 @@ def cancel_return_order(
     )
 
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
-        outcome = service.cancel_return_order(session, outbox, return_order_id, lines)
+        outcome = service.cancel_return_order(
+            session, outbox, return_order_id, lines, by=principal.actor
+        )
         return 200, _answer(session, outcome)
 
     body = payload.model_dump(mode="json")
@@ -223,7 +229,7 @@ def move_return_order(
     run = _ACTIONS[action]
 
     def operation(session: Session) -> tuple[int, dict[str, Any]]:
-        return 200, _answer(session, run(session, outbox, return_order_id))
+        return 200, _answer(session, run(session, outbox, return_order_id, principal.actor))
 
     return answer_idempotent(
         request, response, principal, idempotency_key, {}, operation, required=True
@@ -233,7 +239,10 @@ def move_return_order(
 # --- simple return ------------------------------------------------------------------------
 
 
-def _simple_return(summary_id: str, payload: SubmitReturnIn) -> ServiceAction:
+def _simple_return(summary_id: str, payload: SubmitReturnIn, by: str) -> ServiceAction:
+    """The simple return as a service action; `by` acts (in a preview too, so the
+    two answer alike)."""
+
     def action(session: Session, outbox: Outbox, preview: bool) -> dict[str, Any]:
         before = refund_baseline(session, summary_id)
         outcome = service.submit_return(
@@ -244,6 +253,7 @@ def _simple_return(summary_id: str, payload: SubmitReturnIn) -> ServiceAction:
             reason=payload.reason,
             location=payload.location,
             refund_shipping=payload.refund_shipping,
+            by=by,
         )
         return _simple_body(session, outcome, preview=preview, refunds_before=before)
 
@@ -278,11 +288,11 @@ def _simple_body(
     responses=PROBLEMS,
 )
 def preview_return(
-    summary_id: str, payload: SubmitReturnIn, request: Request, _: Agent
+    summary_id: str, payload: SubmitReturnIn, request: Request, principal: Agent
 ) -> dict[str, Any]:
     """What `submit-return` would do, changing nothing: the same action run in a rehearsal
     that is rolled back."""
-    return preview(request, _simple_return(summary_id, payload))
+    return preview(request, _simple_return(summary_id, payload, principal.actor))
 
 
 @router.post(
@@ -302,5 +312,5 @@ def submit_return(
     with restock at `location` or write-off, the return change order and its credit memo
     (refunded by ensure-refunds), returnless lines refunded without receipts, the return
     fee, and (`refund_shipping`) delivery charges of groups that came back whole."""
-    action = _simple_return(summary_id, payload)
+    action = _simple_return(summary_id, payload, principal.actor)
     return submit(request, response, principal, idempotency_key, payload, action)

@@ -84,8 +84,8 @@ class OrderSummaryChanged(EventPayload):
     lines: list[ChangeLinePayload]
     requested_by: str | None = Field(
         default=None,
-        description="Cancels and discounts: who asked (`api_key:<id>`, or `user:<email>` "
-        "from the console).",
+        description="Cancels, discounts, returns and exchanges: who asked (`api_key:<id>`, "
+        "or `user:<email>` from the console).",
     )
 
 
@@ -127,6 +127,10 @@ class OrderSummaryExchanged(EventPayload):
     new_items: list[ExchangeNewItem]
     returned_value: Amount
     new_items_total: Amount
+    requested_by: str | None = Field(
+        default=None,
+        description="Who asked: `api_key:<id>` through the API, `user:<email>` in the console.",
+    )
 
 
 class ReshipLinePayload(ItemLine):
@@ -139,6 +143,10 @@ class OrderSummaryReshipped(EventPayload):
     reason: str
     note: str | None
     items: list[ReshipLinePayload]
+    requested_by: str | None = Field(
+        default=None,
+        description="Who asked: `api_key:<id>` through the API, `user:<email>` in the console.",
+    )
 
 
 class OrderSummaryReshipRouted(EventPayload):

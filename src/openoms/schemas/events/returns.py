@@ -11,6 +11,11 @@ class ReturnOrderPayload(EventPayload):
     return_order_id: str
     order_summary_id: str
     status: str = Field(description="The return order's status after the change.")
+    by: str | None = Field(
+        default=None,
+        description="Who did it: `api_key:<id>` through the API, `user:<email>` in the "
+        "console (absent when the worker or the CLI acted).",
+    )
 
 
 class ReturnLineBrief(EventPayload):

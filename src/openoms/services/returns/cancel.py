@@ -38,13 +38,15 @@ def cancel_return_order(
     outbox: Outbox,
     return_order_id: str,
     lines: Sequence[tuple[str, int]] | None = None,
+    *,
+    by: str | None = None,
 ) -> ReturnOutcome:
     """Cancel units still expected back — `lines` (line id, units), or every unit that can
     be — giving their return_initiated back. With nothing left expected the return is
     CANCELED, or RECEIVED when some units did arrive (a return with received units is never
     canceled; its refund follows). A unit refunded already (an early refund-eligible status)
-    cannot be canceled. Emits `return_order.canceled` (units and the status after)."""
-    ret = lock_return(session, return_order_id)
+    cannot be canceled. Emits `return_order.canceled` (units, the status after and `by`)."""
+    ret = lock_return(session, return_order_id, by)
     if ret.status not in OPEN:
         check_return_transition(ret.status, S.CANCELED)  # raises, naming what is allowed
     by_id = {line.id: line for line in ret.lines}

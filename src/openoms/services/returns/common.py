@@ -48,12 +48,14 @@ class ReturnOutcome:
 @dataclass(slots=True)
 class LockedReturn:
     """A locked return order with its summary, lines (in the order's item order) and the
-    lines' items."""
+    lines' items, and who acts on it (`by`: `api_key:<id>`, `user:<email>`; None for the
+    worker and the CLI)."""
 
     summary: m.OrderSummary
     order: m.ReturnOrder
     lines: list[m.ReturnOrderLineItem]
     items: dict[str, m.OrderItemSummary]
+    by: str | None = None
 
     @property
     def status(self) -> ReturnOrderStatus:
@@ -67,8 +69,9 @@ class LockedReturn:
         return ReturnOutcome(self.order.id, self.summary.id, messages=messages)
 
 
-def lock_return(session: Session, return_order_id: str) -> LockedReturn:
-    """The return order with its summary locked first, then its own row and lines."""
+def lock_return(session: Session, return_order_id: str, by: str | None = None) -> LockedReturn:
+    """The return order with its summary locked first, then its own row and lines; `by`
+    acts on it."""
     found = returns_repo.get_return_order(session, return_order_id)
     if found is None:
         raise ReturnOrderNotFound(f"return order '{return_order_id}' does not exist")
@@ -77,7 +80,7 @@ def lock_return(session: Session, return_order_id: str) -> LockedReturn:
     lines = returns_repo.return_lines(session, order.id)
     items = {i.id: i for i in repo.summary_items(session, summary.id)}
     lines.sort(key=lambda line: items[line.order_item_summary_id].position)  # the order's order
-    return LockedReturn(summary, order, lines, items)
+    return LockedReturn(summary, order, lines, items, by)
 
 
 def counters(line: m.ReturnOrderLineItem) -> ReturnLine:
@@ -98,13 +101,16 @@ def set_status(ret: LockedReturn, status: ReturnOrderStatus, now: datetime) -> N
 def record_event(
     session: Session, outbox: Outbox, ret: LockedReturn, verb: str, **extra: Any
 ) -> None:
-    """`return_order.<verb>` with the return's id, summary, status and `extra`."""
+    """`return_order.<verb>` with the return's id, summary, status, `extra` and who acted
+    (`by`, when someone did)."""
     payload = {
         "return_order_id": ret.order.id,
         "order_summary_id": ret.summary.id,
         "status": ret.order.status,
         **extra,
     }
+    if ret.by is not None:
+        payload["by"] = ret.by
     session.flush()
     outbox.record(
         session,

@@ -90,6 +90,7 @@ def create_return_order(
     returnless: bool = True,
     refund_shipping: bool = False,
     now: datetime | None = None,
+    by: str | None = None,
 ) -> ReturnOutcome:
     """A new return order (RMA) for `lines` of the order summary, DRAFT or SUBMITTED.
 
@@ -100,7 +101,8 @@ def create_return_order(
     channel's returnless threshold (unless `returnless` is False); DRAFT holds nothing.
     Nothing else is refunded here. `refund_shipping`: when the RMA is credited, also refund
     the delivery charge of each group left with nothing kept or to ship. Emits
-    `return_order.created` (and `.submitted`)."""
+    `return_order.created` (and `.submitted`), each saying `by` whom (`api_key:<id>`,
+    `user:<email>`) when someone acted."""
     if status not in (S.DRAFT, S.SUBMITTED):
         raise ValidationFailed(f"a return order is created DRAFT or SUBMITTED, not {status}")
     now = now or utcnow()
@@ -113,6 +115,7 @@ def create_return_order(
         expected_location=expected_location,
         refund_shipping=refund_shipping,
         now=now,
+        by=by,
     )
     if status is S.DRAFT:
         return ret.nothing()
@@ -130,6 +133,7 @@ def new_draft(
     expected_location: str | None,
     refund_shipping: bool,
     now: datetime,
+    by: str | None = None,
 ) -> LockedReturn:
     """The RMA and its lines, checked and stored as a DRAFT (`return_order.created`)."""
     summary = locked_summary(session, order_summary_id)
@@ -163,17 +167,22 @@ def new_draft(
     session.add(order)
     session.add_all(rows)
     session.flush()
-    ret = LockedReturn(summary, order, rows, items)
+    ret = LockedReturn(summary, order, rows, items, by)
     record_event(session, outbox, ret, "created", lines=[_line_brief(line) for line in rows])
     return ret
 
 
 def submit_return_order(
-    session: Session, outbox: Outbox, return_order_id: str, *, returnless: bool = True
+    session: Session,
+    outbox: Outbox,
+    return_order_id: str,
+    *,
+    returnless: bool = True,
+    by: str | None = None,
 ) -> ReturnOutcome:
     """DRAFT → SUBMITTED: the units are held (return_initiated) and returnless lines
     refunded, as at creation."""
-    ret = lock_return(session, return_order_id)
+    ret = lock_return(session, return_order_id, by)
     outcome = submit(session, outbox, ret, returnless=returnless, now=utcnow())
     return refund_shipping_if_asked(session, outbox, ret, outcome)
 

@@ -25,22 +25,28 @@ from openoms.services.returns.refunds import credit_due, refund_shipping_if_aske
 S = ReturnOrderStatus
 
 
-def approve_return_order(session: Session, outbox: Outbox, return_order_id: str) -> ReturnOutcome:
+def approve_return_order(
+    session: Session, outbox: Outbox, return_order_id: str, *, by: str | None = None
+) -> ReturnOutcome:
     """SUBMITTED → APPROVED (`return_order.approved`); refunds if that is the channel's
     refund-eligible status."""
-    return _step(session, outbox, return_order_id, S.APPROVED)
+    return _step(session, outbox, return_order_id, S.APPROVED, by)
 
 
-def mark_return_in_transit(session: Session, outbox: Outbox, return_order_id: str) -> ReturnOutcome:
+def mark_return_in_transit(
+    session: Session, outbox: Outbox, return_order_id: str, *, by: str | None = None
+) -> ReturnOutcome:
     """APPROVED → IN_TRANSIT (`return_order.marked_in_transit`); refunds the expected units
     if that is the refund-eligible status."""
-    return _step(session, outbox, return_order_id, S.IN_TRANSIT)
+    return _step(session, outbox, return_order_id, S.IN_TRANSIT, by)
 
 
-def close_return_order(session: Session, outbox: Outbox, return_order_id: str) -> ReturnOutcome:
+def close_return_order(
+    session: Session, outbox: Outbox, return_order_id: str, *, by: str | None = None
+) -> ReturnOutcome:
     """RECEIVED → CLOSED (`return_order.closed`); refunds if CLOSED is the refund-eligible
     status."""
-    return _step(session, outbox, return_order_id, S.CLOSED)
+    return _step(session, outbox, return_order_id, S.CLOSED, by)
 
 
 def receive(
@@ -50,14 +56,16 @@ def receive(
     lines: Sequence[ReceiptRequest],
     *,
     now: datetime | None = None,
+    by: str | None = None,
 ) -> ReturnOutcome:
     """Record units that arrived: `lines` (line id, quantity, condition, disposition,
     location ref?). Restocked units go on hand at the receiving location (default: the
     return's expected location; its record is made if it has none), damaged or discarded
     ones are written off. The return must be APPROVED or IN_TRANSIT; it is RECEIVED once
     nothing is expected any more, else IN_TRANSIT. Refunds follow the refund-eligible status.
-    Emits `return_order.received` (and `inventory.restocked`). See `receive_units`."""
-    ret = lock_return(session, return_order_id)
+    Emits `return_order.received` (and `inventory.restocked`), saying `by` whom. See
+    `receive_units`."""
+    ret = lock_return(session, return_order_id, by)
     outcome = receive_units(session, outbox, ret, lines, now or utcnow())
     return refund_shipping_if_asked(session, outbox, ret, outcome)
 
@@ -72,9 +80,13 @@ _MOVED = {
 
 
 def _step(
-    session: Session, outbox: Outbox, return_order_id: str, target: ReturnOrderStatus
+    session: Session,
+    outbox: Outbox,
+    return_order_id: str,
+    target: ReturnOrderStatus,
+    by: str | None,
 ) -> ReturnOutcome:
-    ret = lock_return(session, return_order_id)
+    ret = lock_return(session, return_order_id, by)
     return refund_shipping_if_asked(session, outbox, ret, move(session, outbox, ret, target))
 
 

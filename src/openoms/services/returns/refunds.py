@@ -114,7 +114,7 @@ def _record_return(
     changes = [
         return_line(item_money(items[item_id], billed), n) for item_id, n in sorted(merged.items())
     ]
-    recorded = _record(session, outbox, summary, ChangeKind.RETURN, reason, changes)
+    recorded = _record(session, outbox, ret, ChangeKind.RETURN, reason, changes)
     if recorded.credit_memo_id is not None:
         memo = session.get(m.CreditMemo, recorded.credit_memo_id)
         assert memo is not None  # made just now
@@ -125,14 +125,15 @@ def _record_return(
 def _record(
     session: Session,
     outbox: Outbox,
-    summary: m.OrderSummary,
+    ret: LockedReturn,
     kind: ChangeKind,
     reason: str,
     changes: Sequence[LineChange],
 ) -> RecordedChange:
+    """The change order, requested by whoever acts on the return."""
     change = ChangeOrder(kind, reason, tuple(c.change for c in changes))
     credit = [c.credit for c in changes if c.credit is not None]
-    return record_change(session, outbox, summary, change, credit=credit)
+    return record_change(session, outbox, ret.summary, change, credit=credit, requested_by=ret.by)
 
 
 # --- returnless refunds -----------------------------------------------------------------------
@@ -286,7 +287,7 @@ def _refund_shipping(session: Session, outbox: Outbox, ret: LockedReturn) -> Ret
     if not changes:
         return ret.nothing(*messages)
     reason = f"shipping refunded with return {ret.order.id}"
-    recorded = _record(session, outbox, ret.summary, ChangeKind.CANCEL, reason, changes)
+    recorded = _record(session, outbox, ret, ChangeKind.CANCEL, reason, changes)
     credited = money_format(ret.summary.currency)(recorded.credited)
     messages.append(f"delivery charge refunded: {credited}")
     return ReturnOutcome(ret.order.id, ret.summary.id, (recorded,), tuple(messages))

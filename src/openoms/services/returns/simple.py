@@ -39,12 +39,14 @@ def submit_return(
     reason: str | None = None,
     location: str | None = None,
     refund_shipping: bool = False,
+    by: str | None = None,
 ) -> ReturnOutcome:
     """A return of units already back (in store, at the desk): one RMA made SUBMITTED,
     APPROVED and RECEIVED in one call, with receipts at `location` (a ref; needed to
     restock) or written off, the change order and credit memo, returnless lines refunded
     without receipts, the return fee, and (`refund_shipping`) the delivery charges of groups
-    that came back whole. Preview it by running it in `Database.rehearsal()`."""
+    that came back whole. Its events say `by` whom, when someone acted. Preview it by running
+    it in `Database.rehearsal()`."""
     now = utcnow()
     requests = [ReturnLineRequest(r.order_item_summary_id, r.quantity, r.reason) for r in lines]
     ret = new_draft(
@@ -56,6 +58,7 @@ def submit_return(
         expected_location=location,
         refund_shipping=refund_shipping,
         now=now,
+        by=by,
     )
     outcome = submit(session, outbox, ret, returnless=True, now=now)
     if ret.status is S.SUBMITTED:

@@ -84,6 +84,7 @@ class SubmittedExchange:
     returned_value: int
     new_items_total: int
     messages: tuple[str, ...] = ()
+    requested_by: str | None = None  # who asked: `api_key:<id>`, `user:<email>`
 
 
 # --- the action ---------------------------------------------------------------------------
@@ -98,6 +99,7 @@ def submit_exchange(
     *,
     reason: str | None = None,
     expected_location: str | None = None,
+    requested_by: str | None = None,
 ) -> SubmittedExchange:
     """Exchange `returns` for `new_items` (see the module docstring). Raises before writing
     anything it keeps: the return's refusals (return_exceeds_available, …, naming
@@ -119,11 +121,12 @@ def submit_exchange(
         returns,
         reason=reason or "exchange",
         expected_location=expected_location,
+        by=requested_by,
     )
     rows = _insert_items(session, summary.id, items, placed)
     change = _add_change(reason or f"exchange for return {outcome.return_order_id}", rows, placed)
     _totals_after(summary, change).check(summary.currency)
-    added = record_change(session, outbox, summary, change)
+    added = record_change(session, outbox, summary, change, requested_by=requested_by)
     order = session.get(m.ReturnOrder, outcome.return_order_id)
     assert order is not None  # made above
     order.exchange_change_order_id = added.change_order_id
@@ -141,6 +144,7 @@ def submit_exchange(
         returned_value=returned_value,
         new_items_total=change.total,
         messages=outcome.messages,
+        requested_by=requested_by,
     )
     outbox.record(session, [_exchanged_event(summary, exchange)])
     return exchange
@@ -280,6 +284,7 @@ def _exchanged_event(summary: m.OrderSummary, exchange: SubmittedExchange) -> Do
             ],
             "returned_value": format_minor(exchange.returned_value, money),
             "new_items_total": format_minor(exchange.new_items_total, money),
+            **({"requested_by": exchange.requested_by} if exchange.requested_by else {}),
         },
         summary.id,
     )

@@ -101,6 +101,7 @@ class SubmittedReship:
     reason: ReshipReason
     note: str | None
     lines: tuple[ReshipLine, ...]
+    requested_by: str | None = None  # who asked: `api_key:<id>`, `user:<email>`
 
 
 # --- the action ---------------------------------------------------------------------------
@@ -114,6 +115,7 @@ def submit_reship(
     *,
     reason: ReshipReason,
     note: str | None = None,
+    requested_by: str | None = None,
 ) -> SubmittedReship:
     """Reship `requests` (see the module docstring). Raises before writing anything: an item
     not on the order (OrderItemSummaryUnknown), a quantity below one (QuantityInvalid), a
@@ -144,7 +146,9 @@ def submit_reship(
         lines.append(ReshipLine(item.id, item.sku, item.delivery_group_summary_id, units, why))
     session.flush()
     refresh_summary_status(session, outbox, summary.id)
-    submitted = SubmittedReship(reship_id, summary.id, reason, note, tuple(lines))
+    submitted = SubmittedReship(
+        reship_id, summary.id, reason, note, tuple(lines), requested_by=requested_by
+    )
     for group_id, group_lines in _by_group(lines).items():
         enqueue(
             session,
@@ -237,6 +241,7 @@ def _reshipped_event(reship: SubmittedReship) -> DomainEvent:
             "reason": reship.reason.value,
             "note": reship.note,
             "items": [reship_line_out(ln) for ln in reship.lines],
+            **({"requested_by": reship.requested_by} if reship.requested_by else {}),
         },
         reship.order_summary_id,
     )

@@ -1,5 +1,6 @@
 """The order search the console's Orders page answers with: summaries newest first, each
-with its payment and refund standing (the API's list is the same query, `summary_brief`)."""
+with its payment and refund standing and its active holds (the API's list is the same query,
+`summary_brief`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.repositories.orders import SummaryFilter, list_summaries
-from openoms.adapters.db.repositories.views import payment_totals
+from openoms.adapters.db.repositories.views import active_hold_counts, payment_totals
 from openoms.domain.money import format_minor
 from openoms.services.views.order_summary import summary_brief
 
@@ -28,6 +29,7 @@ class OrderSearch:
     channel: str | None = None
     ordered_from: datetime | None = None
     ordered_to: datetime | None = None
+    on_hold: bool = False  # only orders with a hold not released yet
 
 
 def search_orders(
@@ -35,7 +37,8 @@ def search_orders(
 ) -> list[dict[str, Any]]:
     """Up to `limit` summaries newest first after `after_id` (keyset: ask for one more than
     a page to know whether another follows). Each is `summary_brief` plus `payment`:
-    authorized, captured and refunded over its payment methods and a `status` sentence."""
+    authorized, captured and refunded over its payment methods and a `status` sentence, and
+    `active_holds`: how many holds not released yet (one query per page for each)."""
     where = SummaryFilter(
         status=search.status,
         channel=search.channel,
@@ -44,9 +47,12 @@ def search_orders(
         ordered_from=search.ordered_from,
         ordered_to=search.ordered_to,
         customer_name=search.name.strip() if search.name else None,
+        on_hold=search.on_hold,
     )
     summaries = list_summaries(session, where, after_id=after_id, limit=limit)
-    totals = payment_totals(session, [s.id for s in summaries])
+    ids = [s.id for s in summaries]
+    totals = payment_totals(session, ids)
+    holds = active_hold_counts(session, ids)
     rows = []
     for summary in summaries:
         authorized, captured, refunded = totals.get(summary.id, (0, 0, 0))
@@ -60,6 +66,7 @@ def search_orders(
                     "refunded": format_minor(refunded, money),
                     "status": payment_status(authorized, captured, refunded, summary.grand_total),
                 },
+                "active_holds": holds.get(summary.id, 0),
             }
         )
     return rows

@@ -68,6 +68,7 @@ class SummaryFilter:
     ordered_from: datetime | None = None
     ordered_to: datetime | None = None
     customer_name: str | None = None  # a case-insensitive part of the name
+    on_hold: bool = False  # only orders with a hold not released yet
 
 
 def list_summaries(
@@ -107,6 +108,10 @@ def list_summaries(
         query = query.where(m.OrderSummary.ordered_at >= where.ordered_from)
     if where.ordered_to:
         query = query.where(m.OrderSummary.ordered_at < where.ordered_to)
+    if where.on_hold:
+        hold = m.OrderSummaryHold
+        held = select(hold.order_summary_id).where(hold.released_at.is_(None))
+        query = query.where(m.OrderSummary.id.in_(held))
     if after_id:
         query = query.where(m.OrderSummary.id < after_id)
     return list(session.scalars(query))

@@ -95,3 +95,17 @@ def payment_totals(session: Session, summary_ids: Sequence[str]) -> dict[str, tu
         .group_by(ps.order_summary_id)
     ).all()
     return {row[0]: (int(row[1] or 0), int(row[2] or 0), int(row[3] or 0)) for row in rows}
+
+
+def active_hold_counts(session: Session, summary_ids: Sequence[str]) -> dict[str, int]:
+    """How many holds not released yet each order summary has (held ones only), in one
+    query for a page of summaries."""
+    if not summary_ids:
+        return {}
+    hold = m.OrderSummaryHold
+    rows = session.execute(
+        select(hold.order_summary_id, func.count())
+        .where(hold.order_summary_id.in_(summary_ids), hold.released_at.is_(None))
+        .group_by(hold.order_summary_id)
+    ).all()
+    return {row[0]: int(row[1]) for row in rows}
