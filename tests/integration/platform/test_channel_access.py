@@ -176,6 +176,13 @@ WEBHOOK_API = {
 # A platform's webhook receiver: authenticated by the delivery's HMAC with the channel's
 # secret, not by a key, and it answers no order data (tests/integration/channels).
 CHANNEL_ADAPTER_API = {("POST", "/api/v1/channels/{ref}/adapters/shopify/webhooks")}
+# Routing runs belong to one channel: a bound key starts runs of its channels only (403),
+# and lists and reads only theirs (an empty list, 404): tests/integration/routing/test_routing_runs.py.
+ROUTING_RUN_API = {
+    ("POST", "/api/v1/routing/runs"),
+    ("GET", "/api/v1/routing/runs"),
+    ("GET", "/api/v1/routing/runs/{run_id}"),
+}
 
 ROUTE_PARAMS = {
     "summary_id": "summary",
@@ -243,6 +250,7 @@ def test_every_route_is_classified(api: Api) -> None:
         | FLOW_API
         | WEBHOOK_API
         | CHANNEL_ADAPTER_API
+        | ROUTING_RUN_API
     )
 
 
