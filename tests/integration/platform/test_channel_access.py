@@ -177,7 +177,8 @@ WEBHOOK_API = {
 # secret, not by a key, and it answers no order data (tests/integration/channels).
 CHANNEL_ADAPTER_API = {("POST", "/api/v1/channels/{ref}/adapters/shopify/webhooks")}
 # Routing runs belong to one channel: a bound key starts runs of its channels only (403),
-# and lists and reads only theirs (an empty list, 404): tests/integration/routing/test_routing_runs.py.
+# and lists and reads only theirs (an empty list, 404):
+# tests/integration/routing/test_routing_runs.py.
 ROUTING_RUN_API = {
     ("POST", "/api/v1/routing/runs"),
     ("GET", "/api/v1/routing/runs"),
