@@ -8,12 +8,16 @@ of its page in test-artifacts/ (tests/e2e/conftest.py records the outcome)."""
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.e2e.common import OPENOMS, cli_env
+from tests.e2e.servers import Server
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -65,3 +69,23 @@ def sign_in(page: Page, email: str) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+
+
+def create_users(server: Server, *users: tuple[str, ...]) -> None:
+    """Console users with PASSWORD, as an admin makes them (`openoms users create EMAIL
+    --role ROLE [options] --password-stdin`), all at once: (email, role, *options) each."""
+    running = [
+        subprocess.Popen(
+            [str(OPENOMS), "users", "create", email, "--role", role, *options, "--password-stdin"],
+            env=cli_env(server.database_url),
+            cwd=server.stdout_path.parent,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for email, role, *options in users
+    ]
+    for process in running:
+        _, err = process.communicate(PASSWORD + "\n", timeout=120)
+        assert process.returncode == 0, err

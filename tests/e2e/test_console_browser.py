@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.browser import PASSWORD, chromium, page_for, sign_in
+from tests.e2e.browser import chromium, create_users, page_for, sign_in
 from tests.e2e.common import OPENOMS, cli_env
 from tests.e2e.servers import (
     ADMIN_KEY,
@@ -36,21 +36,6 @@ class Console:
     server: Server
     browser: Browser
     order: dict[str, Any]
-
-
-def create_user(server: Server, email: str, role: str, *options: str) -> None:
-    """As an admin does it: `openoms users create … --password-stdin`."""
-    result = subprocess.run(
-        [str(OPENOMS), "users", "create", email, "--role", role, *options, "--password-stdin"],
-        env=cli_env(server.database_url),
-        cwd=server.stdout_path.parent,
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +62,11 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
                 lambda body: bool(body["fulfillment_orders"]),
                 "routing of the §12 order",
             )
-        create_user(server, "agent@example.com", "agent", "--name", "Agnes Agent")
-        create_user(server, "wh@example.com", "warehouse", "--location", "WH-LDN")
+        create_users(
+            server,
+            ("agent@example.com", "agent", "--name", "Agnes Agent"),
+            ("wh@example.com", "warehouse", "--location", "WH-LDN"),
+        )
         yield Console(server, browser, order)
 
 

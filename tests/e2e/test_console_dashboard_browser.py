@@ -6,7 +6,6 @@ secret the page shows once and which works at once, then revokes it."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,8 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.browser import chromium, page_for
-from tests.e2e.common import OPENOMS, cli_env
+from tests.e2e.browser import PASSWORD, chromium, create_users, page_for
 from tests.e2e.servers import (
     ADMIN_KEY,
     Server,
@@ -27,7 +25,6 @@ from tests.e2e.servers import (
 from tests.payloads import order_payload
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "a long browser password"
 EMAIL = "admin@example.com"
 
 
@@ -61,17 +58,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
                 lambda body: bool(body["fulfillment_orders"]),
                 "routing of the §12 order",
             )
-        result = subprocess.run(
-            [str(OPENOMS), "users", "create", EMAIL, "--role", "admin", "--password-stdin"],
-            env=cli_env(server.database_url),
-            cwd=server.stdout_path.parent,
-            input=PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
+        create_users(server, (EMAIL, "admin"))
         yield Console(server, browser, order)
 
 

@@ -6,7 +6,6 @@ returned, money refunded — the page agreeing with the API's order summary at t
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,8 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.browser import PASSWORD, chromium, page_for, sign_in
-from tests.e2e.common import OPENOMS, cli_env
+from tests.e2e.browser import chromium, create_users, page_for, sign_in
 from tests.e2e.servers import (
     ADMIN_KEY,
     Server,
@@ -58,25 +56,6 @@ class Shop:
             return unchanged and ready(body)
 
         return eventually(read, quiet, f"the worker finishing with the {which} order")
-
-
-def create_users(server: Server, *users: tuple[str, ...]) -> None:
-    """As an admin does it (`openoms users create … --password-stdin`), all at once."""
-    running = [
-        subprocess.Popen(
-            [str(OPENOMS), "users", "create", email, "--role", role, *options, "--password-stdin"],
-            env=cli_env(server.database_url),
-            cwd=server.stdout_path.parent,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for email, role, *options in users
-    ]
-    for process in running:
-        _, err = process.communicate(PASSWORD + "\n", timeout=120)
-        assert process.returncode == 0, err
 
 
 def capture(server: Server) -> dict[str, Any]:
