@@ -278,17 +278,25 @@ _CLAIM_STATUS = 102  # never an answer: marks a key claimed by `run_claimed`, no
 def run_claimed(
     db: Database,
     principal: Principal,
-    key: str,
+    key: str | None,
     request: Request,
     body: Any,
     act: Callable[[], tuple[int, dict[str, Any]]],
+    *,
+    required: bool = True,
 ) -> IdempotentResult:
-    """For an action that calls outside systems and so holds no transaction while it runs
-    (ensure-funds, ensure-refunds): claim the key, run `act() -> (status, body)`, store its
-    answer. A retry replays that answer. A request finding the key claimed but not answered
-    (a concurrent duplicate, or a crash between the two) runs `act` too: it must be safe to
-    repeat, as those actions are (they only do what is still owed). When `act` raises, the
-    claim is dropped, as `run_idempotent` stores nothing for a failed operation."""
+    """For an action that calls outside systems or runs many transactions, and so holds no
+    transaction while it runs (ensure-funds, ensure-refunds, a routing run): claim the key,
+    run `act() -> (status, body)`, store its answer. A retry replays that answer. A request
+    finding the key claimed but not answered (a concurrent duplicate, or a crash between
+    the two) runs `act` too: it must be safe to repeat, as those actions are (they only do
+    what is still owed). When `act` raises, the claim is dropped, as `run_idempotent`
+    stores nothing for a failed operation. Without a key (allowed unless `required`) `act`
+    just runs."""
+    key = check_key(key, required=required)
+    if key is None:
+        status, answer = act()
+        return IdempotentResult(status, _json_ready(answer), replayed=False)
     claimed = run_idempotent(
         db,
         principal,

@@ -10,7 +10,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
@@ -230,6 +230,45 @@ def test_the_api_runs_reads_and_lists_runs(api: Api) -> None:
     assert got.json()["id"] == body["id"]
     listed = api.client.get("/api/v1/routing/runs", headers=agent).json()["runs"]
     assert [r["id"] for r in listed] == [body["id"]]
+
+
+def test_a_retried_run_with_its_idempotency_key_replays_and_moves_nothing_again(
+    api: Api,
+) -> None:
+    a, b = world(api.db)
+    keyed = {**api.headers("agent"), "Idempotency-Key": "run-1"}
+    applied = {"channel": "web-uk", "scope": "unreleased", "dry_run": False}
+
+    first = api.client.post("/api/v1/routing/runs", json=applied, headers=keyed)
+    after_first = placements(api.db)
+    again = api.client.post("/api/v1/routing/runs", json=applied, headers=keyed)
+
+    assert first.status_code == again.status_code == 201, first.text
+    assert "Idempotent-Replayed" not in first.headers
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert after_first == placements(api.db) == {
+        a: {("WH-MAN", "X", "ALLOCATED")},
+        b: {("WH-LDN", "X", "ALLOCATED"), ("WH-LDN", "Y", "ALLOCATED")},
+    }
+    with api.db.reading() as session:
+        assert session.scalar(select(func.count()).select_from(m.RoutingRun)) == 1
+    assert_problem(
+        api.client.post(
+            "/api/v1/routing/runs", json={**applied, "dry_run": True}, headers=keyed
+        ),
+        409,
+        "idempotency_key_reused",
+    )
+    assert_problem(
+        api.client.post(
+            "/api/v1/routing/runs",
+            json=applied,
+            headers={**keyed, "Idempotency-Key": " "},
+        ),
+        400,
+        "idempotency_key_invalid",
+    )
 
 
 def test_bad_input_and_other_channels_are_refused(api: Api) -> None:

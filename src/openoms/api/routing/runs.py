@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from openoms.adapters.db.session import Database
 from openoms.api.deps import get_db
 from openoms.api.errors import PROBLEM_JSON
+from openoms.api.idempotency import IdempotencyKey, respond, run_claimed
 from openoms.api.service_actions import Agent
 from openoms.schemas.routing_runs import RoutingRunIn, RoutingRunList, RoutingRunOut
 from openoms.services.routing import (
@@ -31,10 +32,11 @@ router = APIRouter(prefix="/api/v1/routing/runs", tags=["routing"])
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"description": text, "content": {PROBLEM_JSON: {}}}
     for status, text in {
-        400: "An unknown channel (`channel_unknown`).",
+        400: "An unknown channel (`channel_unknown`), or an unusable `Idempotency-Key`.",
         401: "No valid API key.",
         403: "The key lacks the agent scope, or is bound to other channels.",
         404: "Unknown run (`routing_run_not_found`).",
+        409: "The `Idempotency-Key` was used for another request (`idempotency_key_reused`).",
         422: "The payload does not match the schema.",
     }.items()
 }
@@ -44,31 +46,44 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 def start_run(
     payload: RoutingRunIn,
     request: Request,
+    response: Response,
     principal: Agent,
     db: Annotated[Database, Depends(get_db)],
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Plan the channel's groups together: fewest shipments, then least shipping cost,
     within the channel's max splits, no group's promise made worse. A dry run (the default)
     records the plan and its savings and changes nothing else; `dry_run: false` then moves
     each group whose plan differs, in its own transaction, skipping any that changed
-    meanwhile. Answers the run with each group's outcome."""
+    meanwhile. Answers the run with each group's outcome.
+
+    With an `Idempotency-Key`, a retry replays the first run's answer and starts no second
+    run. A retry that finds the first still running, or cut short by a crash, starts a
+    run: that is safe, as a run moves only groups whose plan still improves them."""
     principal.check_channel(payload.channel)
-    run_id = run_routing(
-        db,
-        request.app.state.outbox,
-        RunRequest(
-            channel=payload.channel,
-            scope=RunScope(payload.scope),
-            dry_run=payload.dry_run,
-            trigger="api",
-            requested_by=principal.actor,
-            time_budget_ms=payload.time_budget_ms,
-        ),
-        datetime.now(UTC),
-    )
-    with db.reading() as session:
-        run, groups = get_run(session, run_id)
-        return run_view(run, groups)
+
+    def act() -> tuple[int, dict[str, Any]]:
+        run_id = run_routing(
+            db,
+            request.app.state.outbox,
+            RunRequest(
+                channel=payload.channel,
+                scope=RunScope(payload.scope),
+                dry_run=payload.dry_run,
+                trigger="api",
+                requested_by=principal.actor,
+                time_budget_ms=payload.time_budget_ms,
+            ),
+            datetime.now(UTC),
+        )
+        with db.reading() as session:
+            run, groups = get_run(session, run_id)
+            view = RoutingRunOut.model_validate(run_view(run, groups))
+            return 201, view.model_dump(mode="json")
+
+    body = payload.model_dump(mode="json")
+    result = run_claimed(db, principal, idempotency_key, request, body, act, required=False)
+    return respond(response, result)
 
 
 @router.get("", response_model=RoutingRunList, responses=PROBLEMS)
