@@ -247,16 +247,18 @@ def test_a_retried_run_with_its_idempotency_key_replays_and_moves_nothing_again(
     assert "Idempotent-Replayed" not in first.headers
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json() == first.json()
-    assert after_first == placements(api.db) == {
-        a: {("WH-MAN", "X", "ALLOCATED")},
-        b: {("WH-LDN", "X", "ALLOCATED"), ("WH-LDN", "Y", "ALLOCATED")},
-    }
+    assert (
+        after_first
+        == placements(api.db)
+        == {
+            a: {("WH-MAN", "X", "ALLOCATED")},
+            b: {("WH-LDN", "X", "ALLOCATED"), ("WH-LDN", "Y", "ALLOCATED")},
+        }
+    )
     with api.db.reading() as session:
         assert session.scalar(select(func.count()).select_from(m.RoutingRun)) == 1
     assert_problem(
-        api.client.post(
-            "/api/v1/routing/runs", json={**applied, "dry_run": True}, headers=keyed
-        ),
+        api.client.post("/api/v1/routing/runs", json={**applied, "dry_run": True}, headers=keyed),
         409,
         "idempotency_key_reused",
     )
