@@ -10,10 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from openoms.adapters.db.session import Database
-from openoms.console.auth import ORDER_DESK, Visitor, console_db, require_role
+from openoms.console.auth import ORDER_DESK, Visitor, require_role
 from openoms.console.charts import BarChart, bar_chart
 from openoms.console.paging import SearchInvalid
+from openoms.console.params import Db, Text
 from openoms.console.render import page
 from openoms.domain.errors import DomainError
 from openoms.domain.money import format_minor
@@ -21,14 +21,13 @@ from openoms.services.views import Dashboard, DashboardQuery, dashboard_channels
 
 router = APIRouter(prefix="/console")
 DEFAULT_DAYS = 30
-Text = Annotated[str, Query(max_length=200)]
 
 
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
 def dashboard_page(
     request: Request,
     visitor: Annotated[Visitor, Depends(require_role(*ORDER_DESK))],
-    db: Annotated[Database, Depends(console_db)],
+    db: Db,
     channel: Text = "",
     first: Annotated[str, Query(alias="from", max_length=40)] = "",
     last: Annotated[str, Query(alias="to", max_length=40)] = "",

@@ -24,11 +24,11 @@ from openoms.adapters.outbox import Outbox
 from openoms.console.auth import (
     ORDER_DESK,
     Visitor,
-    console_db,
     require_action,
     require_role,
 )
 from openoms.console.paging import PAGE_SIZE, SearchInvalid, decode_cursor, encode_cursor
+from openoms.console.params import Db, Text
 from openoms.console.render import page, with_query
 from openoms.domain.errors import DomainError, ValidationFailed
 from openoms.domain.fulfillment import (
@@ -53,8 +53,6 @@ router = APIRouter(prefix="/console")
 EXCEPTION_DESK = ORDER_DESK
 Desk = Annotated[Visitor, Depends(require_role(*EXCEPTION_DESK))]
 Actor = Annotated[Visitor, Depends(require_action(*EXCEPTION_DESK))]
-Db = Annotated[Database, Depends(console_db)]
-Text = Annotated[str, Query(max_length=200)]
 Kept = Annotated[str, Form(max_length=200)]
 
 OPEN = "open"  # the status filter's default: NEW, TRIAGED and PAUSED

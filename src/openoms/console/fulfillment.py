@@ -18,10 +18,10 @@ from openoms.console.auth import (
     PageForbidden,
     PageNotFound,
     Visitor,
-    console_db,
     require_role,
 )
 from openoms.console.paging import PAGE_SIZE, SearchInvalid, decode_cursor, encode_cursor
+from openoms.console.params import Db, Text
 from openoms.console.render import page
 from openoms.domain.errors import NotFound
 from openoms.domain.fulfillment import FULFILLMENT_ORDER_TRANSITIONS, FulfillmentOrderStatus
@@ -35,7 +35,6 @@ from openoms.services.fulfillment import (
 from openoms.services.inventory import list_locations
 
 router = APIRouter(prefix="/console")
-Text = Annotated[str, Query(max_length=200)]
 
 
 @dataclass
@@ -51,7 +50,7 @@ class Queue:
 def fulfillment_orders(
     request: Request,
     visitor: Annotated[Visitor, Depends(require_role(*WAREHOUSE))],
-    db: Annotated[Database, Depends(console_db)],
+    db: Db,
     location: Text = "",
     status: Text = "",
     cursor: Text = "",

@@ -15,9 +15,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from openoms.adapters.db.session import Database
-from openoms.console.auth import ANYONE, ORDER_DESK, Visitor, console_db, require_role
+from openoms.console.auth import ANYONE, ORDER_DESK, Visitor, require_role
 from openoms.console.paging import PAGE_SIZE, SearchInvalid, decode_cursor, encode_cursor
+from openoms.console.params import Db, Text
 from openoms.console.render import page
 from openoms.services.access import ConsoleIdentity
 from openoms.services.inventory import list_groups, list_locations
@@ -32,9 +32,9 @@ SKU_PREFIX = "sku:"
 def inventory(
     request: Request,
     visitor: Annotated[Visitor, Depends(require_role(*ANYONE))],
-    db: Annotated[Database, Depends(console_db)],
+    db: Db,
     sku: Annotated[str, Query(max_length=100)] = "",
-    cursor: Annotated[str, Query(max_length=200)] = "",
+    cursor: Text = "",
     limit: Annotated[int, Query(ge=1, le=200)] = PAGE_SIZE,
 ) -> HTMLResponse:
     """`sku`'s availability and reservations (the reservation lines holding it now, `limit`

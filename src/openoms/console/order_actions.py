@@ -28,8 +28,9 @@ from starlette.datastructures import FormData
 
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
-from openoms.console.auth import ORDER_ACTIONS, Visitor, console_db, require_action
+from openoms.console.auth import ORDER_ACTIONS, Visitor, require_action
 from openoms.console.orders import order_page
+from openoms.console.params import Db
 from openoms.console.render import page
 from openoms.domain.errors import Conflict, DomainError, ValidationFailed
 from openoms.services.orders import place_hold, release_hold
@@ -38,7 +39,6 @@ from openoms.services.views import action_result, order_summary_view, refund_bas
 
 router = APIRouter(prefix="/console")
 Actor = Annotated[Visitor, Depends(require_action(*ORDER_ACTIONS))]
-Db = Annotated[Database, Depends(console_db)]
 SummaryId = Annotated[str, Path(max_length=60)]
 Reason = Annotated[str, Form(max_length=500)]
 QUANTITY = "quantity."  # a cancel form's field per line: quantity.<order item summary id>

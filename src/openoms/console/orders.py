@@ -15,7 +15,6 @@ from openoms.console.auth import (
     ORDER_DESK,
     PageNotFound,
     Visitor,
-    console_db,
     require_role,
 )
 from openoms.console.paging import (
@@ -25,6 +24,7 @@ from openoms.console.paging import (
     decode_cursor,
     encode_cursor,
 )
+from openoms.console.params import Db, Done, Text
 from openoms.console.render import page
 from openoms.console.timeline import timeline
 from openoms.domain.errors import OrderSummaryNotFound
@@ -35,7 +35,6 @@ from openoms.services.views import OrderSearch, order_summary_view, search_order
 
 router = APIRouter(prefix="/console")
 OrderDesk = Annotated[Visitor, Depends(require_role(*ORDER_DESK))]
-Text = Annotated[str, Query(max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
@@ -79,7 +78,7 @@ class OrdersForm:
 def orders(
     request: Request,
     visitor: OrderDesk,
-    db: Annotated[Database, Depends(console_db)],
+    db: Db,
     form: Annotated[OrdersForm, Depends()],
 ) -> HTMLResponse:
     """Order summaries newest first, searched, `limit` a page. An htmx request (the form as
@@ -134,8 +133,8 @@ def order(
     request: Request,
     summary_id: Annotated[str, Path(max_length=60)],
     visitor: OrderDesk,
-    db: Annotated[Database, Depends(console_db)],
-    done: Annotated[str, Query(max_length=40)] = "",
+    db: Db,
+    done: Done = "",
 ) -> HTMLResponse:
     """Everything about one order: the same read model as GET /api/v1/order-summaries/{id}.
     `done` names the action that brought the browser back here (see order_actions.py)."""

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import HTMLResponse
 
-from openoms.adapters.db.session import Database
-from openoms.console.auth import WAREHOUSE, PageNotFound, Visitor, console_db, require_role
+from openoms.console.auth import WAREHOUSE, PageNotFound, Visitor, require_role
+from openoms.console.params import Db
 from openoms.console.render import page
 from openoms.console.warehouse_actions import location_checked
 from openoms.domain.errors import NotFound
@@ -32,7 +32,7 @@ def packing_slip(
     request: Request,
     fo_id: Annotated[str, Path(max_length=60)],
     visitor: Annotated[Visitor, Depends(require_role(*WAREHOUSE))],
-    db: Annotated[Database, Depends(console_db)],
+    db: Db,
 ) -> HTMLResponse:
     """The slip of one fulfillment order, for the packer and the parcel."""
     with db.reading() as session:

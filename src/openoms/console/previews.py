@@ -25,16 +25,16 @@ from starlette.datastructures import FormData
 
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
-from openoms.console.auth import PageForbidden, Visitor, console_db, csrf_checked
+from openoms.console.auth import PageForbidden, Visitor, csrf_checked
 from openoms.console.order_actions import OrderChanged, order_state
 from openoms.console.orders import order_page
+from openoms.console.params import Db
 from openoms.console.render import page
 from openoms.domain.errors import DomainError
 from openoms.services.access import ConsoleRole
 from openoms.services.views import refund_baseline
 
 router = APIRouter(prefix="/console")
-Db = Annotated[Database, Depends(console_db)]
 SummaryId = Annotated[str, Path(max_length=60)]
 Name = Literal["return", "rma", "receive", "discount", "reship", "exchange", "refund"]
 SENT_BACK_EXCLUDED = {"csrf_token", "state"}

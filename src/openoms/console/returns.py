@@ -20,9 +20,9 @@ from starlette.datastructures import FormData
 
 from openoms.console.action_forms import checked, choice, quantities, text
 from openoms.console.auth import ORDER_ACTIONS, Visitor, require_action
+from openoms.console.params import Db
 from openoms.console.previews import (
     Context,
-    Db,
     PreviewedAction,
     SummaryId,
     outbox_of,

@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from openoms.adapters.db.session import Database
-from openoms.console.auth import Visitor, console_db, require_action, require_role
+from openoms.console.auth import Visitor, require_action, require_role
+from openoms.console.params import Db
 from openoms.console.render import page
 from openoms.domain.errors import DomainError, ValidationFailed
 from openoms.services.access import ConsoleRole
@@ -30,7 +31,6 @@ from openoms.services.routing import (
 
 router = APIRouter(prefix="/console")
 VIEWERS = (ConsoleRole.AGENT,)  # and admin, who may open every page
-Db = Annotated[Database, Depends(console_db)]
 PATH = "/console/routing-runs"
 
 

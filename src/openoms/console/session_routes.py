@@ -9,7 +9,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from openoms.adapters.db.session import Database
-from openoms.console.auth import ANYONE, Visitor, console_db, csrf_checked, require_role
+from openoms.console.auth import ANYONE, Visitor, csrf_checked, require_role
+from openoms.console.params import Db
 from openoms.console.render import menu_for, page
 from openoms.console.security import (
     LOGIN_CSRF_COOKIE,
@@ -62,7 +63,7 @@ async def login_form(request: Request, next: str = "", signed_out: bool = False)
 @router.post("/login", include_in_schema=False)
 async def login(
     request: Request,
-    db: Annotated[Database, Depends(console_db)],
+    db: Db,
     email: Annotated[str, Form(max_length=320)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: Annotated[str, Form(max_length=200)] = "",
@@ -98,7 +99,7 @@ def _sign_in(db: Database, email: str, password: str, client: str) -> SignIn:
 
 @router.post("/logout", include_in_schema=False)
 async def logout(
-    db: Annotated[Database, Depends(console_db)],
+    db: Db,
     visitor: Annotated[Visitor, Depends(csrf_checked)],
 ) -> Response:
     """End the session: its cookie no longer signs anyone in, here or in any process."""

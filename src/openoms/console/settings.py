@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
-from openoms.console.auth import ADMIN, Visitor, console_db, require_action, require_role
+from openoms.console.auth import Visitor
+from openoms.console.params import Admin, AdminAction, Db, Done
 from openoms.console.render import page
 from openoms.domain.errors import DomainError, ValidationFailed
 from openoms.domain.inventory import LocationType
@@ -45,13 +46,9 @@ from openoms.services.orders import (
 )
 
 router = APIRouter(prefix="/console")
-Admin = Annotated[Visitor, Depends(require_role(*ADMIN))]
-AdminAction = Annotated[Visitor, Depends(require_action(*ADMIN))]
-Db = Annotated[Database, Depends(console_db)]
 Ref = Annotated[str, Path(max_length=100)]
 Short = Annotated[str, Form(max_length=200)]
 Flag = Annotated[str, Form(max_length=10)]
-Done = Annotated[str, Query(max_length=40)]
 MAX_SPLITS = 100  # as the API's channel schema
 MAX_CAPACITY = 2**31 - 1
 

@@ -15,20 +15,17 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.console.auth import (
-    ADMIN,
     PageNotFound,
     Visitor,
-    console_db,
-    require_action,
-    require_role,
 )
 from openoms.console.paging import PAGE_SIZE, SearchInvalid, decode_cursor, encode_cursor
+from openoms.console.params import Admin, AdminAction, Db, Done, Text
 from openoms.console.render import page
 from openoms.domain.errors import DomainError, NotFound, ValidationFailed
 from openoms.services.access import Scope, create_api_key, list_api_keys, revoke_api_key
@@ -46,12 +43,7 @@ from openoms.services.webhooks import (
 
 router = APIRouter(prefix="/console")
 log = logging.getLogger(__name__)
-Admin = Annotated[Visitor, Depends(require_role(*ADMIN))]
-AdminAction = Annotated[Visitor, Depends(require_action(*ADMIN))]
-Db = Annotated[Database, Depends(console_db)]
 Id = Annotated[str, Path(max_length=60)]
-Done = Annotated[str, Query(max_length=40)]
-Cursor = Annotated[str, Query(max_length=200)]
 DONE = {
     "revoked": "The API key is revoked.",
     "enabled": "The endpoint is enabled.",
@@ -261,7 +253,7 @@ def webhook(
     endpoint_id: Id,
     visitor: Admin,
     db: Db,
-    cursor: Cursor = "",
+    cursor: Text = "",
     status: Annotated[str, Query(max_length=20)] = "",
 ) -> HTMLResponse:
     """One endpoint and its deliveries newest first, a page at a time, by status."""

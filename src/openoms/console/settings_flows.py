@@ -7,30 +7,22 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from openoms.adapters.db.session import Database
 from openoms.console.auth import (
-    ADMIN,
     PageNotFound,
     Visitor,
-    console_db,
-    require_action,
-    require_role,
 )
 from openoms.console.paging import PAGE_SIZE, SearchInvalid, encode_cursor
+from openoms.console.params import Admin, AdminAction, Db, Done, Text
 from openoms.console.render import page
 from openoms.console.settings_access import number_cursor, outbox_of
 from openoms.domain.errors import DomainError, NotFound
 from openoms.services import flows
 
 router = APIRouter(prefix="/console")
-Admin = Annotated[Visitor, Depends(require_role(*ADMIN))]
-AdminAction = Annotated[Visitor, Depends(require_action(*ADMIN))]
-Db = Annotated[Database, Depends(console_db)]
-Done = Annotated[str, Query(max_length=40)]
-Cursor = Annotated[str, Query(max_length=200)]
 DONE = {
     "flow-enabled": "The flow is enabled (a new version of it is stored).",
     "flow-disabled": "The flow is disabled (a new version of it is stored).",
@@ -101,7 +93,7 @@ def flow(
     ref: Annotated[str, Path(max_length=100)],
     visitor: Admin,
     db: Db,
-    cursor: Cursor = "",
+    cursor: Text = "",
 ) -> HTMLResponse:
     """A flow's definition, its versions, and its runs newest first, a page at a time."""
     error = ""

@@ -26,8 +26,9 @@ from sqlalchemy.orm import Session
 from openoms.adapters.carriers import carriers_of
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
-from openoms.console.auth import WAREHOUSE, PageForbidden, Visitor, console_db, require_action
+from openoms.console.auth import WAREHOUSE, PageForbidden, Visitor, require_action
 from openoms.console.fulfillment import QueueView, queue_page
+from openoms.console.params import Db
 from openoms.console.render import with_query
 from openoms.domain.errors import DomainError, ValidationFailed
 from openoms.domain.fulfillment import FulfillmentOrderStatus, ShipmentStatus
@@ -45,7 +46,6 @@ from openoms.services.fulfillment import (
 router = APIRouter(prefix="/console")
 log = logging.getLogger(__name__)
 Staff = Annotated[Visitor, Depends(require_action(*WAREHOUSE))]
-Db = Annotated[Database, Depends(console_db)]
 FoId = Annotated[str, Path(max_length=60)]
 Field = Annotated[str, Form(max_length=200)]
 # A partial shipment's field per line: units.<sku>, the units of that SKU to ship.
