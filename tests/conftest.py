@@ -60,6 +60,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The slow tests first (the order is otherwise kept): xdist hands out the rest as workers
+    # free up, so neither of them is left alone with a minute-long test at the end of a run.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if POSTGRES_URL:
         return
     skip = pytest.mark.skip(reason="OPENOMS_TEST_POSTGRES_URL is not set")
@@ -137,10 +140,23 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-def _truncate_postgres(database: Database) -> None:
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+# Every table emptied (children first) and every sequence a test moved back at its start:
+# a freshly migrated database, in one round trip. Not TRUNCATE ... RESTART IDENTITY: with
+# ~56 tables it took 0.5-2 s per test (each table gets new files, synced at commit), the
+# DELETEs of the few rows a test leaves take ~15 ms.
+_EMPTY_POSTGRES = "".join(
+    f'DELETE FROM "{table.name}";\n' for table in reversed(Base.metadata.sorted_tables)
+) + (
+    "SELECT setval(quote_ident(schemaname) || '.' || quote_ident(sequencename),"
+    " start_value, false) FROM pg_sequences"
+    " WHERE schemaname = current_schema() AND last_value IS NOT NULL"
+)
+
+
+def empty_postgres(database: Database) -> None:
+    """Empty a migrated PostgreSQL database: no rows, every id sequence at its start."""
     with database.engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        connection.exec_driver_sql(_EMPTY_POSTGRES)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -152,6 +168,6 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         database = Database(f"sqlite:///{path}")
     else:
         database = Database(request.getfixturevalue("postgres_url"))
-        _truncate_postgres(database)
+        empty_postgres(database)
     yield database
     database.dispose()

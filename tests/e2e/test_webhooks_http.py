@@ -117,6 +117,7 @@ def assert_order_kept(receiver: Receiver, events: list[tuple[str, str | None]]) 
         assert received == happened, order_id
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_an_orders_life_from_capture_to_refund_reaches_a_receiver_that_fails_3_times(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
@@ -191,6 +192,7 @@ def worker_process(url: str, workdir: Path, name: str) -> Iterator[subprocess.Po
                 process.wait(timeout=30)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_sigkill_of_the_worker_in_the_middle_of_deliveries_loses_nothing(
     request: pytest.FixtureRequest, tmp_path: Path

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import Outbox
 from openoms.api.app import create_app
-from openoms.services.access import Scope, create_api_key
+from openoms.services.access import Scope, create_api_key, people
 from openoms.worker.consumers import default_registry
 from tests.integration.console_client import Browser
 from tests.network import stock_network
@@ -73,3 +74,20 @@ def console(api: Api) -> Iterator[Callable[[], Browser]]:
     yield browser
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Console passwords hashed and checked with argon2id at its cheapest for the test:
+    argon2's defaults (3 passes over 64 MiB) cost 0.1-0.5 s a hash or a check on this
+    2-core machine, and the console's tests sign several people in each. What the sign-in
+    does with a hash is the same; tests/integration/access/test_console_users.py checks
+    the real settings (and the rehash of weaker ones) without this fixture."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    monkeypatch.setattr(people, "PasswordHasher", lambda: cheap)
+    people.password_hasher.cache_clear()  # built again, cheap, on first use
+    people._decoy_hash.cache_clear()
+    assert people.password_hasher() is cheap
+    yield
+    people.password_hasher.cache_clear()  # the real one again once monkeypatch undoes
+    people._decoy_hash.cache_clear()

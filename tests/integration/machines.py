@@ -7,10 +7,11 @@ import os
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
-from sqlalchemy import delete, text
+from sqlalchemy import delete
 
 from openoms.adapters.db.models import Base
 from openoms.adapters.db.session import Database
+from tests.conftest import empty_postgres
 
 
 def minor(amount: str) -> int:
@@ -21,13 +22,12 @@ def minor(amount: str) -> int:
 
 def reset(db: Database) -> None:
     """Empty every table (faster than a new database per example)."""
+    if db.dialect == "postgresql":
+        empty_postgres(db)
+        return
     with db.engine.begin() as connection:
-        if db.dialect == "postgresql":
-            tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(Base.metadata.sorted_tables):
-                connection.execute(delete(table))
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(delete(table))
 
 
 def run_machine(

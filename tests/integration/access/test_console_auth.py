@@ -20,6 +20,7 @@ from tests.network import stock_network
 from tests.payloads import order_payload
 
 Browsers = Callable[[], Browser]
+pytestmark = pytest.mark.usefixtures("cheap_passwords")  # passwords are not what these test
 
 
 def sessions(db: Database) -> list[tuple[str, bool]]:

@@ -38,6 +38,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import pytest
 from hypothesis import event
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -652,5 +653,6 @@ def revive(machine: MoneyMachine) -> None:
             requeue(session, key)
 
 
+@pytest.mark.slow
 def test_money_invariants_hold_for_any_sequence(db: Database) -> None:
     run_machine(MoneyMachine, db, env="MONEY", examples=15, steps=20, postgres_examples=6)

@@ -29,7 +29,7 @@ from openoms.adapters.db.session import Database
 from openoms.adapters.outbox import ConsumerRegistry, Outbox
 from openoms.domain.inventory import InsufficientStock
 from openoms.services import inventory as svc
-from tests.conftest import _truncate_postgres
+from tests.conftest import empty_postgres
 
 ON_HAND, SAFETY = 1_000, 10
 HOT_LOCATION, HOT_SKU = "loc_hot", "HOT"
@@ -156,7 +156,7 @@ def pg() -> Iterator[Callable[..., Database]]:
         database = Database(
             request.getfixturevalue("postgres_url"), pool_size=pool_size, max_overflow=0
         )
-        _truncate_postgres(database)
+        empty_postgres(database)
         opened.append(database)
         return database
 

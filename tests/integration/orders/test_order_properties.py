@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import event
 from hypothesis import strategies as st
@@ -626,5 +627,6 @@ def settle(machine: OrderMachine) -> None:
     assert view["status"] in ("FULFILLED", "CANCELED", "CLOSED"), machine.steps
 
 
+@pytest.mark.slow
 def test_order_summary_stays_true_under_any_actions(db: Database) -> None:
     run_machine(OrderMachine, db, env="ACTION", examples=15, steps=18, postgres_examples=6)

@@ -1,4 +1,5 @@
-"""The order the console's action tests work on: the §12 order captured and routed."""
+"""The order the console's action tests work on: the §12 order captured and routed; every
+test here signs people in with cheap password hashes (`cheap_passwords`)."""
 
 from __future__ import annotations
 
@@ -15,3 +16,8 @@ def shop(api: Api, stocked: Database) -> Shop:
     shop.capture()
     shop.drain()  # routed: 3× TEE-M at WH-LDN, 1× MUG at STORE-LDN
     return shop
+
+
+@pytest.fixture(autouse=True)
+def _cheap_passwords(cheap_passwords: None) -> None:
+    """Every console test here signs people in: argon2 at its cheapest (see the fixture)."""

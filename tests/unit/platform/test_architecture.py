@@ -13,6 +13,7 @@ import tomllib
 from pathlib import Path
 
 import grimp
+import pytest
 
 from openoms.adapters.db.session import Database
 from openoms.worker.consumers import default_jobs, default_registry
@@ -126,6 +127,7 @@ def test_the_documented_job_kinds_are_the_registered_ones(tmp_path: Path) -> Non
     assert documented == registered
 
 
+@pytest.mark.slow
 def test_every_module_of_openoms_can_be_imported_first() -> None:
     """grimp sees `import openoms.cli.tables` as an import of that module only, but Python
     runs `openoms/cli/__init__.py` first: a module that only works once something else was
