@@ -2,9 +2,11 @@
 
 A job is claimed by leasing it (its `available_at` moves a lease ahead, committed at once),
 then its handler runs outside the claim: a transactional handler in one transaction that
-also settles the job, a calling handler (carrier, gateway) with no transaction held at
-all. Success marks it done; `Reschedule` or a failure runs it again after a backoff; a crash
-lets the lease run out and the job runs again. Handlers must therefore be idempotent.
+also settles the job (or, answering `AfterCommit`, in one transaction, then a call with
+none open, then one more transaction that settles it), a calling handler (carrier,
+gateway) with no transaction held at all. Success marks it done; `Reschedule` or a failure
+runs it again after a backoff; a crash lets the lease run out and the job runs again.
+Handlers must therefore be idempotent.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db.models import Job, utcnow
-from openoms.adapters.db.session import Database
+from openoms.adapters.db.session import Database, retry_transient
 from openoms.adapters.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -48,16 +50,20 @@ def enqueue(
     payload: dict[str, Any],
     *,
     available_at: datetime | None = None,
+    attempts: int = 0,
+    last_error: str | None = None,
 ) -> bool:
     """Queue a job in the caller's transaction; False if one with this key already exists
-    (the same work is never queued twice)."""
+    (the same work is never queued twice). `attempts` and `last_error` say the work was
+    tried already elsewhere (a job handing it over), so the job's retries count on."""
     now = utcnow()
     row = {
         "kind": kind,
         "dedupe_key": dedupe_key,
         "payload": payload,
         "status": "pending",
-        "attempts": 0,
+        "attempts": attempts,
+        "last_error": last_error,
         "available_at": available_at or now,
         "created_at": now,
         "updated_at": now,
@@ -103,6 +109,19 @@ class Reschedule:
 
 
 @dataclass(frozen=True, slots=True)
+class AfterCommit:
+    """A transactional handler's answer when it has a call to make once its writes are
+    committed (a gateway's: no transaction is held while one thinks). Those writes commit
+    without settling the job; `call()` then runs with no transaction open, and
+    `settle(session, answer)` in one more transaction that settles the job by what it
+    returns (run afresh after a deadlock or serialization failure). A crash in between
+    leaves the job to run again after its lease: both halves must be idempotent."""
+
+    call: Callable[[], Any]
+    settle: Callable[[Session, Any], Reschedule | None]
+
+
+@dataclass(frozen=True, slots=True)
 class JobContext:
     db: Database
     outbox: Outbox
@@ -114,7 +133,9 @@ class JobContext:
 # A transactional handler runs in one transaction that also marks the job done or
 # rescheduled, so its effects and its completion commit together. A calling handler (one
 # that calls a carrier or gateway) gets no session and opens its own short transactions.
-TransactionalHandler = Callable[[JobContext, Session, dict[str, Any]], Reschedule | None]
+TransactionalHandler = Callable[
+    [JobContext, Session, dict[str, Any]], Reschedule | AfterCommit | None
+]
 CallingHandler = Callable[[JobContext, dict[str, Any]], Reschedule | None]
 
 
@@ -220,9 +241,12 @@ def _run_kind(
         if job_kind.transactional:
             with db.transaction() as session:
                 handler = cast(TransactionalHandler, job_kind.handler)
-                outcome = handler(context, session, payload)
-                _settle(session, context, job_kind, payload, outcome)
-            return "done" if outcome is None else "rescheduled"
+                answer = handler(context, session, payload)
+                if not isinstance(answer, AfterCommit):
+                    _settle(session, context, job_kind, payload, answer)
+            if isinstance(answer, AfterCommit):
+                answer = _call_and_settle(db, context, job_kind, payload, answer)
+            return "done" if answer is None else "rescheduled"
         outcome = cast(CallingHandler, job_kind.handler)(context, payload)
     except Exception as exc:
         log.warning(
@@ -236,6 +260,25 @@ def _run_kind(
     with db.transaction() as session:
         _settle(session, context, job_kind, payload, outcome)
     return "done" if outcome is None else "rescheduled"
+
+
+def _call_and_settle(
+    db: Database,
+    context: JobContext,
+    job_kind: JobKind,
+    payload: dict[str, Any],
+    then: AfterCommit,
+) -> Reschedule | None:
+    """The second half of an `AfterCommit` answer: the call, then its settling with the job's."""
+    answer = then.call()
+
+    def settle() -> Reschedule | None:
+        with db.transaction() as session:
+            outcome = then.settle(session, answer)
+            _settle(session, context, job_kind, payload, outcome)
+        return outcome
+
+    return retry_transient(settle)
 
 
 def _settle(

@@ -30,6 +30,7 @@ from openoms.services.orders import ROUTE_ORDER_JOB, VERIFY_JOB
 from openoms.services.payments import (
     REFUND_JOB,
     REVERSE_JOB,
+    authorize_after_routing,
     payment_consumers,
     payment_job_kinds,
     refund_consumers,
@@ -102,7 +103,10 @@ def default_jobs(
     set of accounts; by default they are built over `db`, as are the channel `connectors`."""
     gateways = gateways or default_gateways(db)  # one set for payments and refunds
     registry = JobRegistry()
-    for kind, job_kind in routing_job_kinds().items():
+    routing = routing_job_kinds()
+    # A new order's first authorization is made by its routing job: one job and one commit.
+    routing[ROUTE_ORDER_JOB] = authorize_after_routing(routing[ROUTE_ORDER_JOB], gateways)
+    for kind, job_kind in routing.items():
         registry.register(kind, job_kind)
     registry.register(RESHIP_JOB, reship_job_kind())
     registry.register(LABEL_JOB, label_job(carriers or default_carriers(db)))

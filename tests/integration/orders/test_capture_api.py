@@ -450,3 +450,33 @@ def test_an_unmanaged_order_reserves_nothing(api: Api) -> None:
     assert response.status_code == 201
     assert [e["name"] for e in response.json()["events"]] == ["order_summary.created"]
     assert row_counts(api.db, ORDER_TABLES)["reservations"] == 0
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        order_payload(),
+        order_payload(lifecycle="UNMANAGED", ordered_at="2026-03-01T10:15:30.123456+02:00"),
+        _without_payments(),
+        order_payload(
+            payments=[
+                {"gateway": "sandbox", "token": "tok_a", "amount": "50.00"},
+                {
+                    "gateway": "sandbox",
+                    "token": "tok_visa_4242",
+                    "amount": "26.59",
+                    "authorization_reference": "auth_1",
+                },
+            ]
+        ),
+    ],
+    ids=["example", "unmanaged_offset_time", "no_payment", "two_payments"],
+)
+def test_the_201_body_is_the_summary_as_read_back(api: Api, payload: dict[str, Any]) -> None:
+    """The capture answer is built from what capture wrote, not read back: it must be the
+    very body a GET of the new summary answers."""
+    created = capture(api, payload)
+    assert created.status_code == 201, created.text
+    summary_id = created.json()["id"]
+    read = api.client.get(f"/api/v1/order-summaries/{summary_id}", headers=api.headers())
+    assert created.json() == read.json()

@@ -37,7 +37,7 @@ from openoms.services.orders import (
     capture_order,
     check_batch_size,
 )
-from openoms.services.views import order_summary_view, summary_brief
+from openoms.services.views import captured_order_view, order_summary_view, summary_brief
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
 
@@ -93,9 +93,9 @@ def capture(
         result = capture_order(session, outbox, draft)
         session.flush()
         outcomes.append("created" if result.created else "duplicate")
-        return (201 if result.created else 200), order_summary_view(
-            session, result.order_summary_id
-        )
+        if result.written is not None:  # a new order: its body from what capture wrote
+            return 201, captured_order_view(session, result.written)
+        return 200, order_summary_view(session, result.order_summary_id)
 
     try:
         principal.check_channel(payload.channel)

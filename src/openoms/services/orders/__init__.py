@@ -31,6 +31,7 @@ from openoms.services.orders.bulk import (
     row_path,
 )
 from openoms.services.orders.capture import (
+    CapturedRows,
     CaptureResult,
     capture_order,
 )
@@ -104,6 +105,7 @@ __all__ = [
     "BatchTooLarge",
     "CapturePolicy",
     "CaptureResult",
+    "CapturedRows",
     "ChannelData",
     "ChannelPolicy",
     "ErrorPolicy",

@@ -31,9 +31,22 @@ from openoms.services.orders.channels import capture_channel_policy
 
 
 @dataclass(frozen=True, slots=True)
+class CapturedRows:
+    """The rows a capture inserted (as given to the INSERTs): what the 201 body is built
+    from without reading the order back (views.captured_order_view)."""
+
+    summary: dict[str, Any]
+    groups: list[dict[str, Any]]
+    items: list[dict[str, Any]]  # the item summaries
+    payments: list[dict[str, Any]]  # the payment summaries
+    authorizations: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
 class CaptureResult:
     order_summary_id: str
     created: bool
+    written: CapturedRows | None = None  # a new order's rows; None for a repeat
 
 
 def capture_order(session: Session, outbox: Outbox, draft: OrderDraft) -> CaptureResult:
@@ -55,7 +68,8 @@ def capture_order(session: Session, outbox: Outbox, draft: OrderDraft) -> Captur
             return CaptureResult(existing, created=False)
         raise
     summary_id = new_id("os")
-    if not _claim_reference(session, summary_id, priced):
+    summary_row = _summary_row(summary_id, priced)
+    if not repo.claim_summary(session, summary_row):
         # The reference is taken by a committed summary (ON CONFLICT waits for a racing
         # one to commit): that is the answer.
         existing = repo.summary_id_by_reference(session, draft.channel, draft.external_reference)
@@ -64,7 +78,8 @@ def capture_order(session: Session, outbox: Outbox, draft: OrderDraft) -> Captur
     # Every order, managed or not, names a configured channel: ChannelUnknown rolls the
     # claim back (looked up after the claim, so a repeat never pays for it).
     policy, automated = capture_channel_policy(session, draft.channel)
-    group_ids = _insert_order(session, summary_id, priced)
+    written = _insert_order(session, summary_row, priced)
+    group_ids = [row["id"] for row in written.groups]
     reservations: list[GroupReservation] = []
     if draft.lifecycle is Lifecycle.MANAGED:
         reservations = reserve_order_stock(session, outbox, summary_id, priced, policy)
@@ -77,13 +92,14 @@ def capture_order(session: Session, outbox: Outbox, draft: OrderDraft) -> Captur
         if not gated:
             queue_order_routing(session, summary_id, group_ids)
     outbox.record(session, [_created_event(summary_id, priced, reservations)])
-    return CaptureResult(summary_id, created=True)
+    return CaptureResult(summary_id, created=True, written=written)
 
 
-def _claim_reference(session: Session, summary_id: str, priced: PricedOrder) -> bool:
+def _summary_row(summary_id: str, priced: PricedOrder) -> dict[str, Any]:
     draft = priced.draft
     totals = priced.totals
     items = [(i.type, ItemQuantities(ordered=i.quantity)) for i in priced.items]
+    now = utcnow()
     row: dict[str, Any] = {
         "id": summary_id,
         "original_order_id": _order_id(summary_id),
@@ -100,8 +116,12 @@ def _claim_reference(session: Session, summary_id: str, priced: PricedOrder) -> 
         "total_adjustments": totals.adjustments,
         "total_tax": totals.tax,
         "grand_total": totals.grand_total,
+        "routing_attempts": 0,
+        "active_process_exception_count": 0,
+        "created_at": now,
+        "updated_at": now,
     }
-    return repo.claim_summary(session, row)
+    return row
 
 
 def _order_id(summary_id: str) -> str:
@@ -109,17 +129,21 @@ def _order_id(summary_id: str) -> str:
     return "ord_" + summary_id.removeprefix("os_")
 
 
-def _insert_order(session: Session, summary_id: str, priced: PricedOrder) -> list[str]:
+def _insert_order(
+    session: Session, summary_row: dict[str, Any], priced: PricedOrder
+) -> CapturedRows:
     """Insert the original order, its delivery groups, items and payments; returns the
-    delivery group summary ids, by position."""
+    rows of the summary (`summary_row`, inserted already), its groups (by position), item
+    summaries and payments."""
+    summary_id = summary_row["id"]
     order_id = _order_id(summary_id)
     group_rows, group_ids = _group_rows(summary_id, priced.draft)
     item_summaries, items = _item_rows(summary_id, order_id, priced, group_ids)
     repo.insert_order(
         session, _order_row(summary_id, order_id, priced), group_rows, item_summaries, items
     )
-    _insert_payments(session, summary_id, priced.draft)
-    return [row["id"] for row in group_rows]
+    payments, authorizations = _insert_payments(session, summary_id, priced.draft)
+    return CapturedRows(summary_row, group_rows, item_summaries, payments, authorizations)
 
 
 def _order_row(summary_id: str, order_id: str, priced: PricedOrder) -> dict[str, Any]:
@@ -223,12 +247,15 @@ def _item_rows(
     return summaries, order_items
 
 
-def _insert_payments(session: Session, summary_id: str, draft: OrderDraft) -> None:
-    """Record payment authorizations as the channel reports them (gateways come later)."""
+def _insert_payments(
+    session: Session, summary_id: str, draft: OrderDraft
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Record payment authorizations as the channel reports them (gateways come later);
+    returns the payment summary and authorization rows."""
+    payment_summaries: list[dict[str, Any]] = []
+    authorizations: list[dict[str, Any]] = []
     if not draft.payments:
-        return
-    payment_summaries = []
-    authorizations = []
+        return payment_summaries, authorizations
     for position, payment in enumerate(draft.payments):
         ops_id = new_id("ops")
         payment_summaries.append(
@@ -258,6 +285,7 @@ def _insert_payments(session: Session, summary_id: str, draft: OrderDraft) -> No
             }
         )
     repo.insert_payments(session, payment_summaries, authorizations)
+    return payment_summaries, authorizations
 
 
 def mask_token(token: str) -> str:

@@ -38,6 +38,7 @@ from openoms.services.payments.gateway_calls import (
     balance_of,
 )
 from openoms.services.payments.jobs import (
+    authorize_after_routing,
     on_invoice_created,
     payment_consumers,
     payment_job_kinds,
@@ -73,6 +74,7 @@ __all__ = [
     "EnsureFundsResult",
     "PaymentDeclined",
     "RefundDeclined",
+    "authorize_after_routing",
     "authorize_payments",
     "balance_of",
     "capture_payment",

@@ -4,18 +4,32 @@ authorization, a credit that may pay an invoice still owing, excess funds applie
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import Any, cast
 
 from sqlalchemy.orm import Session
 
 from openoms.adapters.db import models as m
 from openoms.adapters.db.repositories import payments as repo
-from openoms.adapters.jobs import JobContext, JobKind, Reschedule, enqueue
+from openoms.adapters.jobs import (
+    AfterCommit,
+    JobContext,
+    JobKind,
+    Reschedule,
+    TransactionalHandler,
+    enqueue,
+)
 from openoms.adapters.outbox import Consumer
 from openoms.adapters.payments import Gateways
 from openoms.domain.payments import AuthorizationStatus
-from openoms.services.orders import locked_summary
-from openoms.services.payments.authorizations import AUTHORIZE_JOB, authorize_payments
+from openoms.services.orders import locked_summary, route_order_job_key
+from openoms.services.payments.authorizations import (
+    AUTHORIZE_JOB,
+    authorization_job_key,
+    authorize_after_commit,
+    authorize_payments,
+    queue_authorization,
+)
 from openoms.services.payments.captures import ENSURE_FUNDS_JOB, ensure_funds_action
 from openoms.services.payments.funds import ensure_funds
 from openoms.services.payments.gateway_calls import record_exception
@@ -68,6 +82,34 @@ def payment_job_kinds(gateways: Gateways) -> dict[str, JobKind]:
     }
 
 
+def authorize_after_routing(route_order: JobKind, gateways: Gateways) -> JobKind:
+    """The `route_order` job kind that also makes the order's first authorization attempt:
+    its PENDING authorizations are prepared in the routing transaction (under the summary's
+    lock, which routing took first), sent through their gateways once it commits, and
+    settled in the transaction that settles the job: one job and one commit per order
+    instead of a job of their own. The order's `authorize_payments` job is queued only to
+    retry (a soft decline, an unknown answer), or when the routing job gives up."""
+    route = cast(TransactionalHandler, route_order.handler)
+
+    def handler(
+        context: JobContext, session: Session, payload: dict[str, Any]
+    ) -> Reschedule | AfterCommit | None:
+        outcome = route(context, session, payload)
+        if outcome is not None:  # routing runs again, and authorizes then
+            return outcome
+        summary_id = str(payload["order_summary_id"])
+        return authorize_after_commit(session, context.outbox, gateways, summary_id, context.now)
+
+    def on_dead(context: JobContext, session: Session, payload: dict[str, Any], why: str) -> None:
+        if route_order.on_dead is not None:
+            route_order.on_dead(context, session, payload, why)
+        summary_id = str(payload["order_summary_id"])
+        if repo.has_pending_authorizations(session, summary_id):
+            queue_authorization(session, summary_id, context.now)
+
+    return replace(route_order, handler=handler, on_dead=on_dead)
+
+
 def _without_retry_blocked(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if k != "retry_blocked"}
 
@@ -86,10 +128,14 @@ def on_invoice_created(session: Session, event: m.Event) -> None:
 
 
 def on_order_summary_created(session: Session, event: m.Event) -> None:
+    """Authorize what capture recorded without a gateway reference, unless the order's
+    routing job does (`authorize_after_routing`); capture on order what was authorized at
+    checkout."""
     summary_id = event.order_summary_id or event.aggregate_id
-    if repo.has_pending_authorizations(session, summary_id):
+    routing = route_order_job_key(summary_id)
+    if repo.has_pending_authorizations(session, summary_id, unless_job=routing):
         payload = {"order_summary_id": summary_id}
-        enqueue(session, AUTHORIZE_JOB, f"authorize_payments:{summary_id}", payload)
+        enqueue(session, AUTHORIZE_JOB, authorization_job_key(summary_id), payload)
     if _has_authorized(session, summary_id):  # authorized at checkout: capture on order now
         _queue_capture_on_order(session, summary_id, f"{ENSURE_FUNDS_JOB}:order:{summary_id}")
 

@@ -26,6 +26,7 @@ from openoms.services.views.order_list import (
     search_orders,
 )
 from openoms.services.views.order_summary import (
+    captured_order_view,
     order_summary_view,
     summary_brief,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "DashboardQuery",
     "OrderSearch",
     "action_result",
+    "captured_order_view",
     "dashboard_channels",
     "dashboard_figures",
     "exchange_result",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import cache
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -21,7 +23,7 @@ from openoms.domain.money import format_minor
 from openoms.domain.payments import PaymentBalance
 from openoms.services.finance import documents_of
 from openoms.services.fulfillment import shipments_of
-from openoms.services.orders import hold_view, item_quantities
+from openoms.services.orders import CapturedRows, hold_view, item_quantities
 from openoms.services.views.returns import return_orders_of
 
 
@@ -36,14 +38,11 @@ def order_summary_view(session: Session, summary_id: str) -> dict[str, Any]:
     invoices, credit_memos = documents_of(session, summary_id)
     holds = [hold_view(h) for h in summary_holds(session, summary_id)]
     return {
-        **summary_brief(summary),
-        "delivery_groups": [_group(g, summary.currency) for g in summary.delivery_groups],
-        "items": [_item(i, groups_by_id, summary.currency) for i in summary.items],
+        **_header(summary, summary.delivery_groups, summary.items, summary.payment_summaries),
         "fulfillment_orders": [
             _fulfillment_order(fo, ref, groups_by_id, positions, shipments.get(fo.id, []))
             for fo, ref in fulfillment_orders
         ],
-        "payment_summaries": [_payment(p, summary.currency) for p in summary.payment_summaries],
         "change_orders": _change_orders(session, summary_id, summary.currency),
         "invoices": invoices,
         "credit_memos": credit_memos,
@@ -54,6 +53,62 @@ def order_summary_view(session: Session, summary_id: str) -> dict[str, Any]:
         "on_hold": any(h["released_at"] is None for h in holds),
         "holds": holds,
         "events": [_event(e) for e in summary_events(session, summary_id)],
+    }
+
+
+def captured_order_view(session: Session, written: CapturedRows) -> dict[str, Any]:
+    """`order_summary_view` of an order captured in this transaction, built from the rows
+    capture inserted (`CaptureResult.written`) with the defaults their INSERTs applied: a
+    new order has no fulfillment orders, documents, change or return orders, exceptions
+    or holds yet. Only its events (capture's and its reservations') are read."""
+    summary = _as_row(m.OrderSummary, written.summary)
+    summary.ordered_at = summary.ordered_at.astimezone(UTC)  # stored as UTC
+    payments = [_as_row(m.OrderPaymentSummary, p) for p in written.payments]
+    for payment in payments:
+        payment.authorizations = [
+            _as_row(m.PaymentAuthorization, a)
+            for a in written.authorizations
+            if a["order_payment_summary_id"] == payment.id
+        ]
+    groups = [_as_row(m.OrderDeliveryGroupSummary, g) for g in written.groups]
+    items = [_as_row(m.OrderItemSummary, i) for i in written.items]
+    return {
+        **_header(summary, groups, items, payments),
+        "fulfillment_orders": [],
+        "change_orders": [],
+        "invoices": [],
+        "credit_memos": [],
+        "return_orders": [],
+        "process_exceptions": [],
+        "on_hold": False,
+        "holds": [],
+        "events": [_event(e) for e in summary_events(session, summary.id)],
+    }
+
+
+def _header(summary: Any, groups: Any, items: Any, payments: Any) -> dict[str, Any]:
+    """The summary's brief, delivery groups, items and payment summaries."""
+    groups_by_id = {g.id: g.ref for g in groups}
+    return {
+        **summary_brief(summary),
+        "delivery_groups": [_group(g, summary.currency) for g in groups],
+        "items": [_item(i, groups_by_id, summary.currency) for i in items],
+        "payment_summaries": [_payment(p, summary.currency) for p in payments],
+    }
+
+
+def _as_row(model: type[m.Base], row: dict[str, Any]) -> Any:
+    """An inserted `row` read as its model's attributes, with the column defaults."""
+    return SimpleNamespace(**{**_column_defaults(model), **row})
+
+
+@cache
+def _column_defaults(model: type[m.Base]) -> dict[str, Any]:
+    """The scalar defaults of the model's columns (0 for a counter, say)."""
+    return {
+        column.key: column.default.arg
+        for column in model.__table__.columns
+        if column.default is not None and column.default.is_scalar
     }
 
 

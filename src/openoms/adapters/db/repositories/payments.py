@@ -116,8 +116,12 @@ def gateway_logs(
     ).all()
 
 
-def has_pending_authorizations(session: Session, summary_id: str) -> bool:
-    found = session.scalar(
+def has_pending_authorizations(
+    session: Session, summary_id: str, *, unless_job: str | None = None
+) -> bool:
+    """Whether the order has PENDING authorizations (and, with `unless_job`, no job under
+    that dedupe key, in any status: the job that authorizes them), in one statement."""
+    query = (
         select(m.PaymentAuthorization.id)
         .join(
             m.OrderPaymentSummary,
@@ -127,9 +131,10 @@ def has_pending_authorizations(session: Session, summary_id: str) -> bool:
             m.OrderPaymentSummary.order_summary_id == summary_id,
             m.PaymentAuthorization.status == AuthorizationStatus.PENDING.value,
         )
-        .limit(1)
     )
-    return found is not None
+    if unless_job is not None:
+        query = query.where(~select(m.Job.id).where(m.Job.dedupe_key == unless_job).exists())
+    return session.scalar(query.limit(1)) is not None
 
 
 # --- captures ------------------------------------------------------------------------------
