@@ -390,16 +390,17 @@ def model_only(day: Day, args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps({"name": "batch_routing_model_one_at_a_time", **alone}))
     unavoidable = routing_model.structural(day)
     print(f"structural:    {unavoidable} orders no single location holds all the SKUs of")
-    batch, _ = routing_model.replay(day, runs=True, **timing)
-    removed, part = share(alone, batch)
-    print("with runs:    ", json.dumps(batch))
-    print(f"removed:       {removed} of {alone['extra_shipments']} ({part:.1%})")
-    print(
-        "RESULT "
-        + json.dumps(
-            {"name": "batch_routing_model_runs", **batch, "removed": removed, "share": part}
+    if not args.skip_runs:
+        batch, _ = routing_model.replay(day, runs=True, exact_every=args.exact_every, **timing)
+        removed, part = share(alone, batch)
+        print("with runs:    ", json.dumps(batch))
+        print(f"removed:       {removed} of {alone['extra_shipments']} ({part:.1%})")
+        print(
+            "RESULT "
+            + json.dumps(
+                {"name": "batch_routing_model_runs", **batch, "removed": removed, "share": part}
+            )
         )
-    )
     if args.hindsight_ms:
         best = routing_model.hindsight(day, placed, args.hindsight_ms)
         removed, part = share(alone, best)
@@ -434,8 +435,20 @@ def main() -> None:
     parser.add_argument("--budget-ms", type=int, default=5000)
     parser.add_argument("--postgres", nargs="?", const=DEFAULT_POSTGRES_URL, default=None)
     parser.add_argument("--skip-waiting", action="store_true")
+    parser.add_argument("--skip-alone", action="store_true", help="no one-at-a-time replay")
+    parser.add_argument("--skip-runs", action="store_true", help="no replay with runs")
+    parser.add_argument(
+        "--skip-replays", action="store_true", help="only the dry run over N waiting orders"
+    )
     parser.add_argument(
         "--model-only", action="store_true", help="replay with the domain only, no database"
+    )
+    parser.add_argument(
+        "--exact-every",
+        type=int,
+        default=0,
+        help="model only: every this many runs, also solve the whole window in one model "
+        "(no neighbourhoods, 30 s) to compare",
     )
     parser.add_argument(
         "--hindsight-ms",
@@ -475,24 +488,27 @@ def main() -> None:
     )
     print(f"database: {backend.version()}")
     try:
-        alone = replay(backend.fresh(), day, args, runs=False)
-        print("one-at-a-time:", json.dumps(alone))
-        print("RESULT " + json.dumps({"name": "batch_routing_one_at_a_time", **alone}))
-        batch = replay(backend.fresh(), day, args, runs=True)
-        print("with runs:    ", json.dumps(batch))
-        print("RESULT " + json.dumps({"name": "batch_routing_runs", **batch}))
-        removed, part = share(alone, batch)
-        print(
-            f"extra shipments caused by splits: {alone['extra_shipments']} one at a time, "
-            f"{batch['extra_shipments']} with runs: {removed} removed ({part:.1%}); "
-            f"cost {alone['cost']} -> {batch['cost']}"
-        )
-        print(
-            "RESULT "
-            + json.dumps(
-                {"name": "batch_routing_removed", "removed": removed, "share": round(part, 4)}
+        if not args.skip_replays and not args.skip_alone:
+            alone = replay(backend.fresh(), day, args, runs=False)
+            print("one-at-a-time:", json.dumps(alone))
+            print("RESULT " + json.dumps({"name": "batch_routing_one_at_a_time", **alone}))
+        if not args.skip_replays and not args.skip_runs:
+            batch = replay(backend.fresh(), day, args, runs=True)
+            print("with runs:    ", json.dumps(batch))
+            print("RESULT " + json.dumps({"name": "batch_routing_runs", **batch}))
+        if not (args.skip_replays or args.skip_runs or args.skip_alone):
+            removed, part = share(alone, batch)
+            print(
+                f"extra shipments caused by splits: {alone['extra_shipments']} one at a time, "
+                f"{batch['extra_shipments']} with runs: {removed} removed ({part:.1%}); "
+                f"cost {alone['cost']} -> {batch['cost']}"
             )
-        )
+            print(
+                "RESULT "
+                + json.dumps(
+                    {"name": "batch_routing_removed", "removed": removed, "share": round(part, 4)}
+                )
+            )
         if not args.skip_waiting:
             waiting = waiting_solve(backend.fresh(), day, args)
             print("waiting:      ", json.dumps(waiting))

@@ -149,11 +149,14 @@ def replay(
     run_every: float,
     schedule: Sequence[tuple[float, float]],
     budget_ms: int,
+    exact_every: int = 0,
+    exact_ms: int = 30000,
 ) -> tuple[dict[str, Any], list[_Order]]:
     orders = _orders(day)
     free = dict(day.stock)
     waiting: list[_Order] = []  # not released
     solve_ms: list[float] = []
+    gaps: list[tuple[int, int, int, str]] = []  # (now, plan, whole window) shipments, status
     moved = 0
     next_run = run_every
     plan = list(schedule)  # (minute, captured before) of each release
@@ -177,8 +180,18 @@ def replay(
             for cell, q in o.current.items():
                 pool[cell] = pool.get(cell, 0) + q
         started = time.perf_counter()
-        plan = plan_batch(groups, pool, time_budget_ms=budget_ms)
+        plan = plan_batch(groups, pool, time_budget_ms=budget_ms, clock=time.perf_counter)
         solve_ms.append((time.perf_counter() - started) * 1000)
+        if exact_every and len(solve_ms) % exact_every == 0 and groups:
+            exact = plan_batch(groups, pool, time_budget_ms=exact_ms, whole_limit=10**9)
+            gaps.append(
+                (
+                    sum(p.current_shipments for p in plan.groups),
+                    sum(p.shipments for p in plan.groups),
+                    sum(p.shipments for p in exact.groups),
+                    exact.status,
+                )
+            )
         changed = [(o, p) for o, p in zip(scope, plan.groups, strict=True) if p.changed]
         for o, _ in changed:  # all given back first: the plan may swap units
             _take(free, o.current, +1)
@@ -216,6 +229,11 @@ def replay(
         out["groups_moved"] = moved
         out["solve_ms_median"] = round(statistics.median(solve_ms)) if solve_ms else 0
         out["solve_ms_max"] = round(max(solve_ms, default=0))
+    if gaps:
+        out["window_checks"] = len(gaps)
+        out["window_saved_by_plan"] = sum(now - plan for now, plan, _, _ in gaps)
+        out["window_saved_by_whole_model"] = sum(now - whole for now, _, whole, _ in gaps)
+        out["window_whole_statuses"] = dict(Counter(status for *_, status in gaps))
     return out, orders
 
 

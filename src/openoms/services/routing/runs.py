@@ -252,7 +252,9 @@ def plan_run(db: Database, request: RunRequest, now: datetime) -> Planned:
         weighed, pool = gather(session, policy, request.scope)
         started = time.perf_counter()
         groups = [w.batch for w in weighed]
-        plan = plan_batch(groups, pool, time_budget_ms=request.time_budget_ms)
+        plan = plan_batch(
+            groups, pool, time_budget_ms=request.time_budget_ms, clock=time.perf_counter
+        )
         solve_ms = round((time.perf_counter() - started) * 1000)
         alone = one_at_a_time(groups, pool)
         run, rows = _record(request, weighed, plan, alone, solve_ms, now)

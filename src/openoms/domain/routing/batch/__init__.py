@@ -46,10 +46,10 @@ clock: the caller measures the time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from openoms.domain.routing.batch.consolidation import consolidate
-from openoms.domain.routing.batch.decomposition import components, share
+from openoms.domain.routing.batch.decomposition import Deadline, components, share
 from openoms.domain.routing.batch.instance import (
     BatchGroup,
     BatchPlan,
@@ -92,10 +92,14 @@ def plan_batch(
     *,
     time_budget_ms: int,
     whole_limit: int = WHOLE_LIMIT,
+    clock: Callable[[], float] | None = None,
 ) -> BatchPlan:
     """Place every group together (module doc). `stock`: (location, SKU) → free units plus
     the units the groups hold there now. A component of more than `whole_limit` columns is
-    improved by consolidation and neighbourhoods instead of solved whole."""
+    improved by consolidation and neighbourhoods instead of solved whole. `clock` (the
+    caller's, e.g. time.perf_counter): the budget is then a deadline for the whole plan,
+    reading and building included, not only each solve's time limit."""
+    deadline = Deadline(time_budget_ms, clock)
     check(groups, stock)
     inst = Instance(list(groups), stock)
     inst.cells = [usable(g, stock) for g in groups]
@@ -114,11 +118,14 @@ def plan_batch(
     sizes = [sum(len(inst.cells[gi]) for gi in comp) for comp in hard]
     log = Log()
     for comp, budget in zip(hard, share(time_budget_ms, sizes), strict=True):
+        budget = max(1, min(budget, deadline.left_ms()))
         if sum(len(inst.cells[gi]) for gi in comp) <= whole_limit:
             log.add(solve_model(Model(inst, comp), budget), plan)
         else:
-            log.consolidated += consolidate(inst, comp, plan)
-            improve(inst, comp, plan, budget, log)
+            # Consolidation takes at most half: the neighbourhoods find what it cannot.
+            half = Deadline(budget // 2, clock)
+            log.consolidated += consolidate(inst, comp, plan, half)
+            improve(inst, comp, plan, budget, log, deadline)
     return BatchPlan(
         groups=tuple(group_plan(g, plan[gi]) for gi, g in enumerate(groups)),
         status=log.status(),

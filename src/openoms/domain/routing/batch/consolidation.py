@@ -6,28 +6,40 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
+from openoms.domain.routing.batch.decomposition import Deadline
 from openoms.domain.routing.batch.instance import Cell, Instance
 
 CONSOLIDATION_PASSES = 4
 
 
-def consolidate(inst: Instance, comp: Sequence[int], plan: dict[int, dict[Cell, int]]) -> int:
+def consolidate(
+    inst: Instance,
+    comp: Sequence[int],
+    plan: dict[int, dict[Cell, int]],
+    deadline: Deadline | None = None,
+) -> int:
     """A fast first pass on a big component: ship each split group from one location,
     when the units it lacks there can be freed by moving other groups' units of those SKUs
     to locations those groups already ship from (so none of them ships more). Every step
-    keeps every promise and the stock; returns how many groups were consolidated."""
+    keeps every promise and the stock; returns how many groups were consolidated. Stops
+    at the `deadline`."""
+    members = set(comp)
     free: dict[Cell, int] = dict(inst.stock)
     holders: dict[Cell, set[int]] = defaultdict(set)
     for gi, units in plan.items():
         for cell, q in units.items():
             free[cell] = free.get(cell, 0) - q
-            if gi in comp:
+            if gi in members:
                 holders[cell].add(gi)
     done = 0
     for _ in range(CONSOLIDATION_PASSES):
         split = [gi for gi in comp if len({loc for loc, _ in plan[gi]}) > 1]
         split.sort(key=lambda gi: (-len({loc for loc, _ in plan[gi]}), gi))
-        found = sum(1 for gi in split if _one_location(inst, gi, plan, free, holders))
+        found = 0
+        for gi in split:
+            if deadline is not None and deadline.left_ms() == 0:
+                return done + found
+            found += _one_location(inst, gi, plan, free, holders)
         done += found
         if not found:
             break

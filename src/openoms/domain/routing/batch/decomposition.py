@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from openoms.domain.routing.batch.instance import Cell, Instance
 
@@ -35,3 +36,23 @@ def components(inst: Instance) -> list[list[int]]:
 def share(budget_ms: int, sizes: Sequence[int]) -> list[int]:
     total = sum(sizes) or 1
     return [max(1, budget_ms * s // total) for s in sizes]
+
+
+@dataclass(slots=True)
+class Deadline:
+    """The run's time budget as a deadline on the caller's clock (seconds, monotonic). The
+    domain reads no clock of its own: without one, only each solve's time limit bounds
+    the time (tests, replays that want the same plan every time)."""
+
+    budget_ms: int
+    clock: Callable[[], float] | None = None
+    end: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        if self.clock is not None:
+            self.end = self.clock() + self.budget_ms / 1000
+
+    def left_ms(self) -> int:
+        if self.clock is None:
+            return self.budget_ms
+        return max(0, int((self.end - self.clock()) * 1000))

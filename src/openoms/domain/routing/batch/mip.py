@@ -73,11 +73,8 @@ class Model:
             reward = self.unit_w if gi in wants_more else 0
             cost[t] = inst.groups[gi].rates[loc].per_unit - reward
             upper[t] = cap
-        staying = [
-            col
-            for (gi, loc), col in y_at.items()
-            if any(c[0] == loc for c in inst.groups[gi].current)
-        ]
+        used_now = {gi: {loc for loc, _ in inst.groups[gi].current} for gi in self.members}
+        staying = [col for (gi, loc), col in y_at.items() if loc in used_now[gi]]
         for (gi, loc), col in y_at.items():
             cost[col] = self.ship_w + inst.groups[gi].rates[loc].per_shipment
         for col in staying:  # a tie keeps groups where they are; all of it is under 1
@@ -93,8 +90,11 @@ class Model:
                 cell_rows[cell][t] = 1.0
         for cell, coeffs in sorted(cell_rows.items()):
             rows.append((coeffs, -inf, float(inst.stock[cell])))
+        y_of: dict[int, list[int]] = defaultdict(list)
+        for (gi, _), col in y_at.items():
+            y_of[gi].append(col)
         for gi in self.members:
-            self._group_rows(gi, rows, x_of[gi], y_at, w_at, z_at)
+            self._group_rows(gi, rows, x_of[gi], y_of[gi], w_at, z_at)
         return self._run(rows, cost, upper, budget_ms)
 
     def _group_rows(
@@ -102,13 +102,12 @@ class Model:
         gi: int,
         rows: list[tuple[dict[int, float], float, float]],
         x_cols: list[int],
-        y_at: Mapping[tuple[int, str], int],
+        y_cols: list[int],
         w_at: Mapping[int, int],
         z_at: Mapping[int, int],
     ) -> None:
         g = self.inst.groups[gi]
         inf = highspy.kHighsInf
-        y_cols = [col for (gj, _), col in y_at.items() if gj == gi]
         by_sku: dict[str, dict[int, float]] = defaultdict(dict)
         for t in x_cols:
             by_sku[self.xs[t][1][1]][t] = 1.0

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from openoms.domain.routing.batch.decomposition import share
+from openoms.domain.routing.batch.decomposition import Deadline, share
 from openoms.domain.routing.batch.instance import BatchGroup, Cell, Instance, contested
 from openoms.domain.routing.batch.mip import Log, Model, solve_model
 
@@ -17,13 +17,18 @@ NEIGHBOURHOOD_MS = 400  # the least time a neighbourhood gets: fewer are tried o
 
 
 def improve(
-    inst: Instance, comp: Sequence[int], plan: dict[int, dict[Cell, int]], budget: int, log: Log
+    inst: Instance,
+    comp: Sequence[int],
+    plan: dict[int, dict[Cell, int]],
+    budget: int,
+    log: Log,
+    deadline: Deadline | None = None,
 ) -> None:
     """Large-neighbourhood search on one big component: each neighbourhood frees a few
     groups that could do better (split, or not placed in full) and the groups holding the
     contested stock they could use; the rest keep their plan, and the freed groups are
     solved exactly over what is left (their current plan is the start, so no step makes
-    anything worse)."""
+    anything worse). No neighbourhood starts after the `deadline`, and none runs past it."""
     targets = [gi for gi in comp if could_improve(inst.groups[gi], plan[gi])]
     chunks = [targets[k : k + NEIGHBOURHOOD] for k in range(0, len(targets), NEIGHBOURHOOD)]
     chunks = chunks[: max(1, budget // NEIGHBOURHOOD_MS)]
@@ -34,6 +39,10 @@ def improve(
         for cell in plan[gi]:
             holders[cell].add(gi)
     for chunk, part in zip(chunks, share(budget, [1] * len(chunks)), strict=True):
+        if deadline is not None:
+            part = min(part, deadline.left_ms())
+            if part < NEIGHBOURHOOD_MS // 4:
+                break
         freed = neighbourhood(inst, chunk, plan, holders)
         log.neighbourhoods += 1
         sub = sub_instance(inst, freed, plan)
