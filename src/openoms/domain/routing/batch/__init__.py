@@ -70,7 +70,7 @@ from openoms.domain.routing.batch.instance import (
 from openoms.domain.routing.batch.mip import Log, Model, solve_model
 from openoms.domain.routing.batch.neighbourhoods import improve
 
-WHOLE_LIMIT = 3000  # a component with more columns is improved neighbourhood by neighbourhood
+WHOLE_LIMIT = 20000  # a component with more columns is improved neighbourhood by neighbourhood
 
 __all__ = [
     "WHOLE_LIMIT",
