@@ -41,7 +41,8 @@ assignment (always feasible: it is what the stock holds now). On timeout it retu
 best plan it found, which is never worse than the current assignment; if it found none, or
 errs, or its answer fails the checks (stock never exceeded, every promise kept), the
 component keeps its current assignment. `status` says which happened. The domain reads no
-clock: the caller measures the time.
+clock of its own: a caller that passes one (`clock`) makes the budget a deadline for the
+whole plan, building and consolidation included.
 """
 
 from __future__ import annotations
