@@ -1,26 +1,46 @@
 """Batch routing: a seeded day replayed with one-at-a-time routing and with periodic runs.
 
-The day: N orders (default 2,000) of 1–6 lines, arriving evenly over 24 hours, shipped to
-six countries from 20 locations — 4 distribution centres that hold most of the range and
-16 small sites that hold a few SKUs each — with scarce, skewed stock (SKU popularity
-Zipf-like; each SKU's stock is `--scarcity` × its demand over the day, most of it at the
-DCs). Shipping cost depends on the location and the country.
+The day (bench/routing_day.py; `--day retail`, the default): N orders (default 2,000) of
+1–6 lines from a retailer's day, shipped to six countries from 20 locations:
+
+- a national DC (Germany) with the whole range of 400 SKUs, two regional DCs (France, Great
+  Britain) with the core range (the 150 best sellers) and 17 stores, two to four a country,
+  each with a random half of the 60 best sellers;
+- Zipf-like popularity; SKUs in families of 8 (items bought together): an order's further
+  lines come from its first line's family with probability 0.6 (`--affinity`);
+- scarce stock: each SKU's stock is `--scarcity` (1.15) × its demand over the day, 40 % of
+  a best seller's at the stores that carry it, the rest spread over the DCs that carry it;
+- orders arriving on a retail profile (night trough, lunch and evening peaks), and the
+  warehouse releasing them to picking in waves at 08:00, 12:00, 16:00 and 20:00 (`--waves`)
+  of the orders captured 30 minutes before (`--cutoff`); the night's orders go in the next
+  morning's first wave.
+
+`--day uniform` is the first bench's day, kept for comparison: 4 DCs holding most of the
+range and 16 sites holding a few SKUs each, orders arriving evenly, and (`--waves none`)
+released every `--release-every` (60) minutes when captured more than `--release-after`
+(120) minutes before.
 
 Both replays go through the real services on a fresh database (a SQLite file; PostgreSQL
 with --postgres): each order is captured (`capture_order`) and routed by the worker as
-usual (`route_order`). Every `--release-every` minutes of simulated time, fulfillment
-orders older than `--release-after` minutes are released to the warehouse (ASSIGNED:
-picked, no longer movable). The second replay also makes an applied routing run of scope
-`unreleased` every `--run-every` minutes, so orders waiting to be picked are placed again
-together (Xu, Allgor & Graves 2009's re-evaluation of assignments before picking).
+usual (`route_order`, the channel's fewest_splits). Released fulfillment orders become
+ASSIGNED (picked, no longer movable). The second replay also makes an applied routing run of
+scope `unreleased` every `--run-every` (5) minutes, so orders waiting to be picked are placed
+again together (Xu, Allgor & Graves 2009's re-evaluation of assignments before picking).
 
 Printed per replay: orders placed, shipments, splits, extra shipments caused by splits
-(shipments − orders placed), shipping cost, and for the runs the solve time (median, max);
-then the share of one-at-a-time's extra shipments the runs removed. Last, the solve time
-of one dry run over N waiting orders (every order captured and left ALLOCATED). A `RESULT
-{json}` line per figure set.
+(shipments − orders placed), shipping cost, and for the runs the solve time (median, max),
+the groups moved and the planned moves skipped, with their reasons; then the share of
+one-at-a-time's extra shipments the runs removed. Last, the solve time of one dry run over
+N waiting orders (every order captured and left ALLOCATED). A `RESULT {json}` line per
+figure set.
 
-    .venv/bin/python bench/batch_routing.py [--orders 2000] [--seed 7] [--postgres URL]
+`--model-only` replays the same day without a database (bench/routing_model.py): the
+domain's fewest_splits one order at a time, `plan_batch` every run, and with
+`--hindsight-ms` the whole day planned at once; it prints how many orders no single
+location could ever ship whole.
+
+    .venv/bin/python bench/batch_routing.py [--orders 2000] [--seed 7] [--day retail|uniform]
+        [--model-only [--hindsight-ms 30000]] [--postgres [URL]]
 """
 
 from __future__ import annotations
@@ -28,15 +48,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
 import statistics
 import time
-from dataclasses import dataclass
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
+import routing_model
 from common import DEFAULT_POSTGRES_URL, PostgresBackend, SqliteBackend, machine
 from openoms.adapters.db import models as m
 from openoms.adapters.db.session import Database
@@ -58,70 +78,24 @@ from openoms.services.orders import ChannelData, ShortagePolicy, capture_order, 
 from openoms.services.routing import RunRequest, RunScope, run_routing
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
+from routing_day import COUNTRIES, Day, make_day, rate, releases
 
 CHANNEL = "bench-day"
-COUNTRIES = {  # country: (lat, lon) of its centre
-    "GB": (52.5, -1.5),
-    "IE": (53.3, -7.5),
-    "FR": (46.6, 2.4),
-    "BE": (50.6, 4.6),
-    "NL": (52.2, 5.5),
-    "DE": (51.0, 10.0),
-}
+WAVES = (8.0, 12.0, 16.0, 20.0)  # the retail day's warehouse release waves (hours)
 # The simulated day starts tomorrow: jobs queued now are due on the day's clock.
 DAY_START = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
 ORDERED_AT = datetime.now(UTC).replace(microsecond=0)
 
 
-@dataclass(frozen=True)
-class Day:
-    sites: dict[str, tuple[float, float, bool]]  # ref: (lat, lon, big)
-    stock: dict[tuple[str, str], int]
-    orders: list[tuple[float, str, dict[str, int]]]  # (minute, country, sku → units)
-
-
-def make_day(
-    seed: int, n: int, scarcity: float, dc_share: float = 0.6, dc_range: float = 0.8
-) -> Day:
-    rng = random.Random(seed)
-    sites: dict[str, tuple[float, float, bool]] = {}
-    for i in range(20):
-        lat, lon = rng.uniform(44, 56), rng.uniform(-8, 12)
-        sites[f"{'DC' if i < 4 else 'SITE'}-{i:02d}"] = (lat, lon, i < 4)
-    skus = [f"SKU-{k:03d}" for k in range(400)]
-    weights = [1 / (k + 1) ** 0.9 for k in range(len(skus))]
-    orders = []
-    for k in range(n):
-        lines = rng.choices([1, 2, 3, 4, 5, 6], [40, 25, 15, 10, 6, 4])[0]
-        wanted: dict[str, int] = {}
-        for sku in rng.choices(skus, weights, k=lines):
-            wanted[sku] = wanted.get(sku, 0) + 1
-        orders.append((k * 24 * 60 / n, rng.choice(sorted(COUNTRIES)), wanted))
-    demand: dict[str, int] = {}
-    for _, _, wanted in orders:
-        for sku, q in wanted.items():
-            demand[sku] = demand.get(sku, 0) + q
-    big = [ref for ref, (_, _, b) in sites.items() if b]
-    small = [ref for ref, (_, _, b) in sites.items() if not b]
-    stock: dict[tuple[str, str], int] = {}
-    for sku, units in sorted(demand.items()):
-        dcs = [ref for ref in big if rng.random() < dc_range] or [rng.choice(big)]
-        holders = rng.sample(small, rng.randint(1, 5))
-        for _ in range(max(1, round(units * scarcity))):
-            ref = rng.choice(dcs) if rng.random() < dc_share else rng.choice(holders)
-            stock[ref, sku] = stock.get((ref, sku), 0) + 1
-    return Day(sites, stock, orders)
-
-
 def rates(lat: float, lon: float) -> tuple[ShippingCost, ...]:
     out = []
-    for country, (clat, clon) in sorted(COUNTRIES.items()):
-        km = math.hypot(lat - clat, (lon - clon) * 0.65) * 111
+    for country in sorted(COUNTRIES):
+        per_shipment, per_unit = rate(lat, lon, country)
         out.append(
             ShippingCost(
                 country=country,
-                per_shipment=Money(400 + round(km * 0.8), "EUR"),
-                per_unit=Money(30 + round(km * 0.05), "EUR"),
+                per_shipment=Money(per_shipment, "EUR"),
+                per_unit=Money(per_unit, "EUR"),
             )
         )
     return tuple(out)
@@ -211,17 +185,16 @@ def drain(worker: Worker) -> None:
         pass
 
 
-def release(db: Database, outbox: Outbox, before: datetime) -> int:
-    """Release ALLOCATED fulfillment orders created before `before` to the warehouse."""
+def release(db: Database, outbox: Outbox, captured: dict[str, float], before: float) -> int:
+    """Release to the warehouse the ALLOCATED fulfillment orders of the orders captured
+    before minute `before` (a run's moving a group does not restart its clock)."""
     with db.reading() as session:
-        ids = list(
-            session.scalars(
-                select(m.FulfillmentOrder.id).where(
-                    m.FulfillmentOrder.status == FulfillmentOrderStatus.ALLOCATED.value,
-                    m.FulfillmentOrder.created_at < before,
-                )
+        rows = session.execute(
+            select(m.FulfillmentOrder.id, m.FulfillmentOrder.order_summary_id).where(
+                m.FulfillmentOrder.status == FulfillmentOrderStatus.ALLOCATED.value
             )
-        )
+        ).all()
+    ids = [fo_id for fo_id, summary_id in rows if captured.get(summary_id, before) < before]
     for fo_id in ids:
         with db.transaction() as session:
             change_status(session, outbox, fo_id, FulfillmentOrderStatus.ASSIGNED)
@@ -281,57 +254,75 @@ def replay(url: str, day: Day, args: argparse.Namespace, *, runs: bool) -> dict[
     worker = Worker(db, default_registry(), jobs=default_jobs(db), clock=clock)
     set_up(db, outbox, day)
     drain(worker)
-    next_release = args.release_every
+    plan = releases(args.waves, args.release_every, args.release_after, args.cutoff)
     next_run = args.run_every
     solve_ms: list[int] = []
     moved = 0
     saved = [0, 0]  # planned shipments saved, cost saved
+    skipped: Counter[str] = Counter()  # why planned moves were skipped
+    captured: dict[str, float] = {}  # order summary id → minute of capture
     started = time.perf_counter()
 
     def tick(minute: float) -> None:
-        nonlocal next_release, next_run, moved
-        while runs and next_run <= minute:
-            clock.now = DAY_START + timedelta(minutes=next_run)
-            run_id = run_routing(
-                db,
-                outbox,
-                RunRequest(
-                    CHANNEL,
-                    RunScope.UNRELEASED,
-                    dry_run=False,
-                    trigger="bench",
-                    time_budget_ms=args.budget_ms,
-                ),
-                clock.now,
-            )
-            with db.reading() as session:
-                run = session.get(m.RoutingRun, run_id)
-                assert run is not None
-                solve_ms.append(run.solve_ms)
-                moved += run.applied
-                saved[0] += run.totals["current"]["shipments"] - run.totals["plan"]["shipments"]
-                saved[1] += run.totals["current"]["cost"] - run.totals["plan"]["cost"]
-            drain(worker)
-            next_run += args.run_every
-        while next_release <= minute:
-            clock.now = DAY_START + timedelta(minutes=next_release)
-            release(db, outbox, clock.now - timedelta(minutes=args.release_after))
-            drain(worker)
-            next_release += args.release_every
+        """Runs and releases due by `minute`, in the order of their times."""
+        while True:
+            at = min(next_run if runs else math.inf, plan[0][0] if plan else math.inf)
+            if at > minute:
+                return
+            if runs and next_run <= at:
+                run_once()
+            else:
+                at, before = plan.pop(0)
+                clock.now = DAY_START + timedelta(minutes=at)
+                release(db, outbox, captured, before)
+                drain(worker)
+
+    def run_once() -> None:
+        nonlocal next_run, moved
+        clock.now = DAY_START + timedelta(minutes=next_run)
+        run_id = run_routing(
+            db,
+            outbox,
+            RunRequest(
+                CHANNEL,
+                RunScope.UNRELEASED,
+                dry_run=False,
+                trigger="bench",
+                time_budget_ms=args.budget_ms,
+            ),
+            clock.now,
+        )
+        with db.reading() as session:
+            run = session.get(m.RoutingRun, run_id)
+            assert run is not None
+            solve_ms.append(run.solve_ms)
+            moved += run.applied
+            saved[0] += run.totals["current"]["shipments"] - run.totals["plan"]["shipments"]
+            saved[1] += run.totals["current"]["cost"] - run.totals["plan"]["cost"]
+            for group in session.scalars(
+                select(m.RoutingRunGroup).where(
+                    m.RoutingRunGroup.run_id == run_id, m.RoutingRunGroup.outcome == "skipped"
+                )
+            ):
+                skipped[group.reason or ""] += 1
+        drain(worker)
+        next_run += args.run_every
 
     for k, (minute, country, wanted) in enumerate(day.orders):
         tick(minute)
         clock.now = DAY_START + timedelta(minutes=minute)
         draft = OrderCreate.model_validate(payload(k, country, wanted, ORDERED_AT)).to_draft()
         with db.transaction() as session:
-            capture_order(session, outbox, draft)
+            captured[capture_order(session, outbox, draft).order_summary_id] = minute
         drain(worker)
-    tick(24 * 60 + args.release_after + args.release_every)
+    tick(plan[-1][0])
     out = figures(db)
     out["seconds"] = round(time.perf_counter() - started, 1)
     if runs:
         out["runs"] = len(solve_ms)
         out["groups_moved"] = moved
+        out["groups_skipped"] = sum(skipped.values())
+        out["skipped_why"] = dict(skipped.most_common())
         out["planned_shipments_saved"], out["planned_cost_saved"] = saved
         out["solve_ms_median"] = round(statistics.median(solve_ms)) if solve_ms else 0
         out["solve_ms_max"] = max(solve_ms, default=0)
@@ -382,53 +373,142 @@ def waiting_solve(url: str, day: Day, args: argparse.Namespace) -> dict[str, Any
     return out
 
 
+def share(alone: dict[str, Any], other: dict[str, Any]) -> tuple[int, float]:
+    removed = alone["extra_shipments"] - other["extra_shipments"]
+    return removed, (removed / alone["extra_shipments"] if alone["extra_shipments"] else 0.0)
+
+
+def model_only(day: Day, args: argparse.Namespace) -> None:
+    """The replay without a database (bench/routing_model.py)."""
+    timing = {
+        "run_every": args.run_every,
+        "schedule": releases(args.waves, args.release_every, args.release_after, args.cutoff),
+        "budget_ms": args.budget_ms,
+    }
+    alone, placed = routing_model.replay(day, runs=False, **timing)
+    print("one-at-a-time:", json.dumps(alone))
+    print("RESULT " + json.dumps({"name": "batch_routing_model_one_at_a_time", **alone}))
+    unavoidable = routing_model.structural(day)
+    print(f"structural:    {unavoidable} orders no single location holds all the SKUs of")
+    if not args.skip_runs:
+        batch, _ = routing_model.replay(day, runs=True, exact_every=args.exact_every, **timing)
+        removed, part = share(alone, batch)
+        print("with runs:    ", json.dumps(batch))
+        print(f"removed:       {removed} of {alone['extra_shipments']} ({part:.1%})")
+        print(
+            "RESULT "
+            + json.dumps(
+                {"name": "batch_routing_model_runs", **batch, "removed": removed, "share": part}
+            )
+        )
+    if args.hindsight_ms:
+        best = routing_model.hindsight(day, placed, args.hindsight_ms)
+        removed, part = share(alone, best)
+        print("hindsight:    ", json.dumps(best))
+        print(f"removed:       {removed} of {alone['extra_shipments']} ({part:.1%})")
+        print(
+            "RESULT "
+            + json.dumps(
+                {"name": "batch_routing_model_hindsight", **best, "removed": removed, "share": part}
+            )
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--day", choices=["retail", "uniform"], default="retail")
     parser.add_argument("--scarcity", type=float, default=1.15)
+    parser.add_argument("--affinity", type=float, default=0.6, help="retail day only")
     parser.add_argument("--run-every", type=float, default=5, help="minutes between runs")
+    parser.add_argument(
+        "--waves",
+        default=None,
+        help="hours of the day the warehouse releases orders in waves, comma-separated "
+        f"(default {','.join(map(str, WAVES))} on the retail day; 'none': every "
+        "--release-every minutes, the uniform day's default)",
+    )
+    parser.add_argument("--cutoff", type=float, default=30, help="minutes before a wave")
     parser.add_argument("--release-every", type=float, default=60, help="minutes")
     parser.add_argument("--release-after", type=float, default=120, help="minutes")
     parser.add_argument("--budget-ms", type=int, default=5000)
     parser.add_argument("--postgres", nargs="?", const=DEFAULT_POSTGRES_URL, default=None)
     parser.add_argument("--skip-waiting", action="store_true")
+    parser.add_argument("--skip-alone", action="store_true", help="no one-at-a-time replay")
+    parser.add_argument("--skip-runs", action="store_true", help="no replay with runs")
+    parser.add_argument(
+        "--skip-replays", action="store_true", help="only the dry run over N waiting orders"
+    )
+    parser.add_argument(
+        "--model-only", action="store_true", help="replay with the domain only, no database"
+    )
+    parser.add_argument(
+        "--exact-every",
+        type=int,
+        default=0,
+        help="model only: every this many runs, also solve the whole window in one model "
+        "(no neighbourhoods, 30 s) to compare",
+    )
+    parser.add_argument(
+        "--hindsight-ms",
+        type=int,
+        default=0,
+        help="model only: also plan the whole day at once with this budget",
+    )
     args = parser.parse_args()
+    if args.waves is None:
+        args.waves = WAVES if args.day == "retail" else ()
+    elif args.waves == "none":
+        args.waves = ()
+    else:
+        args.waves = tuple(float(h) for h in args.waves.split(","))
+    for line in machine("highspy"):
+        print(line)
+    day = make_day(args.day, args.seed, args.orders, args.scarcity, args.affinity)
+    print(
+        f"day:      {args.day}, {args.orders} orders, seed {args.seed}, {len(day.sites)} "
+        f"locations, {len({s for _, s in day.stock})} SKUs, scarcity {args.scarcity}; runs "
+        f"every {args.run_every} min; "
+        + (
+            f"release waves at {', '.join(f'{h:g}h' for h in args.waves)} of the orders "
+            f"captured {args.cutoff:g} min before"
+            if args.waves
+            else f"release every {args.release_every:g} min of the orders captured more "
+            f"than {args.release_after:g} min before"
+        )
+    )
+    if args.model_only:
+        model_only(day, args)
+        return
     backend = (
         PostgresBackend(args.postgres, "openoms_bench_batch_routing")
         if args.postgres
         else SqliteBackend("batch-routing")
     )
-    for line in machine("highspy"):
-        print(line)
     print(f"database: {backend.version()}")
-    day = make_day(args.seed, args.orders, args.scarcity)
-    print(
-        f"day:      {args.orders} orders, seed {args.seed}, {len(day.sites)} locations, "
-        f"{len({s for _, s in day.stock})} SKUs, scarcity {args.scarcity}; runs every "
-        f"{args.run_every} min, release every {args.release_every} min of orders older "
-        f"than {args.release_after} min"
-    )
     try:
-        alone = replay(backend.fresh(), day, args, runs=False)
-        print("one-at-a-time:", json.dumps(alone))
-        print("RESULT " + json.dumps({"name": "batch_routing_one_at_a_time", **alone}))
-        batch = replay(backend.fresh(), day, args, runs=True)
-        print("with runs:    ", json.dumps(batch))
-        print("RESULT " + json.dumps({"name": "batch_routing_runs", **batch}))
-        removed = alone["extra_shipments"] - batch["extra_shipments"]
-        share = removed / alone["extra_shipments"] if alone["extra_shipments"] else 0.0
-        print(
-            f"extra shipments caused by splits: {alone['extra_shipments']} one at a time, "
-            f"{batch['extra_shipments']} with runs: {removed} removed ({share:.1%}); "
-            f"cost {alone['cost']} -> {batch['cost']}"
-        )
-        print(
-            "RESULT "
-            + json.dumps(
-                {"name": "batch_routing_removed", "removed": removed, "share": round(share, 4)}
+        if not args.skip_replays and not args.skip_alone:
+            alone = replay(backend.fresh(), day, args, runs=False)
+            print("one-at-a-time:", json.dumps(alone))
+            print("RESULT " + json.dumps({"name": "batch_routing_one_at_a_time", **alone}))
+        if not args.skip_replays and not args.skip_runs:
+            batch = replay(backend.fresh(), day, args, runs=True)
+            print("with runs:    ", json.dumps(batch))
+            print("RESULT " + json.dumps({"name": "batch_routing_runs", **batch}))
+        if not (args.skip_replays or args.skip_runs or args.skip_alone):
+            removed, part = share(alone, batch)
+            print(
+                f"extra shipments caused by splits: {alone['extra_shipments']} one at a time, "
+                f"{batch['extra_shipments']} with runs: {removed} removed ({part:.1%}); "
+                f"cost {alone['cost']} -> {batch['cost']}"
             )
-        )
+            print(
+                "RESULT "
+                + json.dumps(
+                    {"name": "batch_routing_removed", "removed": removed, "share": round(part, 4)}
+                )
+            )
         if not args.skip_waiting:
             waiting = waiting_solve(backend.fresh(), day, args)
             print("waiting:      ", json.dumps(waiting))

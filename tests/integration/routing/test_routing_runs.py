@@ -18,6 +18,7 @@ from openoms.adapters.jobs import run_due_jobs
 from openoms.adapters.outbox import Outbox
 from openoms.domain.inventory import LocationType
 from openoms.services.access import create_api_key
+from openoms.services.inventory import InventoryLine, apply_inventory_import
 from openoms.services.routing import RUN_JOB, RunRequest, RunScope, run_routing, schedule_runs
 from openoms.services.routing.run_apply import apply_run
 from openoms.services.routing.runs import plan_run
@@ -206,6 +207,9 @@ def test_a_group_that_changed_meanwhile_is_skipped(db: Database) -> None:
     with db.reading() as session:
         reasons = {g.order_summary_id: g.reason for g in session.scalars(select(m.RoutingRunGroup))}
     assert reasons[a] == "the group changed since the run read it"
+    assert reasons[b] == (
+        "it trades stock with a group that was skipped: the group changed since the run read it"
+    )
     assert placements(db)[b] == {("WH-MAN", "X", "ALLOCATED"), ("WH-LDN", "Y", "ALLOCATED")}
 
 
@@ -371,3 +375,50 @@ def test_a_channel_sets_its_run_schedule(api: Api) -> None:
     assert too_often.status_code == 422
     with api.db.reading() as session:
         assert session.scalars(select(m.Channel.routing_run_every)).all() == [300]
+
+
+def test_a_chain_of_dependent_moves_is_applied_in_full(db: Database) -> None:
+    # B (X, Y) is routed while London has no X: Manchester's X and London's Y. Then London
+    # gets an X and W, and A (X, W) takes London's. Together B ships once from London, which
+    # needs A's X, and A moves to Leeds (the other X and W; Manchester has no W): B's move
+    # waits for A's, whatever order the run read them in.
+    sites = {
+        **SITES,
+        "WH-LEE": (LocationType.WAREHOUSE, "Leeds", 53.80, -1.55, True, False, "online"),
+    }
+    stock_network(
+        db,
+        stock={("WH-LDN", "Y"): 1, ("WH-MAN", "X"): 1, ("WH-LEE", "X"): 1, ("WH-LEE", "W"): 1},
+        locations=sites,
+    )
+    b = capture(db, outbox(), order("B", ["X", "Y"]))
+    drain_db(db)
+    lines = [
+        InventoryLine(line=1, location="WH-LDN", sku="X", on_hand=1),
+        InventoryLine(line=2, location="WH-LDN", sku="W", on_hand=1),
+    ]
+    apply_inventory_import(db, outbox(), lines, mode="delta")
+    a = capture(db, outbox(), order("A", ["X", "W"]))
+    drain_db(db)
+    assert placements(db) == {
+        b: {("WH-MAN", "X", "ALLOCATED"), ("WH-LDN", "Y", "ALLOCATED")},
+        a: {("WH-LDN", "X", "ALLOCATED"), ("WH-LDN", "W", "ALLOCATED")},
+    }
+
+    run_id = run_routing(
+        db, outbox(), RunRequest("web-uk", RunScope.UNRELEASED, dry_run=False), datetime.now(UTC)
+    )
+
+    assert placements(db) == {
+        b: {("WH-LDN", "X", "ALLOCATED"), ("WH-LDN", "Y", "ALLOCATED")},
+        a: {("WH-LEE", "X", "ALLOCATED"), ("WH-LEE", "W", "ALLOCATED")},
+    }
+    with db.reading() as session:
+        run = session.get(m.RoutingRun, run_id)
+        assert run is not None
+        assert (run.applied, run.skipped) == (2, 0)
+        outcomes = {
+            g.order_summary_id: (g.outcome, g.reason)
+            for g in session.scalars(select(m.RoutingRunGroup))
+        }
+    assert outcomes == {a: ("moved", None), b: ("moved", None)}  # each in its own transaction

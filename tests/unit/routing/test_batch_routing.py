@@ -1,4 +1,4 @@
-"""Batch routing's model (domain/routing/batch.py): known optima on small instances, and
+"""Batch routing's model (domain/routing/batch/): known optima on small instances, and
 properties that hold for any instance: stock never exceeded, no group over its need or its
 limit, and no group's promise made worse."""
 

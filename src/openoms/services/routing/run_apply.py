@@ -12,16 +12,17 @@ round's fulfillment orders and events (`record_placement`). Stock is row-locked 
 same order routing takes it, so nothing is ever oversold: a unit another transaction took
 meanwhile makes the hold fail, and the whole group's transaction rolls back.
 
-A group whose planned stock is still held by another group of the run (which gives it up
-only when its own move is applied) is tried again after the others, pass after pass while
-passes make progress. Groups still blocked then trade stock with each other (A takes B's
-unit, B takes A's): they are moved together in one transaction — all their fulfillment
-orders canceled first, then all placed — or, if even that fails, skipped.
+The groups are moved in an order where each finds its planned stock free (`apply_order`
+replays the plan's stock in memory): a chain from its free end, each group alone; groups
+that wait only for each other's stock (A takes B's unit, B takes A's) together in one
+transaction, all their fulfillment orders canceled first, then all placed. A group whose
+stock is still not free (taken meanwhile) is tried again after the others, pass after pass
+while passes make progress, then skipped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,6 +46,7 @@ from openoms.services.orders import (
 )
 from openoms.services.routing.route import Placement, record_placement
 from openoms.services.routing.runs import (
+    Cell,
     Planned,
     RunScope,
     Weighed,
@@ -75,30 +77,208 @@ def apply_run(db: Database, outbox: Outbox, planned: Planned, now: datetime) -> 
         if p.changed
     }
     outcomes: dict[str, tuple[str, str | None]] = {}
-    for _ in range(MAX_PASSES):
+    late: dict[str, tuple[Weighed, GroupPlan]] = {}  # blocked although the order said free
+    for step in apply_order(planned, set(todo)):
+        members = {gid: todo[gid] for gid in step}
+        if len(members) == 1:
+            late.update(_pass(db, outbox, planned.run_id, members, now, outcomes))
+        else:
+            late.update(_together(db, outbox, planned.run_id, members, now, outcomes))
+    todo = late
+    for _ in range(MAX_PASSES):  # what the order got wrong (stock taken meanwhile): again
+        if not todo:
+            break
         blocked = _pass(db, outbox, planned.run_id, todo, now, outcomes)
         progress = len(blocked) < len(todo)
         todo = blocked
-        if not todo or not progress:
+        if not progress:
             break
-    if todo:  # groups that trade stock with each other: moved together, or not at all
-        try:
-            with db.transaction() as session:
-                ordered = sorted(todo.values(), key=lambda wp: wp[0].summary_id)
-                released = [_release(session, outbox, w) for w, _ in ordered]
-                for ctx, (w, p) in zip(released, ordered, strict=True):
-                    _place(session, outbox, planned.run_id, ctx, w, p, now)
-            outcomes.update(
-                {gid: ("moved", "moved with the groups it traded stock with") for gid in todo}
-            )
-        except _Skip as skip:
-            outcomes.update(
-                {gid: ("skipped", f"moved together with others: {skip.why}") for gid in todo}
-            )
-        except _Blocked:
-            why = "the stock it was planned on was not free"
-            outcomes.update({gid: ("skipped", why) for gid in todo})
+    if todo:
+        _together(db, outbox, planned.run_id, todo, now, outcomes, last=True)
     return _finish(db, planned.run_id, outcomes, now)
+
+
+def _together(
+    db: Database,
+    outbox: Outbox,
+    run_id: str,
+    members: Mapping[str, tuple[Weighed, GroupPlan]],
+    now: datetime,
+    outcomes: dict[str, tuple[str, str | None]],
+    *,
+    last: bool = False,
+) -> dict[str, tuple[Weighed, GroupPlan]]:
+    """Groups that trade stock with each other, moved in one transaction (every one
+    released first, then every one placed) or not at all. Returns them when their stock
+    was not free (to try again later), unless this is the `last` try."""
+    at = ""  # the group being released or placed
+    try:
+        with db.transaction() as session:
+            ordered = sorted(members.values(), key=lambda wp: wp[0].summary_id)
+            released = []
+            for w, _ in ordered:
+                at = w.group_id
+                released.append(_release(session, outbox, w))
+            for ctx, (w, p) in zip(released, ordered, strict=True):
+                at = w.group_id
+                _place(session, outbox, run_id, ctx, w, p, now)
+        outcomes.update(
+            {gid: ("moved", "moved with the groups it traded stock with") for gid in members}
+        )
+    except _Skip as skip:
+        why = f"it trades stock with a group that was skipped: {skip.why}"
+        outcomes.update({gid: ("skipped", skip.why if gid == at else why) for gid in members})
+    except _Blocked:
+        if not last:
+            return dict(members)
+        why = "the stock it was planned on was not free"
+        outcomes.update({gid: ("skipped", why) for gid in members})
+    return {}
+
+
+def apply_order(planned: Planned, todo: set[str]) -> list[list[str]]:
+    """The order to move the changed groups in so that each finds its stock free: the
+    plan's stock is replayed in memory (free stock, then what each move gives back and
+    takes). A group whose stock is free goes alone; when none is, the groups that wait
+    for each other's stock (a cycle of the "needs stock held by" graph, with nothing
+    outside it to wait for) go together. Groups whose stock no order frees come last,
+    alone (they will be tried and skipped if it is still not free)."""
+    weighed = {w.group_id: w for w in planned.weighed}
+    plans = {p.key: p for p in planned.plan.groups}
+    free: dict[Cell, int] = dict(planned.pool)
+    for w in planned.weighed:
+        for units in (w.batch.current, w.own):
+            for cell, q in units.items():
+                free[cell] = free.get(cell, 0) - q
+    delta: dict[str, dict[Cell, int]] = {}  # per group: + takes, - gives back
+    for gid in todo:
+        w, p = weighed[gid], plans[gid]
+        change: dict[Cell, int] = {}
+        for cell, q in p.units.items():
+            change[cell] = change.get(cell, 0) + q
+        gives = [w.batch.current]
+        if p.placed == sum(w.batch.need.values()):  # placed in full: own units left go back
+            gives.append(w.own)
+        else:  # own units stay held where the plan does not use them
+            for cell, q in w.own.items():
+                change[cell] = change.get(cell, 0) + max(0, q - p.units.get(cell, 0))
+            gives.append(w.own)
+        for units in gives:
+            for cell, q in units.items():
+                change[cell] = change.get(cell, 0) - q
+        delta[gid] = {cell: q for cell, q in change.items() if q}
+
+    def fits(members: Sequence[str]) -> bool:
+        total: dict[Cell, int] = {}
+        for gid in members:
+            for cell, q in delta[gid].items():
+                total[cell] = total.get(cell, 0) + q
+        return all(free.get(cell, 0) >= q for cell, q in total.items() if q > 0)
+
+    def take(members: Sequence[str]) -> None:
+        for gid in members:
+            for cell, q in delta[gid].items():
+                free[cell] = free.get(cell, 0) - q
+            left.discard(gid)
+
+    steps: list[list[str]] = []
+    left = set(todo)
+    while left:
+        progress = False
+        for gid in sorted(left):
+            if fits([gid]):
+                take([gid])
+                steps.append([gid])
+                progress = True
+        if progress:
+            continue
+        cycle = _waiting_cycle(left, delta, free, fits)
+        if cycle is None:
+            break
+        take(cycle)
+        steps.append(cycle)
+    steps += [[gid] for gid in sorted(left)]
+    return steps
+
+
+def _waiting_cycle(
+    left: set[str],
+    delta: Mapping[str, Mapping[Cell, int]],
+    free: Mapping[Cell, int],
+    fits: Callable[[Sequence[str]], bool],
+) -> list[str] | None:
+    """The smallest set of groups that wait only for each other's stock and fit together:
+    a strongly connected component of "g needs a (location, SKU) h gives back" with no edge
+    leaving it, tried smallest first."""
+    givers: dict[Cell, list[str]] = {}
+    for gid in sorted(left):
+        for cell, q in delta[gid].items():
+            if q < 0:
+                givers.setdefault(cell, []).append(gid)
+    edges = {
+        gid: sorted(
+            {
+                h
+                for cell, q in delta[gid].items()
+                if q > 0 and free.get(cell, 0) < q
+                for h in givers.get(cell, ())
+                if h != gid
+            }
+        )
+        for gid in sorted(left)
+    }
+    comps = _strongly_connected(edges)
+    comp_of = {gid: k for k, comp in enumerate(comps) for gid in comp}
+    closed = [
+        comp
+        for k, comp in enumerate(comps)
+        if len(comp) > 1 and all(comp_of[h] == k for gid in comp for h in edges[gid])
+    ]
+    for comp in sorted(closed, key=lambda c: (len(c), c)):
+        if fits(comp):
+            return comp
+    return None
+
+
+def _strongly_connected(edges: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components, iteratively (each sorted)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+    for root in edges:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on.add(node)
+            succ = edges[node]
+            if i < len(succ):
+                work.append((node, i + 1))
+                nxt = succ[i]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                comp = []
+                while True:
+                    top = stack.pop()
+                    on.discard(top)
+                    comp.append(top)
+                    if top == node:
+                        break
+                out.append(sorted(comp))
+    return out
 
 
 def _pass(

@@ -3,7 +3,7 @@ with scope `unreleased`, those whose fulfillment orders are still ALLOCATED — 
 scarce stock goes where it saves shipments, and report the saving.
 
 A run reads the groups, their units and what they hold, plans them with the batch model
-(domain/routing/batch.py), compares the plan with the current assignment and with routing
+(domain/routing/batch/), compares the plan with the current assignment and with routing
 each group on its own, and records all of it (`routing_runs`, `routing_run_groups`). A dry
 run stops there: it writes its record and nothing else (no stock, reservation, fulfillment
 order or event). An applied run then carries out the plan group by group, each in its own
@@ -101,6 +101,8 @@ class Weighed:
     batch: BatchGroup
     movable: tuple[str, ...]  # its ALLOCATED fulfillment orders the run may cancel
     locations: dict[str, str] = field(default_factory=dict)  # location id → ref
+    # Units its capture reservation holds that no fulfillment order uses (counted in the pool).
+    own: dict[Cell, int] = field(default_factory=dict)
 
 
 def fingerprint(
@@ -175,6 +177,7 @@ def gather(
         for cell, q in own_units(reservation, fos).items():
             if cell[0] in found.batch.rates:
                 pool[cell] += q
+                found.own[cell] = q
         for cell, q in found.batch.current.items():
             pool[cell] += q
     skus = {sku for w in weighed for sku in w.batch.need}
@@ -237,6 +240,7 @@ class Planned:
     run_id: str
     weighed: list[Weighed]
     plan: BatchPlan
+    pool: dict[Cell, int] = field(default_factory=dict)  # the stock the plan shared out
 
 
 def plan_run(db: Database, request: RunRequest, now: datetime) -> Planned:
@@ -248,12 +252,14 @@ def plan_run(db: Database, request: RunRequest, now: datetime) -> Planned:
         weighed, pool = gather(session, policy, request.scope)
         started = time.perf_counter()
         groups = [w.batch for w in weighed]
-        plan = plan_batch(groups, pool, time_budget_ms=request.time_budget_ms)
+        plan = plan_batch(
+            groups, pool, time_budget_ms=request.time_budget_ms, clock=time.perf_counter
+        )
         solve_ms = round((time.perf_counter() - started) * 1000)
         alone = one_at_a_time(groups, pool)
         run, rows = _record(request, weighed, plan, alone, solve_ms, now)
         repo.add_run(session, run, rows)
-    return Planned(run.id, weighed, plan)
+    return Planned(run.id, weighed, plan, pool)
 
 
 def _record(
