@@ -247,6 +247,24 @@ def figures(db: Database) -> dict[str, int]:
     }
 
 
+def unreleased_run(
+    db: Database, outbox: Outbox, args: argparse.Namespace, now: datetime, *, dry_run: bool
+) -> str:
+    """A routing run of the bench channel, scope `unreleased`: its id."""
+    return run_routing(
+        db,
+        outbox,
+        RunRequest(
+            CHANNEL,
+            RunScope.UNRELEASED,
+            dry_run=dry_run,
+            trigger="bench",
+            time_budget_ms=args.budget_ms,
+        ),
+        now,
+    )
+
+
 def replay(url: str, day: Day, args: argparse.Namespace, *, runs: bool) -> dict[str, Any]:
     db = Database(url)
     outbox = Outbox(default_registry())
@@ -280,18 +298,7 @@ def replay(url: str, day: Day, args: argparse.Namespace, *, runs: bool) -> dict[
     def run_once() -> None:
         nonlocal next_run, moved
         clock.now = DAY_START + timedelta(minutes=next_run)
-        run_id = run_routing(
-            db,
-            outbox,
-            RunRequest(
-                CHANNEL,
-                RunScope.UNRELEASED,
-                dry_run=False,
-                trigger="bench",
-                time_budget_ms=args.budget_ms,
-            ),
-            clock.now,
-        )
+        run_id = unreleased_run(db, outbox, args, clock.now, dry_run=False)
         with db.reading() as session:
             run = session.get(m.RoutingRun, run_id)
             assert run is not None
@@ -344,18 +351,7 @@ def waiting_solve(url: str, day: Day, args: argparse.Namespace) -> dict[str, Any
             capture_order(session, outbox, draft)
         drain(worker)
     started = time.perf_counter()
-    run_id = run_routing(
-        db,
-        outbox,
-        RunRequest(
-            CHANNEL,
-            RunScope.UNRELEASED,
-            dry_run=True,
-            trigger="bench",
-            time_budget_ms=args.budget_ms,
-        ),
-        clock.now,
-    )
+    run_id = unreleased_run(db, outbox, args, clock.now, dry_run=True)
     wall = time.perf_counter() - started
     with db.reading() as session:
         run = session.get(m.RoutingRun, run_id)
