@@ -374,6 +374,15 @@ def share(alone: dict[str, Any], other: dict[str, Any]) -> tuple[int, float]:
     return removed, (removed / alone["extra_shipments"] if alone["extra_shipments"] else 0.0)
 
 
+def report_removed(label: str, name: str, alone: dict[str, Any], other: dict[str, Any]) -> None:
+    """Print `other`'s figures, what it removed of one-at-a-time's extra shipments, and its
+    RESULT line."""
+    removed, part = share(alone, other)
+    print(label, json.dumps(other))
+    print(f"removed:       {removed} of {alone['extra_shipments']} ({part:.1%})")
+    print("RESULT " + json.dumps({"name": name, **other, "removed": removed, "share": part}))
+
+
 def model_only(day: Day, args: argparse.Namespace) -> None:
     """The replay without a database (bench/routing_model.py)."""
     timing = {
@@ -388,26 +397,10 @@ def model_only(day: Day, args: argparse.Namespace) -> None:
     print(f"structural:    {unavoidable} orders no single location holds all the SKUs of")
     if not args.skip_runs:
         batch, _ = routing_model.replay(day, runs=True, exact_every=args.exact_every, **timing)
-        removed, part = share(alone, batch)
-        print("with runs:    ", json.dumps(batch))
-        print(f"removed:       {removed} of {alone['extra_shipments']} ({part:.1%})")
-        print(
-            "RESULT "
-            + json.dumps(
-                {"name": "batch_routing_model_runs", **batch, "removed": removed, "share": part}
-            )
-        )
+        report_removed("with runs:    ", "batch_routing_model_runs", alone, batch)
     if args.hindsight_ms:
         best = routing_model.hindsight(day, placed, args.hindsight_ms)
-        removed, part = share(alone, best)
-        print("hindsight:    ", json.dumps(best))
-        print(f"removed:       {removed} of {alone['extra_shipments']} ({part:.1%})")
-        print(
-            "RESULT "
-            + json.dumps(
-                {"name": "batch_routing_model_hindsight", **best, "removed": removed, "share": part}
-            )
-        )
+        report_removed("hindsight:    ", "batch_routing_model_hindsight", alone, best)
 
 
 def main() -> None:

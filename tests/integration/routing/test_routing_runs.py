@@ -275,6 +275,10 @@ def test_a_retried_run_with_its_idempotency_key_replays_and_moves_nothing_again(
         400,
         "idempotency_key_invalid",
     )
+    # Neither refusal ran a run or moved anything.
+    assert placements(api.db) == after_first
+    with api.db.reading() as session:
+        assert session.scalar(select(func.count()).select_from(m.RoutingRun)) == 1
 
 
 def test_bad_input_and_other_channels_are_refused(api: Api) -> None:
