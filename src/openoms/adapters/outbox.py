@@ -3,6 +3,22 @@ the caller's transaction, so they exist exactly when the change they record does
 
 The worker relay (`openoms.worker.relay`) later claims the deliveries and runs each
 consumer's handler once.
+
+A consumer of every event that has nothing to do with most of them (no webhook endpoint,
+no flow on that trigger, no channel adapter) declares what it `needs`: the outbox writes it
+no delivery of any other event. What the consumers need is read from the database and kept
+in this process under the version of `outbox_subscriptions`, a row that triggers change in
+the very transaction that changes an endpoint, a flow or an adapter (migration 0017). The
+events' INSERT returns that version with their ids, so while nothing changed, recording
+costs no look-up at all; when it changed, the needs are read again in the recording
+transaction (and kept only when the version is still the same after the read).
+
+The guarantee is the one of a look-up in the recording transaction: an event sees every
+subscription change committed before its INSERT statement began. On SQLite that is every
+change committed before the event (a writer holds the database's one write lock from its
+BEGIN). On PostgreSQL (READ COMMITTED) a change that commits while the recording
+transaction is between that INSERT and its COMMIT may be missed by that transaction's
+events, as it was by a look-up made there; every event recorded by a later statement sees it.
 """
 
 from __future__ import annotations
@@ -14,16 +30,21 @@ from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from openoms.adapters.db.ids import new_id
-from openoms.adapters.db.models import Event, EventDelivery, utcnow
+from openoms.adapters.db.models import Event, EventDelivery, OutboxSubscriptions, utcnow
 from openoms.domain.events import DomainEvent
 
 Handler = Callable[[Session, Event], None]
 
 _EVENTS = Event.metadata.tables["events"]
 _DELIVERIES = EventDelivery.metadata.tables["event_deliveries"]
+_SUBSCRIPTIONS = OutboxSubscriptions.metadata.tables["outbox_subscriptions"]
+# The subscriptions' version as of the statement that reads it (None: the row is missing,
+# as in a database emptied by hand; then nothing is kept and every record reads the needs).
+_VERSION = select(_SUBSCRIPTIONS.c.version).where(_SUBSCRIPTIONS.c.id == 1).scalar_subquery()
 
 
 def event_envelope(event: Event, version: int) -> dict[str, Any]:
@@ -46,6 +67,22 @@ class DeliveryStatus(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Needs:
+    """The event names a consumer needs a delivery of now: those in `names`, or with
+    `every`, all but those in `names`."""
+
+    names: frozenset[str] = frozenset()
+    every: bool = False
+
+    def __contains__(self, event_name: object) -> bool:
+        return (event_name in self.names) != self.every
+
+
+NOTHING = Needs()
+EVERYTHING = Needs(every=True)
+
+
+@dataclass(frozen=True, slots=True)
 class Consumer:
     """A named subscriber to events.
 
@@ -58,10 +95,10 @@ class Consumer:
     subscribes: tuple[str, ...]
     handler: Handler
     max_attempts: int = 10
-    # Asked in the recording transaction whether an event of this name needs a delivery now:
-    # a consumer of every event that has nothing to do with most of them (no webhook
-    # endpoint, no flow on that trigger) costs the pipeline nothing then. None: always.
-    needed: Callable[[Session, str], bool] | None = None
+    # What it needs now, read in a transaction when the subscriptions' version changed (see
+    # the module docstring): it may read only what migration 0017's triggers watch, or a
+    # change to it would go unseen. None: a delivery of every event it subscribes to.
+    needs: Callable[[Session], Needs] | None = None
 
     def wants(self, event_name: str) -> bool:
         return any(fnmatchcase(event_name, pattern) for pattern in self.subscribes)
@@ -109,14 +146,19 @@ class Outbox:
     def __init__(self, registry: ConsumerRegistry, clock: Callable[[], datetime] = utcnow) -> None:
         self._registry = registry
         self._clock = clock
+        # (subscriptions version, needs by consumer name): replaced whole, never mutated,
+        # so threads sharing this outbox read it without a lock.
+        self._needs: tuple[str, dict[str, Needs]] | None = None
 
     def record(self, session: Session, events: Iterable[DomainEvent]) -> list[Event]:
-        """Insert the events, then one pending delivery per subscribed consumer.
+        """Insert the events, then one pending delivery per subscribed consumer that needs it.
 
         Two Core statements at most, executed now rather than at the next flush: one
-        INSERT ... RETURNING id for the events, one bulk INSERT for the deliveries. Core
-        costs about half the CPU of an ORM flush, and capture pays it on every order.
-        Returns the `Event` rows, persistent in `session`, in the given order.
+        INSERT ... RETURNING the ids and the subscriptions' version for the events, one bulk
+        INSERT for the deliveries (plus the consumers' reads of their needs, only when the
+        version is not the one this outbox holds). Core costs about half the CPU of an ORM
+        flush, and capture pays it on every order. Returns the `Event` rows, persistent in
+        `session`, in the given order.
         """
         domain_events = list(events)
         if not domain_events:
@@ -134,7 +176,8 @@ class Outbox:
             }
             for e in domain_events
         ]
-        ids = self._insert_events(session, rows)
+        ids, version = self._insert_events(session, rows)
+        needs = self._current_needs(session, version)
         deliveries = [
             {
                 "event_id": event_id,
@@ -145,7 +188,7 @@ class Outbox:
             }
             for event_id, row in zip(ids, rows, strict=True)
             for consumer in self._registry.for_event(row["name"])
-            if consumer.needed is None or consumer.needed(session, row["name"])
+            if consumer.name not in needs or row["name"] in needs[consumer.name]
         ]
         if deliveries:
             session.execute(_DELIVERIES.insert(), deliveries)
@@ -157,9 +200,30 @@ class Outbox:
             stored.append(event)
         return stored
 
+    def _current_needs(self, session: Session, version: str | None) -> dict[str, Needs]:
+        """What each consumer with `needs` needs as of `version`, read by the event INSERT
+        in this transaction: the kept needs when they are of that version, else read now."""
+        kept = self._needs
+        if kept is not None and version is not None and kept[0] == version:
+            return kept[1]
+        needs = {c.name: c.needs(session) for c in self._registry if c.needs is not None}
+        # Kept for `version` only if nothing changed while they were read (on PostgreSQL each
+        # statement sees the commits made before it began): a version is never used twice.
+        if version is not None and session.scalar(select(_VERSION)) == version:
+            self._needs = (version, needs)
+        return needs
+
     @staticmethod
-    def _insert_events(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    def _insert_events(
+        session: Session, rows: list[dict[str, Any]]
+    ) -> tuple[list[int], str | None]:
+        """The new events' ids, in order, and the subscriptions' version their INSERT saw."""
         if len(rows) == 1:  # the capture case: skip the executemany machinery
-            return [session.execute(_EVENTS.insert().returning(_EVENTS.c.id), rows[0]).scalar_one()]
-        insert = _EVENTS.insert().returning(_EVENTS.c.id, sort_by_parameter_order=True)
-        return list(session.execute(insert, rows).scalars())
+            insert = _EVENTS.insert().returning(_EVENTS.c.id, _VERSION)
+            event_id, version = session.execute(insert, rows[0]).one()
+            return [event_id], version
+        insert = _EVENTS.insert().returning(_EVENTS.c.id, _VERSION, sort_by_parameter_order=True)
+        found = session.execute(insert, rows).all()
+        # One statement (in batches for very many events): the last batch's version is the
+        # newest any of them saw, and what the deliveries of all of them are decided by.
+        return [row[0] for row in found], found[-1][1]

@@ -3,7 +3,7 @@ orders go back to its platform through the channel's connector.
 
 The `channel-sync` consumer of `fulfillment_order.shipped` and `order_summary.changed`
 (cancels) queues one `sync_channel` job per event for orders of a channel with an adapter
-(`needed`: no delivery at all while no channel has one). The job is a calling job: it reads
+(its `needs`: no delivery at all while no channel has one). The job is a calling job: it reads
 what to send, calls the connector with no transaction open, and on an answer is done. The
 platform down or rate limiting (ChannelUnavailable) reschedules it, after `Retry-After`
 when the platform gave one; a refusal (ChannelRejected) or attempts running out raise a
@@ -23,7 +23,7 @@ from openoms.adapters.channels import ChannelConnectors
 from openoms.adapters.db.models import Event
 from openoms.adapters.db.repositories import channels as repo
 from openoms.adapters.jobs import JobContext, JobKind, Reschedule, enqueue
-from openoms.adapters.outbox import Consumer
+from openoms.adapters.outbox import EVERYTHING, NOTHING, Consumer
 from openoms.domain.fulfillment import ProcessExceptionCategory
 from openoms.domain.ports import (
     ChannelCancel,
@@ -73,7 +73,8 @@ def sync_consumer() -> Consumer:
         name="channel-sync",
         subscribes=(SHIPPED, CHANGED),
         handler=handler,
-        needed=lambda session, _name: repo.any_adapter(session),
+        # Read again whenever an adapter is added or removed (migration 0017's triggers).
+        needs=lambda session: EVERYTHING if repo.any_adapter(session) else NOTHING,
     )
 
 

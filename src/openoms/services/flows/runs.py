@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from openoms.adapters.db import models as m
 from openoms.adapters.db.repositories import flows as repo
 from openoms.adapters.jobs import JobContext, JobKind, Reschedule, backoff, enqueue
-from openoms.adapters.outbox import Consumer, Outbox, event_envelope
+from openoms.adapters.outbox import Consumer, Needs, Outbox, event_envelope
 from openoms.domain.errors import DomainError
 from openoms.domain.flows import FlowInvalid, evaluate, parse_condition
 from openoms.domain.fulfillment import ProcessExceptionCategory
@@ -248,12 +248,14 @@ def flows_consumer(outbox: Outbox, catalog: TriggerCatalog, actions: Actions = A
     def handle(session: Session, event: m.Event) -> None:
         run_event_flows(session, outbox, catalog, event, now=m.utcnow(), actions=actions)
 
-    def needed(session: Session, event_name: str) -> bool:
-        # Asked as the event is recorded: an event no enabled flow has as its trigger gets
-        # no delivery (a flow enabled later runs on the events recorded after it).
-        return event_name in _enabled_triggers(session)
+    def needs(session: Session) -> Needs:
+        # An event no enabled flow has as its trigger gets no delivery. Read afresh whenever
+        # the outbox's subscriptions version changed, which a flow's creation, deletion or
+        # change of `enabled` or `trigger` does in its own transaction (migration 0017), so
+        # a flow enabled in any process runs on the events recorded after it.
+        return Needs(frozenset(repo.enabled_triggers(session)))
 
-    return Consumer("flows", ("*",), handle, needed=needed)
+    return Consumer("flows", ("*",), handle, needs=needs)
 
 
 def flow_job_kinds(catalog: TriggerCatalog, actions: Actions = ACTIONS) -> dict[str, JobKind]:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from openoms.adapters.db.models import Event, WebhookEndpoint, utcnow
 from openoms.adapters.db.repositories import webhooks as repo
 from openoms.adapters.jobs import enqueue
-from openoms.adapters.outbox import Consumer, Outbox
+from openoms.adapters.outbox import Consumer, Needs, Outbox
 from openoms.domain.errors import NotFound
 from openoms.domain.events import DomainEvent
 from openoms.domain.webhooks import WebhookEndpointDisabled
@@ -75,21 +75,24 @@ def _enabled_endpoints(session: Session) -> list[WebhookEndpoint]:
     return cached
 
 
-def needed(session: Session, event_name: str) -> bool:
-    """Whether an event of this name may go to an endpoint: asked as it is recorded, so
-    with no endpoint for it the outbox writes the fan-out no delivery at all. An endpoint
-    registered later hears the events recorded after it."""
-    if event_name == TEST_EVENT:
-        return False
-    return any(
-        endpoint.event_types is None or event_name in endpoint.event_types
-        for endpoint in _enabled_endpoints(session)
-    )
+def needs(session: Session) -> Needs:
+    """The event names an enabled endpoint may want (its types; every name for one that
+    names none), never the test event: the outbox writes the fan-out no delivery of any
+    other. Read afresh (not from the fan-out's per-transaction list) whenever the outbox's
+    subscriptions version changed, which an endpoint's creation, deletion or change of
+    `enabled` or `event_types` does in its own transaction (migration 0017)."""
+    wanted: set[str] = set()
+    for types in repo.enabled_event_types(session):
+        if types is None:
+            return Needs(frozenset({TEST_EVENT}), every=True)
+        wanted.update(types)
+    wanted.discard(TEST_EVENT)
+    return Needs(frozenset(wanted))
 
 
 def webhook_consumer() -> Consumer:
     """The outbox consumer of every event that fans it out to the endpoints."""
-    return Consumer(name=WEBHOOK_CONSUMER, subscribes=("*",), handler=fan_out, needed=needed)
+    return Consumer(name=WEBHOOK_CONSUMER, subscribes=("*",), handler=fan_out, needs=needs)
 
 
 def send_event_to_endpoint(session: Session, *, endpoint_id: str, event_id: str) -> int | None:

@@ -18,7 +18,7 @@ from openoms.adapters.db.models.console import (
     ConsoleSession,
     ConsoleUser,
 )
-from openoms.adapters.db.models.events import Event, EventDelivery, Job
+from openoms.adapters.db.models.events import Event, EventDelivery, Job, OutboxSubscriptions
 from openoms.adapters.db.models.exceptions import ProcessException
 from openoms.adapters.db.models.finance import (
     CreditApplication,
@@ -103,6 +103,7 @@ __all__ = [
     "OrderPaymentSummary",
     "OrderSummary",
     "OrderSummaryHold",
+    "OutboxSubscriptions",
     "Payment",
     "PaymentAuthorization",
     "PaymentGatewayLog",

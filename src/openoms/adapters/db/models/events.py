@@ -61,6 +61,19 @@ class EventDelivery(Base):
     processed_at: Mapped[datetime | None]
 
 
+class OutboxSubscriptions(Base):
+    """One row: a version of what the outbox's consumers subscribe to (webhook endpoints,
+    flows, channel adapters). Database triggers (migration 0017) give it a new random value
+    in the very transaction that inserts, deletes, enables, disables or retargets one of
+    them, so an outbox that reads it with each event it records knows whether what it
+    cached about the consumers still holds (`openoms.adapters.outbox`)."""
+
+    __tablename__ = "outbox_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # always 1
+    version: Mapped[str] = mapped_column(String(40))
+
+
 class Job(Base):
     """Work to do later, once: routing a delivery group, requesting a label, … Claimed with
     FOR UPDATE SKIP LOCKED (or a lease for jobs that call out), retried with backoff."""

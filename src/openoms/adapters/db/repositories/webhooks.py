@@ -44,6 +44,12 @@ def enabled_endpoints(session: Session) -> Sequence[WebhookEndpoint]:
     ).all()
 
 
+def enabled_event_types(session: Session) -> list[list[str] | None]:
+    """The event types of each enabled endpoint (None: every type)."""
+    query = select(WebhookEndpoint.event_types).where(WebhookEndpoint.enabled.is_(True))
+    return list(session.scalars(query))
+
+
 def channel_of(session: Session, order_summary_id: str) -> str | None:
     return session.scalar(select(OrderSummary.channel).where(OrderSummary.id == order_summary_id))
 
