@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from openoms.adapters.db.ids import new_id
 from openoms.adapters.db.models import Event, EventDelivery, OutboxSubscriptions, utcnow
+from openoms.adapters.db.session import dialect_insert
 from openoms.domain.events import DomainEvent
 
 Handler = Callable[[Session, Event], None]
@@ -42,8 +43,8 @@ Handler = Callable[[Session, Event], None]
 _EVENTS = Event.metadata.tables["events"]
 _DELIVERIES = EventDelivery.metadata.tables["event_deliveries"]
 _SUBSCRIPTIONS = OutboxSubscriptions.metadata.tables["outbox_subscriptions"]
-# The subscriptions' version as of the statement that reads it (None: the row is missing,
-# as in a database emptied by hand; then nothing is kept and every record reads the needs).
+# The subscriptions' version as of the statement that reads it (None: the row is missing, as
+# in a database emptied by hand; the next record writes it again).
 _VERSION = select(_SUBSCRIPTIONS.c.version).where(_SUBSCRIPTIONS.c.id == 1).scalar_subquery()
 
 
@@ -207,9 +208,14 @@ class Outbox:
         if kept is not None and version is not None and kept[0] == version:
             return kept[1]
         needs = {c.name: c.needs(session) for c in self._registry if c.needs is not None}
-        # Kept for `version` only if nothing changed while they were read (on PostgreSQL each
-        # statement sees the commits made before it began): a version is never used twice.
-        if version is not None and session.scalar(select(_VERSION)) == version:
+        if version is None:
+            # Nothing kept for this one: a change may commit before the row does (and then
+            # write it itself, so ours does nothing), later than these reads.
+            upsert = dialect_insert(session, _SUBSCRIPTIONS).values(id=1, version=new_id("sub"))
+            session.execute(upsert.on_conflict_do_nothing(index_elements=["id"]))
+        elif session.scalar(select(_VERSION)) == version:
+            # Kept only if nothing changed while they were read (on PostgreSQL each statement
+            # sees the commits made before it began); a version is never given twice.
             self._needs = (version, needs)
         return needs
 
