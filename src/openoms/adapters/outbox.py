@@ -46,6 +46,9 @@ _SUBSCRIPTIONS = OutboxSubscriptions.metadata.tables["outbox_subscriptions"]
 # The subscriptions' version as of the statement that reads it (None: the row is missing, as
 # in a database emptied by hand; the next record writes it again).
 _VERSION = select(_SUBSCRIPTIONS.c.version).where(_SUBSCRIPTIONS.c.id == 1).scalar_subquery()
+_READ_VERSION = select(_VERSION)
+_INSERT_ONE = _EVENTS.insert().returning(_EVENTS.c.id, _VERSION)
+_INSERT_MANY = _EVENTS.insert().returning(_EVENTS.c.id, _VERSION, sort_by_parameter_order=True)
 
 
 def event_envelope(event: Event, version: int) -> dict[str, Any]:
@@ -213,7 +216,7 @@ class Outbox:
             # write it itself, so ours does nothing), later than these reads.
             upsert = dialect_insert(session, _SUBSCRIPTIONS).values(id=1, version=new_id("sub"))
             session.execute(upsert.on_conflict_do_nothing(index_elements=["id"]))
-        elif session.scalar(select(_VERSION)) == version:
+        elif session.scalar(_READ_VERSION) == version:
             # Kept only if nothing changed while they were read (on PostgreSQL each statement
             # sees the commits made before it began); a version is never given twice.
             self._needs = (version, needs)
@@ -225,11 +228,9 @@ class Outbox:
     ) -> tuple[list[int], str | None]:
         """The new events' ids, in order, and the subscriptions' version their INSERT saw."""
         if len(rows) == 1:  # the capture case: skip the executemany machinery
-            insert = _EVENTS.insert().returning(_EVENTS.c.id, _VERSION)
-            event_id, version = session.execute(insert, rows[0]).one()
+            event_id, version = session.execute(_INSERT_ONE, rows[0]).one()
             return [event_id], version
-        insert = _EVENTS.insert().returning(_EVENTS.c.id, _VERSION, sort_by_parameter_order=True)
-        found = session.execute(insert, rows).all()
+        found = session.execute(_INSERT_MANY, rows).all()
         # One statement (in batches for very many events): the last batch's version is the
         # newest any of them saw, and what the deliveries of all of them are decided by.
         return [row[0] for row in found], found[-1][1]
