@@ -68,7 +68,7 @@ def fan_out(session: Session, event: Event) -> None:
 
 def _enabled_endpoints(session: Session) -> list[WebhookEndpoint]:
     """The enabled endpoints, read once per transaction (a relay batch fans out up to a
-    hundred events in one; a capture records several)."""
+    hundred events in one)."""
     cached: list[WebhookEndpoint] | None = session.info.get(_ENDPOINTS)
     if cached is None:
         cached = session.info[_ENDPOINTS] = list(repo.enabled_endpoints(session))
