@@ -310,6 +310,34 @@ def test_needs_read_while_the_version_changes_are_not_kept(db: Database) -> None
     assert len(reads) == 2  # read again after the first; kept from the second on
 
 
+def test_a_change_another_process_commits_while_the_needs_are_read(
+    db: Database, other: Database
+) -> None:
+    """PostgreSQL, READ COMMITTED: an endpoint whose creation commits after the event's
+    INSERT read the version, but before the needs are read, is seen by that read (the event
+    gets its delivery); the next event finds the new version and reads once more, then the
+    needs are kept. (That needs read as the version moves are not kept is
+    `test_needs_read_while_the_version_changes_are_not_kept`.)"""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite: no other writer commits while a recording transaction is open")
+    _record(db, Outbox(default_registry()))  # the version row exists (conftest empties it)
+    reads: list[int] = []
+
+    def needs(session: Session) -> Needs:
+        reads.append(1)
+        if len(reads) == 1:
+            _create_endpoint(other, None)  # committed by another connection, mid-record
+        endpoints = session.scalar(select(func.count()).select_from(WebhookEndpoint))
+        return Needs(frozenset({CREATED})) if endpoints else Needs()
+
+    registry = ConsumerRegistry([Consumer("watcher", ("*",), lambda s, e: None, needs=needs)])
+    outbox = Outbox(registry)
+    assert _record(db, outbox) == {"watcher"}
+    assert _record(db, outbox) == {"watcher"}
+    assert _record(db, outbox) == {"watcher"}
+    assert len(reads) == 2
+
+
 def test_a_missing_version_row_is_written_again_by_the_next_event(db: Database) -> None:
     outbox = Outbox(default_registry())
     with db.transaction() as session:
