@@ -151,10 +151,17 @@ class _TcpConfig(Config):
         return socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
 
 
-def serve_processes(host: str, port: int, workers: int, *, worker: bool) -> None:
-    """uvicorn with `workers` processes over `app_from_env` (which restarts one that dies)."""
-    os.environ[IN_PROCESS_WORKER_ENV] = "1" if worker else "0"
-    config = _TcpConfig(
+# How long a `serve --workers N` process may take to import and build the app before uvicorn
+# calls it dead, and to answer uvicorn's later health pings. uvicorn's default of 5 s is
+# shorter than a start on a busy host (importing openoms takes about 2.5 s of CPU on the
+# 2-core machine, and each process spawned re-imports it): uvicorn then killed every process
+# it started, forever, and the server never answered.
+WORKER_STARTUP_SECONDS = 60
+
+
+def processes_config(host: str, port: int, workers: int) -> Config:
+    """uvicorn's settings for `workers` processes over `app_from_env`."""
+    return _TcpConfig(
         FACTORY,
         factory=True,
         host=host,
@@ -162,7 +169,14 @@ def serve_processes(host: str, port: int, workers: int, *, worker: bool) -> None
         workers=workers,
         log_level="info",
         log_config=None,
+        timeout_worker_healthcheck=WORKER_STARTUP_SECONDS,
     )
+
+
+def serve_processes(host: str, port: int, workers: int, *, worker: bool) -> None:
+    """uvicorn with `workers` processes over `app_from_env` (which restarts one that dies)."""
+    os.environ[IN_PROCESS_WORKER_ENV] = "1" if worker else "0"
+    config = processes_config(host, port, workers)
     Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 

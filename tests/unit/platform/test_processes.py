@@ -10,9 +10,16 @@ import threading
 from pathlib import Path
 
 import pytest
+from uvicorn.config import Config
 
 from openoms.adapters.metrics import MULTIPROC_ENV
-from openoms.cli.processes import metrics_dir, pid_alive, remove_stale_metric_files
+from openoms.cli.processes import (
+    WORKER_STARTUP_SECONDS,
+    metrics_dir,
+    pid_alive,
+    processes_config,
+    remove_stale_metric_files,
+)
 from openoms.worker.supervisor import Supervisor
 
 
@@ -224,3 +231,12 @@ def test_several_processes_without_a_directory_share_a_temporary_one(
         (path / "counter_1.db").write_text("")
     assert not path.exists()
     assert MULTIPROC_ENV not in os.environ
+
+
+def test_serve_processes_get_a_minute_to_start_not_uvicorns_five_seconds() -> None:
+    """A spawned process re-imports openoms (seconds on a busy host): with uvicorn's default
+    health-check timeout every process was killed before it was ready, over and over."""
+    config = processes_config("127.0.0.1", 0, 2)
+    assert config.workers == 2
+    assert config.timeout_worker_healthcheck == WORKER_STARTUP_SECONDS == 60
+    assert Config("x:app").timeout_worker_healthcheck == 5  # what it replaces

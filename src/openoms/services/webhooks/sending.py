@@ -17,9 +17,11 @@ repeats the POST with the same `webhook-id`: a duplicate is only ever such a ret
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -90,6 +92,14 @@ class Answer:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings of every sender in this process (httpx's defaults: certifi's CAs),
+    made once: loading the CA bundle costs ~20 ms, and a worker builds its jobs' sender
+    each time it starts."""
+    return httpx.create_ssl_context()
+
+
 class WebhookSender:
     """The handler of `send_webhook` jobs. `versions` maps event names to their catalog
     version (the composition root reads the catalog); `client` and `resolver` may be
@@ -108,6 +118,7 @@ class WebhookSender:
         self.settings = settings
         self.client = client or httpx.Client(
             timeout=httpx.Timeout(TOTAL_SECONDS, connect=CONNECT_SECONDS),
+            verify=tls_context(),
             follow_redirects=False,
             headers={"user-agent": f"openoms-webhooks/{__version__}"},
         )
