@@ -174,3 +174,38 @@ def test_open_exceptions_get_the_retry_job_their_action_named(
     assert "retry" not in actions["pe_closed"]
     assert "retry" not in actions["pe_reverse"]
     assert actions["pe_route"]["payload"] == route  # what the API shows is untouched
+
+
+# An object of 0017's that already exists, so the migration fails after its first statements
+# (the table and its row) have run.
+_BLOCK_0017 = {
+    "sqlite": "CREATE TRIGGER flows_subscriptions_insert AFTER INSERT ON flows BEGIN SELECT 1; END",
+    "postgres": "CREATE FUNCTION outbox_subscriptions_changed() RETURNS trigger"
+    " LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$",
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_failed_upgrade_leaves_nothing_of_itself_and_can_be_run_again(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    with fresh_database(backend, tmp_path, request) as url:
+        upgrade(url, "0016")
+        engine = create_engine(normalise_database_url(url))
+        with engine.begin() as connection:
+            connection.execute(text(_BLOCK_0017[backend]))
+
+        with pytest.raises(Exception, match="already exists"):
+            upgrade(url)
+
+        assert "outbox_subscriptions" not in inspect(engine).get_table_names()
+        with engine.connect() as connection:
+            assert MigrationContext.configure(connection).get_current_heads() == ("0016",)
+        with engine.begin() as connection:
+            blocker = "TRIGGER flows_subscriptions_insert"
+            if backend == "postgres":
+                blocker = "FUNCTION outbox_subscriptions_changed()"
+            connection.execute(text(f"DROP {blocker}"))
+        upgrade(url)
+        assert current_revision_is_head(url)
+        engine.dispose()

@@ -1,7 +1,7 @@
 """Alembic environment: the URL comes from the caller's config, the schema from the models."""
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, event, pool
 
 from openoms.adapters.db.models import Base
 
@@ -26,9 +26,29 @@ def run_migrations_online() -> None:
         _run(connectable)
         return
     engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+    if engine.dialect.name == "sqlite":
+        _transactional_sqlite(engine)
     with engine.connect() as connection:
         _run(connection)
     engine.dispose()
+
+
+def _transactional_sqlite(engine):
+    """pysqlite runs DDL outside any transaction (it begins one only before DML): each
+    CREATE was its own commit, so a failed or interrupted upgrade left a half-built
+    revision behind, and every statement paid its own fsyncs. SQLAlchemy emits BEGIN
+    instead, and each upgrade runs in one transaction, as on PostgreSQL. Foreign keys stay
+    unenforced here, as SQLite's default: a batch migration copies a table and drops the
+    old one, which enforcement would turn into deletes of the rows that refer to it."""
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        # The write lock up front: a running app's writers wait for the migration to end.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _run(connection):
