@@ -26,6 +26,10 @@ from openoms.adapters.db.session import Database
 from openoms.config import normalise_database_url
 
 POSTGRES_URL = os.environ.get("OPENOMS_TEST_POSTGRES_URL")
+# The suite's scratch databases commit without waiting for the disk (synchronous_commit off,
+# see scratch_postgres_database); OPENOMS_TEST_DURABLE_COMMITS=1 makes them wait, as a
+# production database does.
+DURABLE = os.environ.get("OPENOMS_TEST_DURABLE_COMMITS") == "1"
 # A developer's shell may turn the event stream on: the tests must not publish their events
 # to a real stream. The event stream's own tests give it a stream of their own.
 os.environ.pop("OPENOMS_EVENT_STREAM_URL", None)
@@ -135,7 +139,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     assert POSTGRES_URL, "postgres tests need OPENOMS_TEST_POSTGRES_URL"
-    with scratch_postgres_database(POSTGRES_URL, prefix="openoms_test_") as url:
+    with scratch_postgres_database(POSTGRES_URL, prefix="openoms_test_", durable=DURABLE) as url:
         upgrade(url)
         yield url
 

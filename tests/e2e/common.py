@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from openoms.adapters.db.scratch import scratch_postgres_database
+from tests.conftest import DURABLE
 
 OPENOMS = Path(sys.executable).parent / "openoms"
 
@@ -67,5 +68,5 @@ def fresh_database(backend: str, workdir: Path, request: pytest.FixtureRequest) 
         yield f"sqlite:///{workdir / 'openoms.db'}"
         return
     server_url = request.getfixturevalue("postgres_url")
-    with scratch_postgres_database(server_url, prefix="openoms_e2e_") as url:
+    with scratch_postgres_database(server_url, prefix="openoms_e2e_", durable=DURABLE) as url:
         yield url
