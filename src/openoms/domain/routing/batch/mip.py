@@ -23,7 +23,9 @@ def weights(groups: Sequence[BatchGroup]) -> tuple[int, int]:
     biggest = max((sum(g.need.values()) for g in groups), default=0)
     most = max((g.max_locations for g in groups), default=1)
     per_shipment = ship_max * most + unit_max * biggest + 1  # more than any group's cost
-    per_unit = per_shipment + ship_max + unit_max + 1
+    # A unit placed in a new shipment gains more than the solver's gap (half a shipment):
+    # a plan that leaves a unit unplaced is never accepted as optimal.
+    per_unit = 2 * per_shipment + ship_max + unit_max + 1
     return per_shipment, per_unit
 
 
