@@ -37,10 +37,14 @@ figure set.
 `--model-only` replays the same day without a database (bench/routing_model.py): the
 domain's fewest_splits one order at a time, `plan_batch` every run, and with
 `--hindsight-ms` the whole day planned at once; it prints how many orders no single
-location could ever ship whole.
+location could ever ship whole. `--lookahead-days N` adds a replay whose runs also weigh
+expected orders (plan_batch's `expected`, docs/routing-runs.md#look-ahead) drawn from N
+other days of the same shop (routing_day.history: the day's catalogue, other seeds; never
+the replayed day's orders).
 
     .venv/bin/python bench/batch_routing.py [--orders 2000] [--seed 7] [--day retail|uniform]
-        [--model-only [--hindsight-ms 30000]] [--postgres [URL]]
+        [--model-only [--hindsight-ms 30000] [--lookahead-days 3 [--lookahead-min-lines 2]]]
+        [--postgres [URL]]
 """
 
 from __future__ import annotations

@@ -60,11 +60,17 @@ def past(db: Database, orders: list[tuple[str, list[str], datetime, str]]) -> No
 
 
 def world(db: Database, lookahead_days: int | None, now: datetime = NOW) -> str:
-    """Yesterday an hour later than now the channel took an order of X and Y. Now A (X) is
-    routed to London's X: the one location that ships X and Y together."""
-    york = {("WH-YRK", "X"): 1, ("WH-YRK", "Y"): 1}  # P1 takes them
+    """Yesterday and the day before, an hour later than now, the channel took an order of X
+    and Y. Now A (X) is routed to London's X: the one location that ships X and Y together."""
+    york = {("WH-YRK", "X"): 2, ("WH-YRK", "Y"): 2}  # P1 and P2 take them
     stock_network(db, stock=york, locations=SITES)
-    past(db, [("P1", ["X", "Y"], now - timedelta(hours=23), "web-uk")])
+    past(
+        db,
+        [
+            ("P1", ["X", "Y"], now - timedelta(hours=23), "web-uk"),
+            ("P2", ["X", "Y"], now - timedelta(hours=47), "web-uk"),
+        ],
+    )
     stock_network(
         db, stock={("WH-LDN", "X"): 1, ("WH-LDN", "Y"): 1, ("WH-MAN", "X"): 1}, locations=SITES
     )
@@ -113,21 +119,21 @@ def test_without_look_ahead_a_run_leaves_the_single_line_order_on_the_last_unit(
 def test_with_look_ahead_a_run_leaves_the_unit_for_the_expected_two_line_order(
     db: Database,
 ) -> None:
-    a = world(db, lookahead_days=3)
+    a = world(db, lookahead_days=2)
     only_a(db, a)
 
     run_id = run_routing(db, outbox(), RunRequest("web-uk", RunScope.UNRELEASED), NOW)
 
     run, plans = planned(db, run_id)
-    assert run.groups == 1  # the past order is not one of the run's groups
+    assert run.groups == 1  # the past orders are not among the run's groups
     assert [[(p["location"], p["sku"]) for p in plan] for plan in plans] == [[("WH-MAN", "X")]]
     look = run.totals["look_ahead"]
-    assert (look["days"], look["past_groups"], look["expected_groups"]) == (3, 1, 1)
+    assert (look["days"], look["past_groups"], look["expected_groups"]) == (2, 2, 2)
     assert look["windows"][0] == [
         (NOW - timedelta(days=1)).isoformat(),
         (NOW - timedelta(days=1, hours=-12)).isoformat(),
     ]
-    assert len(look["windows"]) == 3
+    assert len(look["windows"]) == 2
 
 
 def test_the_forecast_reads_only_the_channels_past_orders_of_those_hours(db: Database) -> None:
@@ -188,12 +194,12 @@ def test_a_channel_sets_its_look_ahead_and_its_runs_show_it(api: Api) -> None:
     admin = api.headers("admin")
     put = api.client.put(
         "/api/v1/channels/web-uk",
-        json={"location_group": "online", "routing_lookahead_days": 7},
+        json={"location_group": "online", "routing_lookahead_days": 2},
         headers=admin,
     )
     assert put.status_code in (200, 201), put.text
     got = api.client.get("/api/v1/channels/web-uk", headers=admin).json()
-    assert got["routing_lookahead_days"] == 7
+    assert got["routing_lookahead_days"] == 2
     for bad in (0, 29):
         refused = api.client.put(
             "/api/v1/channels/web-uk",
@@ -203,14 +209,14 @@ def test_a_channel_sets_its_look_ahead_and_its_runs_show_it(api: Api) -> None:
         assert refused.status_code == 422
         assert refused.headers["content-type"].startswith("application/problem+json")
     with api.db.reading() as session:
-        assert session.scalars(select(m.Channel.routing_lookahead_days)).all() == [7]
+        assert session.scalars(select(m.Channel.routing_lookahead_days)).all() == [2]
     ran = api.client.post(
         "/api/v1/routing/runs", json={"channel": "web-uk", "scope": "unreleased"}, headers=admin
     )
     assert ran.status_code == 201, ran.text
     body = ran.json()
-    assert body["look_ahead"]["days"] == 7
-    assert (body["look_ahead"]["past_groups"], body["look_ahead"]["expected_groups"]) == (1, 1)
+    assert body["look_ahead"]["days"] == 2
+    assert (body["look_ahead"]["past_groups"], body["look_ahead"]["expected_groups"]) == (2, 2)
     assert [[p["location"] for p in g["planned"]] for g in body["group_outcomes"]] == [
         ["WH-MAN"]
     ], str(body)

@@ -58,6 +58,26 @@ def test_unlikely_demand_is_not_worth_the_cost_of_moving() -> None:
     assert plan.groups[0].units == {("DC1", "X"): 1}
 
 
+@pytest.mark.parametrize(("weight", "moves"), [(0.15, False), (0.6, True)])
+def test_a_move_must_be_worth_a_quarter_shipment_of_expected_demand(
+    weight: float, moves: bool
+) -> None:
+    # Both locations cost the same. Moving A saves `weight` of the expected order's second
+    # shipment (its weight in the model and its rate); moving to a location A does not use
+    # costs a quarter of a shipment's weight.
+    free = {"DC1": CHEAP, "DC2": CHEAP}
+    a = BatchGroup("A", {"X": 1}, {("DC1", "X"): 1}, free, 3)
+
+    plan = plan_batch(
+        [a],
+        STOCK,
+        time_budget_ms=2000,
+        expected=[ExpectedGroup("E", {"X": 1, "Y": 1}, free, 3, weight)],
+    )
+
+    assert plan.groups[0].changed is moves
+
+
 def test_expected_single_line_demand_does_not_move_anyone() -> None:
     # An expected order of X alone ships once from anywhere: nothing to leave for it.
     plan = plan_batch([SINGLE], STOCK, time_budget_ms=2000, expected=[expected("E", {"X": 1}, 5)])

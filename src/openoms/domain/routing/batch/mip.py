@@ -12,6 +12,9 @@ import numpy as np
 
 from openoms.domain.routing.batch.instance import BatchGroup, Cell, Instance, valid
 
+# With expected groups: what moving a placed group to a location it does not use costs, in
+# shipments (without it, runs move groups back and forth for small expected savings).
+MOVE_SHARE = 0.25
 STAY = 0.5  # shared by the locations groups use now: breaks ties (never a real saving)
 
 
@@ -47,6 +50,7 @@ class Model:
         # smallest one's share of a shipment (a twentieth at least).
         least = max(0.05, min([1.0, *expected]))
         self.gap = max(0.999 * least, self.ship_w * least / 2)
+        self.expected_any = bool(expected)
         self.stay = STAY * least  # a tie-break under the least weighted shipment
         self.xs: list[tuple[int, Cell, float]] = []  # (group index, cell, upper bound)
         self.ys: list[tuple[int, str]] = []
@@ -92,8 +96,13 @@ class Model:
             upper[t] = cap
         used_now = {gi: {loc for loc, _ in inst.groups[gi].current} for gi in self.members}
         staying = [col for (gi, loc), col in y_at.items() if loc in used_now[gi]]
+        # With expected groups, a placed group that ships from a location it does not use
+        # now pays a quarter shipment: a move must be worth that much of the day to come.
+        move = MOVE_SHARE * self.ship_w if self.expected_any else 0.0
         for (gi, loc), col in y_at.items():
             cost[col] = self.ship_w + inst.groups[gi].rates[loc].per_shipment
+            if move and not inst.expected(gi) and used_now[gi] and loc not in used_now[gi]:
+                cost[col] += move
             upper[col] = inst.weights[gi]  # an expected group's copies shipping from loc
         for col in staying:  # a tie keeps groups where they are; all of it is under 1
             cost[col] -= self.stay / (len(staying) + 1)
