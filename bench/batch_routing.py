@@ -37,10 +37,14 @@ figure set.
 `--model-only` replays the same day without a database (bench/routing_model.py): the
 domain's fewest_splits one order at a time, `plan_batch` every run, and with
 `--hindsight-ms` the whole day planned at once; it prints how many orders no single
-location could ever ship whole.
+location could ever ship whole. `--lookahead-days N` adds a replay whose runs also weigh
+expected orders (plan_batch's `expected`, docs/routing-runs.md#look-ahead) drawn from N
+other days of the same shop (routing_day.history: the day's catalogue, other seeds; never
+the replayed day's orders).
 
     .venv/bin/python bench/batch_routing.py [--orders 2000] [--seed 7] [--day retail|uniform]
-        [--model-only [--hindsight-ms 30000]] [--postgres [URL]]
+        [--model-only [--hindsight-ms 30000] [--lookahead-days 3 [--lookahead-min-lines 2]]]
+        [--postgres [URL]]
 """
 
 from __future__ import annotations
@@ -78,7 +82,7 @@ from openoms.services.orders import ChannelData, ShortagePolicy, capture_order, 
 from openoms.services.routing import RunRequest, RunScope, run_routing
 from openoms.worker.consumers import default_jobs, default_registry
 from openoms.worker.runner import Worker
-from routing_day import COUNTRIES, Day, make_day, rate, releases
+from routing_day import COUNTRIES, Day, history, make_day, rate, releases
 
 CHANNEL = "bench-day"
 WAVES = (8.0, 12.0, 16.0, 20.0)  # the retail day's warehouse release waves (hours)
@@ -398,6 +402,29 @@ def model_only(day: Day, args: argparse.Namespace) -> None:
     if not args.skip_runs:
         batch, _ = routing_model.replay(day, runs=True, exact_every=args.exact_every, **timing)
         report_removed("with runs:    ", "batch_routing_model_runs", alone, batch)
+    if args.lookahead_days:
+        past = [
+            order
+            for k in range(args.lookahead_days)
+            for order in history(
+                args.day, args.seed, args.orders, args.scarcity, args.affinity, 1000 + k
+            )
+        ]
+        ahead = routing_model.Lookahead(
+            tuple(past),
+            days=args.lookahead_days,
+            horizon=args.lookahead_hours * 60,
+            samples=args.lookahead_samples,
+            scale=args.lookahead_scale,
+            min_lines=args.lookahead_min_lines,
+        )
+        print(
+            f"look-ahead: {args.lookahead_days} history days (seeds 1000..), "
+            f"{args.lookahead_hours:g} h ahead, at most {args.lookahead_samples} expected "
+            f"orders of {args.lookahead_min_lines}+ lines, weight x {args.lookahead_scale:g}"
+        )
+        batch, _ = routing_model.replay(day, runs=True, lookahead=ahead, **timing)
+        report_removed("look-ahead:   ", "batch_routing_model_lookahead", alone, batch)
     if args.hindsight_ms:
         best = routing_model.hindsight(day, placed, args.hindsight_ms)
         report_removed("hindsight:    ", "batch_routing_model_hindsight", alone, best)
@@ -445,6 +472,17 @@ def main() -> None:
         default=0,
         help="model only: also plan the whole day at once with this budget",
     )
+    parser.add_argument(
+        "--lookahead-days",
+        type=int,
+        default=0,
+        help="model only: also replay with runs that weigh expected demand drawn from this "
+        "many other days of the same shop (other seeds)",
+    )
+    parser.add_argument("--lookahead-hours", type=float, default=24, help="how far ahead")
+    parser.add_argument("--lookahead-samples", type=int, default=300, help="expected orders")
+    parser.add_argument("--lookahead-scale", type=float, default=1.0, help="their weight x")
+    parser.add_argument("--lookahead-min-lines", type=int, default=1, help="2: multi-line only")
     args = parser.parse_args()
     if args.waves is None:
         args.waves = WAVES if args.day == "retail" else ()

@@ -84,8 +84,23 @@ def _demand(orders: list[tuple[float, str, dict[str, int]]]) -> dict[str, int]:
     return demand
 
 
-def retail_day(seed: int, n: int, scarcity: float, affinity: float = 0.6) -> Day:
-    rng = random.Random(seed)
+def history(
+    name: str, seed: int, n: int, scarcity: float, affinity: float, history_seed: int
+) -> list[tuple[float, str, dict[str, int]]]:
+    """Another day's orders from the same shop: the catalogue of day `seed` (its sites, its
+    SKUs' popularity and families, drawn first from the same seed), and `n` orders drawn
+    with `history_seed` instead. Nothing of day `seed`'s own orders is used."""
+    if name == "uniform":  # its SKUs' popularity is fixed: no catalogue to draw
+        return _uniform_orders(random.Random(history_seed), n)
+    if name == "retail":
+        _, weight, family_of = _retail_catalogue(random.Random(seed))
+        return _retail_orders(random.Random(history_seed), n, weight, family_of, affinity)
+    raise ValueError(f"unknown day {name!r}")
+
+
+def _retail_catalogue(
+    rng: random.Random,
+) -> tuple[dict[str, tuple[float, float, bool]], dict[str, float], dict[str, list[str]]]:
     sites: dict[str, tuple[float, float, bool]] = {}
     for i, country in enumerate(DC_COUNTRIES):
         clat, clon = COUNTRIES[country]
@@ -106,6 +121,17 @@ def retail_day(seed: int, n: int, scarcity: float, affinity: float = 0.6) -> Day
     weight = {sku: 1 / (ranks[j] + 1) ** 0.9 for j, sku in enumerate(skus)}
     families = [skus[j : j + FAMILY] for j in range(0, len(skus), FAMILY)]
     family_of = {sku: f for f in families for sku in f}
+    return sites, weight, family_of
+
+
+def _retail_orders(
+    rng: random.Random,
+    n: int,
+    weight: dict[str, float],
+    family_of: dict[str, list[str]],
+    affinity: float,
+) -> list[tuple[float, str, dict[str, int]]]:
+    skus = sorted(weight)
     hours = rng.choices(range(24), HOURLY, k=n)
     minutes = sorted(h * 60 + rng.uniform(0, 60) for h in hours)
     all_weights = [weight[s] for s in skus]
@@ -121,6 +147,13 @@ def retail_day(seed: int, n: int, scarcity: float, affinity: float = 0.6) -> Day
                 sku = rng.choices(skus, all_weights)[0]
             wanted[sku] = wanted.get(sku, 0) + 1
         orders.append((minute, rng.choice(sorted(COUNTRIES)), wanted))
+    return orders
+
+
+def retail_day(seed: int, n: int, scarcity: float, affinity: float = 0.6) -> Day:
+    rng = random.Random(seed)
+    sites, weight, family_of = _retail_catalogue(rng)
+    orders = _retail_orders(rng, n, weight, family_of, affinity)
     demand = _demand(orders)
     ranked = sorted(demand, key=lambda s: (-demand[s], s))
     head, core = set(ranked[:HEAD]), set(ranked[:CORE])
@@ -150,14 +183,7 @@ def uniform_day(
     for i in range(20):
         lat, lon = rng.uniform(44, 56), rng.uniform(-8, 12)
         sites[f"{'DC' if i < 4 else 'SITE'}-{i:02d}"] = (lat, lon, i < 4)
-    skus = [f"SKU-{k:03d}" for k in range(400)]
-    weights = [1 / (k + 1) ** 0.9 for k in range(len(skus))]
-    orders = []
-    for k in range(n):
-        wanted: dict[str, int] = {}
-        for sku in rng.choices(skus, weights, k=_lines(rng)):
-            wanted[sku] = wanted.get(sku, 0) + 1
-        orders.append((k * 24 * 60 / n, rng.choice(sorted(COUNTRIES)), wanted))
+    orders = _uniform_orders(rng, n)
     demand = _demand(orders)
     big = [ref for ref, (_, _, b) in sites.items() if b]
     small = [ref for ref, (_, _, b) in sites.items() if not b]
@@ -169,6 +195,18 @@ def uniform_day(
             ref = rng.choice(dcs) if rng.random() < dc_share else rng.choice(holders)
             stock[ref, sku] = stock.get((ref, sku), 0) + 1
     return Day("uniform", sites, stock, orders)
+
+
+def _uniform_orders(rng: random.Random, n: int) -> list[tuple[float, str, dict[str, int]]]:
+    skus = [f"SKU-{k:03d}" for k in range(400)]
+    weights = [1 / (k + 1) ** 0.9 for k in range(len(skus))]
+    orders = []
+    for k in range(n):
+        wanted: dict[str, int] = {}
+        for sku in rng.choices(skus, weights, k=_lines(rng)):
+            wanted[sku] = wanted.get(sku, 0) + 1
+        orders.append((k * 24 * 60 / n, rng.choice(sorted(COUNTRIES)), wanted))
+    return orders
 
 
 def releases(

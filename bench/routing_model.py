@@ -25,6 +25,7 @@ extra shipments (shipments − orders placed), cost, and for the runs their solv
 from __future__ import annotations
 
 import math
+import random
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -40,7 +41,7 @@ from openoms.domain.routing import (
     ShippingCost,
     fewest_splits,
 )
-from openoms.domain.routing.batch import BatchGroup, plan_batch
+from openoms.domain.routing.batch import BatchGroup, ExpectedGroup, plan_batch
 from routing_day import COUNTRIES, Day, rate
 
 Cell = tuple[str, str]
@@ -100,6 +101,43 @@ def route_alone(day: Day, order: _Order, free: Mapping[Cell, int]) -> dict[Cell,
     return {(a.location_id, a.sku): a.quantity for a in result.allocations if a.quantity > 0}
 
 
+@dataclass(frozen=True)
+class Lookahead:
+    """Expected demand for the runs (`plan_batch`'s `expected`): orders of `days` other days
+    of the same shop (routing_day.history: the day's catalogue, other seeds, never the
+    replayed day's orders) whose time of day falls in the `horizon` minutes after the run,
+    at most `samples` of them drawn at random, each weighted by the expected number of such
+    orders it stands for, times `scale`; with `min_lines` 2 only multi-line orders."""
+
+    history: tuple[tuple[float, str, dict[str, int]], ...]
+    days: int
+    horizon: float
+    samples: int
+    scale: float = 1.0
+    min_lines: int = 1
+    seed: int = 0
+
+    def expected(self, day: Day, now: float, run: int) -> list[ExpectedGroup]:
+        window = [
+            (country, wanted)
+            for minute, country, wanted in self.history
+            if now <= minute < now + self.horizon and len(wanted) >= self.min_lines
+        ]
+        if not window:
+            return []
+        rng = random.Random(self.seed * 100_003 + run)
+        drawn = rng.sample(window, self.samples) if len(window) > self.samples else window
+        weight = self.scale * len(window) / (self.days * len(drawn))
+        out = []
+        for k, (country, wanted) in enumerate(drawn):
+            rates = {
+                ref: ShippingCost(*rate(lat, lon, country))
+                for ref, (lat, lon, _) in day.sites.items()
+            }
+            out.append(ExpectedGroup(f"EXP-{k:05d}", dict(wanted), rates, MAX_SPLITS + 1, weight))
+        return out
+
+
 def _take(free: dict[Cell, int], units: Mapping[Cell, int], sign: int = -1) -> None:
     for cell, q in units.items():
         free[cell] = free.get(cell, 0) + sign * q
@@ -151,6 +189,7 @@ def replay(
     budget_ms: int,
     exact_every: int = 0,
     exact_ms: int = 30000,
+    lookahead: Lookahead | None = None,
 ) -> tuple[dict[str, Any], list[_Order]]:
     orders = _orders(day)
     free = dict(day.stock)
@@ -169,8 +208,12 @@ def replay(
                 o.current = {}
         waiting = [o for o in waiting if o.minute >= before]
 
+    phantoms: list[int] = []
+
     def run() -> None:
         nonlocal moved
+        expected = lookahead.expected(day, next_run, len(solve_ms)) if lookahead else []
+        phantoms.append(len(expected))
         keys = {o.key for o in waiting}
         scope = [o for o in waiting if o.current or o.open()]
         scope += [o for o in seen if o.key not in keys and o.open()]
@@ -180,7 +223,9 @@ def replay(
             for cell, q in o.current.items():
                 pool[cell] = pool.get(cell, 0) + q
         started = time.perf_counter()
-        plan = plan_batch(groups, pool, time_budget_ms=budget_ms, clock=time.perf_counter)
+        plan = plan_batch(
+            groups, pool, time_budget_ms=budget_ms, clock=time.perf_counter, expected=expected
+        )
         solve_ms.append((time.perf_counter() - started) * 1000)
         if exact_every and len(solve_ms) % exact_every == 0 and groups:
             exact = plan_batch(groups, pool, time_budget_ms=exact_ms, whole_limit=10**9)
@@ -229,6 +274,8 @@ def replay(
         out["groups_moved"] = moved
         out["solve_ms_median"] = round(statistics.median(solve_ms)) if solve_ms else 0
         out["solve_ms_max"] = round(max(solve_ms, default=0))
+        if lookahead:
+            out["expected_groups_mean"] = round(statistics.mean(phantoms or [0]), 1)
     if gaps:
         out["window_checks"] = len(gaps)
         out["window_saved_by_plan"] = sum(now - plan for now, plan, _, _ in gaps)

@@ -330,6 +330,16 @@ class ChannelUpsert(Payload):
         "docs/routing-runs.md); null: none.",
         examples=[300],
     )
+    routing_lookahead_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=28,
+        description="Routing runs look ahead: they also weigh the orders expected over the "
+        "next hours, drawn from the channel's orders of the same hours on each of the last "
+        "this many days, so scarce stock is left where those will need it "
+        "(docs/routing-runs.md#look-ahead); null: off.",
+        examples=[7],
+    )
 
     def to_data(self) -> ChannelData:
         """The service input; thresholds and fees parsed exactly in their currency."""
@@ -345,6 +355,7 @@ class ChannelUpsert(Payload):
             refund_eligible_status=ReturnOrderStatus(self.refund_eligible_status),
             verify_authorizations=self.verify_authorizations,
             routing_run_every=self.routing_run_every,
+            routing_lookahead_days=self.routing_lookahead_days,
         )
 
 
@@ -375,6 +386,7 @@ class Channel(BaseModel):
     refund_eligible_status: str
     verify_authorizations: bool
     routing_run_every: int | None = None
+    routing_lookahead_days: int | None = None
     updated_at: datetime | None
     adapter: ChannelAdapterView | None = None
 
@@ -398,6 +410,7 @@ class Channel(BaseModel):
             refund_eligible_status=policy.refund_eligible_status.value,
             verify_authorizations=policy.verify_authorizations,
             routing_run_every=policy.routing_run_every,
+            routing_lookahead_days=policy.routing_lookahead_days,
             updated_at=updated_at,
             adapter=ChannelAdapterView.model_validate(adapter) if adapter else None,
         )

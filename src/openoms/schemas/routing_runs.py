@@ -68,6 +68,17 @@ class RunGroupOut(BaseModel):
     figures: RunFigures
 
 
+class LookAheadOut(BaseModel):
+    """The expected demand a run weighed (docs/routing-runs.md#look-ahead)."""
+
+    days: int = Field(description="Days of the channel's past orders it drew from.")
+    hours: int = Field(description="How far ahead: the same hours of each of those days.")
+    past_groups: int = Field(description="The channel's ship groups ordered in those windows.")
+    expected_groups: int = Field(description="Of them, how many the plan weighed.")
+    expected_per_day: float = Field(description="past_groups / days: groups expected ahead.")
+    windows: list[list[datetime]] = Field(description="[from, to) of each day's window.")
+
+
 class RoutingRunOut(BaseModel):
     id: str
     channel: str
@@ -89,6 +100,9 @@ class RoutingRunOut(BaseModel):
     finished_at: datetime | None
     tick_at: datetime | None
     group_outcomes: list[RunGroupOut] | None = None
+    look_ahead: LookAheadOut | None = Field(
+        default=None, description="The expected demand the run weighed; null: none."
+    )
 
 
 class RoutingRunList(BaseModel):

@@ -395,6 +395,7 @@ DEFAULT_CHANNEL = {
     "refund_eligible_status": "RECEIVED",
     "verify_authorizations": True,
     "routing_run_every": None,
+    "routing_lookahead_days": None,
     "updated_at": None,
     "adapter": None,
 }
@@ -413,6 +414,7 @@ def test_channel_put_and_get(api: Api) -> None:
         "refund_eligible_status": "IN_TRANSIT",
         "verify_authorizations": False,
         "routing_run_every": 300,
+        "routing_lookahead_days": 7,
     }
 
     created = put(api, "channels/web-uk", body)

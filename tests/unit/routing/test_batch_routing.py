@@ -255,3 +255,35 @@ def test_the_big_component_path_keeps_stock_limits_and_promises(
         if p.placed == p.current_placed:
             assert p.shipments <= p.current_shipments
     assert all(q <= stock[cell] for cell, q in used.items())
+
+
+def test_a_unit_that_needs_a_new_shipment_is_still_placed() -> None:
+    # G ships B and C from two locations and lacks one A; two one-line groups want an A.
+    # Three A in all: every one is placed, G's last one from a location it already uses
+    # or a single-line group's from another (a unit outweighs a shipment: the solver may not
+    # stop half a shipment short of placing it).
+    rates = {loc: ShippingCost(100, 0) for loc in ("L1", "L2", "L3")}
+    stock = {
+        ("L1", "A"): 1,
+        ("L1", "B"): 1,
+        ("L1", "C"): 1,
+        ("L2", "A"): 2,
+        ("L2", "C"): 1,
+        ("L3", "B"): 1,
+    }
+    groups = [
+        group("G0", {"A": 1}, rates=rates, max_locations=1),
+        group("G1", {"A": 1}, rates=rates, max_locations=1),
+        group(
+            "G",
+            {"A": 2, "B": 1, "C": 1},
+            {("L1", "B"): 1, ("L2", "C"): 1},
+            rates=rates,
+            max_locations=2,
+        ),
+    ]
+
+    plan = plan_batch(groups, stock, time_budget_ms=2000)
+
+    assert sum(p.placed for p in plan.groups) == 5
+    assert plan.status == "optimal"

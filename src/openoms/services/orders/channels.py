@@ -27,6 +27,7 @@ from openoms.services.inventory import LocationGroupUnknown, apply_changes, chec
 
 E = TypeVar("E", bound=DomainError)
 CREATED_EVENT = "order_summary.created"
+MAX_LOOKAHEAD_DAYS = 28  # a routing run's look-ahead reads at most four weeks of orders
 
 
 class ShortagePolicy(StrEnum):
@@ -80,6 +81,7 @@ class ChannelData:
     refund_eligible_status: ReturnOrderStatus = ReturnOrderStatus.RECEIVED
     verify_authorizations: bool = True
     routing_run_every: int | None = None  # seconds between scheduled routing runs
+    routing_lookahead_days: int | None = None  # routing runs' look-ahead: days of history
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,7 @@ class ChannelPolicy:
     refund_eligible_status: ReturnOrderStatus = ReturnOrderStatus.RECEIVED
     verify_authorizations: bool = True
     routing_run_every: int | None = None
+    routing_lookahead_days: int | None = None
     configured: bool = True
 
 
@@ -142,6 +145,7 @@ def upsert_channel(
         "refund_eligible_status": data.refund_eligible_status.value,
         "verify_authorizations": data.verify_authorizations,
         "routing_run_every": data.routing_run_every,
+        "routing_lookahead_days": data.routing_lookahead_days,
     }
     changed = apply_changes(channel, values)
     session.flush()
@@ -234,6 +238,7 @@ def _policy(channel: Channel, group_ref: str | None) -> ChannelPolicy:
         ),
         verify_authorizations=channel.verify_authorizations,
         routing_run_every=channel.routing_run_every,
+        routing_lookahead_days=channel.routing_lookahead_days,
         configured=True,
     )
 
@@ -249,6 +254,12 @@ def _check(data: ChannelData) -> None:
     if data.routing_run_every is not None and data.routing_run_every < 60:
         raise ValidationFailed(
             "routing_run_every is at least 60 seconds", field="routing_run_every"
+        )
+    days = data.routing_lookahead_days
+    if days is not None and not 1 <= days <= MAX_LOOKAHEAD_DAYS:
+        raise ValidationFailed(
+            f"routing_lookahead_days is between 1 and {MAX_LOOKAHEAD_DAYS}",
+            field="routing_lookahead_days",
         )
     _check_amounts(data.returnless_threshold, "returnless_threshold", ThresholdInvalid, "threshold")
     _check_amounts(data.return_fee, "return_fee", ReturnFeeInvalid, "return fee")

@@ -51,6 +51,7 @@ from openoms.services.orders import (
     routing_gates,
     shipping_cost,
 )
+from openoms.services.routing.lookahead import Forecast, forecast
 from openoms.services.routing.plan import rejected_locations
 from openoms.services.routing.stock import own_units
 
@@ -250,16 +251,47 @@ def plan_run(db: Database, request: RunRequest, now: datetime) -> Planned:
     with db.transaction() as session:
         policy = channel_policy(session, request.channel)
         weighed, pool = gather(session, policy, request.scope)
+        ahead, bidding = _look_ahead(session, policy, weighed, pool, now)
         started = time.perf_counter()
         groups = [w.batch for w in weighed]
         plan = plan_batch(
-            groups, pool, time_budget_ms=request.time_budget_ms, clock=time.perf_counter
+            groups,
+            bidding,
+            time_budget_ms=request.time_budget_ms,
+            clock=time.perf_counter,
+            expected=ahead.expected if ahead else (),
         )
         solve_ms = round((time.perf_counter() - started) * 1000)
         alone = one_at_a_time(groups, pool)
         run, rows = _record(request, weighed, plan, alone, solve_ms, now)
+        if ahead is not None:
+            run.totals = {**run.totals, "look_ahead": ahead.record()}
         repo.add_run(session, run, rows)
     return Planned(run.id, weighed, plan, pool)
+
+
+def _look_ahead(
+    session: Session,
+    policy: ChannelPolicy,
+    weighed: Sequence[Weighed],
+    pool: Mapping[Cell, int],
+    now: datetime,
+) -> tuple[Forecast | None, dict[Cell, int]]:
+    """The channel's expected demand (routing/lookahead.py) when its look-ahead is on, and
+    the pool it bids in: the run's pool plus the free stock of the SKUs only it asks for."""
+    if not policy.routing_lookahead_days or not weighed:
+        return None, dict(pool)
+    locations = routing_repo.ship_locations(session, policy.location_group_id)
+    ahead = forecast(session, policy, locations, now, policy.routing_lookahead_days)
+    known = {sku for w in weighed for sku in w.batch.need}
+    extra = {sku for e in ahead.expected for sku in e.need} - known
+    bidding = dict(pool)
+    if extra:
+        free = routing_repo.available_to_fulfill(session, [loc.id for loc in locations], extra)
+        for cell, q in free.items():
+            if q > 0:
+                bidding[cell] = bidding.get(cell, 0) + q
+    return ahead, bidding
 
 
 def _record(
@@ -394,6 +426,7 @@ def run_view(
         "created_at": run.created_at,
         "finished_at": run.finished_at,
         "tick_at": run.tick_at,
+        "look_ahead": t.get("look_ahead"),
     }
     if groups is not None:
         view["group_outcomes"] = [

@@ -79,6 +79,8 @@ class Channel(Base):
     max_splits: Mapped[int] = mapped_column(default=2)
     # Seconds between scheduled routing runs (services/routing/runs.py); None: none.
     routing_run_every: Mapped[int | None]
+    # Days of the channel's past orders a routing run's look-ahead draws from; None: off.
+    routing_lookahead_days: Mapped[int | None]
     capture_policy: Mapped[str] = mapped_column(String(32), default="on_shipment")
     # {"GBP": 500}: items under this value (minor units) are refunded without a return.
     returnless_threshold: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -172,3 +172,38 @@ def scheduled_channels(session: Session) -> list[tuple[str, int]]:
         .order_by(m.Channel.ref)
     )
     return [(ref, int(every)) for ref, every in rows if every]
+
+
+def past_ship_demand(
+    session: Session, channel: str, windows: Sequence[tuple[datetime, datetime]], before: datetime
+) -> list[tuple[str, str | None, str, str, int]]:
+    """(group id, country, currency, SKU, units ordered and not canceled) of the product
+    items of the channel's managed ship groups ordered within one of the `windows` and
+    before `before` (a look-ahead's past demand); by order time, then group, then SKU."""
+    if not windows:
+        return []
+    item = m.OrderItemSummary
+    group = m.OrderDeliveryGroupSummary
+    summary = m.OrderSummary
+    rows = session.execute(
+        select(
+            group.id,
+            group.country,
+            summary.currency,
+            item.sku,
+            item.quantity_ordered - item.quantity_canceled,
+        )
+        .join(summary, summary.id == group.order_summary_id)
+        .join(item, item.delivery_group_summary_id == group.id)
+        .where(
+            summary.channel == channel,
+            summary.lifecycle == Lifecycle.MANAGED.value,
+            summary.ordered_at < before,
+            or_(*(and_(summary.ordered_at >= a, summary.ordered_at < b) for a, b in windows)),
+            group.method == DeliveryMethod.SHIP.value,
+            item.type == ItemType.PRODUCT.value,
+            item.quantity_ordered > item.quantity_canceled,
+        )
+        .order_by(summary.ordered_at, summary.id, group.position, item.sku)
+    )
+    return [(gid, country, currency, sku, int(q)) for gid, country, currency, sku, q in rows]

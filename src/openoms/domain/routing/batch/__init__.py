@@ -55,13 +55,16 @@ from openoms.domain.routing.batch.instance import (
     BatchGroup,
     BatchPlan,
     Cell,
+    ExpectedGroup,
     GroupPlan,
     Instance,
     Totals,
     alone,
+    as_group,
     assignment_cost,
     better_or_equal,
     check,
+    check_expected,
     contested,
     group_plan,
     one_at_a_time,
@@ -78,6 +81,7 @@ __all__ = [
     "BatchGroup",
     "BatchPlan",
     "Cell",
+    "ExpectedGroup",
     "GroupPlan",
     "Totals",
     "assignment_cost",
@@ -94,6 +98,7 @@ def plan_batch(
     time_budget_ms: int,
     whole_limit: int = WHOLE_LIMIT,
     clock: Callable[[], float] | None = None,
+    expected: Sequence[ExpectedGroup] = (),
 ) -> BatchPlan:
     """Place every group together (module doc). `stock`: (location, SKU) → free units plus
     the units the groups hold there now. A component of more than `whole_limit` columns is
@@ -102,11 +107,17 @@ def plan_batch(
     reading and building included, not only each solve's time limit."""
     deadline = Deadline(time_budget_ms, clock)
     check(groups, stock)
-    inst = Instance(list(groups), stock)
-    inst.cells = [usable(g, stock) for g in groups]
+    check_expected(groups, expected)
+    inst = Instance(
+        [*groups, *(as_group(e) for e in expected)],
+        stock,
+        weights=[1.0] * len(groups) + [e.weight for e in expected],
+        real=len(groups),
+    )
+    inst.cells = [usable(g, stock) for g in inst.groups]
     inst.contested = contested(inst)
-    plan: dict[int, dict[Cell, int]] = {gi: dict(g.current) for gi, g in enumerate(groups)}
-    comps = components(inst)
+    plan: dict[int, dict[Cell, int]] = {gi: dict(g.current) for gi, g in enumerate(inst.groups)}
+    comps = [c for c in components(inst) if c[0] < inst.real]  # members in index order
     hard: list[list[int]] = []
     for comp in comps:
         if len(comp) == 1 and not any(c in inst.contested for c in inst.cells[comp[0]]):
@@ -124,11 +135,14 @@ def plan_batch(
             log.add(solve_model(Model(inst, comp), budget), plan)
         else:
             # Consolidation takes at most half: the neighbourhoods find what it cannot.
+            # Expected groups hold nothing here: they only bid in whole models.
+            real = [gi for gi in comp if gi < inst.real]
             half = Deadline(budget // 2, clock)
-            log.consolidated += consolidate(inst, comp, plan, half)
-            improve(inst, comp, plan, budget, log, deadline)
+            log.consolidated += consolidate(inst, real, plan, half)
+            improve(inst, real, plan, budget, log, deadline)
     return BatchPlan(
         groups=tuple(group_plan(g, plan[gi]) for gi, g in enumerate(groups)),
+        expected=len(expected),
         status=log.status(),
         reason=log.reason(len(groups), len(comps), len(hard)),
         components=len(comps),

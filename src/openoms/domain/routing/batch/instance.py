@@ -4,6 +4,7 @@ one group alone (the fewest locations, then the least cost)."""
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,20 @@ class BatchGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class ExpectedGroup:
+    """Demand the run expects before the stock it shares out is replenished: a group like
+    the channel's past ones, that may arrive. `weight`: how many such groups are expected
+    (a probability, or a count when one sample stands for several). It bids for stock in the
+    plan and is given none: it has no promise, holds nothing, and its plan is dropped."""
+
+    key: str
+    need: Mapping[str, int]
+    rates: Mapping[str, ShippingCost]
+    max_locations: int
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
 class GroupPlan:
     """Where one group's units go, and its figures now and in the plan."""
 
@@ -64,6 +79,7 @@ class BatchPlan:
     components: int = 0
     solved: int = 0  # components handed to the solver
     variables: int = 0
+    expected: int = 0  # expected groups that bid for stock
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +148,45 @@ def check(groups: Sequence[BatchGroup], stock: Mapping[Cell, int]) -> None:
 
 @dataclass(slots=True)
 class Instance:
+    """The groups to plan, then the expected groups (indices from `real` on: no promise,
+    each weighted), over one pool of stock."""
+
     groups: list[BatchGroup]
     stock: Mapping[Cell, int]
     cells: list[list[Cell]] = field(default_factory=list)  # per group: usable cells
     contested: set[Cell] = field(default_factory=set)
+    weights: list[float] = field(default_factory=list)  # per group; 1 for a real one
+    real: int = -1  # groups before this index are real; -1: all
+
+    def __post_init__(self) -> None:
+        if self.real < 0:
+            self.real = len(self.groups)
+        if not self.weights:
+            self.weights = [1.0] * len(self.groups)
+
+    def expected(self, gi: int) -> bool:
+        return gi >= self.real
+
+
+def check_expected(groups: Sequence[BatchGroup], expected: Sequence[ExpectedGroup]) -> None:
+    keys = {g.key for g in groups}
+    for e in expected:
+        if e.key in keys:
+            raise RoutingInputInvalid(f"group {e.key} listed twice", field="expected")
+        keys.add(e.key)
+        if not 0 < e.weight < math.inf:
+            raise RoutingInputInvalid(
+                f"expected group {e.key} needs a positive weight", field="expected"
+            )
+        if e.max_locations < 1 or any(q < 0 for q in e.need.values()):
+            raise RoutingInputInvalid(
+                f"expected group {e.key} needs at least 1 location and no negative need",
+                field="expected",
+            )
+
+
+def as_group(e: ExpectedGroup) -> BatchGroup:
+    return BatchGroup(e.key, e.need, {}, e.rates, e.max_locations)
 
 
 def usable(g: BatchGroup, stock: Mapping[Cell, int]) -> list[Cell]:

@@ -12,6 +12,9 @@ import numpy as np
 
 from openoms.domain.routing.batch.instance import BatchGroup, Cell, Instance, valid
 
+# With expected groups: what moving a placed group to a location it does not use costs, in
+# shipments (without it, runs move groups back and forth for small expected savings).
+MOVE_SHARE = 0.25
 STAY = 0.5  # shared by the locations groups use now: breaks ties (never a real saving)
 
 
@@ -23,7 +26,9 @@ def weights(groups: Sequence[BatchGroup]) -> tuple[int, int]:
     biggest = max((sum(g.need.values()) for g in groups), default=0)
     most = max((g.max_locations for g in groups), default=1)
     per_shipment = ship_max * most + unit_max * biggest + 1  # more than any group's cost
-    per_unit = per_shipment + ship_max + unit_max + 1
+    # A unit placed in a new shipment gains more than the solver's gap (half a shipment):
+    # a plan that leaves a unit unplaced is never accepted as optimal.
+    per_unit = 2 * per_shipment + ship_max + unit_max + 1
     return per_shipment, per_unit
 
 
@@ -35,20 +40,34 @@ class Model:
         self.members = list(members)
         groups = [inst.groups[gi] for gi in members]
         self.ship_w, self.unit_w = weights(groups)
-        self.gap = max(0.999, self.ship_w / 2)
-        self.xs: list[tuple[int, Cell, int]] = []  # (group index, cell, upper bound)
+        # Expected groups (package doc, look-ahead) are continuous: `weight` copies of the
+        # group, relaxed. Taking a unit from them loses them at most `unit_w`, so a real
+        # group's unit, worth twice that, always wins: they never keep a unit from a real
+        # group that waits for it.
+        expected = [inst.weights[gi] for gi in members if inst.expected(gi)]
+        self.real_unit_w = self.unit_w * (2 if expected else 1)
+        # Proof to within half a shipment; with expected groups, to within half of the
+        # smallest one's share of a shipment (a twentieth at least).
+        least = max(0.05, min([1.0, *expected]))
+        self.gap = max(0.999 * least, self.ship_w * least / 2)
+        self.expected_any = bool(expected)
+        self.stay = STAY * least  # a tie-break under the least weighted shipment
+        self.xs: list[tuple[int, Cell, float]] = []  # (group index, cell, upper bound)
         self.ys: list[tuple[int, str]] = []
         self.ws: list[int] = []  # groups with a "more units" switch
         self.zs: list[int] = []  # all-or-nothing groups
         for gi in self.members:
             g = inst.groups[gi]
             locs: set[str] = set()
+            copies = inst.weights[gi]
             for cell in inst.cells[gi]:
-                cap = min(g.need[cell[1]], inst.stock.get(cell, 0))
+                cap = min(g.need[cell[1]] * copies, inst.stock.get(cell, 0))
                 self.xs.append((gi, cell, cap))
                 locs.add(cell[0])
             self.ys += [(gi, loc) for loc in sorted(locs)]
             total, now = sum(g.need.values()), sum(g.current.values())
+            if inst.expected(gi):
+                continue  # no promise: no switch, partial
             if now < total:
                 self.ws.append(gi)
             if not g.allow_partial:
@@ -69,23 +88,33 @@ class Model:
         upper = np.ones(ncol)
         wants_more = set(self.ws)
         for t, (gi, (loc, _), cap) in enumerate(self.xs):
-            # A group placed in full now stays so (its promise row): no reward needed.
-            reward = self.unit_w if gi in wants_more else 0
+            if inst.expected(gi):
+                reward = self.unit_w
+            else:  # a group placed in full now stays so (its promise row): no reward needed
+                reward = self.real_unit_w if gi in wants_more else 0
             cost[t] = inst.groups[gi].rates[loc].per_unit - reward
             upper[t] = cap
         used_now = {gi: {loc for loc, _ in inst.groups[gi].current} for gi in self.members}
         staying = [col for (gi, loc), col in y_at.items() if loc in used_now[gi]]
+        # With expected groups, a placed group that ships from a location it does not use
+        # now pays a quarter shipment: a move must be worth that much of the day to come.
+        move = MOVE_SHARE * self.ship_w if self.expected_any else 0.0
         for (gi, loc), col in y_at.items():
             cost[col] = self.ship_w + inst.groups[gi].rates[loc].per_shipment
+            if move and not inst.expected(gi) and used_now[gi] and loc not in used_now[gi]:
+                cost[col] += move
+            upper[col] = inst.weights[gi]  # an expected group's copies shipping from loc
         for col in staying:  # a tie keeps groups where they are; all of it is under 1
-            cost[col] -= STAY / (len(staying) + 1)
+            cost[col] -= self.stay / (len(staying) + 1)
         rows: list[tuple[dict[int, float], float, float]] = []
         inf = highspy.kHighsInf
         x_of: dict[int, list[int]] = defaultdict(list)
         cell_rows: dict[Cell, dict[int, float]] = defaultdict(dict)
         for t, (gi, cell, cap) in enumerate(self.xs):
             x_of[gi].append(t)
-            rows.append(({t: 1.0, y_at[gi, cell[0]]: -float(cap)}, -inf, 0.0))  # x <= cap*y
+            # x <= cap*y; an expected group's copies: x <= need*y
+            per = float(inst.groups[gi].need[cell[1]]) if inst.expected(gi) else float(cap)
+            rows.append(({t: 1.0, y_at[gi, cell[0]]: -per}, -inf, 0.0))
             if cell in inst.contested:
                 cell_rows[cell][t] = 1.0
         for cell, coeffs in sorted(cell_rows.items()):
@@ -111,14 +140,17 @@ class Model:
         by_sku: dict[str, dict[int, float]] = defaultdict(dict)
         for t in x_cols:
             by_sku[self.xs[t][1][1]][t] = 1.0
+        copies = self.inst.weights[gi]  # 1 for a real group
         for sku, need in sorted(g.need.items()):
             coeffs = dict(by_sku.get(sku, {}))
             if gi in z_at:  # all or nothing: sum_l x = need * z
                 coeffs[z_at[gi]] = -float(need)
                 rows.append((coeffs, 0.0, 0.0))
             else:
-                rows.append((coeffs, -inf, float(need)))
-        rows.append(({c: 1.0 for c in y_cols}, -inf, float(g.max_locations)))
+                rows.append((coeffs, -inf, need * copies))
+        rows.append(({c: 1.0 for c in y_cols}, -inf, g.max_locations * copies))
+        if self.inst.expected(gi):
+            return  # no promise
         now = float(sum(g.current.values()))
         ships_now = float(len({loc for (loc, _), q in g.current.items() if q > 0}))
         placed = {t: 1.0 for t in x_cols}
@@ -129,6 +161,19 @@ class Model:
         else:
             rows.append((placed, now, inf))
             rows.append(({c: 1.0 for c in y_cols}, -inf, ships_now))
+
+    def _integrality(self, ncol: int) -> np.ndarray:
+        """Every column integer but the expected groups': their relaxed plan prices the
+        stock they bid for, and leaves the model's integer part as it was."""
+        out = np.ones(ncol, dtype=np.int32)
+        for t, (gi, _, _) in enumerate(self.xs):
+            if self.inst.expected(gi):
+                out[t] = 0
+        nx = len(self.xs)
+        for k, (gi, _) in enumerate(self.ys):
+            if self.inst.expected(gi):
+                out[nx + k] = 0
+        return out
 
     def _start(self, ncol: int) -> list[float]:
         """The current assignment as a starting solution."""
@@ -170,7 +215,8 @@ class Model:
         h.setOptionValue("output_flag", False)
         h.setOptionValue("time_limit", max(budget_ms, 1) / 1000)
         h.setOptionValue("mip_rel_gap", 0.0)
-        # Proof to within half a shipment: the shipments are exact, the cost nearly so.
+        # Proof to within half a (weighted) shipment: the shipments are exact, the cost
+        # nearly so.
         h.setOptionValue("mip_abs_gap", self.gap)
         h.setOptionValue("threads", 1)
         h.passModel(
@@ -188,7 +234,7 @@ class Model:
             np.array(starts, dtype=np.int32),
             np.array(index, dtype=np.int32),
             np.array(value, dtype=np.float64),
-            np.ones(ncol, dtype=np.int32),
+            self._integrality(ncol),
         )
         start = highspy.HighsSolution()
         start.col_value = self._start(ncol)
@@ -199,10 +245,13 @@ class Model:
         if h.getInfo().primal_solution_status != 2:  # 2: a feasible solution is held
             return status, None
         solution = h.getSolution().col_value
-        out: dict[int, dict[Cell, int]] = {gi: {} for gi in self.members}
+        # The expected groups' plan is dropped (and may be fractional).
+        out: dict[int, dict[Cell, int]] = {
+            gi: {} for gi in self.members if not self.inst.expected(gi)
+        }
         for t, (gi, cell, _) in enumerate(self.xs):
             q = round(solution[t])
-            if q > 0:
+            if q > 0 and gi in out:
                 out[gi][cell] = q
         return status, out
 
