@@ -27,7 +27,7 @@ from tests.integration.conftest import Api
 from tests.integration.helpers import assert_problem, capture
 from tests.integration.worker import drain_db
 from tests.network import stock_network
-from tests.payloads import order_payload
+from tests.payloads import one_unit_each
 
 SITES = {
     "WH-LDN": (LocationType.WAREHOUSE, "London", 51.50, -0.12, True, False, "online"),
@@ -43,15 +43,7 @@ def outbox() -> Outbox:
 
 
 def order(ref: str, skus: list[str]) -> dict[str, Any]:
-    payload = order_payload(external_reference=ref)
-    payload["delivery_groups"] = [payload["delivery_groups"][0]]
-    payload["items"] = [
-        {"sku": sku, "quantity": 1, "unit_price": "10.00", "tax": "0.00", "delivery_group": "home"}
-        for sku in skus
-    ]
-    payload["adjustments"] = []
-    payload["payments"] = []
-    return payload
+    return one_unit_each(ref, skus)
 
 
 def world(db: Database) -> tuple[str, str]:

@@ -22,7 +22,7 @@ from tests.integration.conftest import Api
 from tests.integration.helpers import capture
 from tests.integration.worker import drain_db
 from tests.network import stock_network
-from tests.payloads import order_payload
+from tests.payloads import one_unit_each
 
 # London holds one X and the only Y, Manchester one X; the past orders ship from York.
 SITES = {
@@ -38,15 +38,7 @@ def outbox() -> Outbox:
 
 
 def order(ref: str, skus: list[str], at: datetime, channel: str = "web-uk") -> dict[str, Any]:
-    payload = order_payload(external_reference=ref, channel=channel, ordered_at=at.isoformat())
-    payload["delivery_groups"] = [payload["delivery_groups"][0]]
-    payload["items"] = [
-        {"sku": sku, "quantity": 1, "unit_price": "10.00", "tax": "0.00", "delivery_group": "home"}
-        for sku in skus
-    ]
-    payload["adjustments"] = []
-    payload["payments"] = []
-    return payload
+    return one_unit_each(ref, skus, channel=channel, ordered_at=at.isoformat())
 
 
 def past(db: Database, orders: list[tuple[str, list[str], datetime, str]]) -> None:

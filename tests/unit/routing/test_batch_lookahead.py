@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from openoms.domain.routing.batch import BatchGroup, ExpectedGroup, plan_batch
 from openoms.domain.routing.model import RoutingInputInvalid, ShippingCost
+from tests.unit.strategies import BATCH_SKUS, batch_instances
 
 CHEAP = ShippingCost(400, 10)
 DEAR = ShippingCost(600, 10)
@@ -144,39 +145,18 @@ def test_bad_expected_groups_are_refused(bad: ExpectedGroup) -> None:
     assert caught.value.field == "expected"
 
 
-LOCATIONS = ("L1", "L2", "L3")
-SKUS = ("A", "B", "C")
-
-
 @st.composite
 def instances(
     draw: st.DrawFn,
 ) -> tuple[list[BatchGroup], dict[tuple[str, str], int], list[ExpectedGroup]]:
-    stock = {(loc, sku): draw(st.integers(0, 3)) for loc in LOCATIONS for sku in SKUS}
-    rates = {
-        loc: ShippingCost(draw(st.integers(100, 900)), draw(st.integers(0, 50)))
-        for loc in LOCATIONS
-    }
-    left = dict(stock)
-    groups = []
-    for n in range(draw(st.integers(1, 5))):
-        need = {
-            sku: draw(st.integers(1, 2)) for sku in draw(st.sets(st.sampled_from(SKUS), min_size=1))
-        }
-        current: dict[tuple[str, str], int] = {}
-        for sku, q in need.items():
-            for loc in draw(st.permutations(LOCATIONS)):
-                take = min(q, left[loc, sku])
-                if take and draw(st.booleans()):
-                    current[loc, sku] = take
-                    left[loc, sku] -= take
-                    q -= take
-        limit = max(draw(st.integers(1, 3)), len({loc for loc, _ in current}))
-        groups.append(BatchGroup(f"g{n}", need, current, rates, limit))
+    groups, stock, rates = draw(batch_instances(max_groups=5))
     ahead = [
         ExpectedGroup(
             f"e{n}",
-            {s: draw(st.integers(1, 2)) for s in draw(st.sets(st.sampled_from(SKUS), min_size=1))},
+            {
+                s: draw(st.integers(1, 2))
+                for s in draw(st.sets(st.sampled_from(BATCH_SKUS), min_size=1))
+            },
             rates,
             draw(st.integers(1, 3)),
             draw(st.floats(0.05, 20)),

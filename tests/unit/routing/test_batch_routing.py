@@ -18,6 +18,7 @@ from openoms.domain.routing.batch import (
     totals,
 )
 from openoms.domain.routing.model import RoutingInputInvalid, ShippingCost
+from tests.unit.strategies import batch_instances
 
 CHEAP = ShippingCost(400, 10)
 DEAR = ShippingCost(600, 10)
@@ -148,33 +149,9 @@ def test_bad_input_is_refused(
     assert caught.value.field == field
 
 
-LOCATIONS = ("L1", "L2", "L3")
-SKUS = ("A", "B", "C")
-
-
 @st.composite
 def instances(draw: st.DrawFn) -> tuple[list[BatchGroup], dict[tuple[str, str], int]]:
-    stock = {(loc, sku): draw(st.integers(0, 3)) for loc in LOCATIONS for sku in SKUS}
-    rates = {
-        loc: ShippingCost(draw(st.integers(100, 900)), draw(st.integers(0, 50)))
-        for loc in LOCATIONS
-    }
-    left = dict(stock)
-    groups = []
-    for n in range(draw(st.integers(1, 6))):
-        need = {
-            sku: draw(st.integers(1, 2)) for sku in draw(st.sets(st.sampled_from(SKUS), min_size=1))
-        }
-        current: dict[tuple[str, str], int] = {}
-        for sku, q in need.items():  # place what the pool still has, in a drawn order
-            for loc in draw(st.permutations(LOCATIONS)):
-                take = min(q, left[loc, sku])
-                if take and draw(st.booleans()):
-                    current[loc, sku] = take
-                    left[loc, sku] -= take
-                    q -= take
-        limit = max(draw(st.integers(1, 3)), len({loc for loc, _ in current}))
-        groups.append(BatchGroup(f"g{n}", need, current, rates, limit, allow_partial=True))
+    groups, stock, _ = draw(batch_instances(max_groups=6))
     return groups, stock
 
 
