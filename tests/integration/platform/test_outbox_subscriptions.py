@@ -140,6 +140,18 @@ def test_an_endpoint_created_in_another_process_hears_the_next_event(
     assert _lookups(seen) == []  # kept again, under the new version
 
 
+def _change_endpoint(db: Database, endpoint_id: str, changes: webhooks.EndpointChanges) -> None:
+    with db.transaction() as session:
+        webhooks.update_endpoint(
+            session,
+            Outbox(default_registry()),
+            endpoint_id,
+            changes,
+            allow_private=False,
+            resolver=_public,
+        )
+
+
 def test_an_endpoint_enabled_or_retyped_in_another_process_counts_at_once(
     db: Database, other: Database
 ) -> None:
@@ -147,35 +159,13 @@ def test_an_endpoint_enabled_or_retyped_in_another_process_counts_at_once(
     endpoint_id = _create_endpoint(other, [SHIPPED])
     assert "webhooks" not in _record(db, outbox)
 
-    with other.transaction() as session:
-        webhooks.update_endpoint(
-            session,
-            Outbox(default_registry()),
-            endpoint_id,
-            webhooks.EndpointChanges(event_types=None),
-            allow_private=False,
-            resolver=_public,
-        )
+    _change_endpoint(other, endpoint_id, webhooks.EndpointChanges(event_types=None))
     assert "webhooks" in _record(db, outbox)  # every type now
 
-    with other.transaction() as session:
-        webhooks.update_endpoint(
-            session,
-            Outbox(default_registry()),
-            endpoint_id,
-            webhooks.EndpointChanges(enabled=False),
-            allow_private=False,
-        )
+    _change_endpoint(other, endpoint_id, webhooks.EndpointChanges(enabled=False))
     assert "webhooks" not in _record(db, outbox)
 
-    with other.transaction() as session:
-        webhooks.update_endpoint(
-            session,
-            Outbox(default_registry()),
-            endpoint_id,
-            webhooks.EndpointChanges(enabled=True),
-            allow_private=False,
-        )
+    _change_endpoint(other, endpoint_id, webhooks.EndpointChanges(enabled=True))
     assert "webhooks" in _record(db, outbox)
 
     with other.transaction() as session:
