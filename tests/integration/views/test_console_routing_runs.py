@@ -17,25 +17,13 @@ from tests.integration.console_client import Browser, add_user
 from tests.integration.helpers import capture
 from tests.integration.worker import drain_db
 from tests.network import stock_network
-from tests.payloads import order_payload
+from tests.payloads import one_unit_each
 
 Browsers = Callable[[], Browser]
 SITES = {
     "WH-LDN": (LocationType.WAREHOUSE, "London", 51.50, -0.12, True, False, "online"),
     "WH-MAN": (LocationType.WAREHOUSE, "Manchester", 53.48, -2.24, True, False, "online"),
 }
-
-
-def order(ref: str, skus: list[str]) -> dict[str, object]:
-    payload = order_payload(external_reference=ref)
-    payload["delivery_groups"] = [payload["delivery_groups"][0]]
-    payload["items"] = [
-        {"sku": s, "quantity": 1, "unit_price": "10.00", "tax": "0.00", "delivery_group": "home"}
-        for s in skus
-    ]
-    payload["adjustments"] = []
-    payload["payments"] = []
-    return payload
 
 
 def signed_in(api: Api, console: Browsers, role: str) -> Browser:
@@ -49,9 +37,9 @@ def split_world(api: Api) -> None:
     stock = {("WH-LDN", "X"): 1, ("WH-LDN", "Y"): 1, ("WH-MAN", "X"): 1}
     stock_network(api.db, stock=stock, locations=SITES)
     outbox = Outbox(default_registry())
-    capture(api.db, outbox, order("A", ["X"]))
+    capture(api.db, outbox, one_unit_each("A", ["X"]))
     drain_db(api.db)
-    capture(api.db, outbox, order("B", ["X", "Y"]))
+    capture(api.db, outbox, one_unit_each("B", ["X", "Y"]))
     drain_db(api.db)
 
 
